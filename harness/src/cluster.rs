@@ -1,0 +1,400 @@
+//! A 3-node Kafka cluster in containers: KRaft combined mode (every node is broker
+//! and controller), one user-defined network per run, everything labelled with the
+//! run id so that `eoscheck cleanup` finds what a killed process left behind.
+//!
+//! Clients on the host talk to the containers' own addresses: each broker
+//! advertises the IP it has on the run's network, so no ports are mapped and the
+//! nemesis can cut exactly the paths it means to.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use bollard::{
+    models::{ContainerCreateBody, HostConfig, NetworkCreateRequest},
+    query_parameters::{
+        CreateContainerOptionsBuilder, ListContainersOptions, ListNetworksOptions,
+        LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    },
+    Docker,
+};
+use futures::StreamExt;
+use rdkafka::{
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    metadata::Metadata,
+    ClientConfig,
+};
+use tracing::{info, warn};
+
+use crate::failure::Failure;
+
+pub const NODES: i32 = 3;
+const LABEL: &str = "eoscheck";
+const RUN_LABEL: &str = "eoscheck.run";
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Broker settings every run gets: the durability configuration under which the
+/// idempotent producer's promises are meant to hold.
+const BROKER_SETTINGS: &[(&str, &str)] = &[
+    ("DEFAULT_REPLICATION_FACTOR", "3"),
+    ("MIN_INSYNC_REPLICAS", "2"),
+    ("UNCLEAN_LEADER_ELECTION_ENABLE", "false"),
+    ("AUTO_CREATE_TOPICS_ENABLE", "false"),
+    ("OFFSETS_TOPIC_REPLICATION_FACTOR", "3"),
+    ("TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "3"),
+    ("TRANSACTION_STATE_LOG_MIN_ISR", "2"),
+    ("GROUP_INITIAL_REBALANCE_DELAY_MS", "0"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: i32,
+    pub container: String,
+    pub ip: String,
+}
+
+impl Node {
+    pub fn address(&self) -> String {
+        format!("{}:9092", self.ip)
+    }
+}
+
+pub struct Cluster {
+    docker: Docker,
+    pub run_id: String,
+    pub network: String,
+    pub nodes: Vec<Node>,
+}
+
+/// Runs whose containers exist right now, so that teardown can find them from a
+/// signal handler or after a panic, where no `Cluster` value is at hand.
+static LIVE: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
+
+impl Cluster {
+    /// Creates the network and the containers and starts them. Broker logs are
+    /// saved into `logs_dir` at teardown.
+    pub async fn start(
+        docker: &Docker,
+        run_id: &str,
+        image: &str,
+        logs_dir: Option<&Path>,
+    ) -> Result<Cluster> {
+        let labels = HashMap::from([
+            (LABEL.to_owned(), "true".to_owned()),
+            (RUN_LABEL.to_owned(), run_id.to_owned()),
+        ]);
+        let network = format!("eoscheck-{run_id}");
+        LIVE.lock()
+            .unwrap()
+            .push((run_id.to_owned(), logs_dir.map(Path::to_path_buf)));
+        docker
+            .create_network(NetworkCreateRequest {
+                name: network.clone(),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Failure::infrastructure(format!("creating network {network}: {e}")))?;
+
+        let names: Vec<String> = (1..=NODES).map(|n| format!("eoscheck-{run_id}-kafka-{n}")).collect();
+        let voters = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("{}@{name}:9093", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        for (i, name) in names.iter().enumerate() {
+            let mut env = vec![
+                format!("KAFKA_NODE_ID={}", i + 1),
+                format!("KAFKA_CLUSTER_ID={cluster_id}"),
+                format!("KAFKA_VOTERS={voters}"),
+            ];
+            env.extend(BROKER_SETTINGS.iter().map(|(k, v)| format!("KAFKA_CFG_{k}={v}")));
+            let body = ContainerCreateBody {
+                image: Some(image.to_owned()),
+                hostname: Some(format!("kafka-{}", i + 1)),
+                env: Some(env),
+                labels: Some(labels.clone()),
+                host_config: Some(HostConfig {
+                    network_mode: Some(network.clone()),
+                    cap_add: Some(vec!["NET_ADMIN".to_owned()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            docker
+                .create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), body)
+                .await
+                .map_err(|e| Failure::infrastructure(format!("creating container {name} from {image}: {e}")))?;
+        }
+        for name in &names {
+            docker
+                .start_container(name, None)
+                .await
+                .map_err(|e| Failure::infrastructure(format!("starting container {name}: {e}")))?;
+        }
+        let mut nodes = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            nodes.push(Node {
+                id: i as i32 + 1,
+                container: name.clone(),
+                ip: container_ip(docker, name, &network).await?,
+            });
+        }
+        let cluster = Cluster {
+            docker: docker.clone(),
+            run_id: run_id.to_owned(),
+            network,
+            nodes,
+        };
+        cluster.wait_for_brokers().await?;
+        Ok(cluster)
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        self.nodes.iter().map(Node::address).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn node(&self, id: i32) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    fn admin(&self) -> Result<AdminClient<DefaultClientContext>> {
+        Ok(ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap_servers())
+            .set("log_level", "3")
+            .create()?)
+    }
+
+    /// Cluster metadata as the brokers report it now (optionally for one topic).
+    pub async fn metadata(&self, topic: Option<&str>) -> Result<Metadata> {
+        let admin = self.admin()?;
+        let topic = topic.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            admin
+                .inner()
+                .fetch_metadata(topic.as_deref(), Duration::from_secs(5))
+                .map_err(anyhow::Error::from)
+        })
+        .await?
+    }
+
+    /// Waits until every node is registered as a broker.
+    async fn wait_for_brokers(&self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            self.fail_if_a_node_exited().await?;
+            match self.metadata(None).await {
+                Ok(m) if m.brokers().len() == NODES as usize => break,
+                Ok(_) | Err(_) if started.elapsed() < READY_TIMEOUT => {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
+                Ok(m) => bail!(Failure::infrastructure(format!(
+                    "only {} of {NODES} brokers registered within {}s; broker logs are in the run directory",
+                    m.brokers().len(),
+                    READY_TIMEOUT.as_secs()
+                ))),
+                Err(e) => bail!(Failure::infrastructure(format!(
+                    "the cluster did not answer within {}s: {e}",
+                    READY_TIMEOUT.as_secs()
+                ))),
+            }
+        }
+        info!("{NODES} brokers registered after {:.1}s", started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    async fn fail_if_a_node_exited(&self) -> Result<()> {
+        for node in &self.nodes {
+            let state = self.docker.inspect_container(&node.container, None).await?.state;
+            if let Some(state) = state.filter(|s| s.running != Some(true)) {
+                let tail = self.logs(&node.container).await.unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(20).collect();
+                bail!(Failure::infrastructure(format!(
+                    "broker container {} exited (code {:?}); its last log lines:\n{}",
+                    node.container,
+                    state.exit_code,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a topic with the run's replication settings and waits until every
+    /// partition has a leader and all three replicas in sync.
+    pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        let admin = self.admin()?;
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(NODES));
+        let results = admin
+            .create_topics([&new], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+            .await?;
+        for r in results {
+            if let Err((name, code)) = r {
+                bail!(Failure::infrastructure(format!("creating topic {name}: {code}")));
+            }
+        }
+        self.wait_for_full_isr(topic, partitions).await
+    }
+
+    pub async fn wait_for_full_isr(&self, topic: &str, partitions: i32) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let whole = self.metadata(Some(topic)).await.ok().is_some_and(|m| {
+                m.topics().iter().any(|t| {
+                    t.name() == topic
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.leader() >= 0 && p.isr().len() == NODES as usize)
+                })
+            });
+            if whole {
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                bail!(Failure::infrastructure(format!(
+                    "topic {topic} did not get a leader and a full ISR on all {partitions} partitions within {}s",
+                    READY_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The address of a partition's leader right now.
+    pub async fn leader_address(&self, topic: &str, partition: i32) -> Result<String> {
+        let metadata = self.metadata(Some(topic)).await?;
+        let leader = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
+            .map(|p| p.leader())
+            .context("partition missing from metadata")?;
+        metadata
+            .brokers()
+            .iter()
+            .find(|b| b.id() == leader)
+            .map(|b| format!("{}:{}", b.host(), b.port()))
+            .with_context(|| format!("partition {partition} has no live leader (leader id {leader})"))
+    }
+
+    async fn logs(&self, container: &str) -> Result<String> {
+        container_logs(&self.docker, container).await
+    }
+}
+
+async fn container_ip(docker: &Docker, container: &str, network: &str) -> Result<String> {
+    let info = docker.inspect_container(container, None).await?;
+    info.network_settings
+        .and_then(|s| s.networks)
+        .and_then(|n| n.get(network).cloned())
+        .and_then(|e| e.ip_address)
+        .filter(|ip| !ip.is_empty())
+        .with_context(|| format!("container {container} has no address on {network}"))
+}
+
+async fn container_logs(docker: &Docker, container: &str) -> Result<String> {
+    let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+    let mut stream = docker.logs(container, Some(options));
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&chunk?.to_string());
+    }
+    Ok(text)
+}
+
+fn label_filter(run_id: Option<&str>) -> HashMap<String, Vec<String>> {
+    let label = match run_id {
+        Some(id) => format!("{RUN_LABEL}={id}"),
+        None => LABEL.to_owned(),
+    };
+    HashMap::from([("label".to_owned(), vec![label])])
+}
+
+/// What a cleanup removed.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+}
+
+/// Removes the containers and networks of one run, or of every eoscheck run.
+/// Broker logs are saved first when a directory is given.
+pub async fn remove(docker: &Docker, run_id: Option<&str>, logs_dir: Option<&Path>) -> Result<Removed> {
+    let mut removed = Removed::default();
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(label_filter(run_id)),
+            ..Default::default()
+        }))
+        .await?;
+    for c in containers {
+        let Some(id) = c.id else { continue };
+        let name = c
+            .names
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_else(|| id.clone());
+        let name = name.trim_start_matches('/');
+        if let Some(dir) = logs_dir {
+            save_logs(docker, name, dir).await;
+        }
+        docker
+            .remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()))
+            .await
+            .with_context(|| format!("removing container {name}"))?;
+        removed.containers += 1;
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(label_filter(run_id)),
+        }))
+        .await?;
+    for n in networks {
+        let Some(id) = n.id else { continue };
+        docker
+            .remove_network(&id)
+            .await
+            .with_context(|| format!("removing network {}", n.name.unwrap_or_default()))?;
+        removed.networks += 1;
+    }
+    Ok(removed)
+}
+
+async fn save_logs(docker: &Docker, container: &str, dir: &Path) {
+    let node = container.rsplit('-').take(2).collect::<Vec<_>>();
+    let file = dir.join(format!("{}-{}.log", node[1], node[0]));
+    let result = async {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(&file, container_logs(docker, container).await?)?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        warn!("could not save the log of {container} to {}: {e:#}", file.display());
+    }
+}
+
+/// Tears down every run this process started and has not torn down yet. Called on
+/// every way out: normal end, error, panic, Ctrl-C and SIGTERM.
+pub async fn teardown_live(docker: &Docker) {
+    let live: Vec<_> = std::mem::take(&mut *LIVE.lock().unwrap());
+    for (run_id, logs_dir) in live {
+        match remove(docker, Some(&run_id), logs_dir.as_deref()).await {
+            Ok(r) => info!(
+                "removed run {run_id}: {} containers, {} networks",
+                r.containers, r.networks
+            ),
+            Err(e) => warn!("teardown of run {run_id} failed: {e:#}; run `eoscheck cleanup`"),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The container engine: find a Docker engine that answers, or install and start one.
+//!
+//! Machines that run eoscheck (CI runners, fresh VMs) often have no engine running.
+//! Setting one up is part of every command that needs it, so it must be idempotent
+//! and quiet when everything is already there.
+
+use std::{
+    fs::File,
+    os::unix::process::CommandExt,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use tracing::info;
+
+use crate::failure::Failure;
+
+const DOCKERD_LOG: &str = "/var/log/eoscheck-dockerd.log";
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A client for a Docker engine that answers, installing Debian's `docker.io` and
+/// starting `dockerd` first when none does.
+pub async fn connect() -> Result<Docker> {
+    if let Some(docker) = try_connect().await {
+        return Ok(docker);
+    }
+    if std::env::var_os("DOCKER_HOST").is_some() {
+        return Err(Failure::infrastructure(
+            "DOCKER_HOST is set but no Docker engine answers there; start it, or unset DOCKER_HOST to let eoscheck start a local one",
+        ));
+    }
+    if which("dockerd").is_none() {
+        install_packages(&["docker.io", "iptables"])?;
+    }
+    start_dockerd()?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Some(docker) = try_connect().await {
+            info!("docker engine is up");
+            return Ok(docker);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(Failure::infrastructure(format!(
+        "dockerd was started but did not answer within {}s; see {DOCKERD_LOG}",
+        START_TIMEOUT.as_secs()
+    )))
+}
+
+/// Connects and negotiates the API version: Debian's engine speaks at most API 1.41,
+/// older than the client library's default.
+async fn try_connect() -> Option<Docker> {
+    let docker = Docker::connect_with_defaults().ok()?;
+    let docker = docker.negotiate_version().await.ok()?;
+    docker.ping().await.ok()?;
+    Some(docker)
+}
+
+fn start_dockerd() -> Result<()> {
+    require_root("start dockerd")?;
+    info!("starting dockerd (log: {DOCKERD_LOG})");
+    let log = File::create(DOCKERD_LOG).with_context(|| format!("creating {DOCKERD_LOG}"))?;
+    Command::new("dockerd")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group, so Ctrl-C in this terminal does not stop the engine
+        // that later commands (and the cleanup) still need.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failure::infrastructure(format!("could not start dockerd: {e}")))?;
+    Ok(())
+}
+
+/// Installs Debian packages, running `apt-get update` once first.
+pub fn install_packages(packages: &[&str]) -> Result<()> {
+    require_root(&format!("install {}", packages.join(" ")))?;
+    info!("installing {} with apt-get", packages.join(" "));
+    let update = Command::new("apt-get").args(["update", "-qq"]).status();
+    if !matches!(update, Ok(s) if s.success()) {
+        return Err(Failure::infrastructure(
+            "apt-get update failed: Debian's package mirror must be reachable to install the container engine",
+        ));
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(Failure::infrastructure(format!(
+            "apt-get install {} failed; install them by hand and run again",
+            packages.join(" ")
+        ))),
+    }
+}
+
+fn require_root(what: &str) -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Failure::infrastructure(format!(
+            "eoscheck needs to {what}, which needs root; run it as root or set up Docker yourself"
+        )));
+    }
+    Ok(())
+}
+
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,214 @@
+//! The final read: every partition from its first offset to the high watermark,
+//! fetched raw from the leader and kept byte for byte.
+//!
+//! The checker decodes these bytes itself (`eoscheck check` must work on a copied
+//! run directory years later), so the reader only frames complete RecordBatches and
+//! never interprets records. Fetch v12 still names topics (v13+ wants topic ids) and
+//! is served by Kafka 3.9 and 4.x alike.
+
+use std::{
+    fs::File,
+    io::{BufWriter, Write},
+    path::Path,
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use kafka_protocol::{
+    messages::{
+        fetch_request::{FetchPartition, FetchTopic},
+        FetchRequest, TopicName,
+    },
+    protocol::StrBytes,
+};
+use tracing::debug;
+
+use crate::wire::Connection;
+
+const FETCH_VERSION: i16 = 12;
+const PARTITION_MAX_BYTES: i32 = 8 << 20;
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+
+/// What reading one partition reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRead {
+    pub partition: i32,
+    pub log_start_offset: i64,
+    /// The high watermark the read ended at: every offset below it was read.
+    pub high_watermark: i64,
+    pub batches: u64,
+    pub bytes: u64,
+}
+
+/// Reads one partition from `leader` into `out`, from offset 0 (or the log start)
+/// to the high watermark. Any broker error ends the read with an error; the caller
+/// decides whether to try again against a new leader.
+pub async fn read_partition(
+    leader: &str,
+    topic: &str,
+    partition: i32,
+    out: &Path,
+    timeout: Duration,
+) -> Result<PartitionRead> {
+    let mut conn = Connection::open(leader, timeout).await?;
+    let mut sink = BufWriter::new(File::create(out).with_context(|| format!("creating {}", out.display()))?);
+    let mut read = PartitionRead {
+        partition,
+        log_start_offset: 0,
+        high_watermark: 0,
+        batches: 0,
+        bytes: 0,
+    };
+    let mut offset = 0i64;
+    loop {
+        let response = conn.call(FETCH_VERSION, &fetch_request(topic, partition, offset)).await?;
+        let Some(data) = response
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition)
+        else {
+            bail!("fetch response from {leader} has no data for partition {partition}");
+        };
+        match data.error_code {
+            0 => {}
+            OFFSET_OUT_OF_RANGE if offset < data.log_start_offset => {
+                offset = data.log_start_offset;
+                continue;
+            }
+            code => bail!(
+                "fetching partition {partition} at offset {offset} from {leader}: broker error {code} ({})",
+                error_name(code)
+            ),
+        }
+        read.log_start_offset = read.log_start_offset.max(data.log_start_offset);
+        read.high_watermark = data.high_watermark;
+        if offset >= data.high_watermark {
+            break;
+        }
+        let records = data.records.unwrap_or_default();
+        let mut progressed = false;
+        for batch in complete_batches(records)? {
+            // A fetch can start inside an older batch; keep each batch once.
+            if batch.next_offset <= offset {
+                continue;
+            }
+            sink.write_all(&batch.bytes)?;
+            read.batches += 1;
+            read.bytes += batch.bytes.len() as u64;
+            offset = batch.next_offset;
+            progressed = true;
+        }
+        if !progressed {
+            bail!("partition {partition}: no complete batch at offset {offset} below the high watermark {}", data.high_watermark);
+        }
+    }
+    sink.flush()?;
+    debug!(?read, "partition read");
+    Ok(read)
+}
+
+fn fetch_request(topic: &str, partition: i32, offset: i64) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(100)
+        .with_min_bytes(1)
+        .with_max_bytes(PARTITION_MAX_BYTES)
+        .with_isolation_level(0)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_current_leader_epoch(-1)
+                .with_fetch_offset(offset)
+                .with_last_fetched_epoch(-1)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(PARTITION_MAX_BYTES)])])
+}
+
+/// One RecordBatch exactly as the broker sent it.
+struct RawBatch {
+    bytes: Bytes,
+    /// The offset after the batch's last record.
+    next_offset: i64,
+}
+
+/// Splits fetched bytes into complete batches. A fetch may end inside a batch
+/// (its size limit cuts it); that tail is dropped and fetched again next time.
+fn complete_batches(mut records: Bytes) -> Result<Vec<RawBatch>> {
+    // RecordBatch v2 header: baseOffset i64 @0, batchLength i32 @8, magic i8 @16,
+    // lastOffsetDelta i32 @23.
+    const HEADER: usize = 27;
+    let mut batches = Vec::new();
+    while records.len() >= HEADER {
+        let base_offset = i64::from_be_bytes(records[0..8].try_into()?);
+        let length = i32::from_be_bytes(records[8..12].try_into()?);
+        let total = 12 + usize::try_from(length).context("negative batch length")?;
+        if records.len() < total {
+            break;
+        }
+        let magic = records[16];
+        if magic != 2 {
+            bail!("batch at offset {base_offset} has magic {magic}; only RecordBatch v2 is supported");
+        }
+        let last_delta = i32::from_be_bytes(records[23..27].try_into()?);
+        let bytes = records.split_to(total);
+        batches.push(RawBatch {
+            bytes,
+            next_offset: base_offset + i64::from(last_delta) + 1,
+        });
+    }
+    Ok(batches)
+}
+
+fn error_name(code: i16) -> &'static str {
+    match code {
+        3 => "UNKNOWN_TOPIC_OR_PARTITION",
+        6 => "NOT_LEADER_OR_FOLLOWER",
+        74 => "FENCED_LEADER_EPOCH",
+        75 => "UNKNOWN_LEADER_EPOCH",
+        _ => "see Kafka's protocol error codes",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(base_offset: i64, records: i32, payload: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&base_offset.to_be_bytes());
+        let length = (27 - 12 + payload) as i32;
+        b.extend_from_slice(&length.to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes()); // leader epoch
+        b.push(2); // magic
+        b.extend_from_slice(&[0; 4]); // crc
+        b.extend_from_slice(&[0; 2]); // attributes
+        b.extend_from_slice(&(records - 1).to_be_bytes());
+        b.extend(std::iter::repeat_n(0xab, payload));
+        b
+    }
+
+    #[test]
+    fn keeps_complete_batches_and_drops_a_cut_tail() {
+        let mut bytes = batch(0, 3, 10);
+        bytes.extend(batch(3, 2, 5));
+        let cut = batch(5, 4, 40);
+        bytes.extend(&cut[..cut.len() - 7]);
+        let batches = complete_batches(Bytes::from(bytes)).unwrap();
+        let next: Vec<i64> = batches.iter().map(|b| b.next_offset).collect();
+        assert_eq!(next, vec![3, 5]);
+        assert_eq!(batches[1].bytes.len(), 27 + 5);
+    }
+
+    #[test]
+    fn rejects_old_message_formats() {
+        let mut bytes = batch(0, 1, 4);
+        bytes[16] = 1;
+        let err = complete_batches(Bytes::from(bytes)).err().unwrap();
+        assert!(err.to_string().contains("magic 1"), "{err}");
+    }
+}

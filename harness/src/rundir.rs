@@ -1,0 +1,36 @@
+//! Run directories: `<runs>/<id>/`, with `<runs>/latest` pointing at the newest.
+//! The run directory is the contract between the stages (DESIGN.md, "Run directory").
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+
+pub struct RunDir {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a fresh run directory under `runs` and points `latest` at it.
+    pub fn create(runs: &Path, prefix: &str) -> Result<RunDir> {
+        let now = time::OffsetDateTime::now_utc();
+        let stamp = now
+            .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]"))
+            .expect("a fixed format always applies");
+        let id = format!("{prefix}{stamp}-{:04x}", rand::random::<u16>());
+        let path = runs.join(&id);
+        fs::create_dir_all(&path).with_context(|| format!("creating run directory {}", path.display()))?;
+        let latest = runs.join("latest");
+        let _ = fs::remove_file(&latest);
+        std::os::unix::fs::symlink(&id, &latest)
+            .with_context(|| format!("pointing {} at {id}", latest.display()))?;
+        Ok(RunDir { id, path })
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+}

@@ -1,15 +1,5 @@
-//! `eoscheck`: does this Kafka producer really get exactly-once, ordered writes
-//! under real faults? This binary wires the stages together; each concern lives in
-//! its own module or crate (see DESIGN.md, "Shape").
-
-mod cluster;
-mod engine;
-mod failure;
-mod images;
-mod logread;
-mod rundir;
-mod smoke;
-mod wire;
+//! The `eoscheck` command line: parses flags, sets exit codes, and makes sure
+//! clusters are torn down however a command ends. The work is in the library.
 
 use std::{future::Future, path::PathBuf, process::ExitCode};
 
@@ -17,7 +7,7 @@ use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
-use crate::{failure::Failure, images::BrokerImage, rundir::RunDir};
+use harness::{cluster, engine, failure::Failure, images, images::BrokerImage, rundir::RunDir, smoke};
 
 #[derive(Parser)]
 #[command(name = "eoscheck", version, about = "Jepsen-style checker for Kafka idempotent producers")]

@@ -1,0 +1,13 @@
+//! The harness of eoscheck: everything that touches the outside world. It sets up
+//! the container engine, builds broker images, runs the cluster, drives producers,
+//! reads the final log and writes the run directory; the pure judgement lives in
+//! the `checker` crate, the faults in `nemesis`, the rendering in `reports`.
+
+pub mod cluster;
+pub mod engine;
+pub mod failure;
+pub mod images;
+pub mod logread;
+pub mod rundir;
+pub mod smoke;
+mod wire;

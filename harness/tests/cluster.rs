@@ -1,0 +1,38 @@
+//! Against a real cluster: the foundation end to end. Needs a Docker engine, which
+//! the test sets up itself like every eoscheck command does.
+
+use std::time::Instant;
+
+use harness::{cluster, engine, images, rundir::RunDir, smoke};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_cluster_takes_idempotent_writes_and_gives_them_back_raw() {
+    let docker = engine::connect().await.expect("a Docker engine");
+    let image = images::BrokerImage::Local {
+        version: images::DEFAULT_KAFKA_VERSION.to_owned(),
+    };
+    images::ensure(&docker, &image).await.expect("broker image");
+    let runs = std::env::temp_dir().join("eoscheck-test-runs");
+    let run = RunDir::create(&runs, "test-").unwrap();
+
+    let started = Instant::now();
+    let outcome = async {
+        let cluster = cluster::Cluster::start(&docker, &run.id, &image.reference(), Some(&run.join("nodes"))).await?;
+        eprintln!("cluster ready in {:.1}s", started.elapsed().as_secs_f64());
+        smoke::run(&cluster, 3_000, &run.join("log")).await
+    }
+    .await;
+    cluster::teardown_live(&docker).await;
+    let report = outcome.expect("smoke against the cluster");
+
+    assert_eq!(report.sent, 3_000);
+    assert_eq!(report.acked, 3_000, "every send acknowledged");
+    assert_eq!(report.read, 3_000, "every acknowledged message in the raw log, once");
+    assert_eq!(report.producers, 1, "one idempotent producer, one producer id");
+    for node in 1..=cluster::NODES {
+        let log = std::fs::read_to_string(run.join("nodes").join(format!("kafka-{node}.log"))).unwrap();
+        assert!(log.contains("Kafka Server started"), "broker {node} log kept");
+    }
+    let left = cluster::remove(&docker, Some(&run.id), None).await.unwrap();
+    assert_eq!((left.containers, left.networks), (0, 0), "teardown left nothing behind");
+}

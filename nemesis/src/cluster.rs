@@ -1,0 +1,47 @@
+use std::{future::Future, time::Duration};
+
+use anyhow::Result;
+
+/// A broker's node id (1, 2, 3 in a default cluster).
+pub type NodeId = i32;
+
+/// What the nemesis may do to the cluster under test. The harness implements it
+/// over Docker and Kafka's admin protocol; every address it hands out belongs to
+/// the run's own containers.
+pub trait Cluster: Send + Sync {
+    fn nodes(&self) -> Vec<NodeId>;
+    /// The node's address on the run's network.
+    fn ip(&self, node: NodeId) -> String;
+    /// The address host-side clients come from, as the brokers see it.
+    fn client_ip(&self) -> String;
+    /// Partitions of the topic under test.
+    fn partitions(&self) -> i32;
+
+    /// Runs a command inside a node's container and returns its output; a non-zero
+    /// exit status is an error.
+    fn exec(&self, node: NodeId, argv: &[&str]) -> impl Future<Output = Result<String>> + Send;
+    /// SIGKILL of the broker process; the container stops with its data intact.
+    fn kill(&self, node: NodeId) -> impl Future<Output = Result<()>> + Send;
+    /// Starts a stopped node again.
+    fn restart(&self, node: NodeId) -> impl Future<Output = Result<()>> + Send;
+    /// Freezes every process of a node (SIGSTOP semantics).
+    fn pause(&self, node: NodeId) -> impl Future<Output = Result<()>> + Send;
+    fn resume(&self, node: NodeId) -> impl Future<Output = Result<()>> + Send;
+    /// Whether the node's container is running and not paused.
+    fn is_up(&self, node: NodeId) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The current leader of a partition of the topic under test.
+    fn leader(&self, partition: i32) -> impl Future<Output = Result<NodeId>> + Send;
+    /// The active KRaft controller.
+    fn controller(&self) -> impl Future<Output = Result<NodeId>> + Send;
+    /// Moves a partition's leadership to another in-sync replica.
+    fn transfer_leadership(&self, partition: i32, to: NodeId)
+        -> impl Future<Output = Result<()>> + Send;
+    /// Restarts one producer of the workload so that it comes back with a new
+    /// producer id; returns which producer.
+    fn crash_client(&self) -> impl Future<Output = Result<String>> + Send;
+
+    /// Waits until all brokers are registered and every partition has a leader
+    /// and a full ISR.
+    fn wait_whole(&self, timeout: Duration) -> impl Future<Output = Result<()>> + Send;
+}

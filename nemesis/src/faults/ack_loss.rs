@@ -1,0 +1,34 @@
+//! The seeds' central case: the write lands and is replicated, the acknowledgement
+//! never reaches the producer, the producer retries.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rand::Rng;
+
+use super::{net, node_name, random_leader, Injection, Spec, Undo};
+use crate::{Cluster, Fault};
+
+pub(crate) const SPEC: Spec = Spec {
+    name: "ack-loss",
+    label: "acks lost (leader -> client)",
+    colour: "#4c78a8",
+    duration: Duration::from_secs(15),
+};
+
+/// On the leader of a random partition, drops every TCP segment that carries data
+/// towards the clients. Bare ACKs and SYN-ACKs (at most 60 bytes) still pass, so
+/// connections open and requests keep arriving and being written; only the
+/// responses are lost.
+pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: Fault) -> Result<Injection> {
+    let (partition, leader) = random_leader(cluster, rng).await?;
+    let client = cluster.client_ip();
+    let chain = net::chain(fault);
+    let rule = format!("-d {client} -p tcp --sport 9092 -m length --length 61:65535 -j DROP");
+    net::install_chain(cluster, leader, &chain, &[rule]).await?;
+    Ok(Injection {
+        targets: vec![node_name(leader)],
+        detail: format!("responses from the leader of partition {partition} to clients ({client}) dropped"),
+        undo: Undo::Rules { chain, nodes: vec![leader] },
+    })
+}

@@ -1,0 +1,26 @@
+//! A producer process restarts: whatever it had in flight is the application's
+//! problem, and it comes back with a new producer id, so idempotence no longer
+//! covers its earlier sends (seeds: "idempotence is per producer instance").
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{Injection, Spec, Undo};
+use crate::Cluster;
+
+pub(crate) const SPEC: Spec = Spec {
+    name: "client-crash",
+    label: "producer restarted",
+    colour: "#72b7b2",
+    duration: Duration::from_secs(5),
+};
+
+pub(crate) async fn inject<C: Cluster>(cluster: &C) -> Result<Injection> {
+    let producer = cluster.crash_client().await?;
+    Ok(Injection {
+        targets: vec![producer.clone()],
+        detail: format!("{producer} restarted with a new producer id"),
+        undo: Undo::Nothing,
+    })
+}

@@ -1,0 +1,56 @@
+//! SIGKILL of a broker, restarted later from the same container and data.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rand::{seq::IndexedRandom, Rng};
+
+use super::{node_name, random_leader, Injection, Spec, Undo};
+use crate::Cluster;
+
+pub(crate) const LEADER: Spec = Spec {
+    name: "kill-leader",
+    label: "leader killed",
+    colour: "#54a24b",
+    duration: Duration::from_secs(10),
+};
+
+pub(crate) const CONTROLLER: Spec = Spec {
+    name: "kill-controller",
+    label: "controller killed",
+    colour: "#88d27a",
+    duration: Duration::from_secs(10),
+};
+
+pub(crate) const RANDOM: Spec = Spec {
+    name: "kill-random",
+    label: "broker killed",
+    colour: "#439894",
+    duration: Duration::from_secs(10),
+};
+
+pub(crate) enum Target {
+    Leader,
+    Controller,
+    Random,
+}
+
+pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng, target: Target) -> Result<Injection> {
+    let (node, why) = match target {
+        Target::Leader => {
+            let (partition, leader) = random_leader(cluster, rng).await?;
+            (leader, format!("leader of partition {partition}"))
+        }
+        Target::Controller => (cluster.controller().await?, "active controller".to_owned()),
+        Target::Random => {
+            let node = *cluster.nodes().choose(rng).expect("a cluster has nodes");
+            (node, "random broker".to_owned())
+        }
+    };
+    cluster.kill(node).await?;
+    Ok(Injection {
+        targets: vec![node_name(node)],
+        detail: format!("SIGKILL of kafka-{node} ({why})"),
+        undo: Undo::Restart(node),
+    })
+}

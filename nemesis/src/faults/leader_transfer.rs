@@ -1,0 +1,28 @@
+//! A clean leadership move, as an operator's preferred-leader election makes one.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rand::{seq::IndexedRandom, Rng};
+
+use super::{node_name, random_leader, Injection, Spec, Undo};
+use crate::{Cluster, NodeId};
+
+pub(crate) const SPEC: Spec = Spec {
+    name: "leader-transfer",
+    label: "leadership moved",
+    colour: "#ff9da6",
+    duration: Duration::from_secs(5),
+};
+
+pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<Injection> {
+    let (partition, leader) = random_leader(cluster, rng).await?;
+    let others: Vec<NodeId> = cluster.nodes().into_iter().filter(|&n| n != leader).collect();
+    let to = *others.choose(rng).expect("a cluster has more than one node");
+    cluster.transfer_leadership(partition, to).await?;
+    Ok(Injection {
+        targets: vec![node_name(leader), node_name(to)],
+        detail: format!("leadership of partition {partition} moved from kafka-{leader} to kafka-{to}"),
+        undo: Undo::Nothing,
+    })
+}

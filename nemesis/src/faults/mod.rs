@@ -1,0 +1,119 @@
+//! One module per kind of fault. Each owns its [`Spec`] (name, label, colour,
+//! duration) and its `inject`; what an injection must undo is returned as data
+//! ([`Undo`]) so that stopping one fault and healing everything share one path.
+
+mod ack_loss;
+mod client_crash;
+mod kill;
+mod leader_transfer;
+mod net;
+mod netem;
+mod partition;
+mod pause_leader;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rand::Rng;
+
+use crate::{Cluster, Fault, NodeId};
+
+pub(crate) struct Spec {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub colour: &'static str,
+    pub duration: Duration,
+}
+
+pub(crate) fn spec(fault: Fault) -> &'static Spec {
+    match fault {
+        Fault::PartitionLeader => &partition::LEADER,
+        Fault::PartitionHalves => &partition::HALVES,
+        Fault::PartitionRing => &partition::RING,
+        Fault::PartitionClientLeader => &partition::CLIENT_LEADER,
+        Fault::AckLoss => &ack_loss::SPEC,
+        Fault::KillLeader => &kill::LEADER,
+        Fault::KillController => &kill::CONTROLLER,
+        Fault::KillRandom => &kill::RANDOM,
+        Fault::PauseLeader => &pause_leader::SPEC,
+        Fault::Netem => &netem::SPEC,
+        Fault::LeaderTransfer => &leader_transfer::SPEC,
+        Fault::ClientCrash => &client_crash::SPEC,
+    }
+}
+
+/// What a started fault did, and what stopping it must do.
+#[derive(Debug, Clone)]
+pub(crate) struct Injection {
+    pub targets: Vec<String>,
+    pub detail: String,
+    pub undo: Undo,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Undo {
+    /// Remove the fault's iptables chain from these nodes.
+    Rules { chain: String, nodes: Vec<NodeId> },
+    /// Remove the traffic-control qdisc of this node.
+    Qdisc(NodeId),
+    /// Start this killed node again.
+    Restart(NodeId),
+    /// Thaw this paused node.
+    Resume(NodeId),
+    /// The fault is over once done (a leadership move, a client restart).
+    Nothing,
+}
+
+pub(crate) async fn inject<C: Cluster>(fault: Fault, cluster: &C, rng: &mut impl Rng) -> Result<Injection> {
+    match fault {
+        Fault::PartitionLeader => partition::leader(cluster, rng, fault).await,
+        Fault::PartitionHalves => partition::halves(cluster, rng, fault).await,
+        Fault::PartitionRing => partition::ring(cluster, rng, fault).await,
+        Fault::PartitionClientLeader => partition::client_leader(cluster, rng, fault).await,
+        Fault::AckLoss => ack_loss::inject(cluster, rng, fault).await,
+        Fault::KillLeader => kill::inject(cluster, rng, kill::Target::Leader).await,
+        Fault::KillController => kill::inject(cluster, rng, kill::Target::Controller).await,
+        Fault::KillRandom => kill::inject(cluster, rng, kill::Target::Random).await,
+        Fault::PauseLeader => pause_leader::inject(cluster, rng).await,
+        Fault::Netem => netem::inject(cluster, rng).await,
+        Fault::LeaderTransfer => leader_transfer::inject(cluster, rng).await,
+        Fault::ClientCrash => client_crash::inject(cluster).await,
+    }
+}
+
+pub(crate) async fn undo<C: Cluster>(cluster: &C, undo: &Undo) -> Result<()> {
+    match undo {
+        Undo::Rules { chain, nodes } => {
+            for &node in nodes {
+                net::remove_chain(cluster, node, chain).await?;
+            }
+            Ok(())
+        }
+        Undo::Qdisc(node) => net::clear_qdisc(cluster, *node).await,
+        Undo::Restart(node) => cluster.restart(*node).await,
+        Undo::Resume(node) => cluster.resume(*node).await,
+        Undo::Nothing => Ok(()),
+    }
+}
+
+/// Undoes every fault of every kind on one node, whatever this process knows of
+/// it, and lists anything still left afterwards.
+pub(crate) async fn heal_node<C: Cluster>(cluster: &C, node: NodeId) -> Result<Vec<String>> {
+    // Paused and killed nodes first: a frozen container cannot run iptables.
+    cluster.resume(node).await?;
+    if !cluster.is_up(node).await? {
+        cluster.restart(node).await?;
+    }
+    net::clear_all(cluster, node).await?;
+    net::leftovers(cluster, node).await
+}
+
+/// A partition chosen at random, and its current leader.
+async fn random_leader<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<(i32, NodeId)> {
+    let partition = rng.random_range(0..cluster.partitions());
+    Ok((partition, cluster.leader(partition).await?))
+}
+
+fn node_name(node: NodeId) -> String {
+    format!("kafka-{node}")
+}

@@ -1,0 +1,90 @@
+//! iptables and tc inside the broker containers' network namespaces.
+//!
+//! Each fault keeps its rules in a chain of its own (`eos-<fault>`), jumped to from
+//! INPUT and OUTPUT, so two active faults on one node never undo each other and
+//! healing can find every rule eoscheck ever added.
+
+use anyhow::{bail, Result};
+
+use crate::{Cluster, Fault, NodeId};
+
+const CHAIN_PREFIX: &str = "eos-";
+const IFACE: &str = "eth0";
+
+pub(crate) fn chain(fault: Fault) -> String {
+    format!("{CHAIN_PREFIX}{}", fault.name())
+}
+
+/// Installs `rules` (iptables rule specs without the chain) in the fault's chain.
+pub(crate) async fn install_chain<C: Cluster>(
+    cluster: &C,
+    node: NodeId,
+    chain: &str,
+    rules: &[String],
+) -> Result<()> {
+    let mut script = format!(
+        "iptables -N {chain} && iptables -I INPUT 1 -j {chain} && iptables -I OUTPUT 1 -j {chain}"
+    );
+    for rule in rules {
+        script.push_str(&format!(" && iptables -A {chain} {rule}"));
+    }
+    sh(cluster, node, &script).await.map(drop)
+}
+
+pub(crate) async fn remove_chain<C: Cluster>(cluster: &C, node: NodeId, chain: &str) -> Result<()> {
+    let script = format!(
+        "iptables -D INPUT -j {chain} && iptables -D OUTPUT -j {chain} && iptables -F {chain} && iptables -X {chain}"
+    );
+    sh(cluster, node, &script).await.map(drop)
+}
+
+/// Rules that cut every packet between `node` and each of `peers`, both ways.
+pub(crate) fn cut_from(cluster: &impl Cluster, peers: &[NodeId]) -> Vec<String> {
+    peers
+        .iter()
+        .flat_map(|&p| {
+            let ip = cluster.ip(p);
+            [format!("-s {ip} -j DROP"), format!("-d {ip} -j DROP")]
+        })
+        .collect()
+}
+
+pub(crate) async fn add_qdisc<C: Cluster>(cluster: &C, node: NodeId, netem: &str) -> Result<()> {
+    sh(cluster, node, &format!("tc qdisc add dev {IFACE} root netem {netem}")).await.map(drop)
+}
+
+pub(crate) async fn clear_qdisc<C: Cluster>(cluster: &C, node: NodeId) -> Result<()> {
+    sh(cluster, node, &format!("tc qdisc del dev {IFACE} root")).await.map(drop)
+}
+
+/// Removes every eoscheck chain and qdisc from a node; a no-op on a clean node.
+pub(crate) async fn clear_all<C: Cluster>(cluster: &C, node: NodeId) -> Result<()> {
+    let script = format!(
+        "for c in $(iptables -S | awk '/^-N {CHAIN_PREFIX}/ {{print $2}}'); do \
+           while iptables -D INPUT -j $c 2>/dev/null; do :; done; \
+           while iptables -D OUTPUT -j $c 2>/dev/null; do :; done; \
+           iptables -F $c && iptables -X $c; \
+         done; \
+         if tc qdisc show dev {IFACE} | grep -q netem; then tc qdisc del dev {IFACE} root; fi"
+    );
+    sh(cluster, node, &script).await.map(drop)
+}
+
+/// Whatever eoscheck rules or qdiscs a node still has (empty when clean).
+pub(crate) async fn leftovers<C: Cluster>(cluster: &C, node: NodeId) -> Result<Vec<String>> {
+    let rules = sh(cluster, node, "iptables -S").await?;
+    let qdiscs = sh(cluster, node, &format!("tc qdisc show dev {IFACE}")).await?;
+    Ok(rules
+        .lines()
+        .filter(|l| l.contains(CHAIN_PREFIX) || l.contains("DROP"))
+        .chain(qdiscs.lines().filter(|l| l.contains("netem")))
+        .map(|l| format!("kafka-{node}: {l}"))
+        .collect())
+}
+
+async fn sh<C: Cluster>(cluster: &C, node: NodeId, script: &str) -> Result<String> {
+    match cluster.exec(node, &["sh", "-ec", script]).await {
+        Ok(out) => Ok(out),
+        Err(e) => bail!("on kafka-{node}, `{script}` failed: {e:#}"),
+    }
+}

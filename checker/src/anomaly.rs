@@ -1,0 +1,453 @@
+//! The anomaly kinds: one type each, whose doc comment is the definition
+//! (the same text goes into `results.json`, the report and the README) and
+//! whose fields are the shape of one example.
+
+use crate::guarantee::Guarantee;
+use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
+use serde::{Deserialize, Serialize};
+
+/// What one anomaly type knows about itself.
+pub trait Anomaly {
+    const KIND: Kind;
+    /// The kind's name in `results.json` (stable).
+    const NAME: &'static str;
+    /// One sentence defining the kind; also the type's doc comment.
+    const DEFINITION: &'static str;
+    /// The guarantees an anomaly of this kind breaks.
+    const VIOLATES: &'static [Guarantee];
+    /// One sentence about this example, for a person reading the report.
+    fn explain(&self) -> String;
+}
+
+/// Declares an anomaly type: its definition becomes both the doc comment and
+/// [`Anomaly::DEFINITION`], so the text is written exactly once.
+macro_rules! anomaly {
+    (
+        $variant:ident = $name:literal, violates [$($g:ident),+], $definition:literal,
+        $(#[$attr:meta])* pub struct $ty:ident $($body:tt)*
+    ) => {
+        #[doc = $definition]
+        #[doc = ""]
+        #[doc = concat!("Named `", $name, "` in results; breaks: ", stringify!($($g),+), ".")]
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        $(#[$attr])*
+        pub struct $ty $($body)*
+
+        impl $ty {
+            const SPEC: (&'static str, &'static str, &'static [Guarantee]) =
+                ($name, $definition, &[$(Guarantee::$g),+]);
+        }
+    };
+}
+
+/// Implements [`Anomaly`] from a type's spec and an explanation closure.
+macro_rules! explained {
+    ($ty:ident, $variant:ident, |$this:ident| $explain:expr) => {
+        impl Anomaly for $ty {
+            const KIND: Kind = Kind::$variant;
+            const NAME: &'static str = $ty::SPEC.0;
+            const DEFINITION: &'static str = $ty::SPEC.1;
+            const VIOLATES: &'static [Guarantee] = $ty::SPEC.2;
+            fn explain(&self) -> String {
+                let $this = self;
+                $explain
+            }
+        }
+    };
+}
+
+/// Lists every kind once: the [`Kind`] enum and the [`Anomalies`] table.
+macro_rules! kinds {
+    ($($variant:ident $field:ident $ty:ident;)*) => {
+        /// The anomaly kinds, in report order.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Kind { $($variant),* }
+
+        impl Kind {
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+            pub fn name(self) -> &'static str {
+                match self { $(Kind::$variant => <$ty as Anomaly>::NAME),* }
+            }
+            pub fn definition(self) -> &'static str {
+                match self { $(Kind::$variant => <$ty as Anomaly>::DEFINITION),* }
+            }
+            pub fn violates(self) -> &'static [Guarantee] {
+                match self { $(Kind::$variant => <$ty as Anomaly>::VIOLATES),* }
+            }
+        }
+
+        /// Every kind's finding; kinds with no anomaly are present with count 0,
+        /// so a reader sees what was checked.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub struct Anomalies { $(pub $field: Finding<$ty>,)* }
+
+        impl Anomalies {
+            pub(crate) fn new(max_examples: usize) -> Self {
+                Anomalies { $($field: Finding::new(max_examples),)* }
+            }
+            /// How many anomalies of `kind` were found.
+            pub fn count(&self, kind: Kind) -> u64 {
+                match kind { $(Kind::$variant => self.$field.count),* }
+            }
+        }
+    };
+}
+
+kinds! {
+    Lost lost Lost;
+    Duplicate duplicate Duplicate;
+    Reorder reorder Reorder;
+    SequenceGap sequence_gap SequenceGap;
+    SequenceRepeat sequence_repeat SequenceRepeat;
+    SequenceRegress sequence_regress SequenceRegress;
+    OffsetMismatch offset_mismatch OffsetMismatch;
+    FailedButPresent failed_but_present FailedButPresent;
+    Phantom phantom Phantom;
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// All anomalies of one kind: how many, what the kind means, and the first
+/// examples (in the order the checker met them, which is deterministic).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+pub struct Finding<A> {
+    pub count: u64,
+    pub explanation: String,
+    pub violates: Vec<Guarantee>,
+    pub examples: Vec<Example<A>>,
+    #[serde(skip)]
+    max_examples: usize,
+}
+
+/// One anomaly: a sentence for people, and the facts behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Example<A> {
+    pub explanation: String,
+    #[serde(flatten)]
+    pub detail: A,
+}
+
+impl<A: Anomaly> Finding<A> {
+    fn new(max_examples: usize) -> Self {
+        Finding {
+            count: 0,
+            explanation: A::DEFINITION.to_string(),
+            violates: A::VIOLATES.to_vec(),
+            examples: Vec::new(),
+            max_examples,
+        }
+    }
+
+    /// Counts one anomaly; builds its example only while examples are wanted,
+    /// so a run with millions of anomalies stays cheap.
+    pub(crate) fn add(&mut self, example: impl FnOnce() -> A) {
+        self.count += 1;
+        if self.examples.len() < self.max_examples {
+            let detail = example();
+            self.examples.push(Example { explanation: detail.explain(), detail });
+        }
+    }
+}
+
+/// A fault the nemesis had active when a send was invoked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ActiveFault {
+    pub fault: String,
+    pub targets: Vec<String>,
+}
+
+/// What the client said about a send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Acknowledged at this position.
+    Ok { partition: Partition, offset: Offset },
+    /// Reported failed; `definite` if the client says it was not written.
+    Fail { error: String, definite: bool },
+    /// Indeterminate.
+    Info { error: String },
+    /// The history has no completion for the send.
+    None,
+}
+
+/// The client's view of one send, as examples show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Send {
+    pub message: MessageId,
+    pub attempt: Attempt,
+    pub outcome: Outcome,
+    /// Faults active when the send was invoked.
+    pub faults: Vec<ActiveFault>,
+}
+
+/// One record of a message in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Copy {
+    pub partition: Partition,
+    pub offset: Offset,
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+    pub sequence: Sequence,
+    pub attempt: Attempt,
+}
+
+/// Why a message is in the log more than once, judged over all its copies
+/// (the first matching rule wins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicateCause {
+    /// Two copies of the same attempt under the same PID and epoch: the
+    /// client's own retry was written twice. For an idempotent producer the
+    /// broker should have refused it; for a non-idempotent one (PID -1) this
+    /// is what retries do.
+    SamePidEpoch,
+    /// Two copies of the same attempt under one PID but different epochs: the
+    /// client bumped its epoch and resent a batch that had already landed.
+    EpochBump,
+    /// Two copies of the same attempt under different PIDs: a restarted (or
+    /// second) producer resent what the old one had written.
+    NewPid,
+    /// Every copy is a different attempt: the application resent the message
+    /// itself, which idempotence does not cover.
+    AppResend,
+}
+
+impl DuplicateCause {
+    /// Judges the cause from all copies of one message.
+    pub fn of(copies: &[Copy]) -> DuplicateCause {
+        let pairs = || {
+            copies.iter().enumerate().flat_map(move |(i, a)| {
+                copies[i + 1..].iter().filter(move |b| b.attempt == a.attempt).map(move |b| (a, b))
+            })
+        };
+        if pairs().any(|(a, b)| a.pid == b.pid && a.epoch == b.epoch) {
+            DuplicateCause::SamePidEpoch
+        } else if pairs().any(|(a, b)| a.pid == b.pid) {
+            DuplicateCause::EpochBump
+        } else if pairs().next().is_some() {
+            DuplicateCause::NewPid
+        } else {
+            DuplicateCause::AppResend
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DuplicateCause::SamePidEpoch => "same-pid-epoch",
+            DuplicateCause::EpochBump => "epoch-bump",
+            DuplicateCause::NewPid => "new-pid",
+            DuplicateCause::AppResend => "app-resend",
+        }
+    }
+}
+
+fn positions(copies: &[Copy]) -> String {
+    let list: Vec<String> = copies.iter().map(|c| format!("{}@{}", c.partition, c.offset)).collect();
+    list.join(", ")
+}
+
+fn told(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Ok { partition, offset } => format!("acknowledged at {partition}@{offset}"),
+        Outcome::Fail { error, definite: true } => format!("reported definitely failed ({error})"),
+        Outcome::Fail { error, definite: false } => format!("reported failed, maybe written ({error})"),
+        Outcome::Info { error } => format!("left indeterminate ({error})"),
+        Outcome::None => "never completed".to_string(),
+    }
+}
+
+anomaly! {
+    Lost = "lost", violates [NoLoss],
+    "An acknowledged (ok) send whose message is nowhere in the final log.",
+    pub struct Lost {
+        #[serde(flatten)]
+        pub send: Send,
+    }
+}
+explained!(Lost, Lost, |a| format!(
+    "Message {} was {} but is not in the log.",
+    a.send.message,
+    told(&a.send.outcome)
+));
+
+anomaly! {
+    Duplicate = "duplicate", violates [NoDuplicates],
+    "One message is in the log at two or more offsets; `cause` says which copies differ (PID, epoch, attempt).",
+    pub struct Duplicate {
+        pub cause: DuplicateCause,
+        /// Every copy, in the order the checker read them.
+        pub copies: Vec<Copy>,
+        #[serde(flatten)]
+        pub send: Send,
+    }
+}
+explained!(Duplicate, Duplicate, |a| format!(
+    "Message {} is in the log {} times ({}); cause {}.",
+    a.send.message,
+    a.copies.len(),
+    positions(&a.copies),
+    a.cause.name()
+));
+
+anomaly! {
+    Reorder = "reorder", violates [Order],
+    "Within one producer session (producer instance and PID) and partition, a message sits after a message that was sent later; counted once per message that landed late.",
+    pub struct Reorder {
+        /// The message that landed late.
+        pub copy: Copy,
+        /// The later-sent message it landed after, and where that one sits.
+        pub after: MessageId,
+        pub after_offset: Offset,
+        #[serde(flatten)]
+        pub send: Send,
+    }
+}
+explained!(Reorder, Reorder, |a| format!(
+    "Message {} at {}@{} landed after message {} at offset {}, which was sent later.",
+    a.send.message, a.copy.partition, a.copy.offset, a.after, a.after_offset
+));
+
+/// Where the sequence numbers of one (PID, epoch, partition) broke.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SequenceBreak {
+    pub partition: Partition,
+    pub offset: Offset,
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+    /// The sequence of the previous record of this (PID, epoch, partition);
+    /// `None` at its first record.
+    pub previous: Option<Sequence>,
+    pub sequence: Sequence,
+    /// The message at `offset`, when its value decodes.
+    pub message: Option<MessageId>,
+}
+
+impl SequenceBreak {
+    fn explain(&self, what: &str) -> String {
+        let before = match self.previous {
+            Some(p) => format!("after sequence {p}"),
+            None => "as the first record of its epoch (expected 0)".to_string(),
+        };
+        format!(
+            "PID {} epoch {} {what} on partition {} at offset {}: sequence {} {before}.",
+            self.pid, self.epoch, self.partition, self.offset, self.sequence
+        )
+    }
+}
+
+anomaly! {
+    SequenceGap = "sequence-gap", violates [Order],
+    "Within one (PID, epoch, partition) the log's sequence numbers skip forward: the broker appended a batch that was not the next one.",
+    #[serde(transparent)]
+    pub struct SequenceGap(pub SequenceBreak);
+}
+explained!(SequenceGap, SequenceGap, |a| a.0.explain("skipped"));
+
+anomaly! {
+    SequenceRepeat = "sequence-repeat", violates [NoDuplicates],
+    "Within one (PID, epoch, partition) a record carries the same sequence number as the record before it: one sequence was written twice.",
+    #[serde(transparent)]
+    pub struct SequenceRepeat(pub SequenceBreak);
+}
+explained!(SequenceRepeat, SequenceRepeat, |a| a.0.explain("repeated"));
+
+anomaly! {
+    SequenceRegress = "sequence-regress", violates [Order],
+    "Within one (PID, epoch, partition) the log's sequence numbers go backwards (other than wrapping from 2147483647 to 0).",
+    #[serde(transparent)]
+    pub struct SequenceRegress(pub SequenceBreak);
+}
+explained!(SequenceRegress, SequenceRegress, |a| a.0.explain("went backwards"));
+
+anomaly! {
+    OffsetMismatch = "offset-mismatch", violates [NoLoss],
+    "A send was acknowledged at a partition and offset where its message does not sit (the message is in the log elsewhere).",
+    pub struct OffsetMismatch {
+        /// Where the message really is.
+        pub copies: Vec<Copy>,
+        #[serde(flatten)]
+        pub send: Send,
+    }
+}
+explained!(OffsetMismatch, OffsetMismatch, |a| format!(
+    "Message {} was {} but sits at {}.",
+    a.send.message,
+    told(&a.send.outcome),
+    positions(&a.copies)
+));
+
+anomaly! {
+    FailedButPresent = "failed-but-present", violates [NoDuplicates],
+    "A send the client reported as definitely failed is in the log; an application that trusts the error and resends writes a duplicate.",
+    pub struct FailedButPresent {
+        pub copy: Copy,
+        #[serde(flatten)]
+        pub send: Send,
+    }
+}
+explained!(FailedButPresent, FailedButPresent, |a| format!(
+    "Message {} attempt {} was {} but is in the log at {}@{}.",
+    a.send.message, a.send.attempt, told(&a.send.outcome), a.copy.partition, a.copy.offset
+));
+
+anomaly! {
+    Phantom = "phantom", violates [NoLoss, NoDuplicates, Order],
+    "A record no client sent: its value is not an eoscheck payload, or names a message (and attempt) that was never invoked. Breaks every guarantee, since the log holds data nobody wrote.",
+    pub struct Phantom {
+        pub partition: Partition,
+        pub offset: Offset,
+        pub pid: ProducerId,
+        pub epoch: Epoch,
+        pub sequence: Sequence,
+        /// The message and attempt the value names, when it decodes.
+        pub message: Option<MessageId>,
+        pub attempt: Option<Attempt>,
+        /// The start of the value (lossy UTF-8), when it does not decode.
+        pub value: Option<String>,
+    }
+}
+explained!(Phantom, Phantom, |a| match (a.message, &a.value) {
+    (Some(m), _) => format!(
+        "The record at {}@{} is message {} attempt {}, which was never sent.",
+        a.partition, a.offset, m, a.attempt.unwrap_or_default()
+    ),
+    (None, value) => format!(
+        "The record at {}@{} is not an eoscheck message (value {:?}).",
+        a.partition, a.offset, value.as_deref().unwrap_or("null")
+    ),
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(pid: ProducerId, epoch: Epoch, attempt: Attempt) -> Copy {
+        Copy { partition: 0, offset: 0, pid, epoch, sequence: 0, attempt }
+    }
+
+    #[test]
+    fn duplicate_cause_follows_the_copies() {
+        use DuplicateCause::*;
+        assert_eq!(DuplicateCause::of(&[copy(-1, -1, 0), copy(-1, -1, 0)]), SamePidEpoch);
+        assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(5, 1, 0)]), EpochBump);
+        assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(6, 0, 0)]), NewPid);
+        assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(5, 0, 1)]), AppResend);
+        assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(5, 0, 1), copy(5, 0, 1)]), SamePidEpoch);
+    }
+
+    #[test]
+    fn every_kind_maps_to_a_guarantee_and_a_unique_name() {
+        let mut names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+        names.dedup();
+        assert_eq!(names.len(), Kind::ALL.len());
+        assert!(Kind::ALL.iter().all(|k| !k.violates().is_empty() && k.definition().ends_with('.')));
+        assert_eq!(serde_json::to_string(&Kind::SequenceGap).unwrap(), "\"sequence-gap\"");
+    }
+}

@@ -1,0 +1,167 @@
+//! `results.json`: the verdict, the anomalies, and the counts behind them.
+
+use crate::anomaly::Anomalies;
+use crate::guarantee::Guarantee;
+use crate::history::Nanos;
+use crate::ids::{Epoch, Offset, Partition, Producer, ProducerId, Sequence};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The answer: `true`, `false`, or `"unknown"` in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    Valid,
+    Invalid,
+    /// The run could not establish the answer (see `unknown_reasons`).
+    Unknown,
+}
+
+impl Serialize for Validity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::Valid => s.serialize_bool(true),
+            Validity::Invalid => s.serialize_bool(false),
+            Validity::Unknown => s.serialize_str("unknown"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Validity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Bool(true) => Ok(Validity::Valid),
+            serde_json::Value::Bool(false) => Ok(Validity::Invalid),
+            serde_json::Value::String(s) if s == "unknown" => Ok(Validity::Unknown),
+            other => Err(serde::de::Error::custom(format!("valid must be true, false or \"unknown\", not {other}"))),
+        }
+    }
+}
+
+/// Everything the checker concluded about a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub valid: Validity,
+    /// What the run promised; the verdict judges only these.
+    pub guarantees: Vec<Guarantee>,
+    /// Promised guarantees some anomaly broke.
+    pub violated: Vec<Guarantee>,
+    pub anomalies: Anomalies,
+    /// Liveness and configuration findings; reported, not judged here.
+    pub findings: Findings,
+    pub stats: Stats,
+    /// Why the verdict is not `true` although nothing promised was broken.
+    pub unknown_reasons: Vec<String>,
+}
+
+impl Results {
+    /// The `eoscheck` exit code: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(&self) -> i32 {
+        match self.valid {
+            Validity::Valid => 0,
+            Validity::Invalid => 1,
+            Validity::Unknown => 2,
+        }
+    }
+}
+
+/// What clients said about themselves that is not about single messages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Findings {
+    /// Producers that entered a fatal error state.
+    pub producer_fatal: Vec<ProducerNote>,
+    /// Producers that refused their configuration (e.g. in-flight > 5 with
+    /// idempotence): they sent nothing, so they tested nothing.
+    pub config_rejected: Vec<ProducerNote>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProducerNote {
+    pub time: Nanos,
+    pub producer: Producer,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub sends: SendStats,
+    pub indeterminate: IndeterminateStats,
+    /// Data records read (committed or not transactional), all partitions.
+    pub records_read: u64,
+    pub control_records: u64,
+    /// Records of aborted transactions, ignored as messages.
+    pub aborted_records: u64,
+    /// Transactional records with no COMMIT/ABORT marker in the log.
+    pub undecided_records: u64,
+    pub partitions: Vec<PartitionStats>,
+    pub producers: Vec<ProducerStats>,
+}
+
+/// Sends by what the client said. A send is one (message, attempt).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SendStats {
+    pub invoked: u64,
+    /// Invokes with attempt > 0: the application's own resends.
+    pub resends: u64,
+    pub ok: u64,
+    pub failed_definite: u64,
+    pub failed_maybe: u64,
+    pub info: u64,
+    /// Sends the history never completed.
+    pub no_completion: u64,
+    /// Completions beyond the first for one send (a buggy client).
+    pub repeated_completions: u64,
+}
+
+/// Sends that may or may not have been written (`info`, a failure the client
+/// does not call definite, or no completion): not anomalies, but each may
+/// land at most once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IndeterminateStats {
+    pub landed: u64,
+    pub not_landed: u64,
+    /// In a partition whose read did not complete.
+    pub undetermined: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionStats {
+    pub partition: Partition,
+    /// Data records read (committed or not transactional).
+    pub records: u64,
+    pub log_start_offset: Offset,
+    pub high_watermark: Offset,
+    pub complete: bool,
+    /// The last offset read, if any record was.
+    pub last_offset: Option<Offset>,
+    /// Every (PID, epoch) that wrote here, in order of first appearance.
+    pub sessions: Vec<SessionStats>,
+}
+
+/// One (PID, epoch) in one partition: its sequence range and which producer
+/// instances its records name (learned from the log, so it works for
+/// clients that never report their PID).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionStats {
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+    pub producers: Vec<Producer>,
+    pub first_sequence: Sequence,
+    pub last_sequence: Sequence,
+    /// Records including aborted transactional ones.
+    pub records: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProducerStats {
+    pub producer: Producer,
+    /// (PID, epoch) pairs its records carry in the log.
+    pub sessions_in_log: Vec<Session>,
+    /// (PID, epoch) pairs the client reported.
+    pub sessions_reported: Vec<Session>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Session {
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+}

@@ -1,1 +1,702 @@
-pub fn x(){}
+//! Synthetic runs: a seeded simulation of producers writing to partitions,
+//! producing the same artefacts a real run leaves (history events, raw
+//! RecordBatch v2 bytes per partition, a manifest), optionally with chosen
+//! anomalies injected at known messages.
+//!
+//! It exists so the checker can be tested against every anomaly kind and
+//! against clean runs, and benchmarked at ten million records. The
+//! simulation keeps history compactly (one step per batch, expanded to events
+//! on demand), so a ten-million-record run costs little more than its log.
+//!
+//! A clean run has several producers and partitions, batches of 1 to
+//! `max_batch` records, epoch bumps, restarts with new PIDs, indeterminate
+//! sends that did and did not land, definite failures, committed and aborted
+//! transactions of an extra transactional producer, and a nemesis fault
+//! spanning the middle third.
+
+use crate::anomaly::{DuplicateCause, Kind};
+use crate::history::{Event, Nanos, FORMAT};
+use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, NO_PRODUCER_ID};
+use crate::log::{self, Manifest, PartitionLog};
+use crate::payload;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SynthConfig {
+    pub seed: u64,
+    pub producers: u32,
+    pub partitions: u32,
+    /// First sends (attempt 0) of the ordinary producers.
+    pub messages: u64,
+    /// Records per batch are drawn from 1..=max_batch.
+    pub max_batch: u32,
+    /// Bytes per record value.
+    pub value_size: usize,
+    /// Idempotent producers have PIDs, epochs and sequences; others write -1.
+    pub idempotent: bool,
+    pub epoch_bumps: u32,
+    /// Producer restarts, each with a new PID.
+    pub restarts: u32,
+    /// Batches whose sends end indeterminate; every other one lands.
+    pub indeterminate: u32,
+    /// Batches rejected with a definite failure (never written).
+    pub failures: u32,
+    /// Transactions of an extra producer, alternately committed and aborted.
+    pub transactions: u32,
+    pub inject: Vec<Injection>,
+}
+
+impl SynthConfig {
+    /// A clean idempotent run with every realistic complication.
+    pub fn clean(seed: u64, messages: u64) -> SynthConfig {
+        SynthConfig {
+            seed,
+            producers: 4,
+            partitions: 3,
+            messages,
+            max_batch: 50,
+            value_size: 32,
+            idempotent: true,
+            epoch_bumps: 2,
+            restarts: 1,
+            indeterminate: 4,
+            failures: 2,
+            transactions: 2,
+            inject: Vec::new(),
+        }
+    }
+}
+
+/// An anomaly the simulation can plant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injection {
+    Lost,
+    Duplicate(DuplicateCause),
+    Reorder,
+    SequenceGap,
+    SequenceRepeat,
+    SequenceRegress,
+    OffsetMismatch,
+    FailedButPresent,
+    Phantom,
+}
+
+impl Injection {
+    pub const ALL: [Injection; 12] = [
+        Injection::Lost,
+        Injection::Duplicate(DuplicateCause::SamePidEpoch),
+        Injection::Duplicate(DuplicateCause::EpochBump),
+        Injection::Duplicate(DuplicateCause::NewPid),
+        Injection::Duplicate(DuplicateCause::AppResend),
+        Injection::Reorder,
+        Injection::SequenceGap,
+        Injection::SequenceRepeat,
+        Injection::SequenceRegress,
+        Injection::OffsetMismatch,
+        Injection::FailedButPresent,
+        Injection::Phantom,
+    ];
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Injection::Lost => Kind::Lost,
+            Injection::Duplicate(_) => Kind::Duplicate,
+            Injection::Reorder => Kind::Reorder,
+            Injection::SequenceGap => Kind::SequenceGap,
+            Injection::SequenceRepeat => Kind::SequenceRepeat,
+            Injection::SequenceRegress => Kind::SequenceRegress,
+            Injection::OffsetMismatch => Kind::OffsetMismatch,
+            Injection::FailedButPresent => Kind::FailedButPresent,
+            Injection::Phantom => Kind::Phantom,
+        }
+    }
+
+    /// Whether the anomaly can only exist with PIDs, epochs and sequences.
+    pub fn needs_idempotence(self) -> bool {
+        matches!(
+            self,
+            Injection::Duplicate(DuplicateCause::EpochBump | DuplicateCause::NewPid)
+                | Injection::SequenceGap
+                | Injection::SequenceRepeat
+                | Injection::SequenceRegress
+        )
+    }
+}
+
+/// Where an injected anomaly is, for tests to look for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Injected {
+    pub injection: Injection,
+    /// The message concerned (none for an undecodable phantom).
+    pub message: Option<MessageId>,
+    pub partition: Partition,
+    /// The record concerned, when the anomaly is about a record.
+    pub offset: Option<Offset>,
+    /// Kinds the injection necessarily brings along (a batch written twice
+    /// by an idempotent producer also breaks its sequence).
+    pub also: Vec<Kind>,
+}
+
+/// A generated run.
+pub struct SynthRun {
+    pub manifest: Manifest,
+    /// Each partition's batches, in manifest order.
+    pub logs: Vec<Bytes>,
+    pub injected: Vec<Injected>,
+    steps: Vec<Step>,
+}
+
+impl SynthRun {
+    /// Replays the history, header first, in file order.
+    pub fn for_each_event(&self, mut f: impl FnMut(&Event)) {
+        for step in &self.steps {
+            match step {
+                Step::Event(e) => f(e),
+                Step::Batch(b) => b.for_each_event(&mut f),
+            }
+        }
+    }
+}
+
+/// The history is stored per batch: a ten-million-message run has a few
+/// hundred thousand of these instead of twenty million events.
+enum Step {
+    Event(Event),
+    Batch(SentBatch),
+}
+
+struct SentBatch {
+    time: Nanos,
+    producer: Producer,
+    first_index: u64,
+    count: u32,
+    attempt: Attempt,
+    partition: Partition,
+    completion: Completion,
+}
+
+#[derive(Clone, Copy)]
+enum Completion {
+    /// Acknowledged; message i at `first_offset + i`.
+    Ok { first_offset: Offset },
+    Fail { error: &'static str, definite: bool },
+    Info { error: &'static str },
+}
+
+/// Nanoseconds between an invoke and its completion.
+const LATENCY: Nanos = 2_000_000;
+
+impl SentBatch {
+    fn for_each_event(&self, f: &mut impl FnMut(&Event)) {
+        let message = |i: u32| MessageId { producer: self.producer, index: self.first_index + u64::from(i) };
+        let (attempt, partition) = (self.attempt, self.partition);
+        for i in 0..self.count {
+            f(&Event::Invoke { time: self.time, message: message(i), attempt, partition });
+        }
+        let time = self.time + LATENCY;
+        for i in 0..self.count {
+            let message = message(i);
+            f(&match self.completion {
+                Completion::Ok { first_offset } => {
+                    Event::Ok { time, message, attempt, partition, offset: first_offset + i64::from(i) }
+                }
+                Completion::Fail { error, definite } => {
+                    Event::Fail { time, message, attempt, error: error.into(), definite }
+                }
+                Completion::Info { error } => Event::Info { time, message, attempt, error: error.into() },
+            });
+        }
+    }
+}
+
+/// Generates a run; `Err` when the configuration cannot be simulated.
+pub fn generate(config: &SynthConfig) -> Result<SynthRun, String> {
+    if config.producers == 0 || config.partitions == 0 || config.max_batch == 0 {
+        return Err("producers, partitions and max_batch must be at least 1".into());
+    }
+    if config.partitions > 1 << 16 {
+        return Err("at most 65536 partitions".into());
+    }
+    if let Some(i) = config.inject.iter().find(|i| i.needs_idempotence() && !config.idempotent) {
+        return Err(format!("{i:?} needs idempotent producers (PIDs, epochs, sequences)"));
+    }
+    let mut sim = Simulation::new(config);
+    sim.run();
+    Ok(sim.finish())
+}
+
+/// The values of a batch of data records, with what they share.
+pub struct BatchSpec<'a> {
+    pub first_offset: Offset,
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+    pub base_sequence: Sequence,
+    pub transactional: bool,
+    pub values: &'a [Vec<u8>],
+}
+
+/// Appends one RecordBatch v2 to `out`, as a broker would store it. Record
+/// sequences follow offsets from `base_sequence`, wrapping after i32::MAX.
+pub fn encode_batch(out: &mut BytesMut, spec: &BatchSpec) {
+    let records: Vec<Record> = spec
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let sequence = match spec.pid {
+                NO_PRODUCER_ID => -1,
+                _ => wrap(spec.base_sequence, i as i64),
+            };
+            record(spec, spec.first_offset + i as i64, sequence, None, Some(Bytes::from(v.clone())))
+        })
+        .collect();
+    encode(out, &records);
+}
+
+/// Appends a control batch with a COMMIT (or ABORT) marker of `pid`.
+pub fn encode_marker(out: &mut BytesMut, offset: Offset, pid: ProducerId, epoch: Epoch, commit: bool) {
+    let spec = BatchSpec { first_offset: offset, pid, epoch, base_sequence: -1, transactional: true, values: &[] };
+    let key = Bytes::from(vec![0, 0, 0, u8::from(commit)]);
+    let value = Bytes::from(vec![0, 0, 0, 0, 0, 0]);
+    let mut marker = record(&spec, offset, -1, Some(key), Some(value));
+    marker.control = true;
+    encode(out, &[marker]);
+}
+
+fn record(spec: &BatchSpec, offset: Offset, sequence: Sequence, key: Option<Bytes>, value: Option<Bytes>) -> Record {
+    Record {
+        transactional: spec.transactional,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: spec.pid,
+        producer_epoch: spec.epoch,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence,
+        timestamp: 1_700_000_000_000 + offset,
+        key,
+        value,
+        headers: Default::default(),
+    }
+}
+
+fn encode(out: &mut BytesMut, records: &[Record]) {
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(out, records, &options).expect("encoding an in-memory batch cannot fail");
+}
+
+/// `base + n` in sequence space (0..=i32::MAX, wrapping to 0).
+fn wrap(base: Sequence, n: i64) -> Sequence {
+    ((i64::from(base) + n).rem_euclid(1 << 31)) as Sequence
+}
+
+/// SplitMix64: small, fast, and the same everywhere, which is all a
+/// reproducible simulation needs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct ProducerSim {
+    pid: ProducerId,
+    epoch: Epoch,
+    next_index: u64,
+    next_sequence: Vec<Sequence>,
+}
+
+/// Things that happen once during a run, spread evenly over it.
+#[derive(Clone, Copy)]
+enum Action {
+    EpochBump,
+    Restart,
+    Indeterminate { lands: bool },
+    Failure,
+    Transaction { commit: bool },
+    FaultStart,
+    FaultStop,
+    Inject(Injection),
+}
+
+/// Fate of one simulated batch.
+#[derive(Clone, Copy)]
+enum Fate {
+    Acked,
+    Lands(Completion),
+    Vanishes(Completion),
+}
+
+const FAULT: &str = "ack-loss";
+const TIMEOUT: &str = "Local: Message timed out";
+const REJECTED: &str = "Broker: Invalid record";
+const ABORTED: &str = "transaction aborted";
+
+struct Simulation<'a> {
+    config: &'a SynthConfig,
+    rng: Rng,
+    time: Nanos,
+    producers: Vec<ProducerSim>,
+    logs: Vec<BytesMut>,
+    ends: Vec<Offset>,
+    steps: Vec<Step>,
+    injected: Vec<Injected>,
+    next_pid: ProducerId,
+    sent: u64,
+}
+
+impl<'a> Simulation<'a> {
+    fn new(config: &'a SynthConfig) -> Self {
+        let partitions = config.partitions as usize;
+        let mut sim = Simulation {
+            config,
+            rng: Rng(config.seed),
+            time: 0,
+            producers: Vec::new(),
+            logs: vec![BytesMut::new(); partitions],
+            ends: vec![0; partitions],
+            steps: vec![Step::Event(Event::Header { format: FORMAT, topic: "eoscheck".into() })],
+            injected: Vec::new(),
+            next_pid: 1000,
+            sent: 0,
+        };
+        // The ordinary producers, then the transactional one (always
+        // idempotent, as transactions require).
+        for p in 0..=config.producers {
+            let pid = if config.idempotent || p == config.producers { sim.new_pid() } else { NO_PRODUCER_ID };
+            let epoch = if pid == NO_PRODUCER_ID { -1 } else { 0 };
+            sim.producers.push(ProducerSim { pid, epoch, next_index: 0, next_sequence: vec![0; partitions] });
+            sim.report_session(p);
+        }
+        sim
+    }
+
+    fn new_pid(&mut self) -> ProducerId {
+        self.next_pid += 1;
+        self.next_pid
+    }
+
+    fn report_session(&mut self, producer: Producer) {
+        let p = &self.producers[producer as usize];
+        if p.pid != NO_PRODUCER_ID {
+            let event = Event::ProducerSession { time: self.time, producer, pid: p.pid, epoch: p.epoch };
+            self.steps.push(Step::Event(event));
+        }
+    }
+
+    fn schedule(&mut self) -> Vec<Action> {
+        let c = self.config;
+        let repeat = |n: u32, a: Action| std::iter::repeat_n(a, n as usize);
+        let mut actions: Vec<Action> = repeat(c.epoch_bumps, Action::EpochBump)
+            .chain(repeat(c.restarts, Action::Restart))
+            .chain((0..c.indeterminate).map(|i| Action::Indeterminate { lands: i % 2 == 0 }))
+            .chain(repeat(c.failures, Action::Failure))
+            .chain((0..c.transactions).map(|i| Action::Transaction { commit: i % 2 == 0 }))
+            .chain(c.inject.iter().map(|&i| Action::Inject(i)))
+            .collect();
+        for i in (1..actions.len()).rev() {
+            actions.swap(i, self.rng.below(i as u64 + 1) as usize);
+        }
+        // The fault spans the middle third of everything else.
+        let third = actions.len() / 3;
+        actions.insert(2 * third, Action::FaultStop);
+        actions.insert(third, Action::FaultStart);
+        actions
+    }
+
+    fn run(&mut self) {
+        let actions = self.schedule();
+        let messages = self.config.messages;
+        let mut due = actions.iter().enumerate().map(|(k, a)| ((k as u64 + 1) * messages / (actions.len() as u64 + 1), *a));
+        let mut next = due.next();
+        while self.sent < messages || next.is_some() {
+            match next {
+                Some((at, action)) if at <= self.sent || self.sent >= messages => {
+                    self.act(action);
+                    next = due.next();
+                }
+                _ => {
+                    let (p, q) = self.pick();
+                    let k = self.batch_size().min(messages - self.sent) as u32;
+                    self.send(p, q, k, Fate::Acked);
+                }
+            }
+        }
+    }
+
+    fn pick(&mut self) -> (Producer, Partition) {
+        let p = self.rng.below(u64::from(self.config.producers)) as Producer;
+        let q = self.rng.below(u64::from(self.config.partitions)) as Partition;
+        (p, q)
+    }
+
+    fn batch_size(&mut self) -> u64 {
+        1 + self.rng.below(u64::from(self.config.max_batch))
+    }
+
+    fn act(&mut self, action: Action) {
+        let (p, q) = self.pick();
+        let k = self.batch_size() as u32;
+        match action {
+            Action::EpochBump => self.bump_epoch(p),
+            Action::Restart => self.restart(p),
+            Action::Indeterminate { lands: true } => {
+                self.send(p, q, k, Fate::Lands(Completion::Info { error: TIMEOUT }));
+            }
+            Action::Indeterminate { lands: false } => {
+                self.send(p, q, k, Fate::Vanishes(Completion::Info { error: TIMEOUT }));
+            }
+            Action::Failure => {
+                self.send(p, q, k, Fate::Vanishes(Completion::Fail { error: REJECTED, definite: true }));
+            }
+            Action::Transaction { commit } => self.transaction(p, q, k, commit),
+            Action::FaultStart | Action::FaultStop => {
+                let targets = vec!["kafka-2".to_string()];
+                let detail = "responses from the broker to clients are dropped".to_string();
+                let time = self.tick();
+                self.steps.push(Step::Event(match action {
+                    Action::FaultStart => Event::NemesisStart { time, fault: FAULT.into(), targets, detail },
+                    _ => Event::NemesisStop { time, fault: FAULT.into(), targets, detail },
+                }));
+            }
+            Action::Inject(injection) => self.inject(injection, p, q, k),
+        }
+    }
+
+    fn tick(&mut self) -> Nanos {
+        self.time += 1_000 + self.rng.below(50_000);
+        self.time
+    }
+
+    fn bump_epoch(&mut self, p: Producer) {
+        let producer = &mut self.producers[p as usize];
+        if producer.pid == NO_PRODUCER_ID {
+            return;
+        }
+        producer.epoch += 1;
+        producer.next_sequence.fill(0);
+        self.report_session(p);
+    }
+
+    fn restart(&mut self, p: Producer) {
+        if self.producers[p as usize].pid == NO_PRODUCER_ID {
+            return;
+        }
+        let pid = self.new_pid();
+        let producer = &mut self.producers[p as usize];
+        producer.pid = pid;
+        producer.epoch = 0;
+        producer.next_sequence.fill(0);
+        self.report_session(p);
+    }
+
+    /// Sends the next `k` messages of producer `p` to partition `q`; returns
+    /// the first message and the offset of its first copy, if written.
+    fn send(&mut self, p: Producer, q: Partition, k: u32, fate: Fate) -> (MessageId, Option<Offset>) {
+        let first = self.invoke(p, k);
+        let written = match fate {
+            Fate::Vanishes(_) => None,
+            _ => Some(self.write_next(p, q, first, k, 0, false)),
+        };
+        let completion = match fate {
+            Fate::Acked => Completion::Ok { first_offset: written.expect("acked batches are written") },
+            Fate::Lands(c) | Fate::Vanishes(c) => c,
+        };
+        self.record(p, q, first.index, k, 0, completion);
+        (first, written)
+    }
+
+    /// Takes the next `k` indexes of producer `p`.
+    fn invoke(&mut self, p: Producer, k: u32) -> MessageId {
+        let producer = &mut self.producers[p as usize];
+        let index = producer.next_index;
+        producer.next_index += u64::from(k);
+        if p < self.config.producers {
+            self.sent += u64::from(k);
+        }
+        MessageId { producer: p, index }
+    }
+
+    /// Stores the history of one batch.
+    fn record(&mut self, p: Producer, q: Partition, first_index: u64, count: u32, attempt: Attempt, completion: Completion) {
+        let time = self.tick();
+        self.steps.push(Step::Batch(SentBatch { time, producer: p, first_index, count, attempt, partition: q, completion }));
+    }
+
+    /// Writes messages `first..first+k` under the producer's current session
+    /// with its next sequences.
+    fn write_next(&mut self, p: Producer, q: Partition, first: MessageId, k: u32, attempt: Attempt, transactional: bool) -> Offset {
+        let base = self.take_sequences(p, q, k);
+        self.write(p, q, first, k, attempt, base, transactional)
+    }
+
+    fn take_sequences(&mut self, p: Producer, q: Partition, k: u32) -> Sequence {
+        let next = &mut self.producers[p as usize].next_sequence[q as usize];
+        let base = *next;
+        *next = wrap(base, i64::from(k));
+        base
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(&mut self, p: Producer, q: Partition, first: MessageId, k: u32, attempt: Attempt, base: Sequence, transactional: bool) -> Offset {
+        let size = self.config.value_size;
+        let values: Vec<Vec<u8>> = (0..u64::from(k))
+            .map(|i| payload::encode(MessageId { index: first.index + i, ..first }, attempt, size))
+            .collect();
+        let producer = &self.producers[p as usize];
+        let (pid, epoch) = (producer.pid, producer.epoch);
+        self.append(q, &BatchSpec { first_offset: 0, pid, epoch, base_sequence: base, transactional, values: &values })
+    }
+
+    /// Appends a batch at the partition's end; returns its first offset.
+    fn append(&mut self, q: Partition, spec: &BatchSpec) -> Offset {
+        let offset = self.ends[q as usize];
+        encode_batch(&mut self.logs[q as usize], &BatchSpec { first_offset: offset, ..*spec });
+        self.ends[q as usize] += spec.values.len() as i64;
+        offset
+    }
+
+    /// A transaction of the transactional producer: its data, another
+    /// producer's batch in between, then the marker.
+    fn transaction(&mut self, p: Producer, q: Partition, k: u32, commit: bool) {
+        let t = self.config.producers;
+        let first = self.invoke(t, k);
+        let offset = self.write_next(t, q, first, k, 0, true);
+        self.send(p, q, 1, Fate::Acked);
+        let producer = &self.producers[t as usize];
+        let (pid, epoch) = (producer.pid, producer.epoch);
+        let at = self.ends[q as usize];
+        encode_marker(&mut self.logs[q as usize], at, pid, epoch, commit);
+        self.ends[q as usize] += 1;
+        let completion = match commit {
+            true => Completion::Ok { first_offset: offset },
+            false => Completion::Fail { error: ABORTED, definite: true },
+        };
+        self.record(t, q, first.index, k, 0, completion);
+    }
+
+    fn inject(&mut self, injection: Injection, p: Producer, q: Partition, k: u32) {
+        let mut also = Vec::new();
+        let (message, offset) = match injection {
+            Injection::Lost => {
+                let first = self.invoke(p, k);
+                let would_be = self.ends[q as usize];
+                self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: would_be });
+                (Some(first), None)
+            }
+            Injection::Duplicate(cause) => {
+                let first = self.invoke(p, k);
+                let offset = self.write_next(p, q, first, k, 0, false);
+                match cause {
+                    DuplicateCause::SamePidEpoch => {
+                        let base = wrap(self.producers[p as usize].next_sequence[q as usize], -i64::from(k));
+                        self.write(p, q, first, k, 0, base, false);
+                        if self.config.idempotent {
+                            also.push(if k == 1 { Kind::SequenceRepeat } else { Kind::SequenceRegress });
+                        }
+                    }
+                    DuplicateCause::EpochBump | DuplicateCause::NewPid => {
+                        match cause {
+                            DuplicateCause::EpochBump => self.bump_epoch(p),
+                            _ => self.restart(p),
+                        }
+                        self.write_next(p, q, first, k, 0, false);
+                    }
+                    DuplicateCause::AppResend => {
+                        self.record(p, q, first.index, k, 0, Completion::Info { error: TIMEOUT });
+                        let resent = self.write_next(p, q, first, k, 1, false);
+                        self.record(p, q, first.index, k, 1, Completion::Ok { first_offset: resent });
+                        return self.injected(injection, Some(first), q, Some(offset), also);
+                    }
+                }
+                self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: offset });
+                (Some(first), Some(offset))
+            }
+            Injection::Reorder => {
+                let later = self.batch_size() as u32;
+                let early = self.invoke(p, k);
+                let late = self.invoke(p, later);
+                // The later batch lands first; sequences follow the log, as
+                // if the client had numbered them after reordering.
+                let late_at = self.write_next(p, q, late, later, 0, false);
+                let early_at = self.write_next(p, q, early, k, 0, false);
+                self.record(p, q, early.index, k, 0, Completion::Ok { first_offset: early_at });
+                self.record(p, q, late.index, later, 0, Completion::Ok { first_offset: late_at });
+                (Some(early), Some(early_at))
+            }
+            Injection::SequenceGap | Injection::SequenceRepeat | Injection::SequenceRegress => {
+                // Repeat and regress step back from what this producer
+                // already wrote here, so make sure there is something.
+                while self.producers[p as usize].next_sequence[q as usize] < 2 {
+                    self.send(p, q, 2, Fate::Acked);
+                }
+                let next = self.producers[p as usize].next_sequence[q as usize];
+                let base = match injection {
+                    Injection::SequenceGap => next + 1,
+                    Injection::SequenceRepeat => next - 1,
+                    _ => next - 2,
+                };
+                let first = self.invoke(p, k);
+                let offset = self.write(p, q, first, k, 0, base, false);
+                self.producers[p as usize].next_sequence[q as usize] = wrap(base, i64::from(k));
+                self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: offset });
+                (Some(first), Some(offset))
+            }
+            Injection::OffsetMismatch => {
+                let first = self.invoke(p, 1);
+                let offset = self.write_next(p, q, first, 1, 0, false);
+                self.record(p, q, first.index, 1, 0, Completion::Ok { first_offset: offset + 1 });
+                (Some(first), Some(offset))
+            }
+            Injection::FailedButPresent => {
+                let (first, offset) = self.send(p, q, 1, Fate::Lands(Completion::Fail { error: REJECTED, definite: true }));
+                (Some(first), offset)
+            }
+            Injection::Phantom => {
+                let foreign = self.rng.below(2) == 0;
+                let stranger = MessageId { producer: u32::MAX - 1, index: self.rng.below(1000) };
+                let value = match foreign {
+                    true => b"not an eoscheck record".to_vec(),
+                    false => payload::encode(stranger, 0, self.config.value_size),
+                };
+                let spec = BatchSpec { first_offset: 0, pid: NO_PRODUCER_ID, epoch: -1, base_sequence: -1, transactional: false, values: &[value] };
+                let offset = self.append(q, &spec);
+                ((!foreign).then_some(stranger), Some(offset))
+            }
+        };
+        self.injected(injection, message, q, offset, also);
+    }
+
+    fn injected(&mut self, injection: Injection, message: Option<MessageId>, partition: Partition, offset: Option<Offset>, also: Vec<Kind>) {
+        self.injected.push(Injected { injection, message, partition, offset, also });
+    }
+
+    fn finish(self) -> SynthRun {
+        let partitions = (0..self.config.partitions as Partition)
+            .map(|q| PartitionLog {
+                partition: q,
+                log_start_offset: 0,
+                high_watermark: self.ends[q as usize],
+                complete: true,
+                file: log::file_name(q),
+            })
+            .collect();
+        SynthRun {
+            manifest: Manifest { format: log::FORMAT, topic: "eoscheck".into(), complete: true, partitions },
+            logs: self.logs.into_iter().map(BytesMut::freeze).collect(),
+            injected: self.injected,
+            steps: self.steps,
+        }
+    }
+}

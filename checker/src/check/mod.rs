@@ -8,6 +8,7 @@
 //! results do not depend on thread timing.
 
 mod faults;
+mod hashing;
 mod scan;
 mod sends;
 
@@ -24,8 +25,9 @@ use crate::results::{
 use bytes::Bytes;
 use faults::Faults;
 use scan::{Pending, Scan};
-use sends::{flag, SendState, Sends};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use sends::{flag, SendState, Sends, Slot};
+use hashing::FastMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
 /// How the checker judges and how hard it works.
@@ -67,7 +69,7 @@ pub struct Checker {
     /// From the manifest: whether the read completed, and what it listed.
     manifest: Option<(bool, BTreeSet<Partition>)>,
     places: Vec<(Partition, ProducerId, Epoch)>,
-    place_of: HashMap<(Partition, ProducerId, Epoch), u32>,
+    place_of: FastMap<(Partition, ProducerId, Epoch), u32>,
     /// Every copy of each message that is in the log more than once.
     duplicates: BTreeMap<MessageId, Vec<Copy>>,
     partitions: BTreeMap<Partition, PartitionStats>,
@@ -92,7 +94,7 @@ impl Checker {
             sent_to: BTreeSet::new(),
             manifest: None,
             places: Vec::new(),
-            place_of: HashMap::new(),
+            place_of: FastMap::default(),
             duplicates: BTreeMap::new(),
             partitions: BTreeMap::new(),
             control_records: 0,
@@ -348,7 +350,7 @@ impl Checker {
             return;
         }
         slot.send.flags |= flag::DUPLICATED;
-        let first = self.first_copy(message);
+        let first = first_copy(&self.sends, &self.places, message);
         self.duplicates.entry(message).or_insert_with(|| vec![first]).push(copy);
     }
 
@@ -361,94 +363,47 @@ impl Checker {
         })
     }
 
-    fn first_copy(&self, message: MessageId) -> Copy {
-        let slot = self.sends.slot(message).expect("a found message has a slot");
-        let (partition, pid, epoch) = self.places[slot.first_place as usize];
-        let attempt = if slot.send.has(flag::FIRST_IS_RESEND) { self.sends.first_attempts[&message] } else { 0 };
-        Copy { partition, offset: slot.first_offset, pid, epoch, sequence: slot.first_sequence, attempt }
-    }
-
-    /// Every copy of a found message.
-    fn copies(&self, message: MessageId) -> Vec<Copy> {
-        match self.duplicates.get(&message) {
-            Some(all) => all.clone(),
-            None => vec![self.first_copy(message)],
-        }
-    }
-
     /// Ends a partition: transactions still open are undecided.
     fn close(&mut self, scan: Scan) {
         self.undecided_records += scan.open.values().map(|p| p.len() as u64).sum::<u64>();
         self.partitions.insert(scan.stats.partition, scan.stats);
     }
 
-    /// Whether an absent message in `partition` proves anything: the read of
-    /// that partition must have completed.
-    fn judgeable(&self, partition: Partition) -> bool {
-        self.partitions.get(&partition).is_some_and(|p| p.complete)
-    }
-
     /// Judges every send against the log and gives the verdict.
     pub fn finish(mut self) -> Results {
         let mut unknown = Vec::new();
-        let mut indeterminate = IndeterminateStats::default();
-        let mut unjudged_acks = 0u64;
-        let mut sends: Vec<(MessageId, Attempt, SendState)> = Vec::new();
-        for (producer, slots) in self.sends.by_producer() {
-            for (index, slot) in slots.iter().enumerate() {
-                let message = MessageId { producer: *producer, index: index as u64 };
-                if slot.send.has(flag::INVOKED) {
-                    sends.push((message, 0, slot.send));
-                }
+        let complete: BTreeSet<Partition> =
+            self.partitions.values().filter(|p| p.complete).map(|p| p.partition).collect();
+        self.sends.sort_producers();
+        let mut judge = Judge {
+            sends: &self.sends,
+            faults: &self.faults,
+            places: &self.places,
+            duplicates: &self.duplicates,
+            complete: &complete,
+            anomalies: &mut self.anomalies,
+            indeterminate: IndeterminateStats::default(),
+            no_completion: 0,
+            unjudged_acks: 0,
+        };
+        for (producer, slots) in self.sends.producers() {
+            for (index, slot) in slots.iter().enumerate().filter(|(_, s)| s.send.has(flag::INVOKED)) {
+                judge.send(MessageId { producer: *producer, index: index as u64 }, 0, &slot.send, slot);
             }
         }
-        let mut resends: Vec<_> = self.sends.resends.iter().map(|(&(m, a), s)| (m, a, *s)).collect();
-        resends.sort_by_key(|&(m, a, _)| (m, a));
-        sends.extend(resends);
-
-        for &(message, attempt, state) in &sends {
-            let partition = Partition::from(state.partition);
-            let found = self.sends.slot(message).is_some_and(|s| s.send.has(flag::FOUND));
-            if !state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
-                self.send_stats.no_completion += 1;
-            }
-            if state.indeterminate() {
-                if state.has(flag::LANDED) {
-                    indeterminate.landed += 1;
-                } else if self.judgeable(partition) {
-                    indeterminate.not_landed += 1;
-                } else {
-                    indeterminate.undetermined += 1;
-                }
-            }
-            if !state.has(flag::ACKED) {
-                continue;
-            }
-            if !found {
-                if self.judgeable(partition) {
-                    let (sends, faults) = (&self.sends, &self.faults);
-                    self.anomalies.lost.add(|| Lost { send: send_view(sends, faults, message, attempt) });
-                } else {
-                    unjudged_acks += 1;
-                }
-                continue;
-            }
-            let copies = self.copies(message);
-            let mut acked = vec![(partition, state.acked_offset)];
-            acked.extend(self.sends.extra_acks.get(&(message, attempt)).into_iter().flatten().copied());
-            let misplaced = acked.iter().any(|&(p, o)| !copies.iter().any(|c| c.partition == p && c.offset == o));
-            if misplaced {
-                let (sends, faults) = (&self.sends, &self.faults);
-                self.anomalies.offset_mismatch.add(|| OffsetMismatch { copies, send: send_view(sends, faults, message, attempt) });
-            }
+        let mut resends: Vec<_> = self.sends.resends.iter().collect();
+        resends.sort_by_key(|(key, _)| **key);
+        for (&(message, attempt), state) in resends {
+            judge.send(message, attempt, state, self.sends.slot(message).expect("a resend has an attempt 0"));
         }
-        let duplicates = std::mem::take(&mut self.duplicates);
-        for (message, copies) in duplicates {
+        let Judge { indeterminate, no_completion, unjudged_acks, .. } = judge;
+        self.send_stats.no_completion = no_completion;
+        for (message, copies) in &self.duplicates {
             let (sends, faults) = (&self.sends, &self.faults);
             self.anomalies.duplicate.add(|| Duplicate {
-                cause: DuplicateCause::of(&copies),
-                copies,
-                send: send_view(sends, faults, message, 0),
+                cause: DuplicateCause::of(copies),
+                copies: copies.clone(),
+                send: send_view(sends, faults, *message, 0),
             });
         }
 
@@ -529,6 +484,77 @@ impl Checker {
             unknown_reasons: unknown,
         }
     }
+}
+
+/// Judges sends, once the whole log has been read.
+struct Judge<'a> {
+    sends: &'a Sends,
+    faults: &'a Faults,
+    places: &'a [(Partition, ProducerId, Epoch)],
+    duplicates: &'a BTreeMap<MessageId, Vec<Copy>>,
+    /// Partitions read completely: only there does absence prove anything.
+    complete: &'a BTreeSet<Partition>,
+    anomalies: &'a mut Anomalies,
+    indeterminate: IndeterminateStats,
+    no_completion: u64,
+    unjudged_acks: u64,
+}
+
+impl Judge<'_> {
+    /// Judges one send (`state`) of a message (`slot`).
+    fn send(&mut self, message: MessageId, attempt: Attempt, state: &SendState, slot: &Slot) {
+        let partition = Partition::from(state.partition);
+        let found = slot.send.has(flag::FOUND);
+        if !state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
+            self.no_completion += 1;
+        }
+        if state.indeterminate() {
+            if state.has(flag::LANDED) {
+                self.indeterminate.landed += 1;
+            } else if self.complete.contains(&partition) {
+                self.indeterminate.not_landed += 1;
+            } else {
+                self.indeterminate.undetermined += 1;
+            }
+        }
+        if !state.has(flag::ACKED) {
+            return;
+        }
+        let (sends, faults) = (self.sends, self.faults);
+        if !found {
+            if self.complete.contains(&partition) {
+                self.anomalies.lost.add(|| Lost { send: send_view(sends, faults, message, attempt) });
+            } else {
+                self.unjudged_acks += 1;
+            }
+            return;
+        }
+        let extra = self.sends.extra_acks.get(&(message, attempt)).map_or(&[][..], Vec::as_slice);
+        let acked = std::iter::once((partition, state.acked_offset)).chain(extra.iter().copied());
+        let misplaced = match self.duplicates.get(&message) {
+            // The common case, decided without building a list of copies.
+            None => {
+                let place = self.places[slot.first_place as usize].0;
+                acked.into_iter().any(|(p, o)| (p, o) != (place, slot.first_offset))
+            }
+            Some(copies) => acked.into_iter().any(|(p, o)| !copies.iter().any(|c| (c.partition, c.offset) == (p, o))),
+        };
+        if misplaced {
+            let (places, duplicates) = (self.places, self.duplicates);
+            self.anomalies.offset_mismatch.add(|| OffsetMismatch {
+                copies: duplicates.get(&message).cloned().unwrap_or_else(|| vec![first_copy(sends, places, message)]),
+                send: send_view(sends, faults, message, attempt),
+            });
+        }
+    }
+}
+
+/// Where the first copy of a found message sits.
+fn first_copy(sends: &Sends, places: &[(Partition, ProducerId, Epoch)], message: MessageId) -> Copy {
+    let slot = sends.slot(message).expect("a found message has a slot");
+    let (partition, pid, epoch) = places[slot.first_place as usize];
+    let attempt = if slot.send.has(flag::FIRST_IS_RESEND) { sends.first_attempts[&message] } else { 0 };
+    Copy { partition, offset: slot.first_offset, pid, epoch, sequence: slot.first_sequence, attempt }
 }
 
 /// The client's view of one send, for an example.

@@ -8,7 +8,8 @@ use crate::ids::{Epoch, MessageId, Offset, Producer, ProducerId, Sequence, NO_PR
 use crate::log::{Batch, Record};
 use crate::results::{PartitionStats, SessionStats};
 use crate::PartitionLog;
-use std::collections::{BTreeMap, HashMap};
+use super::hashing::FastMap;
+use std::collections::BTreeMap;
 
 /// Sequences live in 0..=i32::MAX and wrap from i32::MAX to 0.
 const SEQUENCE_SPACE: i64 = 1 << 31;
@@ -32,9 +33,9 @@ pub(crate) struct Scan {
     /// Whether the read began at offset 0, so every (PID, epoch) must begin
     /// at sequence 0 here.
     from_start: bool,
-    session_of: HashMap<(ProducerId, Epoch), usize>,
+    session_of: FastMap<(ProducerId, Epoch), usize>,
     previous: Vec<Option<Sequence>>,
-    latest_of: HashMap<(Producer, ProducerId), Latest>,
+    latest_of: FastMap<(Producer, ProducerId), Latest>,
     pub open: BTreeMap<ProducerId, Vec<Pending>>,
 }
 
@@ -49,9 +50,9 @@ impl Scan {
                 ..PartitionStats::default()
             },
             from_start: entry.log_start_offset == 0,
-            session_of: HashMap::new(),
+            session_of: FastMap::default(),
             previous: Vec::new(),
-            latest_of: HashMap::new(),
+            latest_of: FastMap::default(),
             open: BTreeMap::new(),
         }
     }

@@ -5,7 +5,7 @@
 //! copy that was a resend).
 
 use crate::ids::{Attempt, MessageId, Offset, Partition, Producer};
-use std::collections::HashMap;
+use super::hashing::FastMap;
 
 /// Bits of [`SendState::flags`].
 pub(crate) mod flag {
@@ -71,15 +71,15 @@ const MAX_INDEX_JUMP: u64 = 1 << 24;
 #[derive(Default)]
 pub(crate) struct Sends {
     tables: Vec<(Producer, Vec<Slot>)>,
-    table_of: HashMap<Producer, usize>,
+    table_of: FastMap<Producer, usize>,
     /// The last table looked up: records come in runs from one producer.
     last_table: Option<(Producer, usize)>,
-    pub resends: HashMap<(MessageId, Attempt), SendState>,
-    pub first_attempts: HashMap<MessageId, Attempt>,
+    pub resends: FastMap<(MessageId, Attempt), SendState>,
+    pub first_attempts: FastMap<MessageId, Attempt>,
     /// Further acknowledgements of a send at another position.
-    pub extra_acks: HashMap<(MessageId, Attempt), Vec<(Partition, Offset)>>,
+    pub extra_acks: FastMap<(MessageId, Attempt), Vec<(Partition, Offset)>>,
     errors: Vec<String>,
-    error_of: HashMap<String, u16>,
+    error_of: FastMap<String, u16>,
 }
 
 impl Sends {
@@ -118,10 +118,17 @@ impl Sends {
     }
 
     fn table(&mut self, producer: Producer) -> &mut Vec<Slot> {
-        let at = *self.table_of.entry(producer).or_insert_with(|| {
-            self.tables.push((producer, Vec::new()));
-            self.tables.len() - 1
-        });
+        let at = match self.last_table {
+            Some((last, at)) if last == producer => at,
+            _ => {
+                let at = *self.table_of.entry(producer).or_insert_with(|| {
+                    self.tables.push((producer, Vec::new()));
+                    self.tables.len() - 1
+                });
+                self.last_table = Some((producer, at));
+                at
+            }
+        };
         &mut self.tables[at].1
     }
 
@@ -159,11 +166,16 @@ impl Sends {
         state.has(flag::INVOKED).then_some(state)
     }
 
-    /// Producers in ascending order with their slots, index = message index.
-    pub fn by_producer(&mut self) -> &[(Producer, Vec<Slot>)] {
+    /// Puts the producers in ascending order, for deterministic judging.
+    pub fn sort_producers(&mut self) {
         self.tables.sort_by_key(|(p, _)| *p);
         self.last_table = None;
         self.table_of = self.tables.iter().enumerate().map(|(i, (p, _))| (*p, i)).collect();
+    }
+
+    /// Each producer with its slots (index = message index), in the order
+    /// [`Sends::sort_producers`] left them.
+    pub fn producers(&self) -> &[(Producer, Vec<Slot>)] {
         &self.tables
     }
 

@@ -133,6 +133,8 @@ pub(crate) struct Batch {
     pub control: Option<Option<Marker>>,
     /// How many of the chunk's records belong to this batch.
     pub records: usize,
+    /// The offset of its last record (control records included).
+    pub last_offset: Offset,
 }
 
 /// One decoded data record, reduced to what the analysis uses.
@@ -174,13 +176,14 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
         let byte = start + total - bytes.len();
         let set = RecordBatchDecoder::decode(&mut bytes)
             .map_err(|e| LogError { byte, problem: format!("undecodable batch: {e:#}") })?;
-        let Some(first) = set.records.first() else { continue };
+        let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else { continue };
         chunk.batches.push(Batch {
             pid: first.producer_id,
             epoch: first.producer_epoch,
             transactional: first.transactional,
             control: first.control.then(|| marker(first.key.as_deref())),
             records: if first.control { 0 } else { set.records.len() },
+            last_offset: last.offset,
         });
         if first.control {
             continue;

@@ -134,6 +134,9 @@ pub struct Injected {
     pub partition: Partition,
     /// The record concerned, when the anomaly is about a record.
     pub offset: Option<Offset>,
+    /// How many anomalies of its kind it makes (one per message of a lost
+    /// or duplicated batch, one per late message of a reordered one).
+    pub count: u64,
     /// Kinds the injection necessarily brings along (a batch written twice
     /// by an idempotent producer also breaks its sequence).
     pub also: Vec<Kind>,
@@ -588,12 +591,12 @@ impl<'a> Simulation<'a> {
 
     fn inject(&mut self, injection: Injection, p: Producer, q: Partition, k: u32) {
         let mut also = Vec::new();
-        let (message, offset) = match injection {
+        let (message, offset, count) = match injection {
             Injection::Lost => {
                 let first = self.invoke(p, k);
                 let would_be = self.ends[q as usize];
                 self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: would_be });
-                (Some(first), None)
+                (Some(first), None, k)
             }
             Injection::Duplicate(cause) => {
                 let first = self.invoke(p, k);
@@ -617,11 +620,11 @@ impl<'a> Simulation<'a> {
                         self.record(p, q, first.index, k, 0, Completion::Info { error: TIMEOUT });
                         let resent = self.write_next(p, q, first, k, 1, false);
                         self.record(p, q, first.index, k, 1, Completion::Ok { first_offset: resent });
-                        return self.injected(injection, Some(first), q, Some(offset), also);
+                        return self.injected(injection, Some(first), q, Some(offset), also, k);
                     }
                 }
                 self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: offset });
-                (Some(first), Some(offset))
+                (Some(first), Some(offset), k)
             }
             Injection::Reorder => {
                 let later = self.batch_size() as u32;
@@ -633,7 +636,7 @@ impl<'a> Simulation<'a> {
                 let early_at = self.write_next(p, q, early, k, 0, false);
                 self.record(p, q, early.index, k, 0, Completion::Ok { first_offset: early_at });
                 self.record(p, q, late.index, later, 0, Completion::Ok { first_offset: late_at });
-                (Some(early), Some(early_at))
+                (Some(early), Some(early_at), k)
             }
             Injection::SequenceGap | Injection::SequenceRepeat | Injection::SequenceRegress => {
                 // Repeat and regress step back from what this producer
@@ -651,17 +654,17 @@ impl<'a> Simulation<'a> {
                 let offset = self.write(p, q, first, k, 0, base, false);
                 self.producers[p as usize].next_sequence[q as usize] = wrap(base, i64::from(k));
                 self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: offset });
-                (Some(first), Some(offset))
+                (Some(first), Some(offset), 1)
             }
             Injection::OffsetMismatch => {
                 let first = self.invoke(p, 1);
                 let offset = self.write_next(p, q, first, 1, 0, false);
                 self.record(p, q, first.index, 1, 0, Completion::Ok { first_offset: offset + 1 });
-                (Some(first), Some(offset))
+                (Some(first), Some(offset), 1)
             }
             Injection::FailedButPresent => {
                 let (first, offset) = self.send(p, q, 1, Fate::Lands(Completion::Fail { error: REJECTED, definite: true }));
-                (Some(first), offset)
+                (Some(first), offset, 1)
             }
             Injection::Phantom => {
                 let foreign = self.rng.below(2) == 0;
@@ -672,14 +675,14 @@ impl<'a> Simulation<'a> {
                 };
                 let spec = BatchSpec { first_offset: 0, pid: NO_PRODUCER_ID, epoch: -1, base_sequence: -1, transactional: false, values: &[value] };
                 let offset = self.append(q, &spec);
-                ((!foreign).then_some(stranger), Some(offset))
+                ((!foreign).then_some(stranger), Some(offset), 1)
             }
         };
-        self.injected(injection, message, q, offset, also);
+        self.injected(injection, message, q, offset, also, count);
     }
 
-    fn injected(&mut self, injection: Injection, message: Option<MessageId>, partition: Partition, offset: Option<Offset>, also: Vec<Kind>) {
-        self.injected.push(Injected { injection, message, partition, offset, also });
+    fn injected(&mut self, injection: Injection, message: Option<MessageId>, partition: Partition, offset: Option<Offset>, also: Vec<Kind>, count: u32) {
+        self.injected.push(Injected { injection, message, partition, offset, also, count: count.into() });
     }
 
     fn finish(self) -> SynthRun {

@@ -267,6 +267,7 @@ impl Checker {
         let mut next = 0;
         let mut foreign = chunk.foreign.iter().peekable();
         for batch in &chunk.batches {
+            scan.stats.last_offset = Some(batch.last_offset);
             if let Some(marker) = batch.control {
                 self.control_records += 1;
                 let pending = scan.open.remove(&batch.pid).unwrap_or_default();

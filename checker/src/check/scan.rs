@@ -61,7 +61,6 @@ impl Scan {
     /// aborted record still took its sequence number) and counts it.
     pub fn sequences(&mut self, batch: &Batch, records: &[Record], anomalies: &mut Anomalies) {
         let Some(last) = records.last() else { return };
-        self.stats.last_offset = Some(last.offset);
         let key = (batch.pid, batch.epoch);
         let at = *self.session_of.entry(key).or_insert_with(|| {
             let idempotent = batch.pid != NO_PRODUCER_ID;
@@ -145,7 +144,7 @@ mod tests {
         let mut offset = from;
         for &(epoch, seqs) in batches {
             let records: Vec<Record> = seqs.iter().map(|&s| { offset += 1; record(offset - 1, s) }).collect();
-            let batch = Batch { pid: 7, epoch, transactional: false, control: None, records: records.len() };
+            let batch = Batch { pid: 7, epoch, transactional: false, control: None, records: records.len(), last_offset: offset - 1 };
             scan.sequences(&batch, &records, &mut anomalies);
         }
         anomalies

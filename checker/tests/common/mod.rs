@@ -1,0 +1,131 @@
+//! Helpers shared by the integration tests: running the checker over a
+//! synthetic or hand-built run, and finding what its examples point at.
+#![allow(dead_code)] // each test file uses its own part
+
+use bytes::{Bytes, BytesMut};
+use checker::history::{Event, FORMAT};
+use checker::ids::{Epoch, Offset, Partition, ProducerId, Sequence};
+use checker::log::{self, Manifest, PartitionLog};
+use checker::synth::{encode_batch, BatchSpec, SynthRun};
+use checker::{payload, Checker, Guarantee, Kind, MessageId, Options, Results};
+
+pub fn options(guarantees: &[Guarantee]) -> Options {
+    let mut options = Options::new(guarantees.to_vec());
+    options.max_examples = usize::MAX;
+    options.decode_threads = 2;
+    options
+}
+
+pub fn check_synth(run: &SynthRun, guarantees: &[Guarantee]) -> Results {
+    let mut checker = Checker::new(options(guarantees));
+    run.for_each_event(|e| checker.observe(e).expect("synthetic histories are consistent"));
+    checker.begin_log(&run.manifest);
+    for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
+        checker.read_partition(entry, bytes.clone()).expect("synthetic logs decode");
+    }
+    checker.finish()
+}
+
+/// Where an example points: the message it is about and the record.
+pub type Locus = (Option<MessageId>, Option<(Partition, Offset)>);
+
+pub fn loci(results: &Results, kind: Kind) -> Vec<Locus> {
+    let a = &results.anomalies;
+    let at = |p: Partition, o: Offset| Some((p, o));
+    match kind {
+        Kind::Lost => a.lost.examples.iter().map(|e| (Some(e.detail.send.message), None)).collect(),
+        Kind::Duplicate => a.duplicate.examples.iter().map(|e| (Some(e.detail.send.message), None)).collect(),
+        Kind::Reorder => {
+            a.reorder.examples.iter().map(|e| (Some(e.detail.send.message), at(e.detail.copy.partition, e.detail.copy.offset))).collect()
+        }
+        Kind::SequenceGap => a.sequence_gap.examples.iter().map(|e| (e.detail.0.message, at(e.detail.0.partition, e.detail.0.offset))).collect(),
+        Kind::SequenceRepeat => {
+            a.sequence_repeat.examples.iter().map(|e| (e.detail.0.message, at(e.detail.0.partition, e.detail.0.offset))).collect()
+        }
+        Kind::SequenceRegress => {
+            a.sequence_regress.examples.iter().map(|e| (e.detail.0.message, at(e.detail.0.partition, e.detail.0.offset))).collect()
+        }
+        Kind::OffsetMismatch => a.offset_mismatch.examples.iter().map(|e| (Some(e.detail.send.message), None)).collect(),
+        Kind::FailedButPresent => a
+            .failed_but_present
+            .examples
+            .iter()
+            .map(|e| (Some(e.detail.send.message), at(e.detail.copy.partition, e.detail.copy.offset)))
+            .collect(),
+        Kind::Phantom => a.phantom.examples.iter().map(|e| (e.detail.message, at(e.detail.partition, e.detail.offset))).collect(),
+    }
+}
+
+/// Kinds with at least one anomaly.
+pub fn found_kinds(results: &Results) -> Vec<Kind> {
+    Kind::ALL.iter().copied().filter(|k| results.anomalies.count(*k) > 0).collect()
+}
+
+/// A hand-built run: history events and per-partition batches.
+pub struct Run {
+    pub events: Vec<Event>,
+    pub logs: Vec<BytesMut>,
+    pub entries: Vec<PartitionLog>,
+}
+
+pub fn msg(producer: u32, index: u64) -> MessageId {
+    MessageId { producer, index }
+}
+
+impl Run {
+    pub fn new(partitions: Partition) -> Run {
+        Run {
+            events: vec![Event::Header { format: FORMAT, topic: "t".into() }],
+            logs: (0..partitions).map(|_| BytesMut::new()).collect(),
+            entries: (0..partitions)
+                .map(|p| PartitionLog { partition: p, log_start_offset: 0, high_watermark: 0, complete: true, file: log::file_name(p) })
+                .collect(),
+        }
+    }
+
+    pub fn invoke(&mut self, message: MessageId, attempt: u32, partition: Partition) -> &mut Run {
+        self.events.push(Event::Invoke { time: 0, message, attempt, partition });
+        self
+    }
+
+    pub fn ok(&mut self, message: MessageId, attempt: u32, partition: Partition, offset: Offset) -> &mut Run {
+        self.events.push(Event::Ok { time: 0, message, attempt, partition, offset });
+        self
+    }
+
+    pub fn event(&mut self, event: Event) -> &mut Run {
+        self.events.push(event);
+        self
+    }
+
+    /// Appends a batch of `messages` (with their attempts) at the partition's
+    /// end; returns the first offset.
+    pub fn write(&mut self, partition: Partition, pid: ProducerId, epoch: Epoch, base_sequence: Sequence, messages: &[(MessageId, u32)]) -> Offset {
+        self.write_values(partition, pid, epoch, base_sequence, false, messages.iter().map(|&(m, a)| payload::encode(m, a, 20)).collect())
+    }
+
+    pub fn write_values(&mut self, partition: Partition, pid: ProducerId, epoch: Epoch, base_sequence: Sequence, transactional: bool, values: Vec<Vec<u8>>) -> Offset {
+        let entry = &mut self.entries[partition as usize];
+        let first_offset = entry.high_watermark;
+        let spec = BatchSpec { first_offset, pid, epoch, base_sequence, transactional, values: &values };
+        encode_batch(&mut self.logs[partition as usize], &spec);
+        entry.high_watermark += values.len() as i64;
+        first_offset
+    }
+
+    pub fn manifest(&self) -> Manifest {
+        Manifest { format: log::FORMAT, topic: "t".into(), complete: self.entries.iter().all(|e| e.complete), partitions: self.entries.clone() }
+    }
+
+    pub fn check(&self, guarantees: &[Guarantee]) -> Results {
+        let mut checker = Checker::new(options(guarantees));
+        for e in &self.events {
+            checker.observe(e).expect("consistent history");
+        }
+        checker.begin_log(&self.manifest());
+        for (entry, bytes) in self.entries.iter().zip(&self.logs) {
+            checker.read_partition(entry, Bytes::from(bytes.to_vec())).expect("decodable log");
+        }
+        checker.finish()
+    }
+}

@@ -1,0 +1,127 @@
+//! Property tests over synthetic runs: clean runs yield nothing; every
+//! injected anomaly is found, of the right kind, at the right message, and
+//! nothing else is; the verdict follows the promised guarantees.
+
+mod common;
+
+use checker::synth::{generate, Injection, SynthConfig};
+use checker::{Guarantee, Kind, Validity};
+use common::{check_synth, found_kinds, loci};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn config() -> impl Strategy<Value = SynthConfig> {
+    (any::<u64>(), 1u64..3000, 1u32..6, 1u32..5, 1u32..80, any::<bool>(), (0u32..3, 0u32..3, 0u32..6, 0u32..3, 0u32..4)).prop_map(
+        |(seed, messages, producers, partitions, max_batch, idempotent, (epoch_bumps, restarts, indeterminate, failures, transactions))| {
+            SynthConfig {
+                seed,
+                producers,
+                partitions,
+                messages,
+                max_batch,
+                value_size: 24,
+                idempotent,
+                epoch_bumps,
+                restarts,
+                indeterminate,
+                failures,
+                transactions,
+                inject: Vec::new(),
+            }
+        },
+    )
+}
+
+fn guarantees() -> impl Strategy<Value = Vec<Guarantee>> {
+    proptest::sample::subsequence(Guarantee::ALL.to_vec(), 1..=3)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn clean_runs_yield_nothing(config in config(), promised in guarantees()) {
+        let run = generate(&config).unwrap();
+        let results = check_synth(&run, &promised);
+        prop_assert_eq!(found_kinds(&results), vec![]);
+        prop_assert_eq!(&results.unknown_reasons, &Vec::<String>::new());
+        prop_assert_eq!(results.valid, Validity::Valid);
+        let indeterminate = &results.stats.indeterminate;
+        prop_assert_eq!(indeterminate.undetermined, 0);
+        // Every other indeterminate batch lands, so both counts show up.
+        if config.indeterminate >= 2 {
+            prop_assert!(indeterminate.landed > 0 && indeterminate.not_landed > 0, "{:?}", indeterminate);
+        }
+        if config.transactions >= 2 {
+            prop_assert!(results.stats.aborted_records > 0 && results.stats.control_records > 0);
+        }
+    }
+
+    #[test]
+    fn injected_anomalies_are_found_where_they_are(
+        config in config(),
+        picks in proptest::collection::vec(0usize..Injection::ALL.len(), 1..5),
+        promised in guarantees(),
+    ) {
+        let inject: Vec<Injection> = picks
+            .iter()
+            .map(|&i| Injection::ALL[i])
+            .filter(|i| config.idempotent || !i.needs_idempotence())
+            .collect();
+        let config = SynthConfig { inject, ..config };
+        let run = generate(&config).unwrap();
+        let results = check_synth(&run, &promised);
+
+        let mut expected = BTreeSet::new();
+        let mut counts = BTreeMap::new();
+        for injected in &run.injected {
+            let kind = injected.injection.kind();
+            expected.insert(kind);
+            *counts.entry(kind).or_insert(0) += injected.count;
+            expected.extend(injected.also.iter().copied());
+            let loci = loci(&results, kind);
+            let hit = loci.iter().any(|(message, record)| match injected.message {
+                Some(m) => *message == Some(m),
+                None => *record == injected.offset.map(|o| (injected.partition, o)),
+            });
+            prop_assert!(hit, "{:?} not found among {:?}", injected, loci);
+            if let Injection::Duplicate(cause) = injected.injection {
+                let example = results.anomalies.duplicate.examples.iter()
+                    .find(|e| Some(e.detail.send.message) == injected.message)
+                    .unwrap();
+                prop_assert_eq!(example.detail.cause, cause);
+            }
+        }
+        let found: BTreeSet<Kind> = found_kinds(&results).into_iter().collect();
+        prop_assert_eq!(&found, &expected, "unexpected kinds");
+        for (kind, count) in counts {
+            prop_assert_eq!(results.anomalies.count(kind), count, "{}", kind);
+        }
+
+        let broken = expected.iter().any(|k| k.violates().iter().any(|g| promised.contains(g)));
+        prop_assert_eq!(results.valid, if broken { Validity::Invalid } else { Validity::Valid });
+        prop_assert_eq!(results.exit_code(), if broken { 1 } else { 0 });
+        let violated: BTreeSet<Guarantee> = expected.iter().flat_map(|k| k.violates()).copied().filter(|g| promised.contains(g)).collect();
+        prop_assert_eq!(results.violated.iter().copied().collect::<BTreeSet<_>>(), violated);
+    }
+}
+
+#[test]
+fn every_injection_is_exercised_alone() {
+    for injection in Injection::ALL {
+        let config = SynthConfig { inject: vec![injection], ..SynthConfig::clean(7, 2000) };
+        let run = generate(&config).unwrap();
+        let results = check_synth(&run, &Guarantee::ALL);
+        let mut expected = vec![injection.kind()];
+        expected.extend(&run.injected[0].also);
+        expected.sort();
+        assert_eq!(found_kinds(&results), expected, "{injection:?}");
+        assert_eq!(results.valid, Validity::Invalid);
+    }
+}
+
+#[test]
+fn injections_needing_idempotence_are_refused_without_it() {
+    let config = SynthConfig { idempotent: false, inject: vec![Injection::SequenceGap], ..SynthConfig::clean(1, 100) };
+    assert!(generate(&config).err().unwrap().contains("needs idempotent producers"));
+}

@@ -137,8 +137,9 @@ pub struct Injected {
     /// How many anomalies of its kind it makes (one per message of a lost
     /// or duplicated batch, one per late message of a reordered one).
     pub count: u64,
-    /// Kinds the injection necessarily brings along (a batch written twice
-    /// by an idempotent producer also breaks its sequence).
+    /// Kinds the injection necessarily brings along, one anomaly each (a
+    /// batch written twice by an idempotent producer also breaks its
+    /// sequence once).
     pub also: Vec<Kind>,
 }
 

@@ -78,7 +78,10 @@ proptest! {
             let kind = injected.injection.kind();
             expected.insert(kind);
             *counts.entry(kind).or_insert(0) += injected.count;
-            expected.extend(injected.also.iter().copied());
+            for &companion in &injected.also {
+                expected.insert(companion);
+                *counts.entry(companion).or_insert(0) += 1;
+            }
             let loci = loci(&results, kind);
             let hit = loci.iter().any(|(message, record)| match injected.message {
                 Some(m) => *message == Some(m),

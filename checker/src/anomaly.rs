@@ -84,8 +84,8 @@ macro_rules! kinds {
         pub struct Anomalies { $(pub $field: Finding<$ty>,)* }
 
         impl Anomalies {
-            pub(crate) fn new(max_examples: usize) -> Self {
-                Anomalies { $($field: Finding::new(max_examples),)* }
+            pub(crate) fn new() -> Self {
+                Anomalies { $($field: Finding::new(),)* }
             }
             /// How many anomalies of `kind` were found.
             pub fn count(&self, kind: Kind) -> u64 {
@@ -122,8 +122,6 @@ pub struct Finding<A> {
     pub explanation: String,
     pub violates: Vec<Guarantee>,
     pub examples: Vec<Example<A>>,
-    #[serde(skip)]
-    max_examples: usize,
 }
 
 /// One anomaly: a sentence for people, and the facts behind it.
@@ -135,21 +133,15 @@ pub struct Example<A> {
 }
 
 impl<A: Anomaly> Finding<A> {
-    fn new(max_examples: usize) -> Self {
-        Finding {
-            count: 0,
-            explanation: A::DEFINITION.to_string(),
-            violates: A::VIOLATES.to_vec(),
-            examples: Vec::new(),
-            max_examples,
-        }
+    fn new() -> Self {
+        Finding { count: 0, explanation: A::DEFINITION.to_string(), violates: A::VIOLATES.to_vec(), examples: Vec::new() }
     }
 
-    /// Counts one anomaly; builds its example only while examples are wanted,
-    /// so a run with millions of anomalies stays cheap.
-    pub(crate) fn add(&mut self, example: impl FnOnce() -> A) {
+    /// Counts one anomaly; builds its example only while fewer than `limit`
+    /// are kept, so a run with millions of anomalies stays cheap.
+    pub(crate) fn add(&mut self, limit: usize, example: impl FnOnce() -> A) {
         self.count += 1;
-        if self.examples.len() < self.max_examples {
+        if self.examples.len() < limit {
             let detail = example();
             self.examples.push(Example { explanation: detail.explain(), detail });
         }

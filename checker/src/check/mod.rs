@@ -82,7 +82,7 @@ pub struct Checker {
 impl Checker {
     pub fn new(options: Options) -> Checker {
         Checker {
-            anomalies: Anomalies::new(options.max_examples),
+            anomalies: Anomalies::new(),
             options,
             header_seen: false,
             history_truncated: false,
@@ -286,7 +286,7 @@ impl Checker {
                 continue;
             }
             let records = &chunk.records[next..next + batch.records];
-            scan.sequences(batch, records, &mut self.anomalies);
+            scan.sequences(batch, records, &mut self.anomalies, self.options.max_examples);
             let place = self.place(scan.stats.partition, batch.pid, batch.epoch);
             for (i, record) in records.iter().enumerate() {
                 let value = foreign.next_if(|(at, _)| *at == next + i).map(|(_, v)| v.clone());
@@ -303,6 +303,7 @@ impl Checker {
     /// One data record that counts as written (not transactional, or
     /// committed): match it to its send and message.
     fn message(&mut self, scan: &mut Scan, place: u32, record: &Record, foreign: Option<String>) {
+        let limit = self.options.max_examples;
         let (partition, pid, epoch) = self.places[place as usize];
         scan.stats.records += 1;
         let copy = Copy { partition, offset: record.offset, pid, epoch, sequence: record.sequence, attempt: record.attempt };
@@ -317,18 +318,18 @@ impl Checker {
             value,
         };
         let Some((message, attempt)) = record.message() else {
-            self.anomalies.phantom.add(|| phantom(None, foreign));
+            self.anomalies.phantom.add(limit, || phantom(None, foreign));
             return;
         };
         let Some(send) = self.sends.send_mut(message, attempt) else {
-            self.anomalies.phantom.add(|| phantom(Some(message), None));
+            self.anomalies.phantom.add(limit, || phantom(Some(message), None));
             return;
         };
         send.flags |= flag::LANDED;
         if send.has(flag::FAILED_DEFINITE) && !send.has(flag::FAILURE_REPORTED) {
             send.flags |= flag::FAILURE_REPORTED;
             let (sends, faults) = (&self.sends, &self.faults);
-            self.anomalies.failed_but_present.add(|| FailedButPresent { copy, send: send_view(sends, faults, message, attempt) });
+            self.anomalies.failed_but_present.add(limit, || FailedButPresent { copy, send: send_view(sends, faults, message, attempt) });
         }
         let slot = self.sends.slot_mut(message).expect("an invoked send has a slot");
         if !slot.send.has(flag::FOUND) {
@@ -341,7 +342,7 @@ impl Checker {
                 self.sends.first_attempts.insert(message, attempt);
             } else if let Some(after) = scan.order(pid, message, record.offset) {
                 let (sends, faults) = (&self.sends, &self.faults);
-                self.anomalies.reorder.add(|| Reorder {
+                self.anomalies.reorder.add(limit, || Reorder {
                     copy,
                     after: after.message,
                     after_offset: after.offset,
@@ -383,6 +384,7 @@ impl Checker {
             duplicates: &self.duplicates,
             complete: &complete,
             anomalies: &mut self.anomalies,
+            limit: self.options.max_examples,
             indeterminate: IndeterminateStats::default(),
             no_completion: 0,
             unjudged_acks: 0,
@@ -397,11 +399,11 @@ impl Checker {
         for (&(message, attempt), state) in resends {
             judge.send(message, attempt, state, self.sends.slot(message).expect("a resend has an attempt 0"));
         }
-        let Judge { indeterminate, no_completion, unjudged_acks, .. } = judge;
+        let Judge { indeterminate, no_completion, unjudged_acks, limit, .. } = judge;
         self.send_stats.no_completion = no_completion;
         for (message, copies) in &self.duplicates {
             let (sends, faults) = (&self.sends, &self.faults);
-            self.anomalies.duplicate.add(|| Duplicate {
+            self.anomalies.duplicate.add(limit, || Duplicate {
                 cause: DuplicateCause::of(copies),
                 copies: copies.clone(),
                 send: send_view(sends, faults, *message, 0),
@@ -496,6 +498,8 @@ struct Judge<'a> {
     /// Partitions read completely: only there does absence prove anything.
     complete: &'a BTreeSet<Partition>,
     anomalies: &'a mut Anomalies,
+    /// Examples kept per kind.
+    limit: usize,
     indeterminate: IndeterminateStats,
     no_completion: u64,
     unjudged_acks: u64,
@@ -504,7 +508,7 @@ struct Judge<'a> {
 impl Judge<'_> {
     /// Judges one send (`state`) of a message (`slot`).
     fn send(&mut self, message: MessageId, attempt: Attempt, state: &SendState, slot: &Slot) {
-        let partition = Partition::from(state.partition);
+        let (partition, limit) = (Partition::from(state.partition), self.limit);
         let found = slot.send.has(flag::FOUND);
         if !state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
             self.no_completion += 1;
@@ -524,7 +528,7 @@ impl Judge<'_> {
         let (sends, faults) = (self.sends, self.faults);
         if !found {
             if self.complete.contains(&partition) {
-                self.anomalies.lost.add(|| Lost { send: send_view(sends, faults, message, attempt) });
+                self.anomalies.lost.add(limit, || Lost { send: send_view(sends, faults, message, attempt) });
             } else {
                 self.unjudged_acks += 1;
             }
@@ -542,7 +546,7 @@ impl Judge<'_> {
         };
         if misplaced {
             let (places, duplicates) = (self.places, self.duplicates);
-            self.anomalies.offset_mismatch.add(|| OffsetMismatch {
+            self.anomalies.offset_mismatch.add(limit, || OffsetMismatch {
                 copies: duplicates.get(&message).cloned().unwrap_or_else(|| vec![first_copy(sends, places, message)]),
                 send: send_view(sends, faults, message, attempt),
             });

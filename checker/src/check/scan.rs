@@ -59,7 +59,7 @@ impl Scan {
 
     /// Checks the sequences of one data batch (transactional ones too: an
     /// aborted record still took its sequence number) and counts it.
-    pub fn sequences(&mut self, batch: &Batch, records: &[Record], anomalies: &mut Anomalies) {
+    pub fn sequences(&mut self, batch: &Batch, records: &[Record], anomalies: &mut Anomalies, limit: usize) {
         let Some(last) = records.last() else { return };
         let key = (batch.pid, batch.epoch);
         let at = *self.session_of.entry(key).or_insert_with(|| {
@@ -103,10 +103,14 @@ impl Scan {
                         sequence: r.sequence,
                         message: r.message().map(|(m, _)| m),
                     };
+                    // Forward within half the space is a skip, else a step
+                    // back; a first record other than 0 always skipped some.
                     match step {
-                        0 => anomalies.sequence_repeat.add(|| SequenceRepeat(found())),
-                        s if s < SEQUENCE_SPACE / 2 => anomalies.sequence_gap.add(|| SequenceGap(found())),
-                        _ => anomalies.sequence_regress.add(|| SequenceRegress(found())),
+                        0 if seen.is_some() => anomalies.sequence_repeat.add(limit, || SequenceRepeat(found())),
+                        s if s < SEQUENCE_SPACE / 2 || seen.is_none() => {
+                            anomalies.sequence_gap.add(limit, || SequenceGap(found()))
+                        }
+                        _ => anomalies.sequence_regress.add(limit, || SequenceRegress(found())),
                     }
                 }
             }
@@ -140,12 +144,12 @@ mod tests {
     fn run(from: Offset, batches: &[(Epoch, &[Sequence])]) -> Anomalies {
         let entry = PartitionLog { partition: 0, log_start_offset: from, high_watermark: 0, complete: true, file: String::new() };
         let mut scan = Scan::new(&entry);
-        let mut anomalies = Anomalies::new(10);
+        let mut anomalies = Anomalies::new();
         let mut offset = from;
         for &(epoch, seqs) in batches {
             let records: Vec<Record> = seqs.iter().map(|&s| { offset += 1; record(offset - 1, s) }).collect();
             let batch = Batch { pid: 7, epoch, transactional: false, control: None, records: records.len(), last_offset: offset - 1 };
-            scan.sequences(&batch, &records, &mut anomalies);
+            scan.sequences(&batch, &records, &mut anomalies, 10);
         }
         anomalies
     }

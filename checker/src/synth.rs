@@ -69,6 +69,14 @@ impl SynthConfig {
     }
 }
 
+impl SynthConfig {
+    /// The clean run `eoscheck bench checker` times: eight producers over
+    /// six partitions, 32-byte values.
+    pub fn benchmark(messages: u64) -> SynthConfig {
+        SynthConfig { producers: 8, partitions: 6, ..SynthConfig::clean(42, messages) }
+    }
+}
+
 /// An anomaly the simulation can plant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Injection {

@@ -435,6 +435,14 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_states_each_definition_verbatim() {
+        let readme = include_str!("../README.md");
+        for kind in Kind::ALL {
+            assert!(readme.contains(kind.definition()), "README lacks the definition of {kind}");
+        }
+    }
+
+    #[test]
     fn every_kind_maps_to_a_guarantee_and_a_unique_name() {
         let mut names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
         names.dedup();

@@ -66,7 +66,7 @@ pub(crate) struct Slot {
 
 /// Invokes may run ahead of the lowest unfinished index by at most this much;
 /// a bigger jump means the history does not number messages densely.
-const MAX_INDEX_JUMP: u64 = 1 << 24;
+const MAX_INDEX_JUMP: u64 = 1 << 20;
 
 #[derive(Default)]
 pub(crate) struct Sends {

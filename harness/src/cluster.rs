@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    net::Ipv4Addr,
     path::{Path, PathBuf},
     sync::Mutex,
     time::{Duration, Instant},
@@ -16,10 +17,14 @@ use std::{
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use bollard::{
-    models::{ContainerCreateBody, HostConfig, NetworkCreateRequest},
+    exec::{CreateExecOptions, StartExecResults},
+    models::{
+        ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+        NetworkCreateRequest, NetworkingConfig,
+    },
     query_parameters::{
         CreateContainerOptionsBuilder, ListContainersOptions, ListNetworksOptions,
-        LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+        KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     },
     Docker,
 };
@@ -50,6 +55,9 @@ const BROKER_SETTINGS: &[(&str, &str)] = &[
     ("TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "3"),
     ("TRANSACTION_STATE_LOG_MIN_ISR", "2"),
     ("GROUP_INITIAL_REBALANCE_DELAY_MS", "0"),
+    // A cut-off follower leaves the ISR after 10s instead of 30s, so faults show
+    // their effect within a short run.
+    ("REPLICA_LAG_TIME_MAX_MS", "10000"),
 ];
 
 #[derive(Debug, Clone)]
@@ -69,6 +77,8 @@ pub struct Cluster {
     docker: Docker,
     pub run_id: String,
     pub network: String,
+    /// The network's gateway: the address host-side clients come from.
+    pub gateway: String,
     pub nodes: Vec<Node>,
 }
 
@@ -93,14 +103,7 @@ impl Cluster {
         LIVE.lock()
             .unwrap()
             .push((run_id.to_owned(), logs_dir.map(Path::to_path_buf)));
-        docker
-            .create_network(NetworkCreateRequest {
-                name: network.clone(),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| Failure::infrastructure(format!("creating network {network}: {e}")))?;
+        let (subnet, gateway) = create_network(docker, &network, &labels).await?;
 
         let names: Vec<String> = (1..=NODES).map(|n| format!("eoscheck-{run_id}-kafka-{n}")).collect();
         let voters = names
@@ -110,6 +113,7 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",");
         let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let ips: Vec<String> = (1..=NODES as u32).map(|i| host_address(gateway, i).to_string()).collect();
         for (i, name) in names.iter().enumerate() {
             let mut env = vec![
                 format!("KAFKA_NODE_ID={}", i + 1),
@@ -127,6 +131,20 @@ impl Cluster {
                     cap_add: Some(vec!["NET_ADMIN".to_owned()]),
                     ..Default::default()
                 }),
+                // A fixed address: a killed and restarted broker must come back where
+                // clients, peers and the nemesis's rules expect it.
+                networking_config: Some(NetworkingConfig {
+                    endpoints_config: Some(HashMap::from([(
+                        network.clone(),
+                        EndpointSettings {
+                            ipam_config: Some(EndpointIpamConfig {
+                                ipv4_address: Some(ips[i].clone()),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                    )])),
+                }),
                 ..Default::default()
             };
             docker
@@ -140,20 +158,20 @@ impl Cluster {
                 .await
                 .map_err(|e| Failure::infrastructure(format!("starting container {name}: {e}")))?;
         }
-        let mut nodes = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            nodes.push(Node {
-                id: i as i32 + 1,
-                container: name.clone(),
-                ip: container_ip(docker, name, &network).await?,
-            });
-        }
+        let nodes = names
+            .into_iter()
+            .zip(ips)
+            .enumerate()
+            .map(|(i, (container, ip))| Node { id: i as i32 + 1, container, ip })
+            .collect();
         let cluster = Cluster {
             docker: docker.clone(),
             run_id: run_id.to_owned(),
             network,
+            gateway: gateway.to_string(),
             nodes,
         };
+        tracing::debug!(%subnet, "cluster network");
         cluster.wait_for_brokers().await?;
         Ok(cluster)
     }
@@ -241,14 +259,17 @@ impl Cluster {
                 bail!(Failure::infrastructure(format!("creating topic {name}: {code}")));
             }
         }
-        self.wait_for_full_isr(topic, partitions).await
+        self.wait_whole(topic, partitions, READY_TIMEOUT).await
     }
 
-    pub async fn wait_for_full_isr(&self, topic: &str, partitions: i32) -> Result<()> {
+    /// Waits until every node is a registered broker and every partition of `topic`
+    /// has a leader and all replicas in sync.
+    pub async fn wait_whole(&self, topic: &str, partitions: i32, timeout: Duration) -> Result<()> {
         let started = Instant::now();
         loop {
             let whole = self.metadata(Some(topic)).await.ok().is_some_and(|m| {
-                m.topics().iter().any(|t| {
+                m.brokers().len() == NODES as usize
+                    && m.topics().iter().any(|t| {
                     t.name() == topic
                         && t.partitions().len() == partitions as usize
                         && t.partitions()
@@ -259,10 +280,10 @@ impl Cluster {
             if whole {
                 return Ok(());
             }
-            if started.elapsed() > READY_TIMEOUT {
+            if started.elapsed() > timeout {
                 bail!(Failure::infrastructure(format!(
                     "topic {topic} did not get a leader and a full ISR on all {partitions} partitions within {}s",
-                    READY_TIMEOUT.as_secs()
+                    timeout.as_secs()
                 )));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -271,6 +292,82 @@ impl Cluster {
 
     /// The address of a partition's leader right now.
     pub async fn leader_address(&self, topic: &str, partition: i32) -> Result<String> {
+        let leader = self.leader(topic, partition).await?;
+        self.node(leader)
+            .map(Node::address)
+            .with_context(|| format!("leader {leader} of partition {partition} is not a node of this cluster"))
+    }
+
+    async fn logs(&self, container: &str) -> Result<String> {
+        container_logs(&self.docker, container).await
+    }
+
+    fn container(&self, node: i32) -> Result<&str> {
+        self.node(node)
+            .map(|n| n.container.as_str())
+            .with_context(|| format!("no node {node} in this cluster"))
+    }
+
+    /// Runs a command in a node's container; its output, or an error with it if
+    /// the command exits non-zero.
+    pub async fn exec(&self, node: i32, argv: &[&str]) -> Result<String> {
+        let container = self.container(node)?;
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(argv.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut output = String::new();
+        if let StartExecResults::Attached { output: mut stream, .. } = self.docker.start_exec(&exec.id, None).await? {
+            while let Some(chunk) = stream.next().await {
+                output.push_str(&chunk?.to_string());
+            }
+        }
+        let code = self.docker.inspect_exec(&exec.id).await?.exit_code;
+        if code != Some(0) {
+            bail!("exit code {code:?}: {}", output.trim());
+        }
+        Ok(output)
+    }
+
+    pub async fn kill(&self, node: i32) -> Result<()> {
+        let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+        Ok(self.docker.kill_container(self.container(node)?, Some(options)).await?)
+    }
+
+    pub async fn restart(&self, node: i32) -> Result<()> {
+        Ok(self.docker.start_container(self.container(node)?, None).await?)
+    }
+
+    pub async fn pause(&self, node: i32) -> Result<()> {
+        Ok(self.docker.pause_container(self.container(node)?).await?)
+    }
+
+    /// Thaws a paused node; a no-op on one that is not paused.
+    pub async fn resume(&self, node: i32) -> Result<()> {
+        let container = self.container(node)?;
+        let state = self.docker.inspect_container(container, None).await?.state;
+        if state.and_then(|s| s.paused) == Some(true) {
+            self.docker.unpause_container(container).await?;
+        }
+        Ok(())
+    }
+
+    /// Running and not paused.
+    pub async fn is_up(&self, node: i32) -> Result<bool> {
+        let state = self.docker.inspect_container(self.container(node)?, None).await?.state;
+        Ok(state.is_some_and(|s| s.running == Some(true) && s.paused != Some(true)))
+    }
+
+    /// The leader of a partition, as a node id.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<i32> {
         let metadata = self.metadata(Some(topic)).await?;
         let leader = metadata
             .topics()
@@ -278,28 +375,80 @@ impl Cluster {
             .find(|t| t.name() == topic)
             .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
             .map(|p| p.leader())
-            .context("partition missing from metadata")?;
-        metadata
-            .brokers()
-            .iter()
-            .find(|b| b.id() == leader)
-            .map(|b| format!("{}:{}", b.host(), b.port()))
-            .with_context(|| format!("partition {partition} has no live leader (leader id {leader})"))
+            .with_context(|| format!("partition {partition} of {topic} missing from metadata"))?;
+        if leader < 0 {
+            bail!("partition {partition} of {topic} has no leader now");
+        }
+        Ok(leader)
     }
 
-    async fn logs(&self, container: &str) -> Result<String> {
-        container_logs(&self.docker, container).await
+    /// Replica ids of a partition, in their current order.
+    pub async fn replicas(&self, topic: &str, partition: i32) -> Result<Vec<i32>> {
+        let metadata = self.metadata(Some(topic)).await?;
+        metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
+            .map(|p| p.replicas().to_vec())
+            .with_context(|| format!("partition {partition} of {topic} missing from metadata"))
+    }
+
+    /// Addresses of the brokers that are up, to send admin requests to.
+    pub async fn live_addresses(&self) -> Vec<String> {
+        let mut live = Vec::new();
+        for node in &self.nodes {
+            if self.is_up(node.id).await.unwrap_or(false) {
+                live.push(node.address());
+            }
+        }
+        live
     }
 }
 
-async fn container_ip(docker: &Docker, container: &str, network: &str) -> Result<String> {
-    let info = docker.inspect_container(container, None).await?;
-    info.network_settings
-        .and_then(|s| s.networks)
-        .and_then(|n| n.get(network).cloned())
-        .and_then(|e| e.ip_address)
-        .filter(|ip| !ip.is_empty())
-        .with_context(|| format!("container {container} has no address on {network}"))
+/// Creates the run's network on a subnet the engine picks, then pins that subnet:
+/// the engine only assigns fixed container addresses on networks whose subnet was
+/// given explicitly.
+async fn create_network(
+    docker: &Docker,
+    name: &str,
+    labels: &HashMap<String, String>,
+) -> Result<(String, Ipv4Addr)> {
+    let request = |ipam| NetworkCreateRequest {
+        name: name.to_owned(),
+        labels: Some(labels.clone()),
+        ipam,
+        ..Default::default()
+    };
+    let failed = |e: bollard::errors::Error| Failure::infrastructure(format!("creating network {name}: {e}"));
+    docker.create_network(request(None)).await.map_err(failed)?;
+    let picked = docker
+        .inspect_network(name, None)
+        .await?
+        .ipam
+        .and_then(|i| i.config)
+        .and_then(|c| c.into_iter().find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.'))))
+        .context("the engine gave the network no IPv4 subnet")?;
+    docker.remove_network(name).await?;
+    let subnet = picked.subnet.clone().unwrap_or_default();
+    let gateway: Ipv4Addr = match &picked.gateway {
+        Some(g) => g.parse()?,
+        None => host_address(subnet.split('/').next().unwrap_or_default().parse()?, 1),
+    };
+    let ipam = Ipam {
+        config: Some(vec![IpamConfig {
+            subnet: Some(subnet.clone()),
+            gateway: Some(gateway.to_string()),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    docker.create_network(request(Some(ipam))).await.map_err(failed)?;
+    Ok((subnet, gateway))
+}
+
+fn host_address(base: Ipv4Addr, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(base) + n)
 }
 
 async fn container_logs(docker: &Docker, container: &str) -> Result<String> {
@@ -382,6 +531,18 @@ async fn save_logs(docker: &Docker, container: &str, dir: &Path) {
     if let Err(e) = result {
         warn!("could not save the log of {container} to {}: {e:#}", file.display());
     }
+}
+
+/// Runs a job that starts clusters, and tears them down when it ends, whether it
+/// returns or panics (the job runs as its own task, so a panic ends only it).
+pub async fn with_teardown<T, F>(docker: &Docker, job: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    let outcome = tokio::spawn(job).await;
+    teardown_live(docker).await;
+    outcome.unwrap_or_else(|e| Err(anyhow::anyhow!("eoscheck failed unexpectedly: {e}")))
 }
 
 /// Tears down every run this process started and has not torn down yet. Called on

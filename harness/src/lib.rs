@@ -10,4 +10,6 @@ pub mod images;
 pub mod logread;
 pub mod rundir;
 pub mod smoke;
+pub mod target;
+mod admin;
 mod wire;

@@ -3,7 +3,7 @@
 
 use std::{future::Future, path::PathBuf, process::ExitCode};
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
@@ -129,16 +129,13 @@ async fn guarded<F>(docker: &bollard::Docker, job: F) -> Result<i32>
 where
     F: Future<Output = Result<i32>> + Send + 'static,
 {
-    let mut job = tokio::spawn(job);
-    let outcome = tokio::select! {
-        joined = &mut job => joined.unwrap_or_else(|e| Err(anyhow!("eoscheck failed unexpectedly: {e}"))),
+    tokio::select! {
+        outcome = cluster::with_teardown(docker, job) => outcome,
         signal = shutdown_signal() => {
-            job.abort();
+            cluster::teardown_live(docker).await;
             Err(Failure::interrupted(signal))
         }
-    };
-    cluster::teardown_live(docker).await;
-    outcome
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -16,14 +16,17 @@ async fn a_real_cluster_takes_idempotent_writes_and_gives_them_back_raw() {
     let run = RunDir::create(&runs, "test-").unwrap();
 
     let started = Instant::now();
-    let outcome = async {
-        let cluster = cluster::Cluster::start(&docker, &run.id, &image.reference(), Some(&run.join("nodes"))).await?;
-        eprintln!("cluster ready in {:.1}s", started.elapsed().as_secs_f64());
-        smoke::run(&cluster, 3_000, &run.join("log")).await
-    }
-    .await;
-    cluster::teardown_live(&docker).await;
-    let report = outcome.expect("smoke against the cluster");
+    let (run_id, nodes_dir, log_dir, reference) = (run.id.clone(), run.join("nodes"), run.join("log"), image.reference());
+    let report = cluster::with_teardown(&docker, {
+        let docker = docker.clone();
+        async move {
+            let cluster = cluster::Cluster::start(&docker, &run_id, &reference, Some(&nodes_dir)).await?;
+            eprintln!("cluster ready in {:.1}s", started.elapsed().as_secs_f64());
+            smoke::run(&cluster, 3_000, &log_dir).await
+        }
+    })
+    .await
+    .expect("smoke against the cluster");
 
     assert_eq!(report.sent, 3_000);
     assert_eq!(report.acked, 3_000, "every send acknowledged");

@@ -62,6 +62,8 @@ pub(crate) enum Undo {
     Resume(NodeId),
     /// The fault is over once done (a leadership move, a client restart).
     Nothing,
+    /// Several undos, in order.
+    Sequence(Vec<Undo>),
 }
 
 pub(crate) async fn inject<C: Cluster>(fault: Fault, cluster: &C, rng: &mut impl Rng) -> Result<Injection> {
@@ -75,7 +77,7 @@ pub(crate) async fn inject<C: Cluster>(fault: Fault, cluster: &C, rng: &mut impl
         Fault::KillController => kill::inject(cluster, rng, kill::Target::Controller).await,
         Fault::KillRandom => kill::inject(cluster, rng, kill::Target::Random).await,
         Fault::PauseLeader => pause_leader::inject(cluster, rng).await,
-        Fault::Netem => netem::inject(cluster, rng).await,
+        Fault::Netem => netem::inject(cluster, rng, fault).await,
         Fault::LeaderTransfer => leader_transfer::inject(cluster, rng).await,
         Fault::ClientCrash => client_crash::inject(cluster).await,
     }
@@ -83,6 +85,12 @@ pub(crate) async fn inject<C: Cluster>(fault: Fault, cluster: &C, rng: &mut impl
 
 pub(crate) async fn undo<C: Cluster>(cluster: &C, undo: &Undo) -> Result<()> {
     match undo {
+        Undo::Sequence(steps) => {
+            for step in steps {
+                Box::pin(self::undo(cluster, step)).await?;
+            }
+            Ok(())
+        }
         Undo::Rules { chain, nodes } => {
             for &node in nodes {
                 net::remove_chain(cluster, node, chain).await?;

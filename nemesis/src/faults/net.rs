@@ -49,15 +49,17 @@ pub(crate) fn cut_from(cluster: &impl Cluster, peers: &[NodeId]) -> Vec<String> 
         .collect()
 }
 
-pub(crate) async fn add_qdisc<C: Cluster>(cluster: &C, node: NodeId, netem: &str) -> Result<()> {
-    sh(cluster, node, &format!("tc qdisc add dev {IFACE} root netem {netem}")).await.map(drop)
+/// Installs a root qdisc (`netem ...`, `tbf ...`) on the node's interface.
+pub(crate) async fn add_qdisc<C: Cluster>(cluster: &C, node: NodeId, qdisc: &str) -> Result<()> {
+    sh(cluster, node, &format!("tc qdisc add dev {IFACE} root {qdisc}")).await.map(drop)
 }
 
 pub(crate) async fn clear_qdisc<C: Cluster>(cluster: &C, node: NodeId) -> Result<()> {
     sh(cluster, node, &format!("tc qdisc del dev {IFACE} root")).await.map(drop)
 }
 
-/// Removes every eoscheck chain and qdisc from a node; a no-op on a clean node.
+/// Removes every eoscheck chain and qdisc from a node; a no-op on a clean node
+/// (whose veth interface has the `noqueue` default).
 pub(crate) async fn clear_all<C: Cluster>(cluster: &C, node: NodeId) -> Result<()> {
     let script = format!(
         "for c in $(iptables -S | awk '/^-N {CHAIN_PREFIX}/ {{print $2}}'); do \
@@ -65,7 +67,7 @@ pub(crate) async fn clear_all<C: Cluster>(cluster: &C, node: NodeId) -> Result<(
            while iptables -D OUTPUT -j $c 2>/dev/null; do :; done; \
            iptables -F $c && iptables -X $c; \
          done; \
-         if tc qdisc show dev {IFACE} | grep -q netem; then tc qdisc del dev {IFACE} root; fi"
+         if tc qdisc show dev {IFACE} | grep -qv noqueue; then tc qdisc del dev {IFACE} root; fi"
     );
     sh(cluster, node, &script).await.map(drop)
 }
@@ -77,7 +79,7 @@ pub(crate) async fn leftovers<C: Cluster>(cluster: &C, node: NodeId) -> Result<V
     Ok(rules
         .lines()
         .filter(|l| l.contains(CHAIN_PREFIX) || l.contains("DROP"))
-        .chain(qdiscs.lines().filter(|l| l.contains("netem")))
+        .chain(qdiscs.lines().filter(|l| !l.contains("noqueue")))
         .map(|l| format!("kafka-{node}: {l}"))
         .collect())
 }

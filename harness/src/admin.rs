@@ -1,0 +1,95 @@
+//! Admin requests librdkafka does not offer: who the active KRaft controller is, and
+//! moving a partition's leadership on purpose. Brokers forward both to the controller.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use kafka_protocol::{
+    messages::{
+        alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic},
+        describe_quorum_request::{PartitionData, TopicData},
+        elect_leaders_request::TopicPartitions,
+        AlterPartitionReassignmentsRequest, BrokerId, DescribeQuorumRequest, ElectLeadersRequest,
+        TopicName,
+    },
+    protocol::StrBytes,
+};
+
+use crate::wire::Connection;
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+/// Where KRaft keeps the metadata log; its Raft leader is the active controller.
+const METADATA_TOPIC: &str = "__cluster_metadata";
+const PREFERRED_ELECTION: i8 = 0;
+const ELECTION_NOT_NEEDED: i16 = 84;
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_owned()))
+}
+
+/// The node id of the active controller, asked of the broker at `broker`.
+pub async fn active_controller(broker: &str) -> Result<i32> {
+    let mut conn = Connection::open(broker, TIMEOUT).await?;
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(topic_name(METADATA_TOPIC))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = conn.call(0, &request).await?;
+    if response.error_code != 0 {
+        bail!("DescribeQuorum failed with error {}", response.error_code);
+    }
+    let partition = response
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("DescribeQuorum answered without the metadata partition"))?;
+    if partition.error_code != 0 || partition.leader_id.0 < 0 {
+        bail!(
+            "the metadata quorum has no leader now (error {}, leader {})",
+            partition.error_code,
+            partition.leader_id.0
+        );
+    }
+    Ok(partition.leader_id.0)
+}
+
+/// Makes `replicas[0]` the preferred replica of a partition (same replica set,
+/// new order) and runs a preferred leader election, which moves leadership to it.
+pub async fn transfer_leadership(broker: &str, topic: &str, partition: i32, replicas: &[i32]) -> Result<()> {
+    let mut conn = Connection::open(broker, TIMEOUT).await?;
+    let reorder = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(TIMEOUT.as_millis() as i32)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ReassignablePartition::default()
+                .with_partition_index(partition)
+                .with_replicas(Some(replicas.iter().map(|&r| BrokerId(r)).collect()))])]);
+    let response = conn.call(0, &reorder).await?;
+    let code = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.error_code)
+        .find(|&c| c != 0)
+        .unwrap_or(response.error_code);
+    if code != 0 {
+        bail!("reordering the replicas of partition {partition} failed with error {code}");
+    }
+    let elect = ElectLeadersRequest::default()
+        .with_election_type(PREFERRED_ELECTION)
+        .with_timeout_ms(TIMEOUT.as_millis() as i32)
+        .with_topic_partitions(Some(vec![TopicPartitions::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![partition])]));
+    let response = conn.call(1, &elect).await?;
+    for result in response.replica_election_results.iter().flat_map(|r| &r.partition_result) {
+        if result.error_code != 0 && result.error_code != ELECTION_NOT_NEEDED {
+            bail!(
+                "preferred leader election of partition {partition} failed with error {}: {}",
+                result.error_code,
+                result.error_message.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The nemesis's door into the cluster under test: one topic's partitions, the
+//! brokers' containers, and the workload's producers.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{admin, cluster::Cluster};
+
+/// Restarts one producer of the workload and names it. The workload provides it;
+/// without a workload, `client-crash` cannot be injected.
+pub type CrashClient = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String>> + Send>> + Send + Sync>;
+
+pub struct Target {
+    pub cluster: Arc<Cluster>,
+    pub topic: String,
+    pub partitions: i32,
+    pub crash_client: Option<CrashClient>,
+}
+
+impl Target {
+    /// Sends an admin request to the first live broker that answers it.
+    async fn ask_any<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut last = None;
+        for address in self.cluster.live_addresses().await {
+            match f(address.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e.context(format!("{what} via {address}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("{what}: no broker is up")))
+    }
+}
+
+impl nemesis::Cluster for Target {
+    fn nodes(&self) -> Vec<nemesis::NodeId> {
+        self.cluster.nodes.iter().map(|n| n.id).collect()
+    }
+
+    fn ip(&self, node: nemesis::NodeId) -> String {
+        self.cluster.node(node).map(|n| n.ip.clone()).unwrap_or_default()
+    }
+
+    fn client_ip(&self) -> String {
+        self.cluster.gateway.clone()
+    }
+
+    fn partitions(&self) -> i32 {
+        self.partitions
+    }
+
+    async fn exec(&self, node: nemesis::NodeId, argv: &[&str]) -> Result<String> {
+        self.cluster.exec(node, argv).await
+    }
+
+    async fn kill(&self, node: nemesis::NodeId) -> Result<()> {
+        self.cluster.kill(node).await
+    }
+
+    async fn restart(&self, node: nemesis::NodeId) -> Result<()> {
+        self.cluster.restart(node).await
+    }
+
+    async fn pause(&self, node: nemesis::NodeId) -> Result<()> {
+        self.cluster.pause(node).await
+    }
+
+    async fn resume(&self, node: nemesis::NodeId) -> Result<()> {
+        self.cluster.resume(node).await
+    }
+
+    async fn is_up(&self, node: nemesis::NodeId) -> Result<bool> {
+        self.cluster.is_up(node).await
+    }
+
+    async fn leader(&self, partition: i32) -> Result<nemesis::NodeId> {
+        self.cluster.leader(&self.topic, partition).await
+    }
+
+    async fn controller(&self) -> Result<nemesis::NodeId> {
+        self.ask_any("finding the active controller", |a| async move { admin::active_controller(&a).await })
+            .await
+    }
+
+    async fn transfer_leadership(&self, partition: i32, to: nemesis::NodeId) -> Result<()> {
+        let mut replicas = self.cluster.replicas(&self.topic, partition).await?;
+        let Some(i) = replicas.iter().position(|&r| r == to) else {
+            bail!("kafka-{to} holds no replica of partition {partition}");
+        };
+        replicas[..=i].rotate_right(1);
+        let topic = &self.topic;
+        let replicas = &replicas;
+        self.ask_any("moving leadership", |a| async move {
+            admin::transfer_leadership(&a, topic, partition, replicas).await
+        })
+        .await?;
+        // The election is asynchronous: the move is done when metadata shows it.
+        for _ in 0..40 {
+            if self.cluster.leader(topic, partition).await.ok() == Some(to) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        bail!("leadership of partition {partition} did not move to kafka-{to} within 10s")
+    }
+
+    async fn crash_client(&self) -> Result<String> {
+        let crash = self
+            .crash_client
+            .as_ref()
+            .context("client-crash needs a running workload whose producers can be restarted")?;
+        crash().await
+    }
+
+    async fn wait_whole(&self, timeout: Duration) -> Result<()> {
+        self.cluster.wait_whole(&self.topic, self.partitions, timeout).await
+    }
+}

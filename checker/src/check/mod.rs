@@ -162,6 +162,7 @@ impl Checker {
                     state.partition = partition16;
                     state.acked_offset = *offset;
                 } else if (state.partition, state.acked_offset) != (partition16, *offset) {
+                    state.flags |= flag::ACKED_AGAIN;
                     self.sends.extra_acks.entry((*message, *attempt)).or_default().push((*partition, *offset));
                 }
             }
@@ -534,15 +535,21 @@ impl Judge<'_> {
             }
             return;
         }
-        let extra = self.sends.extra_acks.get(&(message, attempt)).map_or(&[][..], Vec::as_slice);
-        let acked = std::iter::once((partition, state.acked_offset)).chain(extra.iter().copied());
-        let misplaced = match self.duplicates.get(&message) {
-            // The common case, decided without building a list of copies.
-            None => {
+        // The flags spare the common case (one ack, one copy) any map lookup.
+        let extra = match state.has(flag::ACKED_AGAIN) {
+            true => self.sends.extra_acks[&(message, attempt)].as_slice(),
+            false => &[],
+        };
+        let mut acked = std::iter::once((partition, state.acked_offset)).chain(extra.iter().copied());
+        let misplaced = match slot.send.has(flag::DUPLICATED) {
+            false => {
                 let place = self.places[slot.first_place as usize].0;
-                acked.into_iter().any(|(p, o)| (p, o) != (place, slot.first_offset))
+                acked.any(|(p, o)| (p, o) != (place, slot.first_offset))
             }
-            Some(copies) => acked.into_iter().any(|(p, o)| !copies.iter().any(|c| (c.partition, c.offset) == (p, o))),
+            true => {
+                let copies = &self.duplicates[&message];
+                acked.any(|(p, o)| !copies.iter().any(|c| (c.partition, c.offset) == (p, o)))
+            }
         };
         if misplaced {
             let (places, duplicates) = (self.places, self.duplicates);

@@ -27,6 +27,9 @@ pub(crate) mod flag {
     /// Message level: the message has more copies (in the checker's
     /// duplicate table).
     pub const DUPLICATED: u16 = 1 << 9;
+    /// The send was acknowledged again at another position (in
+    /// [`super::Sends::extra_acks`]).
+    pub const ACKED_AGAIN: u16 = 1 << 10;
 }
 
 /// One send as the history left it.

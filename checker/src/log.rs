@@ -8,7 +8,7 @@
 //! keeps only what the analysis needs ([`Chunk`]), never a whole log of
 //! `kafka-protocol` records.
 
-use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
+use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence, NO_PRODUCER_ID};
 use crate::payload;
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -198,7 +198,9 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
             let (id, attempt) = message.unwrap_or((MessageId { producer: 0, index: 0 }, 0));
             chunk.records.push(Record {
                 offset: r.offset,
-                sequence: r.sequence,
+                // A batch without a producer id has base sequence -1, and the
+                // decoder adds offset deltas to it anyway; keep the -1.
+                sequence: if first.producer_id == NO_PRODUCER_ID { -1 } else { r.sequence },
                 index: id.index,
                 producer: id.producer,
                 attempt,

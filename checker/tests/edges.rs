@@ -112,7 +112,7 @@ fn retries_of_a_non_idempotent_producer_read_as_its_own_retry() {
     assert_eq!(results.valid, Validity::Valid, "at-least-once allows duplicates");
     let example = &results.anomalies.duplicate.examples[0];
     assert_eq!(example.detail.cause, DuplicateCause::SamePidEpoch);
-    assert_eq!(example.detail.copies.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![offset, offset + 1]);
+    assert_eq!(example.detail.copies.iter().map(|c| (c.offset, c.sequence)).collect::<Vec<_>>(), vec![(offset, -1), (offset + 1, -1)]);
     assert_eq!(run.check(&[Guarantee::NoDuplicates]).valid, Validity::Invalid);
 }
 

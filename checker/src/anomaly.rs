@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 /// What one anomaly type knows about itself.
 pub trait Anomaly {
-    const KIND: Kind;
     /// The kind's name in `results.json` (stable).
     const NAME: &'static str;
     /// One sentence defining the kind; also the type's doc comment.
@@ -23,7 +22,7 @@ pub trait Anomaly {
 /// [`Anomaly::DEFINITION`], so the text is written exactly once.
 macro_rules! anomaly {
     (
-        $variant:ident = $name:literal, violates [$($g:ident),+], $definition:literal,
+        $name:literal, violates [$($g:ident),+], $definition:literal,
         $(#[$attr:meta])* pub struct $ty:ident $($body:tt)*
     ) => {
         #[doc = $definition]
@@ -42,9 +41,8 @@ macro_rules! anomaly {
 
 /// Implements [`Anomaly`] from a type's spec and an explanation closure.
 macro_rules! explained {
-    ($ty:ident, $variant:ident, |$this:ident| $explain:expr) => {
+    ($ty:ident, |$this:ident| $explain:expr) => {
         impl Anomaly for $ty {
-            const KIND: Kind = Kind::$variant;
             const NAME: &'static str = $ty::SPEC.0;
             const DEFINITION: &'static str = $ty::SPEC.1;
             const VIOLATES: &'static [Guarantee] = $ty::SPEC.2;
@@ -256,21 +254,21 @@ fn told(outcome: &Outcome) -> String {
 }
 
 anomaly! {
-    Lost = "lost", violates [NoLoss],
+    "lost", violates [NoLoss],
     "An acknowledged (ok) send whose message is nowhere in the final log.",
     pub struct Lost {
         #[serde(flatten)]
         pub send: Send,
     }
 }
-explained!(Lost, Lost, |a| format!(
+explained!(Lost, |a| format!(
     "Message {} was {} but is not in the log.",
     a.send.message,
     told(&a.send.outcome)
 ));
 
 anomaly! {
-    Duplicate = "duplicate", violates [NoDuplicates],
+    "duplicate", violates [NoDuplicates],
     "One message is in the log at two or more offsets; `cause` says which copies differ (PID, epoch, attempt).",
     pub struct Duplicate {
         pub cause: DuplicateCause,
@@ -280,7 +278,7 @@ anomaly! {
         pub send: Send,
     }
 }
-explained!(Duplicate, Duplicate, |a| format!(
+explained!(Duplicate, |a| format!(
     "Message {} is in the log {} times ({}); cause {}.",
     a.send.message,
     a.copies.len(),
@@ -289,7 +287,7 @@ explained!(Duplicate, Duplicate, |a| format!(
 ));
 
 anomaly! {
-    Reorder = "reorder", violates [Order],
+    "reorder", violates [Order],
     "Within one producer session (producer instance and PID) and partition, a message sits after a message that was sent later; counted once per message that landed late.",
     pub struct Reorder {
         /// The message that landed late.
@@ -301,7 +299,7 @@ anomaly! {
         pub send: Send,
     }
 }
-explained!(Reorder, Reorder, |a| format!(
+explained!(Reorder, |a| format!(
     "Message {} at {}@{} landed after message {} at offset {}, which was sent later.",
     a.send.message, a.copy.partition, a.copy.offset, a.after, a.after_offset
 ));
@@ -335,31 +333,31 @@ impl SequenceBreak {
 }
 
 anomaly! {
-    SequenceGap = "sequence-gap", violates [Order],
+    "sequence-gap", violates [Order],
     "Within one (PID, epoch, partition) the log's sequence numbers skip forward: the broker appended a batch that was not the next one.",
     #[serde(transparent)]
     pub struct SequenceGap(pub SequenceBreak);
 }
-explained!(SequenceGap, SequenceGap, |a| a.0.explain("skipped"));
+explained!(SequenceGap, |a| a.0.explain("skipped"));
 
 anomaly! {
-    SequenceRepeat = "sequence-repeat", violates [NoDuplicates],
+    "sequence-repeat", violates [NoDuplicates],
     "Within one (PID, epoch, partition) a record carries the same sequence number as the record before it: one sequence was written twice.",
     #[serde(transparent)]
     pub struct SequenceRepeat(pub SequenceBreak);
 }
-explained!(SequenceRepeat, SequenceRepeat, |a| a.0.explain("repeated"));
+explained!(SequenceRepeat, |a| a.0.explain("repeated"));
 
 anomaly! {
-    SequenceRegress = "sequence-regress", violates [Order],
+    "sequence-regress", violates [Order],
     "Within one (PID, epoch, partition) the log's sequence numbers go backwards (other than wrapping from 2147483647 to 0).",
     #[serde(transparent)]
     pub struct SequenceRegress(pub SequenceBreak);
 }
-explained!(SequenceRegress, SequenceRegress, |a| a.0.explain("went backwards"));
+explained!(SequenceRegress, |a| a.0.explain("went backwards"));
 
 anomaly! {
-    OffsetMismatch = "offset-mismatch", violates [NoLoss],
+    "offset-mismatch", violates [NoLoss],
     "A send was acknowledged at a partition and offset where its message does not sit (the message is in the log elsewhere).",
     pub struct OffsetMismatch {
         /// Where the message really is.
@@ -368,7 +366,7 @@ anomaly! {
         pub send: Send,
     }
 }
-explained!(OffsetMismatch, OffsetMismatch, |a| format!(
+explained!(OffsetMismatch, |a| format!(
     "Message {} was {} but sits at {}.",
     a.send.message,
     told(&a.send.outcome),
@@ -376,7 +374,7 @@ explained!(OffsetMismatch, OffsetMismatch, |a| format!(
 ));
 
 anomaly! {
-    FailedButPresent = "failed-but-present", violates [NoDuplicates],
+    "failed-but-present", violates [NoDuplicates],
     "A send the client reported as definitely failed is in the log; an application that trusts the error and resends writes a duplicate.",
     pub struct FailedButPresent {
         pub copy: Copy,
@@ -384,13 +382,13 @@ anomaly! {
         pub send: Send,
     }
 }
-explained!(FailedButPresent, FailedButPresent, |a| format!(
+explained!(FailedButPresent, |a| format!(
     "Message {} attempt {} was {} but is in the log at {}@{}.",
     a.send.message, a.send.attempt, told(&a.send.outcome), a.copy.partition, a.copy.offset
 ));
 
 anomaly! {
-    Phantom = "phantom", violates [NoLoss, NoDuplicates, Order],
+    "phantom", violates [NoLoss, NoDuplicates, Order],
     "A record no client sent: its value is not an eoscheck payload, or names a message (and attempt) that was never invoked. Breaks every guarantee, since the log holds data nobody wrote.",
     pub struct Phantom {
         pub partition: Partition,
@@ -405,7 +403,7 @@ anomaly! {
         pub value: Option<String>,
     }
 }
-explained!(Phantom, Phantom, |a| match (a.message, &a.value) {
+explained!(Phantom, |a| match (a.message, &a.value) {
     (Some(m), _) => format!(
         "The record at {}@{} is message {} attempt {}, which was never sent.",
         a.partition, a.offset, m, a.attempt.unwrap_or_default()

@@ -1,0 +1,180 @@
+//! Anomaly examples as the report shows them: every kind's example, whatever
+//! its shape, reduced to the same facts (message, records in the log with
+//! PID, epoch and sequence, the client's outcome, the faults), so one table
+//! layout serves all kinds and a reader compares them at a glance.
+
+use crate::timeline::Timeline;
+use checker::anomaly::{
+    Anomalies, Copy, Duplicate, FailedButPresent, Finding, Lost, OffsetMismatch, Phantom, Reorder, Send, SequenceBreak,
+    SequenceGap, SequenceRegress, SequenceRepeat,
+};
+use checker::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
+use checker::{Guarantee, Kind};
+
+/// One anomaly kind as found in a run.
+pub struct KindFinding<'a> {
+    pub kind: Kind,
+    pub count: u64,
+    /// The kind's definition, as the checker wrote it into results.json.
+    pub explanation: &'a str,
+    pub violates: &'a [Guarantee],
+    pub examples: Vec<Facts<'a>>,
+}
+
+/// What one example shows.
+pub struct Facts<'a> {
+    /// The example's own sentence.
+    pub explanation: &'a str,
+    pub message: Option<MessageId>,
+    pub attempt: Option<Attempt>,
+    /// The records concerned, as the log has them.
+    pub records: Vec<LogRecord>,
+    /// What the kind adds: the duplicate's cause, the sequence before, ...
+    pub note: Option<String>,
+    /// The client's view, for kinds about a send.
+    pub send: Option<&'a Send>,
+}
+
+impl Facts<'_> {
+    /// When the example's send was invoked, where the history says.
+    pub fn time(&self, timeline: &Timeline) -> Option<f64> {
+        timeline.invoked(self.message?, self.attempt.unwrap_or(0))
+    }
+}
+
+/// One record of the log, as examples show it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogRecord {
+    pub partition: Partition,
+    pub offset: Offset,
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+    pub sequence: Sequence,
+}
+
+impl From<&Copy> for LogRecord {
+    fn from(c: &Copy) -> Self {
+        LogRecord { partition: c.partition, offset: c.offset, pid: c.pid, epoch: c.epoch, sequence: c.sequence }
+    }
+}
+
+/// An anomaly type whose examples the report can show.
+trait Shown {
+    fn facts(&self) -> Facts<'_>;
+}
+
+/// Every kind, in the checker's report order.
+pub fn findings(anomalies: &Anomalies) -> Vec<KindFinding<'_>> {
+    let a = anomalies;
+    vec![
+        finding(Kind::Lost, &a.lost),
+        finding(Kind::Duplicate, &a.duplicate),
+        finding(Kind::Reorder, &a.reorder),
+        finding(Kind::SequenceGap, &a.sequence_gap),
+        finding(Kind::SequenceRepeat, &a.sequence_repeat),
+        finding(Kind::SequenceRegress, &a.sequence_regress),
+        finding(Kind::OffsetMismatch, &a.offset_mismatch),
+        finding(Kind::FailedButPresent, &a.failed_but_present),
+        finding(Kind::Phantom, &a.phantom),
+    ]
+}
+
+fn finding<A: Shown>(kind: Kind, f: &Finding<A>) -> KindFinding<'_> {
+    let examples = f
+        .examples
+        .iter()
+        .map(|e| Facts { explanation: &e.explanation, ..e.detail.facts() })
+        .collect();
+    KindFinding { kind, count: f.count, explanation: &f.explanation, violates: &f.violates, examples }
+}
+
+/// Facts of an example about one send; the caller adds records and notes.
+fn about(send: &Send) -> Facts<'_> {
+    Facts {
+        explanation: "",
+        message: Some(send.message),
+        attempt: Some(send.attempt),
+        records: Vec::new(),
+        note: None,
+        send: Some(send),
+    }
+}
+
+fn sequence_break(b: &SequenceBreak) -> Facts<'_> {
+    let note = match b.previous {
+        Some(p) => format!("previous sequence {p}"),
+        None => "first record of its epoch".to_string(),
+    };
+    let record = LogRecord { partition: b.partition, offset: b.offset, pid: b.pid, epoch: b.epoch, sequence: b.sequence };
+    Facts { explanation: "", message: b.message, attempt: None, records: vec![record], note: Some(note), send: None }
+}
+
+impl Shown for Lost {
+    fn facts(&self) -> Facts<'_> {
+        about(&self.send)
+    }
+}
+
+impl Shown for Duplicate {
+    fn facts(&self) -> Facts<'_> {
+        let note = serde_json::to_value(self.cause).ok().and_then(|v| v.as_str().map(|c| format!("cause {c}")));
+        Facts { records: self.copies.iter().map(LogRecord::from).collect(), note, ..about(&self.send) }
+    }
+}
+
+impl Shown for Reorder {
+    fn facts(&self) -> Facts<'_> {
+        let note = format!("landed after {} (offset {}), sent later", self.after, self.after_offset);
+        Facts { records: vec![LogRecord::from(&self.copy)], note: Some(note), ..about(&self.send) }
+    }
+}
+
+impl Shown for SequenceGap {
+    fn facts(&self) -> Facts<'_> {
+        sequence_break(&self.0)
+    }
+}
+
+impl Shown for SequenceRepeat {
+    fn facts(&self) -> Facts<'_> {
+        sequence_break(&self.0)
+    }
+}
+
+impl Shown for SequenceRegress {
+    fn facts(&self) -> Facts<'_> {
+        sequence_break(&self.0)
+    }
+}
+
+impl Shown for OffsetMismatch {
+    fn facts(&self) -> Facts<'_> {
+        Facts { records: self.copies.iter().map(LogRecord::from).collect(), ..about(&self.send) }
+    }
+}
+
+impl Shown for FailedButPresent {
+    fn facts(&self) -> Facts<'_> {
+        Facts { records: vec![LogRecord::from(&self.copy)], ..about(&self.send) }
+    }
+}
+
+impl Shown for Phantom {
+    fn facts(&self) -> Facts<'_> {
+        let record = LogRecord {
+            partition: self.partition,
+            offset: self.offset,
+            pid: self.pid,
+            epoch: self.epoch,
+            sequence: self.sequence,
+        };
+        Facts {
+            explanation: "",
+            message: self.message,
+            attempt: self.attempt,
+            records: vec![record],
+            note: self.value.as_ref().map(|v| format!("value {v:?}")),
+            send: None,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `run.json`: how the harness configured a run. Read leniently, because a
+//! report must still open for a run directory written by an older or newer
+//! harness: unknown fields are ignored and every field may be missing.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// What the harness recorded about a run before and after it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RunInfo {
+    pub id: Option<String>,
+    /// Wall-clock start, RFC 3339 UTC (`2026-11-23T19:33:15Z`): sorts as text.
+    pub started: Option<String>,
+    pub preset: Option<String>,
+    pub guarantees: Vec<String>,
+    pub client: Option<Client>,
+    /// Producer configuration as the client was given it.
+    pub producer_settings: BTreeMap<String, serde_json::Value>,
+    pub kafka_version: Option<String>,
+    pub image: Option<String>,
+    pub topic: Option<String>,
+    pub seed: Option<u64>,
+    pub time_limit_s: Option<f64>,
+    pub rate: Option<f64>,
+    pub producers: Option<u64>,
+    pub partitions: Option<u64>,
+    pub message_size: Option<u64>,
+    pub nemesis: Option<NemesisPlan>,
+    pub phases: Vec<Phase>,
+    pub outcome: Option<RunOutcome>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Client {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.version {
+            Some(v) => write!(f, "{} {v}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The nemesis configuration and the schedule it resolved to.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NemesisPlan {
+    pub config: NemesisConfig,
+    pub steps: Vec<NemesisStep>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NemesisConfig {
+    pub faults: Vec<String>,
+    pub seed: Option<u64>,
+    pub time_limit: Option<f64>,
+    pub quiet: Option<f64>,
+}
+
+/// One planned step: `at` seconds into the workload, `start` or `stop`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NemesisStep {
+    pub at: f64,
+    pub action: String,
+    pub fault: String,
+}
+
+/// A stage of the run (setup, workload, heal, final read), in seconds since
+/// the same origin as the history's times.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Phase {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RunOutcome {
+    pub exit_code: Option<i32>,
+    pub verdict: Option<String>,
+    pub error: Option<String>,
+}
+
+impl RunInfo {
+    /// Parses `run.json`; only text that is not a JSON object is an error.
+    pub fn parse(text: &str) -> Result<RunInfo, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The faults the nemesis was configured with.
+    pub fn faults(&self) -> &[String] {
+        self.nemesis.as_ref().map_or(&[], |n| &n.config.faults)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_ignored_and_missing_ones_are_fine() {
+        let info = RunInfo::parse(r#"{"id":"x","future":{"a":1},"client":{"name":"java"}}"#).unwrap();
+        assert_eq!(info.id.as_deref(), Some("x"));
+        assert_eq!(info.client.unwrap().to_string(), "java");
+        assert!(info.faults().is_empty() && info.phases.is_empty());
+        assert!(RunInfo::parse("[1]").is_err());
+    }
+}

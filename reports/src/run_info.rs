@@ -111,7 +111,7 @@ mod tests {
     fn unknown_fields_are_ignored_and_missing_ones_are_fine() {
         let info = RunInfo::parse(r#"{"id":"x","future":{"a":1},"client":{"name":"java"}}"#).unwrap();
         assert_eq!(info.id.as_deref(), Some("x"));
-        assert_eq!(info.client.unwrap().to_string(), "java");
+        assert_eq!(info.client.as_ref().unwrap().to_string(), "java");
         assert!(info.faults().is_empty() && info.phases.is_empty());
         assert!(RunInfo::parse("[1]").is_err());
     }

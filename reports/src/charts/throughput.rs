@@ -55,7 +55,7 @@ mod tests {
         let frame = TimeFrame { start: 0.0, end: 4.0, faults: &[], anomalies: &[1.5] };
         let sends = [CompletedSend { invoked: 1.0, latency: 0.5, outcome: SendOutcome::Ok }];
         let svg = throughput_chart(&frame, &sends).unwrap();
-        assert_eq!(svg.matches("<polyline").count(), 3);
+        assert_eq!(svg.matches("stroke-width=\"2\" points=").count(), 3, "{svg}");
         assert_eq!(svg.matches("<polygon").count(), 1, "one anomaly marker");
     }
 }

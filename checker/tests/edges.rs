@@ -103,6 +103,21 @@ fn one_message_acked_twice_by_a_buggy_client() {
 }
 
 #[test]
+fn an_ack_without_an_offset_is_checked_against_the_partition_only() {
+    // librdkafka acks a retried batch that the broker reports as a duplicate with
+    // offset -1001: the message is there, the client just was not told where.
+    let mut run = Run::new(2);
+    run.invoke(msg(0, 0), 0, 1);
+    run.write(1, 5, 0, 0, &[(msg(0, 0), 0)]);
+    run.ok(msg(0, 0), 0, 1, -1001);
+    let results = run.check(&ALL);
+    assert_eq!(results.valid, Validity::Valid, "{:?}", found_kinds(&results));
+    // Acknowledged for a partition that does not hold it: still a mismatch.
+    run.ok(msg(0, 0), 0, 0, -1001);
+    assert_eq!(found_kinds(&run.check(&ALL)), vec![Kind::OffsetMismatch]);
+}
+
+#[test]
 fn retries_of_a_non_idempotent_producer_read_as_its_own_retry() {
     let mut run = Run::new(1);
     let offset = send(&mut run, 0, -1, -1, -1, msg(3, 0));

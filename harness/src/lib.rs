@@ -3,13 +3,21 @@
 //! reads the final log and writes the run directory; the pure judgement lives in
 //! the `checker` crate, the faults in `nemesis`, the rendering in `reports`.
 
+pub mod bench;
+pub mod check;
+pub mod client;
 pub mod cluster;
 pub mod engine;
 pub mod failure;
 pub mod images;
 pub mod logread;
+pub mod preset;
+pub mod recorder;
+pub mod run;
 pub mod rundir;
+pub mod runinfo;
 pub mod smoke;
 pub mod target;
+pub mod workload;
 mod admin;
 mod wire;

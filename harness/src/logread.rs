@@ -24,7 +24,76 @@ use kafka_protocol::{
 };
 use tracing::debug;
 
-use crate::wire::Connection;
+use crate::{cluster::Cluster, wire::Connection};
+
+/// Attempts at reading one partition before it is declared incomplete.
+const READ_ATTEMPTS: usize = 6;
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads every partition of `topic` into `dir` (the run's `log/`) and writes
+/// `manifest.json`. A partition is complete when its read reached a high watermark
+/// that a second look confirmed did not move; one that could not be read after
+/// several attempts (against whoever leads it by then) is marked incomplete, which
+/// makes the verdict at best unknown.
+pub async fn read_topic(cluster: &Cluster, topic: &str, partitions: i32, dir: &Path) -> Result<checker::Manifest> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut entries = Vec::new();
+    for partition in 0..partitions {
+        let file = checker::log::file_name(partition);
+        let path = dir.join(&file);
+        let mut outcome = None;
+        for attempt in 1..=READ_ATTEMPTS {
+            match read_stable(cluster, topic, partition, &path).await {
+                Ok(read) => {
+                    outcome = Some(read);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("final read of partition {partition}, attempt {attempt}: {e:#}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+        entries.push(match outcome {
+            Some(read) => checker::PartitionLog {
+                partition,
+                log_start_offset: read.log_start_offset,
+                high_watermark: read.high_watermark,
+                complete: true,
+                file,
+            },
+            None => checker::PartitionLog { partition, log_start_offset: 0, high_watermark: 0, complete: false, file },
+        });
+    }
+    let manifest = checker::Manifest {
+        format: checker::log::FORMAT,
+        topic: topic.to_owned(),
+        complete: entries.iter().all(|e| e.complete),
+        partitions: entries,
+    };
+    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+    Ok(manifest)
+}
+
+/// Reads a partition, then asks its leader for the high watermark again: the read
+/// counts only if nothing was committed meanwhile.
+async fn read_stable(cluster: &Cluster, topic: &str, partition: i32, path: &Path) -> Result<PartitionRead> {
+    let leader = cluster.leader_address(topic, partition).await?;
+    let read = read_partition(&leader, topic, partition, path, READ_TIMEOUT).await?;
+    let mut conn = Connection::open(&leader, READ_TIMEOUT).await?;
+    let response = conn.call(FETCH_VERSION, &fetch_request(topic, partition, read.high_watermark)).await?;
+    let now = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .find(|p| p.partition_index == partition)
+        .map(|p| (p.error_code, p.high_watermark));
+    match now {
+        Some((0, hw)) if hw == read.high_watermark => Ok(read),
+        Some((0, hw)) => bail!("high watermark moved from {} to {hw} during the read", read.high_watermark),
+        other => bail!("could not confirm the high watermark: {other:?}"),
+    }
+}
 
 const FETCH_VERSION: i16 = 12;
 const PARTITION_MAX_BYTES: i32 = 8 << 20;

@@ -7,7 +7,15 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
-use harness::{cluster, engine, failure::Failure, images, images::BrokerImage, rundir::RunDir, smoke};
+use harness::{
+    check, cluster, engine,
+    failure::Failure,
+    images::{self, BrokerImage},
+    preset::Preset,
+    run::{self, RunConfig},
+    rundir::RunDir,
+    smoke,
+};
 
 #[derive(Parser)]
 #[command(name = "eoscheck", version, about = "Jepsen-style checker for Kafka idempotent producers")]
@@ -18,6 +26,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole test: a cluster, producers under faults, heal, final read, check.
+    Run(RunArgs),
+    /// Re-analyse a stored run directory and rewrite its results.json.
+    Check {
+        /// A run directory, e.g. runs/latest.
+        run_dir: PathBuf,
+        /// Judge against these guarantees instead of the ones the run promised.
+        #[arg(long)]
+        guarantee: Option<String>,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
     /// Start a cluster, send messages with an idempotent rdkafka producer, read
     /// them back raw, and check the counts agree.
     Smoke {
@@ -37,6 +60,96 @@ enum Command {
     },
     /// Remove every container and network that eoscheck left behind.
     Cleanup,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Generate a synthetic run of N records (raw RecordBatch bytes), check it, and
+    /// print records/s and peak memory.
+    Checker {
+        #[arg(long, default_value_t = 10_000_000)]
+        records: u64,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Producer configuration and its promise: idempotent, idempotent-inflight-1,
+    /// at-least-once, at-least-once-ordered, at-most-once, inflight-6, app-resend.
+    #[arg(long, default_value = "idempotent")]
+    preset: String,
+    /// The client library under test.
+    #[arg(long, default_value = "rdkafka")]
+    client: String,
+    /// Faults to inject: a comma-separated list of names, `all` or `none`.
+    #[arg(long, default_value = "all")]
+    nemesis: String,
+    /// Seconds of workload (faults included).
+    #[arg(long, default_value_t = 60)]
+    time_limit: u64,
+    /// Messages per second over all producers; 0 sends as fast as possible.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    #[arg(long, default_value_t = 2)]
+    producers: u32,
+    #[arg(long, default_value_t = 3)]
+    partitions: i32,
+    /// Bytes per message value.
+    #[arg(long, default_value_t = 100)]
+    message_size: usize,
+    /// Judge against these guarantees instead of the preset's promise
+    /// (no-loss, no-duplicates, order, exactly-once, at-least-once, at-most-once).
+    #[arg(long)]
+    guarantee: Option<String>,
+    /// Seed of the fault schedule and its targets (random when not given).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The runs folder; this run goes to DIR/<id>/.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Print the resolved configuration and fault schedule, and start nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+impl RunArgs {
+    /// Every flag checked before anything slow starts.
+    fn config(&self) -> Result<RunConfig> {
+        let preset: Preset = self.preset.parse().map_err(Failure::usage)?;
+        if self.client != "rdkafka" {
+            return Err(Failure::usage(format!(
+                "client {:?} is not available yet: this version of eoscheck drives rdkafka (in process) only",
+                self.client
+            )));
+        }
+        let faults = nemesis::Fault::parse_list(&self.nemesis).map_err(|e| Failure::usage(e.to_string()))?;
+        let guarantees = match &self.guarantee {
+            Some(list) => checker::Guarantee::parse_list(list).map_err(|e| Failure::usage(format!("--guarantee: {e}")))?,
+            None => preset.guarantees(),
+        };
+        for (flag, value) in [("--time-limit", self.time_limit), ("--producers", self.producers.into()), ("--partitions", self.partitions.max(0) as u64)] {
+            if value == 0 {
+                return Err(Failure::usage(format!("{flag} must be at least 1")));
+            }
+        }
+        if self.message_size < 32 {
+            return Err(Failure::usage("--message-size must be at least 32 bytes (the message id lives in the value)"));
+        }
+        Ok(RunConfig {
+            preset,
+            guarantees,
+            faults,
+            time_limit: std::time::Duration::from_secs(self.time_limit),
+            rate: self.rate,
+            producers: self.producers,
+            partitions: self.partitions,
+            message_size: self.message_size,
+            seed: self.seed.unwrap_or_else(rand::random),
+            image: self.cluster.broker_image()?,
+        })
+    }
 }
 
 #[derive(Args, Clone)]
@@ -84,6 +197,29 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> Result<i32> {
     match command {
+        Command::Run(args) => {
+            let config = args.config()?;
+            if args.dry_run {
+                print_dry_run(&config);
+                return Ok(0);
+            }
+            let docker = engine::connect().await?;
+            images::ensure(&docker, &config.image).await?;
+            let dir = RunDir::create(&args.out, "")?;
+            guarded(&docker, run::run(docker.clone(), config, dir)).await
+        }
+        Command::Check { run_dir, guarantee } => {
+            let guarantees = guarantee
+                .map(|g| checker::Guarantee::parse_list(&g).map_err(|e| Failure::usage(format!("--guarantee: {e}"))))
+                .transpose()?;
+            let results = check::check_dir(&run_dir, guarantees)?;
+            println!("{}", check::summary(&results));
+            Ok(results.exit_code())
+        }
+        Command::Bench { what: Bench::Checker { records } } => {
+            println!("{}", harness::bench::checker(records)?);
+            Ok(0)
+        }
         Command::Smoke { cluster, messages, out } => {
             let image = cluster.broker_image()?;
             let docker = engine::connect().await?;
@@ -108,6 +244,28 @@ async fn dispatch(command: Command) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn print_dry_run(config: &RunConfig) {
+    println!("preset: {}", config.preset);
+    for (k, v) in config.preset.producer_settings() {
+        println!("  {k}={v}");
+    }
+    let guarantees: Vec<&str> = config.guarantees.iter().map(|g| g.name()).collect();
+    println!("promised: {}", guarantees.join(", "));
+    println!("client: rdkafka ({})", harness::client::version());
+    println!("broker image: {}", config.image.reference());
+    println!(
+        "workload: {} producers, {} partitions, {} msg/s, {} bytes, {}s",
+        config.producers,
+        config.partitions,
+        config.rate,
+        config.message_size,
+        config.time_limit.as_secs()
+    );
+    println!("seed: {}", config.seed);
+    println!("nemesis schedule:");
+    print!("{}", config.schedule());
 }
 
 async fn smoke(docker: bollard::Docker, run: RunDir, image: BrokerImage, messages: u64) -> Result<i32> {

@@ -17,7 +17,7 @@ use crate::anomaly::{
 };
 use crate::guarantee::Guarantee;
 use crate::history::{self, Event, HistoryError};
-use crate::ids::{Attempt, Epoch, MessageId, Partition, Producer, ProducerId};
+use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
     Findings, IndeterminateStats, PartitionStats, ProducerNote, ProducerStats, Results, SendStats, Session, Stats, Validity,
@@ -541,14 +541,17 @@ impl Judge<'_> {
             false => &[],
         };
         let mut acked = std::iter::once((partition, state.acked_offset)).chain(extra.iter().copied());
+        // A negative offset is an ack that does not say where: it only names the
+        // partition (librdkafka acks a retried batch the broker calls a duplicate so).
+        let at = |p: Partition, o: Offset, copy_p: Partition, copy_o: Offset| p == copy_p && (o < 0 || o == copy_o);
         let misplaced = match slot.send.has(flag::DUPLICATED) {
             false => {
                 let place = self.places[slot.first_place as usize].0;
-                acked.any(|(p, o)| (p, o) != (place, slot.first_offset))
+                acked.any(|(p, o)| !at(p, o, place, slot.first_offset))
             }
             true => {
                 let copies = &self.duplicates[&message];
-                acked.any(|(p, o)| !copies.iter().any(|c| (c.partition, c.offset) == (p, o)))
+                acked.any(|(p, o)| !copies.iter().any(|c| at(p, o, c.partition, c.offset)))
             }
         };
         if misplaced {

@@ -1,0 +1,143 @@
+//! The history recorder: every event of the run appended to `history.jsonl` in the
+//! checker's format, stamped with monotonic time since the run started.
+//!
+//! Lines are buffered and flushed every [`FLUSH_EVERY`] (and at the end), so a run
+//! killed half-way leaves all but its last instants on disk: `eoscheck check` can
+//! still analyse it, and a torn last line is tolerated there.
+
+use std::{
+    fs::File,
+    io::{BufWriter, Write},
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use checker::{
+    history::{Event, Nanos, FORMAT},
+    ids::{Attempt, Epoch, Partition, Producer, ProducerId},
+    MessageId,
+};
+use tracing::warn;
+
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+pub struct Recorder {
+    origin: Instant,
+    out: Mutex<BufWriter<File>>,
+    pub counts: Counts,
+}
+
+/// Running totals for the progress line.
+#[derive(Default)]
+pub struct Counts {
+    pub invoked: AtomicU64,
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub indeterminate: AtomicU64,
+}
+
+impl Counts {
+    pub fn summary(&self) -> String {
+        format!(
+            "sent {} acked {} failed {} indeterminate {}",
+            self.invoked.load(Relaxed),
+            self.ok.load(Relaxed),
+            self.failed.load(Relaxed),
+            self.indeterminate.load(Relaxed)
+        )
+    }
+}
+
+impl Recorder {
+    /// Creates `history.jsonl` with its header. `origin` is the run's time zero.
+    pub fn create(path: &Path, topic: &str, origin: Instant) -> Result<Arc<Recorder>> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let recorder = Arc::new(Recorder {
+            origin,
+            out: Mutex::new(BufWriter::with_capacity(1 << 16, file)),
+            counts: Counts::default(),
+        });
+        recorder.write(&Event::Header { format: FORMAT, topic: topic.to_owned() });
+        recorder.flush();
+        let flusher = Arc::downgrade(&recorder);
+        std::thread::spawn(move || {
+            while let Some(recorder) = flusher.upgrade() {
+                recorder.flush();
+                drop(recorder);
+                std::thread::sleep(FLUSH_EVERY);
+            }
+        });
+        Ok(recorder)
+    }
+
+    pub fn now(&self) -> Nanos {
+        self.origin.elapsed().as_nanos() as Nanos
+    }
+
+    fn write(&self, event: &Event) {
+        let mut out = self.out.lock().unwrap();
+        let written = serde_json::to_writer(&mut *out, event).map_err(std::io::Error::from).and_then(|_| out.write_all(b"\n"));
+        if let Err(e) = written {
+            warn!("could not append to the history: {e}");
+        }
+    }
+
+    pub fn flush(&self) {
+        if let Err(e) = self.out.lock().unwrap().flush() {
+            warn!("could not flush the history: {e}");
+        }
+    }
+
+    pub fn invoke(&self, message: MessageId, attempt: Attempt, partition: Partition) {
+        self.counts.invoked.fetch_add(1, Relaxed);
+        self.write(&Event::Invoke { time: self.now(), message, attempt, partition });
+    }
+
+    pub fn ok(&self, message: MessageId, attempt: Attempt, partition: Partition, offset: i64) {
+        self.counts.ok.fetch_add(1, Relaxed);
+        self.write(&Event::Ok { time: self.now(), message, attempt, partition, offset });
+    }
+
+    pub fn fail(&self, message: MessageId, attempt: Attempt, error: String, definite: bool) {
+        let count = if definite { &self.counts.failed } else { &self.counts.indeterminate };
+        count.fetch_add(1, Relaxed);
+        self.write(&Event::Fail { time: self.now(), message, attempt, error, definite });
+    }
+
+    pub fn info(&self, message: MessageId, attempt: Attempt, error: String) {
+        self.counts.indeterminate.fetch_add(1, Relaxed);
+        self.write(&Event::Info { time: self.now(), message, attempt, error });
+    }
+
+    pub fn session(&self, producer: Producer, pid: ProducerId, epoch: Epoch) {
+        self.write(&Event::ProducerSession { time: self.now(), producer, pid, epoch });
+    }
+
+    pub fn fatal(&self, producer: Producer, error: String) {
+        self.write(&Event::ProducerFatal { time: self.now(), producer, error });
+    }
+
+    pub fn config_rejected(&self, producer: Producer, reason: String) {
+        self.write(&Event::ConfigRejected { time: self.now(), producer, reason });
+    }
+
+    pub fn nemesis(&self, event: &nemesis::Event) {
+        let fault = event.fault.map(|f| f.to_string()).unwrap_or_else(|| "all".to_owned());
+        let (time, targets, detail) = (self.now(), event.targets.clone(), event.detail.clone());
+        self.write(&match event.phase {
+            nemesis::Phase::Start => Event::NemesisStart { time, fault, targets, detail },
+            nemesis::Phase::Stop | nemesis::Phase::Heal => Event::NemesisStop { time, fault, targets, detail },
+        });
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

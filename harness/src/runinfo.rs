@@ -1,0 +1,70 @@
+//! `run.json`: what a run was asked to do and how it went, written at the start
+//! (so a run killed half-way still says what it was) and rewritten at the end.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{Context, Result};
+use checker::Guarantee;
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub format: u32,
+    pub id: String,
+    /// Wall-clock start, UTC, RFC 3339.
+    pub started: String,
+    pub preset: String,
+    /// The promise the verdict judges (the preset's, or `--guarantee`).
+    pub guarantees: Vec<Guarantee>,
+    pub client: ClientInfo,
+    pub producer_settings: BTreeMap<String, String>,
+    pub kafka_version: Option<String>,
+    pub image: String,
+    pub topic: String,
+    pub seed: u64,
+    pub time_limit_s: f64,
+    pub rate: u32,
+    pub producers: u32,
+    pub partitions: i32,
+    pub message_size: usize,
+    pub nemesis: nemesis::Schedule,
+    pub phases: Vec<PhaseTime>,
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// One phase of the run, in seconds since the run's time zero (the history's too).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseTime {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub exit_code: i32,
+    /// `valid`, `invalid`, `unknown`, or `error` when the run broke down.
+    pub verdict: String,
+    pub error: Option<String>,
+}
+
+impl RunInfo {
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join("run.json");
+        std::fs::write(&path, serde_json::to_string_pretty(self)?).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn read(dir: &Path) -> Result<RunInfo> {
+        let path = dir.join("run.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a run.json eoscheck can read", path.display()))
+    }
+}

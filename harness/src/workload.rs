@@ -1,0 +1,213 @@
+//! The workload: N producer instances sending unique messages at a target rate,
+//! each message to an explicit partition so per-partition order is well defined.
+//!
+//! Producer `p` numbers its messages 0, 1, 2, … in the order it hands them over
+//! and sends message `i` to partition `i mod P`; a restarted producer (the
+//! `client-crash` fault) keeps its number and its count, and comes back with a new
+//! producer id.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use anyhow::{bail, Result};
+use checker::{ids::Producer, payload, MessageId};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use crate::{
+    client::{Client, Failed, Refused},
+    recorder::Recorder,
+};
+
+/// How often the rate limiter hands out sends.
+const TICK: Duration = Duration::from_millis(10);
+/// The application gives a message this many attempts in the `app-resend` preset.
+const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct WorkloadConfig {
+    pub topic: String,
+    pub producers: u32,
+    pub partitions: i32,
+    /// Messages per second over all producers; 0 sends as fast as the clients take them.
+    pub rate: u32,
+    pub message_size: usize,
+    /// Client settings, bootstrap servers included.
+    pub settings: Vec<(String, String)>,
+    pub app_resend: bool,
+}
+
+struct Slot {
+    client: Option<Arc<Client>>,
+    next_index: u64,
+}
+
+struct Shared {
+    config: WorkloadConfig,
+    recorder: Arc<Recorder>,
+    slots: Vec<Mutex<Slot>>,
+    stop: AtomicBool,
+    resend: Option<mpsc::UnboundedSender<Failed>>,
+}
+
+pub struct Workload {
+    shared: Arc<Shared>,
+    senders: Vec<JoinHandle<()>>,
+    resender: Option<JoinHandle<()>>,
+}
+
+impl Workload {
+    pub fn start(config: WorkloadConfig, recorder: Arc<Recorder>) -> Workload {
+        let (resend, resends) = if config.app_resend {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let slots = (0..config.producers)
+            .map(|p| {
+                let client = Client::create(p, &config.settings, &config.topic, recorder.clone(), resend.clone());
+                Mutex::new(Slot { client: client.map(Arc::new), next_index: 0 })
+            })
+            .collect();
+        let shared = Arc::new(Shared { config, recorder, slots, stop: AtomicBool::new(false), resend });
+        let senders = (0..shared.config.producers)
+            .map(|p| tokio::spawn(send_loop(shared.clone(), p)))
+            .collect();
+        let resender = resends.map(|rx| tokio::spawn(resend_loop(shared.clone(), rx)));
+        Workload { shared, senders, resender }
+    }
+
+    /// How many producers the client library accepted.
+    pub fn running(&self) -> usize {
+        self.shared.slots.iter().filter(|s| s.lock().unwrap().client.is_some()).count()
+    }
+
+    /// A handle that restarts producers while the workload runs (`client-crash`).
+    pub fn crasher(&self) -> Crasher {
+        Crasher { shared: self.shared.clone() }
+    }
+
+    /// Stops handing out sends, then gives every client up to `bound` to complete
+    /// what it holds; whatever is still open stays indeterminate in the history.
+    pub async fn stop(self, bound: Duration) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for sender in self.senders {
+            let _ = sender.await;
+        }
+        let clients: Vec<Arc<Client>> = self
+            .shared
+            .slots
+            .iter()
+            .filter_map(|s| s.lock().unwrap().client.take())
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + bound;
+            for client in &clients {
+                client.flush(deadline.saturating_duration_since(std::time::Instant::now()));
+            }
+        })
+        .await;
+        if let Some(resender) = self.resender {
+            resender.abort();
+        }
+        self.shared.recorder.flush();
+    }
+}
+
+#[derive(Clone)]
+pub struct Crasher {
+    shared: Arc<Shared>,
+}
+
+impl Crasher {
+    /// Restarts one producer: it abandons what it had queued or in flight and comes
+    /// back as a new client, with a new producer id.
+    pub async fn crash(&self, producer: Producer) -> Result<String> {
+        let shared = self.shared.clone();
+        let Some(slot) = shared.slots.get(producer as usize) else {
+            bail!("no producer {producer}");
+        };
+        let Some(old) = slot.lock().unwrap().client.take() else {
+            bail!("producer {producer} is not running");
+        };
+        tokio::task::spawn_blocking(move || old.crash()).await?;
+        let config = &shared.config;
+        let new = Client::create(producer, &config.settings, &config.topic, shared.recorder.clone(), shared.resend.clone());
+        slot.lock().unwrap().client = new.map(Arc::new);
+        Ok(format!("producer {producer}"))
+    }
+
+    pub fn producers(&self) -> u32 {
+        self.shared.config.producers
+    }
+}
+
+async fn send_loop(shared: Arc<Shared>, producer: Producer) {
+    let config = &shared.config;
+    let per_second = f64::from(config.rate) / f64::from(config.producers);
+    let started = tokio::time::Instant::now();
+    let mut handed = 0u64;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A message whose invoke is recorded but which the client has not taken yet.
+    let mut pending: Option<(MessageId, i32)> = None;
+    while !shared.stop.load(Ordering::Relaxed) {
+        ticker.tick().await;
+        // Sends due by now at the target rate; after a stall at most one second's
+        // worth is made up, so a fault is not followed by an unbounded burst.
+        let due = if config.rate == 0 {
+            u64::MAX
+        } else {
+            let due = (started.elapsed().as_secs_f64() * per_second) as u64;
+            handed = handed.max(due.saturating_sub(per_second.ceil() as u64));
+            due
+        };
+        let Some(client) = shared.slots[producer as usize].lock().unwrap().client.clone() else {
+            continue;
+        };
+        while handed < due && !shared.stop.load(Ordering::Relaxed) {
+            let (message, partition) = match pending.take() {
+                Some(p) => p,
+                None => {
+                    let mut slot = shared.slots[producer as usize].lock().unwrap();
+                    let message = MessageId { producer, index: slot.next_index };
+                    slot.next_index += 1;
+                    let partition = (message.index % config.partitions as u64) as i32;
+                    shared.recorder.invoke(message, 0, partition);
+                    (message, partition)
+                }
+            };
+            let value = payload::encode(message, 0, config.message_size);
+            match client.send(message, 0, partition, &value) {
+                Ok(()) | Err(Refused::Rejected) => handed += 1,
+                Err(Refused::Busy) => {
+                    pending = Some((message, partition));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The `app-resend` application: a send that failed or timed out is sent again as
+/// a new attempt of the same message, which idempotence does not cover.
+async fn resend_loop(shared: Arc<Shared>, mut failed: mpsc::UnboundedReceiver<Failed>) {
+    while let Some(f) = failed.recv().await {
+        let attempt = f.attempt + 1;
+        if attempt >= MAX_ATTEMPTS || shared.stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        let slot = &shared.slots[f.message.producer as usize];
+        let Some(client) = slot.lock().unwrap().client.clone() else { continue };
+        shared.recorder.invoke(f.message, attempt, f.partition);
+        let value = payload::encode(f.message, attempt, shared.config.message_size);
+        while let Err(Refused::Busy) = client.send(f.message, attempt, f.partition, &value) {
+            tokio::time::sleep(TICK).await;
+        }
+    }
+}

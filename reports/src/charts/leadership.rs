@@ -38,7 +38,7 @@ pub fn leadership_chart(frame: &TimeFrame, partitions: &[Partition], changes: &[
                 let bar = [(change.time, lane - 0.3), (until, lane + 0.3)];
                 chart.draw_series([Rectangle::new(bar, colour(fill).mix(0.85).filled())])?;
                 if frame.pixels(until - change.time) >= LABEL_PIXELS {
-                    let style = TextStyle::from(("sans-serif", 11)).color(&WHITE);
+                    let style = TextStyle::from(("sans-serif", 15)).color(&WHITE);
                     chart.draw_series([EmptyElement::at((change.time, lane)) + Text::new(label, (4, -5), style)])?;
                 }
             }

@@ -106,8 +106,8 @@ where
                 .y_label_formatter(&y.format)
                 .light_line_style(RGBColor(238, 238, 238))
                 .bold_line_style(RGBColor(215, 215, 215))
-                .label_style(("sans-serif", 12))
-                .axis_desc_style(("sans-serif", 13))
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 16))
                 .draw()?;
             shade_faults(&mut chart, frame, y0, y1)?;
             body(&mut chart)?;
@@ -136,9 +136,9 @@ where
             Some(_) => label,
             None => format!("{label} (never healed)"),
         };
-        let style = TextStyle::from(("sans-serif", 11)).color(&fill);
+        let style = TextStyle::from(("sans-serif", 15)).color(&fill);
         let row = (i % 3) as i32;
-        chart.draw_series([EmptyElement::at((interval.start, y1)) + Text::new(text, (3, 3 + 13 * row), style)])?;
+        chart.draw_series([EmptyElement::at((interval.start, y1)) + Text::new(text, (3, 3 + 15 * row), style)])?;
     }
     Ok(())
 }

@@ -10,8 +10,10 @@ fn junit_of(spec: Spec) -> String {
     std::fs::read_to_string(reports::write_all(&dir).unwrap().junit).unwrap()
 }
 
-/// (class, name, failure or error element name, its message) of each case.
-fn cases(xml: &str) -> Vec<(String, String, Option<(String, String)>)> {
+/// A test case: class, name, and its `failure` or `error` (element name, message).
+type Case = (String, String, Option<(String, String)>);
+
+fn cases(xml: &str) -> Vec<Case> {
     let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");

@@ -4,7 +4,7 @@
 //! the reports, so the whole folder can be archived and browsed offline.
 
 use crate::examples::findings;
-use crate::markup::{count, escape};
+use crate::markup::{count, escape, wall_clock};
 use crate::run_info::RunInfo;
 use checker::{Results, Validity};
 
@@ -64,7 +64,14 @@ fn row(e: &IndexEntry) -> String {
             }
             Validity::Unknown => ("unknown", "unknown".to_string()),
         },
-        (None, problem) => ("none", problem.clone().unwrap_or_else(|| "no results".to_string())),
+        (None, problem) => {
+            let problem = problem.clone().unwrap_or_else(|| "no results".to_string());
+            // The harness's own account, when the run broke down before a verdict.
+            match info.outcome.as_ref().and_then(|o| o.error.as_ref()) {
+                Some(error) => ("none", format!("{problem}; the run reported: {error}")),
+                None => ("none", problem),
+            }
+        }
     };
     let anomalies = e.results.as_ref().map_or(String::new(), |r| {
         let found: Vec<String> = findings(&r.anomalies)
@@ -78,7 +85,7 @@ fn row(e: &IndexEntry) -> String {
     let text = |v: Option<&String>| v.map(|v| escape(v)).unwrap_or_default();
     format!(
         "<tr><td>{}</td><td>{run}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{faults}</td><td>{}</td></tr>\n",
-        text(info.started.as_ref()),
+        text(info.started.as_deref().map(wall_clock).as_ref()),
         escape(&verdict),
         text(info.preset.as_ref()),
         text(info.client.as_ref().map(|c| c.to_string()).as_ref()),

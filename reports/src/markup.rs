@@ -33,6 +33,16 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// An RFC 3339 UTC time to the second, as people read it:
+/// `2026-11-23T20:15:10.452791888Z` becomes `2026-11-23 20:15:10 UTC`.
+/// Anything else is shown as it is.
+pub fn wall_clock(rfc3339: &str) -> String {
+    match (rfc3339.get(..19), rfc3339.ends_with('Z'), rfc3339.get(10..11)) {
+        (Some(second), true, Some("T")) => format!("{} UTC", second.replacen('T', " ", 1)),
+        _ => rfc3339.to_string(),
+    }
+}
+
 /// Seconds with a precision that suits them.
 pub fn seconds(s: f64) -> String {
     format!("{s:.3} s")
@@ -61,5 +71,8 @@ mod tests {
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(millis(0.0021), "2.10 ms");
         assert_eq!(millis(30.0), "30000 ms");
+        assert_eq!(wall_clock("2026-11-23T20:15:10.452791888Z"), "2026-11-23 20:15:10 UTC");
+        assert_eq!(wall_clock("2026-11-23T20:15:10Z"), "2026-11-23 20:15:10 UTC");
+        assert_eq!(wall_clock("yesterday"), "yesterday");
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::charts::{self, TimeFrame, ANOMALY_COLOUR, POINTS_PER_OUTCOME};
 use crate::examples::{findings, Facts, KindFinding};
-use crate::markup::{count, escape, millis, seconds};
+use crate::markup::{count, escape, millis, seconds, wall_clock};
 use crate::run_info::RunInfo;
 use crate::timeline::{SendOutcome, Timeline};
 use anyhow::Result;
@@ -62,7 +62,7 @@ pub fn render_report(run: &Run) -> Result<String> {
         escape(&title)
     );
     if let Some(started) = &run.info.started {
-        page += &format!("<div class=\"muted\">started {}</div>\n", escape(started));
+        page += &format!("<div class=\"muted\">started {}</div>\n", escape(&wall_clock(started)));
     }
     page += &verdict(run);
     page += "<nav><a href=\"#configuration\">configuration</a><a href=\"#latency\">latency</a>\
@@ -314,6 +314,7 @@ fn example_row(timeline: &Timeline, e: &Facts) -> Vec<String> {
         .map(|r| format!("{}@{} {}/{} seq {}", r.partition, r.offset, r.pid, r.epoch, r.sequence))
         .collect();
     let outcome = e.send.map_or("—".to_string(), |s| match &s.outcome {
+        Outcome::Ok { partition, offset } if *offset < 0 => format!("ok on partition {partition}, no offset given"),
         Outcome::Ok { partition, offset } => format!("ok at {partition}@{offset}"),
         Outcome::Fail { error, definite: true } => format!("failed, definitely ({error})"),
         Outcome::Fail { error, definite: false } => format!("failed, maybe written ({error})"),

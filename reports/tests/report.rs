@@ -65,7 +65,7 @@ fn the_index_lists_every_run_newest_first() {
     }
     let crashed = runs.path().join("20261124T000000-dead");
     fs::create_dir(&crashed).unwrap();
-    fs::write(crashed.join("run.json"), r#"{"id":"20261124T000000-dead","started":"2026-11-24T00:00:00Z","preset":"at-least-once"}"#).unwrap();
+    fs::write(crashed.join("run.json"), r#"{"id":"20261124T000000-dead","started":"2026-11-24T00:00:00Z","preset":"at-least-once","outcome":{"exit_code":3,"verdict":"error","error":"docker is not running"}}"#).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink("20261124T000000-dead", runs.path().join("latest")).unwrap();
 
@@ -74,6 +74,7 @@ fn the_index_lists_every_run_newest_first() {
     assert!(at("20261124T000000-dead (no report)") < at("20261123T193315-e1aa/report.html"));
     assert!(at("20261123T193315-e1aa/report.html") < at("20261122T080000-aaaa/report.html"));
     assert!(index.contains("invalid: no-loss, no-duplicates, order") && index.contains(">valid<"));
-    assert!(index.contains("no results.json") && index.contains("ack-loss, kill-leader"));
+    assert!(index.contains("no results.json; the run reported: docker is not running"));
+    assert!(index.contains("2026-11-24 00:00:00 UTC") && index.contains("ack-loss, kill-leader"));
     assert!(index.contains(" lost, ") && index.contains("3 runs, newest first"), "latest is not a run");
 }

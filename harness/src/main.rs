@@ -36,6 +36,16 @@ enum Command {
         #[arg(long)]
         guarantee: Option<String>,
     },
+    /// Re-render a run's report.html and junit.xml from its stored files, or the
+    /// index of a runs folder.
+    Report {
+        /// A run directory, e.g. runs/latest.
+        #[arg(required_unless_present = "index")]
+        run_dir: Option<PathBuf>,
+        /// Rebuild DIR/index.html instead (DIR defaults to runs).
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "runs")]
+        index: Option<PathBuf>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -215,6 +225,17 @@ async fn dispatch(command: Command) -> Result<i32> {
             let results = check::check_dir(&run_dir, guarantees)?;
             println!("{}", check::summary(&results));
             Ok(results.exit_code())
+        }
+        Command::Report { run_dir, index } => {
+            if let Some(runs) = index {
+                println!("index: {}", reports::write_index(&runs).map_err(|e| Failure::usage(format!("{e:#}")))?.display());
+            }
+            if let Some(dir) = run_dir {
+                let written = reports::write_all(&dir).map_err(|e| Failure::usage(format!("{e:#}")))?;
+                println!("report: {}", written.report.display());
+                println!("junit: {}", written.junit.display());
+            }
+            Ok(0)
         }
         Command::Bench { what: Bench::Checker { records } } => {
             println!("{}", harness::bench::checker(records)?);

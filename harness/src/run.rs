@@ -64,11 +64,15 @@ impl RunConfig {
     }
 
     /// The client settings: the preset's, plus what makes faults bite within a
-    /// short run (a request stuck behind a fault times out in 5s and is retried;
-    /// a message gives up after 30s).
+    /// short run: a request whose response does not come is given up after 5s
+    /// and retried on a new connection (librdkafka's client-side request timeout
+    /// is `socket.timeout.ms`, 60s by default; long enough for TCP to deliver a
+    /// delayed ack after the fault heals, so nothing would ever be retried); a
+    /// message gives up after 30s.
     fn client_settings(&self, bootstrap: &str) -> Vec<(String, String)> {
         let mut settings: Vec<(String, String)> = vec![
             ("bootstrap.servers".into(), bootstrap.into()),
+            ("socket.timeout.ms".into(), "5000".into()),
             ("request.timeout.ms".into(), "5000".into()),
             ("message.timeout.ms".into(), "30000".into()),
             ("linger.ms".into(), "5".into()),
@@ -166,6 +170,11 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
         }
     );
     println!("results: {}", record.dir.join("results.json").display());
+    let written = reports::write_all(&record.dir.path)?;
+    if let Some(runs) = record.dir.path.parent() {
+        reports::write_index(runs)?;
+    }
+    println!("report: {}", written.report.display());
     Ok(results.exit_code())
 }
 
@@ -203,6 +212,7 @@ async fn execute(docker: &Docker, config: &RunConfig, schedule: &Schedule, recor
         warn!("the client refused the configuration of every producer; nothing to send");
     } else {
         let progress = Progress::start(recorder.clone(), nemesis.clone(), config.time_limit);
+        let leaders = tokio::spawn(watch_leaders(cluster.clone(), config.partitions, recorder.clone(), record.dir.join("leaders.jsonl")));
         let faults = tokio::spawn(run_schedule(nemesis.clone(), schedule.clone(), recorder.clone(), t));
         tokio::time::sleep(config.time_limit).await;
         match faults.await {
@@ -211,6 +221,7 @@ async fn execute(docker: &Docker, config: &RunConfig, schedule: &Schedule, recor
             Err(e) => problems.push(format!("the nemesis task failed: {e}")),
         }
         progress.finish();
+        leaders.abort();
     }
     record.phase("workload", t, ());
 
@@ -269,6 +280,29 @@ async fn run_schedule(
         recorder.nemesis(&event);
     }
     Ok(())
+}
+
+/// Records every change of partition leadership, as the cluster reports it, into
+/// `leaders.jsonl` (`{"time": ns, "partition": p, "leader": id}`, -1 for none),
+/// for the report's per-partition view.
+async fn watch_leaders(cluster: Arc<Cluster>, partitions: i32, recorder: Arc<Recorder>, path: std::path::PathBuf) {
+    use std::io::Write;
+    let Ok(mut file) = std::fs::File::create(&path) else {
+        warn!("cannot create {}", path.display());
+        return;
+    };
+    let mut known = vec![None; partitions as usize];
+    loop {
+        for p in 0..partitions {
+            let leader = cluster.leader(TOPIC, p).await.unwrap_or(-1);
+            if known[p as usize] != Some(leader) {
+                known[p as usize] = Some(leader);
+                let line = serde_json::json!({"time": recorder.now(), "partition": p, "leader": leader});
+                let _ = writeln!(file, "{line}").and_then(|_| file.flush());
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// `client-crash` restarts a producer chosen by the run's seed.

@@ -1,8 +1,8 @@
 //! A report of a 100k-send run stays quick to render and to open: this
 //! measures `write_all` (read, parse, render, write) and the size of
 //! report.html at 10k and 100k sends. Run with `--nocapture` to see the
-//! figures; the bounds are generous guards against a regression such as
-//! one SVG element per send.
+//! figures (a benchmark, not a timed assertion); the size bound guards
+//! against a regression such as one SVG element per send.
 
 mod common;
 
@@ -25,6 +25,5 @@ fn rendering_time_and_size_at_10k_and_100k_sends() {
             size / 1024
         );
         assert!(size < 1_500_000, "{id}: report.html is {size} bytes");
-        assert!(took.as_secs() < 10, "{id}: rendering took {took:?}");
     }
 }

@@ -24,7 +24,7 @@ use crate::recorder::Recorder;
 /// The name and version recorded in run.json.
 pub fn version() -> String {
     let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
-    format!("rdkafka crate 0.39 (librdkafka {librdkafka})")
+    format!("0.39 (librdkafka {librdkafka})")
 }
 
 /// A send that failed, handed back to the workload when the application resends.

@@ -1,19 +1,16 @@
 //! Against a real cluster: the foundation end to end. Needs a Docker engine, which
 //! the test sets up itself like every eoscheck command does.
 
+mod common;
+
 use std::time::Instant;
 
-use harness::{cluster, engine, images, rundir::RunDir, smoke};
+use harness::{cluster, smoke};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_cluster_takes_idempotent_writes_and_gives_them_back_raw() {
-    let docker = engine::connect().await.expect("a Docker engine");
-    let image = images::BrokerImage::Local {
-        version: images::DEFAULT_KAFKA_VERSION.to_owned(),
-    };
-    images::ensure(&docker, &image).await.expect("broker image");
-    let runs = std::env::temp_dir().join("eoscheck-test-runs");
-    let run = RunDir::create(&runs, "test-").unwrap();
+    let (docker, image) = common::engine_and_image().await;
+    let run = common::run_dir("test-");
 
     let started = Instant::now();
     let (run_id, nodes_dir, log_dir, reference) = (run.id.clone(), run.join("nodes"), run.join("log"), image.reference());

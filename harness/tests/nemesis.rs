@@ -1,13 +1,15 @@
 //! Every fault kind against one real cluster: each must show its effect in the
 //! cluster (not just run a command), and heal-all must leave nothing behind.
 
+mod common;
+
 use std::{
     collections::BTreeSet,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use harness::{cluster::Cluster, engine, images, logread, rundir::RunDir, target::Target};
+use harness::{cluster::Cluster, logread, rundir::RunDir, target::Target};
 use nemesis::{Cluster as _, Fault, Nemesis};
 use rdkafka::{
     producer::{FutureProducer, FutureRecord},
@@ -21,12 +23,8 @@ const HEAL_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_shows_its_effect_and_heals() {
-    let docker = engine::connect().await.expect("a Docker engine");
-    let image = images::BrokerImage::Local {
-        version: images::DEFAULT_KAFKA_VERSION.to_owned(),
-    };
-    images::ensure(&docker, &image).await.expect("broker image");
-    let run = RunDir::create(&std::env::temp_dir().join("eoscheck-test-runs"), "nemesis-").unwrap();
+    let (docker, image) = common::engine_and_image().await;
+    let run = common::run_dir("nemesis-");
     let reference = image.reference();
     harness::cluster::with_teardown(&docker, {
         let docker = docker.clone();

@@ -2,10 +2,12 @@
 //! at-least-once producer writes duplicates, and an idempotent producer under the
 //! same fault schedule writes none. Also checks the run directory is complete.
 
+mod common;
+
 use std::time::Duration;
 
 use checker::{Kind, Results, Validity};
-use harness::{cluster, engine, images, preset::Preset, run, rundir::RunDir};
+use harness::{cluster, images, preset::Preset, run, rundir::RunDir};
 use nemesis::Fault;
 
 async fn run_preset(docker: &bollard::Docker, image: &images::BrokerImage, preset: Preset) -> (Results, RunDir) {
@@ -21,7 +23,7 @@ async fn run_preset(docker: &bollard::Docker, image: &images::BrokerImage, prese
         seed: 7,
         image: image.clone(),
     };
-    let dir = RunDir::create(&std::env::temp_dir().join("eoscheck-test-runs"), &format!("{preset}-")).unwrap();
+    let dir = common::run_dir(&format!("{preset}-"));
     let path = dir.path.clone();
     let code = cluster::with_teardown(docker, run::run(docker.clone(), config, dir)).await.expect("the run completes");
     let results: Results = serde_json::from_str(&std::fs::read_to_string(path.join("results.json")).unwrap()).unwrap();
@@ -31,9 +33,7 @@ async fn run_preset(docker: &bollard::Docker, image: &images::BrokerImage, prese
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_loss_duplicates_at_least_once_writes_but_not_idempotent_ones() {
-    let docker = engine::connect().await.expect("a Docker engine");
-    let image = images::BrokerImage::Local { version: images::DEFAULT_KAFKA_VERSION.to_owned() };
-    images::ensure(&docker, &image).await.expect("broker image");
+    let (docker, image) = common::engine_and_image().await;
 
     let (loose, dir) = run_preset(&docker, &image, Preset::AtLeastOnce).await;
     let duplicates = loose.anomalies.count(Kind::Duplicate);

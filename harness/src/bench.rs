@@ -53,3 +53,102 @@ fn peak_rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// `eoscheck bench overhead`: what recording every send costs. Against one cluster,
+/// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
+/// and then eoscheck's own workload (`--rate 0`, history written) each send as fast
+/// as they can for `seconds`; the line compares acknowledged messages per second.
+pub async fn overhead(docker: &bollard::Docker, image: &str, run_id: &str, seconds: u64) -> Result<String> {
+    use std::sync::atomic::Ordering;
+
+    use crate::{cluster::Cluster, preset::Preset, recorder::Recorder, workload};
+
+    let cluster = Cluster::start(docker, run_id, image, None).await?;
+    let partitions = 3;
+    cluster.create_topic(run_id, partitions).await?;
+    let settings: Vec<(String, String)> = std::iter::once(("bootstrap.servers".to_owned(), cluster.bootstrap_servers()))
+        .chain(Preset::Idempotent.producer_settings().into_iter().map(|(k, v)| (k.into(), v.into())))
+        .collect();
+    let duration = std::time::Duration::from_secs(seconds);
+    let size = 100;
+
+    let bare = tokio::task::spawn_blocking({
+        let (settings, topic) = (settings.clone(), run_id.to_owned());
+        move || bare_loop(&settings, &topic, partitions, size, duration)
+    })
+    .await??;
+
+    let history = tempfile_path(run_id);
+    let recorder = Recorder::create(&history, run_id, Instant::now())?;
+    let load = workload::Workload::start(
+        workload::WorkloadConfig {
+            topic: run_id.to_owned(),
+            producers: 1,
+            partitions,
+            rate: 0,
+            message_size: size,
+            settings,
+            app_resend: false,
+        },
+        recorder.clone(),
+    );
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    let acked = recorder.counts.ok.load(Ordering::Relaxed);
+    let eoscheck = acked as f64 / started.elapsed().as_secs_f64();
+    load.stop(std::time::Duration::from_secs(10)).await;
+    let _ = std::fs::remove_file(&history);
+    Ok(format!(
+        "bench overhead: bare rdkafka {bare:.0} acked/s, eoscheck workload {eoscheck:.0} acked/s, ratio {:.2}",
+        eoscheck / bare
+    ))
+}
+
+fn tempfile_path(run_id: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("eoscheck-bench-{run_id}.jsonl"))
+}
+
+/// A plain producer loop: one idempotent producer, messages round-robin over the
+/// partitions, a counter of acknowledgements and nothing else.
+fn bare_loop(settings: &[(String, String)], topic: &str, partitions: i32, size: usize, duration: std::time::Duration) -> Result<f64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use rdkafka::{
+        error::{KafkaError, RDKafkaErrorCode},
+        producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer},
+        ClientConfig, ClientContext,
+    };
+
+    struct Acks(AtomicU64);
+    impl ClientContext for Acks {}
+    impl ProducerContext for Acks {
+        type DeliveryOpaque = ();
+        fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+            if result.is_ok() {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    let mut config = ClientConfig::new();
+    for (k, v) in settings {
+        config.set(k, v);
+    }
+    let producer: ThreadedProducer<Acks> = config.create_with_context(Acks(AtomicU64::new(0)))?;
+    let payload = vec![b'.'; size];
+    let started = Instant::now();
+    let mut i = 0u64;
+    while started.elapsed() < duration {
+        let record = BaseRecord::<(), [u8]>::to(topic).partition((i % partitions as u64) as i32).payload(&payload);
+        match producer.send(record) {
+            Ok(()) => i += 1,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+    let rate = producer.context().0.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    producer.flush(std::time::Duration::from_secs(10))?;
+    Ok(rate)
+}

@@ -80,6 +80,15 @@ enum Bench {
         #[arg(long, default_value_t = 10_000_000)]
         records: u64,
     },
+    /// Acknowledged messages/s of a bare rdkafka loop versus eoscheck's workload,
+    /// side by side against one cluster.
+    Overhead {
+        /// Seconds each of the two runs sends.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
 }
 
 #[derive(Args)]
@@ -240,6 +249,21 @@ async fn dispatch(command: Command) -> Result<i32> {
         Command::Bench { what: Bench::Checker { records } } => {
             println!("{}", harness::bench::checker(records)?);
             Ok(0)
+        }
+        Command::Bench { what: Bench::Overhead { seconds, cluster } } => {
+            let image = cluster.broker_image()?;
+            let docker = engine::connect().await?;
+            images::ensure(&docker, &image).await?;
+            let id = format!("bench-{:04x}", rand::random::<u16>());
+            let job = {
+                let docker = docker.clone();
+                async move {
+                    let line = harness::bench::overhead(&docker, &image.reference(), &id, seconds).await?;
+                    println!("{line}");
+                    Ok(0)
+                }
+            };
+            guarded(&docker, job).await
         }
         Command::Smoke { cluster, messages, out } => {
             let image = cluster.broker_image()?;

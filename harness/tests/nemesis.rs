@@ -64,6 +64,13 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
         let before = Snapshot::take(&target).await;
         let mut records_before = Vec::new();
         let plain = plain_producer(&cluster, Duration::from_secs(4));
+        let patient = plain_producer(&cluster, Duration::from_secs(120));
+        let mut blob_times = Vec::new();
+        if fault == Fault::Netem {
+            for p in 0..PARTITIONS {
+                blob_times.push(time_blobs(&patient, p).await);
+            }
+        }
         if fault == Fault::AckLoss {
             // Ack loss hits connections already open (a new one never gets its
             // handshake answered), so the producer is connected to every leader first.
@@ -147,15 +154,17 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
                 .await?;
             }
             Fault::Netem => {
-                // Whether real netem or its stand-in, half a megabyte through that
-                // leader now takes seconds instead of milliseconds.
+                // Whether real netem or its stand-in, the same writes through that
+                // leader (and its replication) now take several times as long.
                 let node = node.unwrap();
                 let partition = *before.led_by(node).first().expect("netem targets a leader");
-                let clock = Instant::now();
-                send_blobs(&plain, partition, 50, 10_000).await;
-                let took = clock.elapsed();
-                eprintln!("netem: 500 KB through kafka-{node} took {took:?} ({})", started.detail);
-                assert!(took >= Duration::from_secs(2), "traffic through kafka-{node} slowed: {took:?}");
+                let baseline = blob_times[partition as usize];
+                let slowed = time_blobs(&patient, partition).await;
+                eprintln!("netem: 200 KB through kafka-{node}: {baseline:?} before, {slowed:?} during ({})", started.detail);
+                assert!(
+                    slowed >= baseline * 3 && slowed >= Duration::from_millis(500),
+                    "traffic through kafka-{node} slowed: {baseline:?} -> {slowed:?}"
+                );
             }
             Fault::LeaderTransfer => {
                 let to: i32 = started.targets[1][6..].parse().unwrap();
@@ -257,14 +266,17 @@ async fn host_reaches(ip: &str) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(3), connect).await, Ok(Ok(_)))
 }
 
-/// Sends `n` blobs of `size` bytes and waits for all of them.
-async fn send_blobs(producer: &FutureProducer, partition: i32, n: usize, size: usize) {
-    let blob = vec![b'x'; size];
-    let sends = (0..n).map(|_| {
+/// How long 20 blobs of 10 KB take to be acknowledged, all of them.
+async fn time_blobs(producer: &FutureProducer, partition: i32) -> Duration {
+    let blob = vec![b'x'; 10_000];
+    let started = Instant::now();
+    let sends = (0..20).map(|_| {
         let record = FutureRecord::<(), _>::to(TOPIC).partition(partition).payload(&blob);
         producer.send(record, Timeout::Never)
     });
-    futures::future::join_all(sends).await;
+    let acked = futures::future::join_all(sends).await.into_iter().filter(Result::is_ok).count();
+    assert_eq!(acked, 20, "every blob acknowledged");
+    started.elapsed()
 }
 
 fn idempotent_producer(cluster: &Cluster) -> FutureProducer {

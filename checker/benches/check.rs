@@ -9,7 +9,9 @@ fn check(run: &synth::SynthRun) -> Results {
     run.for_each_event(|e| checker.observe(e).expect("consistent history"));
     checker.begin_log(&run.manifest);
     for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
-        checker.read_partition(entry, bytes.clone()).expect("decodable log");
+        checker
+            .read_partition(entry, bytes.clone())
+            .expect("decodable log");
     }
     checker.finish()
 }
@@ -20,7 +22,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("checker");
     group.sample_size(10);
     group.throughput(Throughput::Elements(records));
-    group.bench_function("check 300k messages", |b| b.iter(|| check(std::hint::black_box(&run))));
+    group.bench_function("check 300k messages", |b| {
+        b.iter(|| check(std::hint::black_box(&run)))
+    });
     group.finish();
 }
 

@@ -132,7 +132,12 @@ pub struct Example<A> {
 
 impl<A: Anomaly> Finding<A> {
     fn new() -> Self {
-        Finding { count: 0, explanation: A::DEFINITION.to_string(), violates: A::VIOLATES.to_vec(), examples: Vec::new() }
+        Finding {
+            count: 0,
+            explanation: A::DEFINITION.to_string(),
+            violates: A::VIOLATES.to_vec(),
+            examples: Vec::new(),
+        }
     }
 
     /// Counts one anomaly; builds its example only while fewer than `limit`
@@ -141,7 +146,10 @@ impl<A: Anomaly> Finding<A> {
         self.count += 1;
         if self.examples.len() < limit {
             let detail = example();
-            self.examples.push(Example { explanation: detail.explain(), detail });
+            self.examples.push(Example {
+                explanation: detail.explain(),
+                detail,
+            });
         }
     }
 }
@@ -158,7 +166,10 @@ pub struct ActiveFault {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Outcome {
     /// Acknowledged at this position.
-    Ok { partition: Partition, offset: Offset },
+    Ok {
+        partition: Partition,
+        offset: Offset,
+    },
     /// Reported failed; `definite` if the client says it was not written.
     Fail { error: String, definite: bool },
     /// Indeterminate.
@@ -214,7 +225,10 @@ impl DuplicateCause {
     pub fn of(copies: &[Copy]) -> DuplicateCause {
         let pairs = || {
             copies.iter().enumerate().flat_map(move |(i, a)| {
-                copies[i + 1..].iter().filter(move |b| b.attempt == a.attempt).map(move |b| (a, b))
+                copies[i + 1..]
+                    .iter()
+                    .filter(move |b| b.attempt == a.attempt)
+                    .map(move |b| (a, b))
             })
         };
         if pairs().any(|(a, b)| a.pid == b.pid && a.epoch == b.epoch) {
@@ -239,15 +253,24 @@ impl DuplicateCause {
 }
 
 fn positions(copies: &[Copy]) -> String {
-    let list: Vec<String> = copies.iter().map(|c| format!("{}@{}", c.partition, c.offset)).collect();
+    let list: Vec<String> = copies
+        .iter()
+        .map(|c| format!("{}@{}", c.partition, c.offset))
+        .collect();
     list.join(", ")
 }
 
 fn told(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Ok { partition, offset } => format!("acknowledged at {partition}@{offset}"),
-        Outcome::Fail { error, definite: true } => format!("reported definitely failed ({error})"),
-        Outcome::Fail { error, definite: false } => format!("reported failed, maybe written ({error})"),
+        Outcome::Fail {
+            error,
+            definite: true,
+        } => format!("reported definitely failed ({error})"),
+        Outcome::Fail {
+            error,
+            definite: false,
+        } => format!("reported failed, maybe written ({error})"),
         Outcome::Info { error } => format!("left indeterminate ({error})"),
         Outcome::None => "never completed".to_string(),
     }
@@ -384,7 +407,11 @@ anomaly! {
 }
 explained!(FailedButPresent, |a| format!(
     "Message {} attempt {} was {} but is in the log at {}@{}.",
-    a.send.message, a.send.attempt, told(&a.send.outcome), a.copy.partition, a.copy.offset
+    a.send.message,
+    a.send.attempt,
+    told(&a.send.outcome),
+    a.copy.partition,
+    a.copy.offset
 ));
 
 anomaly! {
@@ -406,11 +433,16 @@ anomaly! {
 explained!(Phantom, |a| match (a.message, &a.value) {
     (Some(m), _) => format!(
         "The record at {}@{} is message {} attempt {}, which was never sent.",
-        a.partition, a.offset, m, a.attempt.unwrap_or_default()
+        a.partition,
+        a.offset,
+        m,
+        a.attempt.unwrap_or_default()
     ),
     (None, value) => format!(
         "The record at {}@{} is not an eoscheck message (value {:?}).",
-        a.partition, a.offset, value.as_deref().unwrap_or("null")
+        a.partition,
+        a.offset,
+        value.as_deref().unwrap_or("null")
     ),
 });
 
@@ -419,24 +451,46 @@ mod tests {
     use super::*;
 
     fn copy(pid: ProducerId, epoch: Epoch, attempt: Attempt) -> Copy {
-        Copy { partition: 0, offset: 0, pid, epoch, sequence: 0, attempt }
+        Copy {
+            partition: 0,
+            offset: 0,
+            pid,
+            epoch,
+            sequence: 0,
+            attempt,
+        }
     }
 
     #[test]
     fn duplicate_cause_follows_the_copies() {
         use DuplicateCause::*;
-        assert_eq!(DuplicateCause::of(&[copy(-1, -1, 0), copy(-1, -1, 0)]), SamePidEpoch);
-        assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(5, 1, 0)]), EpochBump);
+        assert_eq!(
+            DuplicateCause::of(&[copy(-1, -1, 0), copy(-1, -1, 0)]),
+            SamePidEpoch
+        );
+        assert_eq!(
+            DuplicateCause::of(&[copy(5, 0, 0), copy(5, 1, 0)]),
+            EpochBump
+        );
         assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(6, 0, 0)]), NewPid);
-        assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(5, 0, 1)]), AppResend);
-        assert_eq!(DuplicateCause::of(&[copy(5, 0, 0), copy(5, 0, 1), copy(5, 0, 1)]), SamePidEpoch);
+        assert_eq!(
+            DuplicateCause::of(&[copy(5, 0, 0), copy(5, 0, 1)]),
+            AppResend
+        );
+        assert_eq!(
+            DuplicateCause::of(&[copy(5, 0, 0), copy(5, 0, 1), copy(5, 0, 1)]),
+            SamePidEpoch
+        );
     }
 
     #[test]
     fn the_readme_states_each_definition_verbatim() {
         let readme = include_str!("../README.md");
         for kind in Kind::ALL {
-            assert!(readme.contains(kind.definition()), "README lacks the definition of {kind}");
+            assert!(
+                readme.contains(kind.definition()),
+                "README lacks the definition of {kind}"
+            );
         }
     }
 
@@ -445,7 +499,12 @@ mod tests {
         let mut names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
         names.dedup();
         assert_eq!(names.len(), Kind::ALL.len());
-        assert!(Kind::ALL.iter().all(|k| !k.violates().is_empty() && k.definition().ends_with('.')));
-        assert_eq!(serde_json::to_string(&Kind::SequenceGap).unwrap(), "\"sequence-gap\"");
+        assert!(Kind::ALL
+            .iter()
+            .all(|k| !k.violates().is_empty() && k.definition().ends_with('.')));
+        assert_eq!(
+            serde_json::to_string(&Kind::SequenceGap).unwrap(),
+            "\"sequence-gap\""
+        );
     }
 }

@@ -77,10 +77,21 @@ mod tests {
 
     #[test]
     fn aliases_expand_and_merge() {
-        assert_eq!(Guarantee::parse_list("exactly-once,order").unwrap(), vec![NoLoss, NoDuplicates, Order]);
-        assert_eq!(Guarantee::parse_list("at-least-once, no-loss").unwrap(), vec![NoLoss]);
-        assert_eq!(Guarantee::parse_list("at-most-once").unwrap(), vec![NoDuplicates]);
-        assert!(Guarantee::parse_list("exactly-twice").unwrap_err().contains("unknown guarantee 'exactly-twice'"));
+        assert_eq!(
+            Guarantee::parse_list("exactly-once,order").unwrap(),
+            vec![NoLoss, NoDuplicates, Order]
+        );
+        assert_eq!(
+            Guarantee::parse_list("at-least-once, no-loss").unwrap(),
+            vec![NoLoss]
+        );
+        assert_eq!(
+            Guarantee::parse_list("at-most-once").unwrap(),
+            vec![NoDuplicates]
+        );
+        assert!(Guarantee::parse_list("exactly-twice")
+            .unwrap_err()
+            .contains("unknown guarantee 'exactly-twice'"));
         assert!(Guarantee::parse_list(" , ").is_err());
     }
 }

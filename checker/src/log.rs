@@ -8,7 +8,9 @@
 //! keeps only what the analysis needs ([`Chunk`]), never a whole log of
 //! `kafka-protocol` records.
 
-use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence, NO_PRODUCER_ID};
+use crate::ids::{
+    Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence, NO_PRODUCER_ID,
+};
 use crate::payload;
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -86,23 +88,41 @@ pub(crate) fn split(bytes: &[u8], target: usize) -> Result<Vec<Range<usize>>, Lo
     while at < bytes.len() {
         let fail = |problem: String| LogError { byte: at, problem };
         let Some(frame) = bytes.get(at..at + FRAME) else {
-            return Err(fail(format!("truncated batch: {} bytes left, a batch header needs {}", bytes.len() - at, FRAME + HEADER_AFTER_LENGTH)));
+            return Err(fail(format!(
+                "truncated batch: {} bytes left, a batch header needs {}",
+                bytes.len() - at,
+                FRAME + HEADER_AFTER_LENGTH
+            )));
         };
         let length = i32::from_be_bytes(frame[8..12].try_into().expect("4 bytes"));
         let length = usize::try_from(length)
             .ok()
             .filter(|&l| l >= HEADER_AFTER_LENGTH)
-            .ok_or_else(|| fail(format!("batch length {length} is too small for a RecordBatch v2")))?;
+            .ok_or_else(|| {
+                fail(format!(
+                    "batch length {length} is too small for a RecordBatch v2"
+                ))
+            })?;
         let end = at + FRAME + length;
         if end > bytes.len() {
-            return Err(fail(format!("truncated batch: it claims {} bytes, the file has {} left", FRAME + length, bytes.len() - at)));
+            return Err(fail(format!(
+                "truncated batch: it claims {} bytes, the file has {} left",
+                FRAME + length,
+                bytes.len() - at
+            )));
         }
         // The decoder reserves room for the claimed record count before it
         // reads any record; a count larger than the batch could hold is
         // corrupt and must not reach it.
-        let count = i32::from_be_bytes(bytes[at + RECORD_COUNT_AT..at + RECORD_COUNT_AT + 4].try_into().expect("4 bytes"));
+        let count = i32::from_be_bytes(
+            bytes[at + RECORD_COUNT_AT..at + RECORD_COUNT_AT + 4]
+                .try_into()
+                .expect("4 bytes"),
+        );
         if count < 0 || count as usize > length {
-            return Err(fail(format!("batch claims {count} records in {length} bytes")));
+            return Err(fail(format!(
+                "batch claims {count} records in {length} bytes"
+            )));
         }
         at = end;
         if at - start >= target {
@@ -150,7 +170,13 @@ pub(crate) struct Record {
 
 impl Record {
     pub fn message(&self) -> Option<(MessageId, Attempt)> {
-        self.decoded.then_some((MessageId { producer: self.producer, index: self.index }, self.attempt))
+        self.decoded.then_some((
+            MessageId {
+                producer: self.producer,
+                index: self.index,
+            },
+            self.attempt,
+        ))
     }
 }
 
@@ -174,9 +200,13 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
     let mut chunk = Chunk::default();
     while !bytes.is_empty() {
         let byte = start + total - bytes.len();
-        let set = RecordBatchDecoder::decode(&mut bytes)
-            .map_err(|e| LogError { byte, problem: format!("undecodable batch: {e:#}") })?;
-        let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else { continue };
+        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| LogError {
+            byte,
+            problem: format!("undecodable batch: {e:#}"),
+        })?;
+        let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else {
+            continue;
+        };
         chunk.batches.push(Batch {
             pid: first.producer_id,
             epoch: first.producer_epoch,
@@ -193,14 +223,27 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
             let message = payload::decode(value);
             if message.is_none() {
                 let shown = &value[..value.len().min(FOREIGN_PREVIEW)];
-                chunk.foreign.push((chunk.records.len(), String::from_utf8_lossy(shown).into_owned()));
+                chunk.foreign.push((
+                    chunk.records.len(),
+                    String::from_utf8_lossy(shown).into_owned(),
+                ));
             }
-            let (id, attempt) = message.unwrap_or((MessageId { producer: 0, index: 0 }, 0));
+            let (id, attempt) = message.unwrap_or((
+                MessageId {
+                    producer: 0,
+                    index: 0,
+                },
+                0,
+            ));
             chunk.records.push(Record {
                 offset: r.offset,
                 // A batch without a producer id has base sequence -1, and the
                 // decoder adds offset deltas to it anyway; keep the -1.
-                sequence: if first.producer_id == NO_PRODUCER_ID { -1 } else { r.sequence },
+                sequence: if first.producer_id == NO_PRODUCER_ID {
+                    -1
+                } else {
+                    r.sequence
+                },
                 index: id.index,
                 producer: id.producer,
                 attempt,

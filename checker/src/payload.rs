@@ -15,11 +15,7 @@ const PADDING: u8 = b'.';
 /// The value for `message`'s `attempt`, at least `size` bytes long (longer
 /// only when the identity itself does not fit).
 pub fn encode(message: MessageId, attempt: Attempt, size: usize) -> Vec<u8> {
-    let mut value = format!(
-        "eos1:{}:{}:{}",
-        message.producer, message.index, attempt
-    )
-    .into_bytes();
+    let mut value = format!("eos1:{}:{}:{}", message.producer, message.index, attempt).into_bytes();
     if value.len() < size {
         value.resize(size, PADDING);
     }
@@ -37,7 +33,10 @@ pub fn decode(value: &[u8]) -> Option<(MessageId, Attempt)> {
     let (attempt, rest) = number(rest, u32::MAX as u64)?;
     match rest.first() {
         None | Some(&PADDING) => Some((
-            MessageId { producer: producer as u32, index },
+            MessageId {
+                producer: producer as u32,
+                index,
+            },
             attempt as u32,
         )),
         Some(_) => None,
@@ -63,7 +62,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_pads() {
-        let id = MessageId { producer: 7, index: u64::MAX };
+        let id = MessageId {
+            producer: 7,
+            index: u64::MAX,
+        };
         let value = encode(id, 3, 64);
         assert_eq!(value.len(), 64);
         assert!(value.starts_with(b"eos1:7:18446744073709551615:3."));

@@ -31,7 +31,9 @@ impl<'de> Deserialize<'de> for Validity {
             serde_json::Value::Bool(true) => Ok(Validity::Valid),
             serde_json::Value::Bool(false) => Ok(Validity::Invalid),
             serde_json::Value::String(s) if s == "unknown" => Ok(Validity::Unknown),
-            other => Err(serde::de::Error::custom(format!("valid must be true, false or \"unknown\", not {other}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "valid must be true, false or \"unknown\", not {other}"
+            ))),
         }
     }
 }

@@ -16,11 +16,15 @@
 
 use crate::anomaly::{DuplicateCause, Kind};
 use crate::history::{Event, Nanos, FORMAT};
-use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, NO_PRODUCER_ID};
+use crate::ids::{
+    Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, NO_PRODUCER_ID,
+};
 use crate::log::{self, Manifest, PartitionLog};
 use crate::payload;
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -73,7 +77,11 @@ impl SynthConfig {
     /// The clean run `eoscheck bench checker` times: eight producers over
     /// six partitions, 32-byte values.
     pub fn benchmark(messages: u64) -> SynthConfig {
-        SynthConfig { producers: 8, partitions: 6, ..SynthConfig::clean(42, messages) }
+        SynthConfig {
+            producers: 8,
+            partitions: 6,
+            ..SynthConfig::clean(42, messages)
+        }
     }
 }
 
@@ -192,9 +200,16 @@ struct SentBatch {
 #[derive(Clone, Copy)]
 enum Completion {
     /// Acknowledged; message i at `first_offset + i`.
-    Ok { first_offset: Offset },
-    Fail { error: &'static str, definite: bool },
-    Info { error: &'static str },
+    Ok {
+        first_offset: Offset,
+    },
+    Fail {
+        error: &'static str,
+        definite: bool,
+    },
+    Info {
+        error: &'static str,
+    },
 }
 
 /// Nanoseconds between an invoke and its completion.
@@ -202,22 +217,43 @@ const LATENCY: Nanos = 2_000_000;
 
 impl SentBatch {
     fn for_each_event(&self, f: &mut impl FnMut(&Event)) {
-        let message = |i: u32| MessageId { producer: self.producer, index: self.first_index + u64::from(i) };
+        let message = |i: u32| MessageId {
+            producer: self.producer,
+            index: self.first_index + u64::from(i),
+        };
         let (attempt, partition) = (self.attempt, self.partition);
         for i in 0..self.count {
-            f(&Event::Invoke { time: self.time, message: message(i), attempt, partition });
+            f(&Event::Invoke {
+                time: self.time,
+                message: message(i),
+                attempt,
+                partition,
+            });
         }
         let time = self.time + LATENCY;
         for i in 0..self.count {
             let message = message(i);
             f(&match self.completion {
-                Completion::Ok { first_offset } => {
-                    Event::Ok { time, message, attempt, partition, offset: first_offset + i64::from(i) }
-                }
-                Completion::Fail { error, definite } => {
-                    Event::Fail { time, message, attempt, error: error.into(), definite }
-                }
-                Completion::Info { error } => Event::Info { time, message, attempt, error: error.into() },
+                Completion::Ok { first_offset } => Event::Ok {
+                    time,
+                    message,
+                    attempt,
+                    partition,
+                    offset: first_offset + i64::from(i),
+                },
+                Completion::Fail { error, definite } => Event::Fail {
+                    time,
+                    message,
+                    attempt,
+                    error: error.into(),
+                    definite,
+                },
+                Completion::Info { error } => Event::Info {
+                    time,
+                    message,
+                    attempt,
+                    error: error.into(),
+                },
             });
         }
     }
@@ -231,8 +267,14 @@ pub fn generate(config: &SynthConfig) -> Result<SynthRun, String> {
     if config.partitions > 1 << 16 {
         return Err("at most 65536 partitions".into());
     }
-    if let Some(i) = config.inject.iter().find(|i| i.needs_idempotence() && !config.idempotent) {
-        return Err(format!("{i:?} needs idempotent producers (PIDs, epochs, sequences)"));
+    if let Some(i) = config
+        .inject
+        .iter()
+        .find(|i| i.needs_idempotence() && !config.idempotent)
+    {
+        return Err(format!(
+            "{i:?} needs idempotent producers (PIDs, epochs, sequences)"
+        ));
     }
     let mut sim = Simulation::new(config);
     sim.run();
@@ -261,15 +303,34 @@ pub fn encode_batch(out: &mut BytesMut, spec: &BatchSpec) {
                 NO_PRODUCER_ID => -1,
                 _ => wrap(spec.base_sequence, i as i64),
             };
-            record(spec, spec.first_offset + i as i64, sequence, None, Some(Bytes::from(v.clone())))
+            record(
+                spec,
+                spec.first_offset + i as i64,
+                sequence,
+                None,
+                Some(Bytes::from(v.clone())),
+            )
         })
         .collect();
     encode(out, &records);
 }
 
 /// Appends a control batch with a COMMIT (or ABORT) marker of `pid`.
-pub fn encode_marker(out: &mut BytesMut, offset: Offset, pid: ProducerId, epoch: Epoch, commit: bool) {
-    let spec = BatchSpec { first_offset: offset, pid, epoch, base_sequence: -1, transactional: true, values: &[] };
+pub fn encode_marker(
+    out: &mut BytesMut,
+    offset: Offset,
+    pid: ProducerId,
+    epoch: Epoch,
+    commit: bool,
+) {
+    let spec = BatchSpec {
+        first_offset: offset,
+        pid,
+        epoch,
+        base_sequence: -1,
+        transactional: true,
+        values: &[],
+    };
     let key = Bytes::from(vec![0, 0, 0, u8::from(commit)]);
     let value = Bytes::from(vec![0, 0, 0, 0, 0, 0]);
     let mut marker = record(&spec, offset, -1, Some(key), Some(value));
@@ -277,7 +338,13 @@ pub fn encode_marker(out: &mut BytesMut, offset: Offset, pid: ProducerId, epoch:
     encode(out, &[marker]);
 }
 
-fn record(spec: &BatchSpec, offset: Offset, sequence: Sequence, key: Option<Bytes>, value: Option<Bytes>) -> Record {
+fn record(
+    spec: &BatchSpec,
+    offset: Offset,
+    sequence: Sequence,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+) -> Record {
     Record {
         transactional: spec.transactional,
         control: false,
@@ -296,8 +363,12 @@ fn record(spec: &BatchSpec, offset: Offset, sequence: Sequence, key: Option<Byte
 }
 
 fn encode(out: &mut BytesMut, records: &[Record]) {
-    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
-    RecordBatchEncoder::encode(out, records, &options).expect("encoding an in-memory batch cannot fail");
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(out, records, &options)
+        .expect("encoding an in-memory batch cannot fail");
 }
 
 /// `base + n` in sequence space (0..=i32::MAX, wrapping to 0).
@@ -378,7 +449,10 @@ impl<'a> Simulation<'a> {
             producers: Vec::new(),
             logs: vec![BytesMut::new(); partitions],
             ends: vec![0; partitions],
-            steps: vec![Step::Event(Event::Header { format: FORMAT, topic: "eoscheck".into() })],
+            steps: vec![Step::Event(Event::Header {
+                format: FORMAT,
+                topic: "eoscheck".into(),
+            })],
             injected: Vec::new(),
             next_pid: 1000,
             sent: 0,
@@ -386,9 +460,18 @@ impl<'a> Simulation<'a> {
         // The ordinary producers, then the transactional one (always
         // idempotent, as transactions require).
         for p in 0..=config.producers {
-            let pid = if config.idempotent || p == config.producers { sim.new_pid() } else { NO_PRODUCER_ID };
+            let pid = if config.idempotent || p == config.producers {
+                sim.new_pid()
+            } else {
+                NO_PRODUCER_ID
+            };
             let epoch = if pid == NO_PRODUCER_ID { -1 } else { 0 };
-            sim.producers.push(ProducerSim { pid, epoch, next_index: 0, next_sequence: vec![0; partitions] });
+            sim.producers.push(ProducerSim {
+                pid,
+                epoch,
+                next_index: 0,
+                next_sequence: vec![0; partitions],
+            });
             sim.report_session(p);
         }
         sim
@@ -402,7 +485,12 @@ impl<'a> Simulation<'a> {
     fn report_session(&mut self, producer: Producer) {
         let p = &self.producers[producer as usize];
         if p.pid != NO_PRODUCER_ID {
-            let event = Event::ProducerSession { time: self.time, producer, pid: p.pid, epoch: p.epoch };
+            let event = Event::ProducerSession {
+                time: self.time,
+                producer,
+                pid: p.pid,
+                epoch: p.epoch,
+            };
             self.steps.push(Step::Event(event));
         }
     }
@@ -430,7 +518,10 @@ impl<'a> Simulation<'a> {
     fn run(&mut self) {
         let actions = self.schedule();
         let messages = self.config.messages;
-        let mut due = actions.iter().enumerate().map(|(k, a)| ((k as u64 + 1) * messages / (actions.len() as u64 + 1), *a));
+        let mut due = actions
+            .iter()
+            .enumerate()
+            .map(|(k, a)| ((k as u64 + 1) * messages / (actions.len() as u64 + 1), *a));
         let mut next = due.next();
         while self.sent < messages || next.is_some() {
             match next {
@@ -470,7 +561,15 @@ impl<'a> Simulation<'a> {
                 self.send(p, q, k, Fate::Vanishes(Completion::Info { error: TIMEOUT }));
             }
             Action::Failure => {
-                self.send(p, q, k, Fate::Vanishes(Completion::Fail { error: REJECTED, definite: true }));
+                self.send(
+                    p,
+                    q,
+                    k,
+                    Fate::Vanishes(Completion::Fail {
+                        error: REJECTED,
+                        definite: true,
+                    }),
+                );
             }
             Action::Transaction { commit } => self.transaction(p, q, k, commit),
             Action::FaultStart | Action::FaultStop => {
@@ -478,8 +577,18 @@ impl<'a> Simulation<'a> {
                 let detail = "responses from the broker to clients are dropped".to_string();
                 let time = self.tick();
                 self.steps.push(Step::Event(match action {
-                    Action::FaultStart => Event::NemesisStart { time, fault: FAULT.into(), targets, detail },
-                    _ => Event::NemesisStop { time, fault: FAULT.into(), targets, detail },
+                    Action::FaultStart => Event::NemesisStart {
+                        time,
+                        fault: FAULT.into(),
+                        targets,
+                        detail,
+                    },
+                    _ => Event::NemesisStop {
+                        time,
+                        fault: FAULT.into(),
+                        targets,
+                        detail,
+                    },
                 }));
             }
             Action::Inject(injection) => self.inject(injection, p, q, k),
@@ -515,14 +624,22 @@ impl<'a> Simulation<'a> {
 
     /// Sends the next `k` messages of producer `p` to partition `q`; returns
     /// the first message and the offset of its first copy, if written.
-    fn send(&mut self, p: Producer, q: Partition, k: u32, fate: Fate) -> (MessageId, Option<Offset>) {
+    fn send(
+        &mut self,
+        p: Producer,
+        q: Partition,
+        k: u32,
+        fate: Fate,
+    ) -> (MessageId, Option<Offset>) {
         let first = self.invoke(p, k);
         let written = match fate {
             Fate::Vanishes(_) => None,
             _ => Some(self.write_next(p, q, first, k, 0, false)),
         };
         let completion = match fate {
-            Fate::Acked => Completion::Ok { first_offset: written.expect("acked batches are written") },
+            Fate::Acked => Completion::Ok {
+                first_offset: written.expect("acked batches are written"),
+            },
             Fate::Lands(c) | Fate::Vanishes(c) => c,
         };
         self.record(p, q, first.index, k, 0, completion);
@@ -541,14 +658,38 @@ impl<'a> Simulation<'a> {
     }
 
     /// Stores the history of one batch.
-    fn record(&mut self, p: Producer, q: Partition, first_index: u64, count: u32, attempt: Attempt, completion: Completion) {
+    fn record(
+        &mut self,
+        p: Producer,
+        q: Partition,
+        first_index: u64,
+        count: u32,
+        attempt: Attempt,
+        completion: Completion,
+    ) {
         let time = self.tick();
-        self.steps.push(Step::Batch(SentBatch { time, producer: p, first_index, count, attempt, partition: q, completion }));
+        self.steps.push(Step::Batch(SentBatch {
+            time,
+            producer: p,
+            first_index,
+            count,
+            attempt,
+            partition: q,
+            completion,
+        }));
     }
 
     /// Writes messages `first..first+k` under the producer's current session
     /// with its next sequences.
-    fn write_next(&mut self, p: Producer, q: Partition, first: MessageId, k: u32, attempt: Attempt, transactional: bool) -> Offset {
+    fn write_next(
+        &mut self,
+        p: Producer,
+        q: Partition,
+        first: MessageId,
+        k: u32,
+        attempt: Attempt,
+        transactional: bool,
+    ) -> Offset {
         let base = self.take_sequences(p, q, k);
         self.write(p, q, first, k, attempt, base, transactional)
     }
@@ -561,20 +702,54 @@ impl<'a> Simulation<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn write(&mut self, p: Producer, q: Partition, first: MessageId, k: u32, attempt: Attempt, base: Sequence, transactional: bool) -> Offset {
+    fn write(
+        &mut self,
+        p: Producer,
+        q: Partition,
+        first: MessageId,
+        k: u32,
+        attempt: Attempt,
+        base: Sequence,
+        transactional: bool,
+    ) -> Offset {
         let size = self.config.value_size;
         let values: Vec<Vec<u8>> = (0..u64::from(k))
-            .map(|i| payload::encode(MessageId { index: first.index + i, ..first }, attempt, size))
+            .map(|i| {
+                payload::encode(
+                    MessageId {
+                        index: first.index + i,
+                        ..first
+                    },
+                    attempt,
+                    size,
+                )
+            })
             .collect();
         let producer = &self.producers[p as usize];
         let (pid, epoch) = (producer.pid, producer.epoch);
-        self.append(q, &BatchSpec { first_offset: 0, pid, epoch, base_sequence: base, transactional, values: &values })
+        self.append(
+            q,
+            &BatchSpec {
+                first_offset: 0,
+                pid,
+                epoch,
+                base_sequence: base,
+                transactional,
+                values: &values,
+            },
+        )
     }
 
     /// Appends a batch at the partition's end; returns its first offset.
     fn append(&mut self, q: Partition, spec: &BatchSpec) -> Offset {
         let offset = self.ends[q as usize];
-        encode_batch(&mut self.logs[q as usize], &BatchSpec { first_offset: offset, ..*spec });
+        encode_batch(
+            &mut self.logs[q as usize],
+            &BatchSpec {
+                first_offset: offset,
+                ..*spec
+            },
+        );
         self.ends[q as usize] += spec.values.len() as i64;
         offset
     }
@@ -592,8 +767,13 @@ impl<'a> Simulation<'a> {
         encode_marker(&mut self.logs[q as usize], at, pid, epoch, commit);
         self.ends[q as usize] += 1;
         let completion = match commit {
-            true => Completion::Ok { first_offset: offset },
-            false => Completion::Fail { error: ABORTED, definite: true },
+            true => Completion::Ok {
+                first_offset: offset,
+            },
+            false => Completion::Fail {
+                error: ABORTED,
+                definite: true,
+            },
         };
         self.record(t, q, first.index, k, 0, completion);
     }
@@ -604,7 +784,16 @@ impl<'a> Simulation<'a> {
             Injection::Lost => {
                 let first = self.invoke(p, k);
                 let would_be = self.ends[q as usize];
-                self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: would_be });
+                self.record(
+                    p,
+                    q,
+                    first.index,
+                    k,
+                    0,
+                    Completion::Ok {
+                        first_offset: would_be,
+                    },
+                );
                 (Some(first), None, k)
             }
             Injection::Duplicate(cause) => {
@@ -612,10 +801,17 @@ impl<'a> Simulation<'a> {
                 let offset = self.write_next(p, q, first, k, 0, false);
                 match cause {
                     DuplicateCause::SamePidEpoch => {
-                        let base = wrap(self.producers[p as usize].next_sequence[q as usize], -i64::from(k));
+                        let base = wrap(
+                            self.producers[p as usize].next_sequence[q as usize],
+                            -i64::from(k),
+                        );
                         self.write(p, q, first, k, 0, base, false);
                         if self.config.idempotent {
-                            also.push(if k == 1 { Kind::SequenceRepeat } else { Kind::SequenceRegress });
+                            also.push(if k == 1 {
+                                Kind::SequenceRepeat
+                            } else {
+                                Kind::SequenceRegress
+                            });
                         }
                     }
                     DuplicateCause::EpochBump | DuplicateCause::NewPid => {
@@ -628,11 +824,29 @@ impl<'a> Simulation<'a> {
                     DuplicateCause::AppResend => {
                         self.record(p, q, first.index, k, 0, Completion::Info { error: TIMEOUT });
                         let resent = self.write_next(p, q, first, k, 1, false);
-                        self.record(p, q, first.index, k, 1, Completion::Ok { first_offset: resent });
+                        self.record(
+                            p,
+                            q,
+                            first.index,
+                            k,
+                            1,
+                            Completion::Ok {
+                                first_offset: resent,
+                            },
+                        );
                         return self.injected(injection, Some(first), q, Some(offset), also, k);
                     }
                 }
-                self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: offset });
+                self.record(
+                    p,
+                    q,
+                    first.index,
+                    k,
+                    0,
+                    Completion::Ok {
+                        first_offset: offset,
+                    },
+                );
                 (Some(first), Some(offset), k)
             }
             Injection::Reorder => {
@@ -643,8 +857,26 @@ impl<'a> Simulation<'a> {
                 // if the client had numbered them after reordering.
                 let late_at = self.write_next(p, q, late, later, 0, false);
                 let early_at = self.write_next(p, q, early, k, 0, false);
-                self.record(p, q, early.index, k, 0, Completion::Ok { first_offset: early_at });
-                self.record(p, q, late.index, later, 0, Completion::Ok { first_offset: late_at });
+                self.record(
+                    p,
+                    q,
+                    early.index,
+                    k,
+                    0,
+                    Completion::Ok {
+                        first_offset: early_at,
+                    },
+                );
+                self.record(
+                    p,
+                    q,
+                    late.index,
+                    later,
+                    0,
+                    Completion::Ok {
+                        first_offset: late_at,
+                    },
+                );
                 (Some(early), Some(early_at), k)
             }
             Injection::SequenceGap | Injection::SequenceRepeat | Injection::SequenceRegress => {
@@ -662,27 +894,63 @@ impl<'a> Simulation<'a> {
                 let first = self.invoke(p, k);
                 let offset = self.write(p, q, first, k, 0, base, false);
                 self.producers[p as usize].next_sequence[q as usize] = wrap(base, i64::from(k));
-                self.record(p, q, first.index, k, 0, Completion::Ok { first_offset: offset });
+                self.record(
+                    p,
+                    q,
+                    first.index,
+                    k,
+                    0,
+                    Completion::Ok {
+                        first_offset: offset,
+                    },
+                );
                 (Some(first), Some(offset), 1)
             }
             Injection::OffsetMismatch => {
                 let first = self.invoke(p, 1);
                 let offset = self.write_next(p, q, first, 1, 0, false);
-                self.record(p, q, first.index, 1, 0, Completion::Ok { first_offset: offset + 1 });
+                self.record(
+                    p,
+                    q,
+                    first.index,
+                    1,
+                    0,
+                    Completion::Ok {
+                        first_offset: offset + 1,
+                    },
+                );
                 (Some(first), Some(offset), 1)
             }
             Injection::FailedButPresent => {
-                let (first, offset) = self.send(p, q, 1, Fate::Lands(Completion::Fail { error: REJECTED, definite: true }));
+                let (first, offset) = self.send(
+                    p,
+                    q,
+                    1,
+                    Fate::Lands(Completion::Fail {
+                        error: REJECTED,
+                        definite: true,
+                    }),
+                );
                 (Some(first), offset, 1)
             }
             Injection::Phantom => {
                 let foreign = self.rng.below(2) == 0;
-                let stranger = MessageId { producer: u32::MAX - 1, index: self.rng.below(1000) };
+                let stranger = MessageId {
+                    producer: u32::MAX - 1,
+                    index: self.rng.below(1000),
+                };
                 let value = match foreign {
                     true => b"not an eoscheck record".to_vec(),
                     false => payload::encode(stranger, 0, self.config.value_size),
                 };
-                let spec = BatchSpec { first_offset: 0, pid: NO_PRODUCER_ID, epoch: -1, base_sequence: -1, transactional: false, values: &[value] };
+                let spec = BatchSpec {
+                    first_offset: 0,
+                    pid: NO_PRODUCER_ID,
+                    epoch: -1,
+                    base_sequence: -1,
+                    transactional: false,
+                    values: &[value],
+                };
                 let offset = self.append(q, &spec);
                 ((!foreign).then_some(stranger), Some(offset), 1)
             }
@@ -690,8 +958,23 @@ impl<'a> Simulation<'a> {
         self.injected(injection, message, q, offset, also, count);
     }
 
-    fn injected(&mut self, injection: Injection, message: Option<MessageId>, partition: Partition, offset: Option<Offset>, also: Vec<Kind>, count: u32) {
-        self.injected.push(Injected { injection, message, partition, offset, also, count: count.into() });
+    fn injected(
+        &mut self,
+        injection: Injection,
+        message: Option<MessageId>,
+        partition: Partition,
+        offset: Option<Offset>,
+        also: Vec<Kind>,
+        count: u32,
+    ) {
+        self.injected.push(Injected {
+            injection,
+            message,
+            partition,
+            offset,
+            also,
+            count: count.into(),
+        });
     }
 
     fn finish(self) -> SynthRun {
@@ -705,7 +988,12 @@ impl<'a> Simulation<'a> {
             })
             .collect();
         SynthRun {
-            manifest: Manifest { format: log::FORMAT, topic: "eoscheck".into(), complete: true, partitions },
+            manifest: Manifest {
+                format: log::FORMAT,
+                topic: "eoscheck".into(),
+                complete: true,
+                partitions,
+            },
             logs: self.logs.into_iter().map(BytesMut::freeze).collect(),
             injected: self.injected,
             steps: self.steps,

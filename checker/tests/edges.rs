@@ -13,7 +13,14 @@ use proptest::prelude::*;
 
 const ALL: [Guarantee; 3] = Guarantee::ALL;
 
-fn send(run: &mut Run, partition: i32, pid: i64, epoch: i16, seq: i32, m: checker::MessageId) -> i64 {
+fn send(
+    run: &mut Run,
+    partition: i32,
+    pid: i64,
+    epoch: i16,
+    seq: i32,
+    m: checker::MessageId,
+) -> i64 {
     run.invoke(m, 0, partition);
     let offset = run.write(partition, pid, epoch, seq, &[(m, 0)]);
     run.ok(m, 0, partition, offset);
@@ -25,8 +32,21 @@ fn empty_partitions_are_clean() {
     let mut run = Run::new(3);
     send(&mut run, 1, 5, 0, 0, msg(0, 0));
     let results = run.check(&ALL);
-    assert_eq!(results.valid, Validity::Valid, "{:?}", results.unknown_reasons);
-    assert_eq!(results.stats.partitions.iter().map(|p| p.records).collect::<Vec<_>>(), vec![0, 1, 0]);
+    assert_eq!(
+        results.valid,
+        Validity::Valid,
+        "{:?}",
+        results.unknown_reasons
+    );
+    assert_eq!(
+        results
+            .stats
+            .partitions
+            .iter()
+            .map(|p| p.records)
+            .collect::<Vec<_>>(),
+        vec![0, 1, 0]
+    );
 }
 
 #[test]
@@ -36,8 +56,19 @@ fn a_producer_that_never_got_acks_is_judged_by_landing_only() {
         run.invoke(msg(0, i), 0, 0);
     }
     run.write(0, 5, 0, 0, &[(msg(0, 0), 0)]);
-    run.event(Event::Info { time: 0, message: msg(0, 0), attempt: 0, error: "timed out".into() });
-    run.event(Event::Fail { time: 0, message: msg(0, 1), attempt: 0, error: "timed out".into(), definite: false });
+    run.event(Event::Info {
+        time: 0,
+        message: msg(0, 0),
+        attempt: 0,
+        error: "timed out".into(),
+    });
+    run.event(Event::Fail {
+        time: 0,
+        message: msg(0, 1),
+        attempt: 0,
+        error: "timed out".into(),
+        definite: false,
+    });
     let results = run.check(&ALL);
     assert_eq!(found_kinds(&results), vec![]);
     assert_eq!(results.valid, Validity::Valid);
@@ -62,7 +93,14 @@ fn sequences_wrap_from_i32_max_to_zero() {
     let results = run.check(&ALL);
     assert_eq!(found_kinds(&results), vec![]);
     let session = &results.stats.partitions[0].sessions[0];
-    assert_eq!((session.first_sequence, session.last_sequence, session.records), (i32::MAX - 1, 1, 4));
+    assert_eq!(
+        (
+            session.first_sequence,
+            session.last_sequence,
+            session.records
+        ),
+        (i32::MAX - 1, 1, 4)
+    );
     // The same numbers from offset 0 would have to start at 0.
     run.entries[0].log_start_offset = 0;
     assert_eq!(found_kinds(&run.check(&ALL)), vec![Kind::SequenceGap]);
@@ -82,8 +120,19 @@ fn an_epoch_bump_restarts_sequences_at_zero() {
     let results = run.check(&ALL);
     assert_eq!(found_kinds(&results), vec![Kind::SequenceGap]);
     let gap = &results.anomalies.sequence_gap.examples[0];
-    assert_eq!((gap.detail.0.epoch, gap.detail.0.previous, gap.detail.0.sequence), (2, None, 3));
-    assert!(gap.explanation.contains("as the first record of its epoch"), "{}", gap.explanation);
+    assert_eq!(
+        (
+            gap.detail.0.epoch,
+            gap.detail.0.previous,
+            gap.detail.0.sequence
+        ),
+        (2, None, 3)
+    );
+    assert!(
+        gap.explanation.contains("as the first record of its epoch"),
+        "{}",
+        gap.explanation
+    );
 }
 
 #[test]
@@ -98,7 +147,11 @@ fn one_message_acked_twice_by_a_buggy_client() {
     run.ok(msg(0, 0), 0, 0, offset + 7);
     let results = run.check(&[Guarantee::NoDuplicates]);
     assert_eq!(found_kinds(&results), vec![Kind::OffsetMismatch]);
-    assert_eq!(results.valid, Validity::Valid, "offset-mismatch breaks no-loss only");
+    assert_eq!(
+        results.valid,
+        Validity::Valid,
+        "offset-mismatch breaks no-loss only"
+    );
     assert_eq!(run.check(&[Guarantee::NoLoss]).valid, Validity::Invalid);
 }
 
@@ -111,7 +164,12 @@ fn an_ack_without_an_offset_is_checked_against_the_partition_only() {
     run.write(1, 5, 0, 0, &[(msg(0, 0), 0)]);
     run.ok(msg(0, 0), 0, 1, -1001);
     let results = run.check(&ALL);
-    assert_eq!(results.valid, Validity::Valid, "{:?}", found_kinds(&results));
+    assert_eq!(
+        results.valid,
+        Validity::Valid,
+        "{:?}",
+        found_kinds(&results)
+    );
     // Acknowledged for a partition that does not hold it: still a mismatch.
     run.ok(msg(0, 0), 0, 0, -1001);
     assert_eq!(found_kinds(&run.check(&ALL)), vec![Kind::OffsetMismatch]);
@@ -124,11 +182,26 @@ fn retries_of_a_non_idempotent_producer_read_as_its_own_retry() {
     run.write(0, -1, -1, -1, &[(msg(3, 0), 0)]);
     let results = run.check(&[Guarantee::NoLoss]);
     assert_eq!(found_kinds(&results), vec![Kind::Duplicate]);
-    assert_eq!(results.valid, Validity::Valid, "at-least-once allows duplicates");
+    assert_eq!(
+        results.valid,
+        Validity::Valid,
+        "at-least-once allows duplicates"
+    );
     let example = &results.anomalies.duplicate.examples[0];
     assert_eq!(example.detail.cause, DuplicateCause::SamePidEpoch);
-    assert_eq!(example.detail.copies.iter().map(|c| (c.offset, c.sequence)).collect::<Vec<_>>(), vec![(offset, -1), (offset + 1, -1)]);
-    assert_eq!(run.check(&[Guarantee::NoDuplicates]).valid, Validity::Invalid);
+    assert_eq!(
+        example
+            .detail
+            .copies
+            .iter()
+            .map(|c| (c.offset, c.sequence))
+            .collect::<Vec<_>>(),
+        vec![(offset, -1), (offset + 1, -1)]
+    );
+    assert_eq!(
+        run.check(&[Guarantee::NoDuplicates]).valid,
+        Validity::Invalid
+    );
 }
 
 #[test]
@@ -138,10 +211,21 @@ fn an_incomplete_read_is_unknown_unless_something_provable_broke() {
     run.invoke(msg(0, 1), 0, 1).ok(msg(0, 1), 0, 1, 0);
     run.entries[1].complete = false;
     let results = run.check(&ALL);
-    assert_eq!(found_kinds(&results), vec![], "absence in an unfinished read proves no loss");
+    assert_eq!(
+        found_kinds(&results),
+        vec![],
+        "absence in an unfinished read proves no loss"
+    );
     assert_eq!(results.valid, Validity::Unknown);
     assert_eq!(results.exit_code(), 2);
-    assert!(results.unknown_reasons.iter().any(|r| r.contains("partition 1 did not complete")), "{:?}", results.unknown_reasons);
+    assert!(
+        results
+            .unknown_reasons
+            .iter()
+            .any(|r| r.contains("partition 1 did not complete")),
+        "{:?}",
+        results.unknown_reasons
+    );
     // A duplicate in what was read is provable all the same.
     run.write(0, 5, 0, 0, &[(msg(0, 0), 0)]);
     assert_eq!(run.check(&ALL).valid, Validity::Invalid);
@@ -154,7 +238,14 @@ fn a_partition_sent_to_but_never_read_is_unknown() {
     run.invoke(msg(0, 1), 0, 4);
     let results = run.check(&ALL);
     assert_eq!(results.valid, Validity::Unknown);
-    assert!(results.unknown_reasons.iter().any(|r| r.contains("partition 4")), "{:?}", results.unknown_reasons);
+    assert!(
+        results
+            .unknown_reasons
+            .iter()
+            .any(|r| r.contains("partition 4")),
+        "{:?}",
+        results.unknown_reasons
+    );
 }
 
 #[test]
@@ -168,7 +259,13 @@ fn aborted_and_undecided_transactions_are_not_messages() {
     let hw = run.entries[0].high_watermark;
     encode_marker(&mut run.logs[0], hw, 77, 0, false);
     run.entries[0].high_watermark += 1;
-    run.event(Event::Fail { time: 0, message: msg(9, 0), attempt: 0, error: "aborted".into(), definite: true });
+    run.event(Event::Fail {
+        time: 0,
+        message: msg(9, 0),
+        attempt: 0,
+        error: "aborted".into(),
+        definite: true,
+    });
     let committed = run.write_values(0, 77, 0, 1, true, values(1));
     let hw = run.entries[0].high_watermark;
     encode_marker(&mut run.logs[0], hw, 77, 0, true);
@@ -177,7 +274,14 @@ fn aborted_and_undecided_transactions_are_not_messages() {
     let results = run.check(&ALL);
     assert_eq!(found_kinds(&results), vec![]);
     assert_eq!(results.valid, Validity::Valid);
-    assert_eq!((results.stats.aborted_records, results.stats.control_records, results.stats.records_read), (1, 2, 1));
+    assert_eq!(
+        (
+            results.stats.aborted_records,
+            results.stats.control_records,
+            results.stats.records_read
+        ),
+        (1, 2, 1)
+    );
     // Data with no marker yet is not judged as written, and says so.
     run.write_values(0, 77, 0, 2, true, values(2));
     let results = run.check(&ALL);
@@ -189,7 +293,13 @@ fn aborted_and_undecided_transactions_are_not_messages() {
 fn a_resend_after_a_definite_failure_is_fine() {
     let mut run = Run::new(1);
     run.invoke(msg(0, 0), 0, 0);
-    run.event(Event::Fail { time: 0, message: msg(0, 0), attempt: 0, error: "rejected".into(), definite: true });
+    run.event(Event::Fail {
+        time: 0,
+        message: msg(0, 0),
+        attempt: 0,
+        error: "rejected".into(),
+        definite: true,
+    });
     run.invoke(msg(0, 0), 1, 0);
     let offset = run.write(0, 5, 0, 0, &[(msg(0, 0), 1)]);
     run.ok(msg(0, 0), 1, 0, offset);
@@ -207,40 +317,82 @@ fn results_json_has_the_documented_shape() {
     assert_eq!(json["violated"], serde_json::json!(["no-loss"]));
     let lost = &json["anomalies"]["lost"];
     assert_eq!(lost["count"], 1);
-    assert!(lost["explanation"].as_str().unwrap().starts_with("An acknowledged (ok) send"));
-    assert_eq!(lost["examples"][0]["message"], serde_json::json!({"producer": 0, "index": 1}));
-    assert_eq!(lost["examples"][0]["outcome"], serde_json::json!({"kind": "ok", "partition": 0, "offset": 1}));
+    assert!(lost["explanation"]
+        .as_str()
+        .unwrap()
+        .starts_with("An acknowledged (ok) send"));
+    assert_eq!(
+        lost["examples"][0]["message"],
+        serde_json::json!({"producer": 0, "index": 1})
+    );
+    assert_eq!(
+        lost["examples"][0]["outcome"],
+        serde_json::json!({"kind": "ok", "partition": 0, "offset": 1})
+    );
     assert_eq!(json["anomalies"]["sequence-gap"]["count"], 0);
     let back: Results = serde_json::from_value(json).unwrap();
     assert_eq!(back, results);
-    let unknown: Results = serde_json::from_str(&serde_json::to_string(&Results { valid: Validity::Unknown, ..back }).unwrap()).unwrap();
+    let unknown: Results = serde_json::from_str(
+        &serde_json::to_string(&Results {
+            valid: Validity::Unknown,
+            ..back
+        })
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(unknown.valid, Validity::Unknown);
 }
 
 #[test]
 fn faults_active_at_send_time_are_in_examples() {
     let mut run = Run::new(1);
-    run.event(Event::NemesisStart { time: 0, fault: "ack-loss".into(), targets: vec!["kafka-1".into()], detail: String::new() });
+    run.event(Event::NemesisStart {
+        time: 0,
+        fault: "ack-loss".into(),
+        targets: vec!["kafka-1".into()],
+        detail: String::new(),
+    });
     run.invoke(msg(0, 0), 0, 0).ok(msg(0, 0), 0, 0, 0);
-    run.event(Event::NemesisStop { time: 0, fault: "ack-loss".into(), targets: vec!["kafka-1".into()], detail: String::new() });
+    run.event(Event::NemesisStop {
+        time: 0,
+        fault: "ack-loss".into(),
+        targets: vec!["kafka-1".into()],
+        detail: String::new(),
+    });
     let results = run.check(&ALL);
     let faults = &results.anomalies.lost.examples[0].detail.send.faults;
     assert_eq!(faults.len(), 1);
-    assert_eq!((faults[0].fault.as_str(), faults[0].targets.as_slice()), ("ack-loss", &["kafka-1".to_string()][..]));
+    assert_eq!(
+        (faults[0].fault.as_str(), faults[0].targets.as_slice()),
+        ("ack-loss", &["kafka-1".to_string()][..])
+    );
 }
 
 #[test]
 fn liveness_findings_are_reported_and_no_sends_is_unknown() {
     let mut run = Run::new(1);
-    run.event(Event::ConfigRejected { time: 1, producer: 0, reason: "max.in.flight > 5".into() });
+    run.event(Event::ConfigRejected {
+        time: 1,
+        producer: 0,
+        reason: "max.in.flight > 5".into(),
+    });
     let results = run.check(&ALL);
-    assert_eq!(results.findings.config_rejected[0].message, "max.in.flight > 5");
+    assert_eq!(
+        results.findings.config_rejected[0].message,
+        "max.in.flight > 5"
+    );
     assert_eq!(results.valid, Validity::Unknown);
-    assert!(results.unknown_reasons.iter().any(|r| r.contains("no sends")));
+    assert!(results
+        .unknown_reasons
+        .iter()
+        .any(|r| r.contains("no sends")));
 }
 
 fn history_text(events: &[Event]) -> String {
-    events.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect()
+    events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect()
 }
 
 fn read(text: &str) -> Result<Checker, checker::HistoryError> {
@@ -260,11 +412,26 @@ fn history_errors_name_the_line() {
     let err = read(&(lines.join("\n") + "\n")).err().unwrap();
     assert_eq!(err.line, 3);
 
-    let err = read(&good.replace("\"format\":1", "\"format\":9")).err().unwrap();
+    let err = read(&good.replace("\"format\":1", "\"format\":9"))
+        .err()
+        .unwrap();
     assert_eq!(err.line, 1);
-    assert!(err.problem.contains("format 9 is not supported"), "{}", err.problem);
+    assert!(
+        err.problem.contains("format 9 is not supported"),
+        "{}",
+        err.problem
+    );
 
-    let orphan = history_text(&[run.events[0].clone(), Event::Ok { time: 0, message: msg(1, 1), attempt: 0, partition: 0, offset: 0 }]);
+    let orphan = history_text(&[
+        run.events[0].clone(),
+        Event::Ok {
+            time: 0,
+            message: msg(1, 1),
+            attempt: 0,
+            partition: 0,
+            offset: 0,
+        },
+    ]);
     let err = read(&orphan).err().unwrap();
     assert_eq!(err.line, 2);
     assert!(err.problem.contains("never invoked"), "{}", err.problem);
@@ -279,7 +446,9 @@ fn a_history_cut_mid_line_is_unknown_not_an_error() {
     let text = history_text(&run.events) + "{\"type\":\"invo";
     let mut checker = read(&text).unwrap();
     checker.begin_log(&run.manifest());
-    checker.read_partition(&run.entries[0], Bytes::from(run.logs[0].to_vec())).unwrap();
+    checker
+        .read_partition(&run.entries[0], Bytes::from(run.logs[0].to_vec()))
+        .unwrap();
     let results = checker.finish();
     assert_eq!(results.valid, Validity::Unknown);
     assert!(results.unknown_reasons[0].contains("partial line"));
@@ -287,7 +456,11 @@ fn a_history_cut_mid_line_is_unknown_not_an_error() {
 
 /// A run's partition 0 and a checker that has read its history.
 fn synthetic() -> (checker::synth::SynthRun, Checker) {
-    let run = generate(&SynthConfig { partitions: 1, ..SynthConfig::clean(3, 500) }).unwrap();
+    let run = generate(&SynthConfig {
+        partitions: 1,
+        ..SynthConfig::clean(3, 500)
+    })
+    .unwrap();
     let mut checker = Checker::new(options(&ALL));
     run.for_each_event(|e| checker.observe(e).unwrap());
     (run, checker)
@@ -298,15 +471,24 @@ fn a_truncated_log_names_the_byte_where_the_bad_batch_starts() {
     let (run, mut checker) = synthetic();
     let log = &run.logs[0];
     let cut = log.slice(..log.len() - 10);
-    let err = checker.read_partition(&run.manifest.partitions[0], cut).err().unwrap();
+    let err = checker
+        .read_partition(&run.manifest.partitions[0], cut)
+        .err()
+        .unwrap();
     assert!(err.problem.contains("truncated batch"), "{err}");
     assert!(err.byte > 0 && err.byte < log.len() - 10);
 
     let mut corrupt = BytesMut::from(&log[..]);
     corrupt[100] ^= 0xff;
     let (_, mut checker) = synthetic();
-    let err = checker.read_partition(&run.manifest.partitions[0], corrupt.freeze()).err().unwrap();
-    assert!(err.problem.contains("undecodable batch") || err.problem.contains("batch"), "{err}");
+    let err = checker
+        .read_partition(&run.manifest.partitions[0], corrupt.freeze())
+        .err()
+        .unwrap();
+    assert!(
+        err.problem.contains("undecodable batch") || err.problem.contains("batch"),
+        "{err}"
+    );
     assert!(err.byte <= 100);
 }
 

@@ -11,25 +11,42 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn config() -> impl Strategy<Value = SynthConfig> {
-    (any::<u64>(), 1u64..3000, 1u32..6, 1u32..5, 1u32..80, any::<bool>(), (0u32..3, 0u32..3, 0u32..6, 0u32..3, 0u32..4)).prop_map(
-        |(seed, messages, producers, partitions, max_batch, idempotent, (epoch_bumps, restarts, indeterminate, failures, transactions))| {
-            SynthConfig {
+    (
+        any::<u64>(),
+        1u64..3000,
+        1u32..6,
+        1u32..5,
+        1u32..80,
+        any::<bool>(),
+        (0u32..3, 0u32..3, 0u32..6, 0u32..3, 0u32..4),
+    )
+        .prop_map(
+            |(
                 seed,
+                messages,
                 producers,
                 partitions,
-                messages,
                 max_batch,
-                value_size: 24,
                 idempotent,
-                epoch_bumps,
-                restarts,
-                indeterminate,
-                failures,
-                transactions,
-                inject: Vec::new(),
-            }
-        },
-    )
+                (epoch_bumps, restarts, indeterminate, failures, transactions),
+            )| {
+                SynthConfig {
+                    seed,
+                    producers,
+                    partitions,
+                    messages,
+                    max_batch,
+                    value_size: 24,
+                    idempotent,
+                    epoch_bumps,
+                    restarts,
+                    indeterminate,
+                    failures,
+                    transactions,
+                    inject: Vec::new(),
+                }
+            },
+        )
 }
 
 fn guarantees() -> impl Strategy<Value = Vec<Guarantee>> {
@@ -112,7 +129,10 @@ proptest! {
 #[test]
 fn every_injection_is_exercised_alone() {
     for injection in Injection::ALL {
-        let config = SynthConfig { inject: vec![injection], ..SynthConfig::clean(7, 2000) };
+        let config = SynthConfig {
+            inject: vec![injection],
+            ..SynthConfig::clean(7, 2000)
+        };
         let run = generate(&config).unwrap();
         let results = check_synth(&run, &Guarantee::ALL);
         let mut expected = vec![injection.kind()];
@@ -125,6 +145,13 @@ fn every_injection_is_exercised_alone() {
 
 #[test]
 fn injections_needing_idempotence_are_refused_without_it() {
-    let config = SynthConfig { idempotent: false, inject: vec![Injection::SequenceGap], ..SynthConfig::clean(1, 100) };
-    assert!(generate(&config).err().unwrap().contains("needs idempotent producers"));
+    let config = SynthConfig {
+        idempotent: false,
+        inject: vec![Injection::SequenceGap],
+        ..SynthConfig::clean(1, 100)
+    };
+    assert!(generate(&config)
+        .err()
+        .unwrap()
+        .contains("needs idempotent producers"));
 }

@@ -55,7 +55,12 @@ pub async fn active_controller(broker: &str) -> Result<i32> {
 
 /// Makes `replicas[0]` the preferred replica of a partition (same replica set,
 /// new order) and runs a preferred leader election, which moves leadership to it.
-pub async fn transfer_leadership(broker: &str, topic: &str, partition: i32, replicas: &[i32]) -> Result<()> {
+pub async fn transfer_leadership(
+    broker: &str,
+    topic: &str,
+    partition: i32,
+    replicas: &[i32],
+) -> Result<()> {
     let mut conn = Connection::open(broker, TIMEOUT).await?;
     let reorder = AlterPartitionReassignmentsRequest::default()
         .with_timeout_ms(TIMEOUT.as_millis() as i32)
@@ -63,7 +68,9 @@ pub async fn transfer_leadership(broker: &str, topic: &str, partition: i32, repl
             .with_name(topic_name(topic))
             .with_partitions(vec![ReassignablePartition::default()
                 .with_partition_index(partition)
-                .with_replicas(Some(replicas.iter().map(|&r| BrokerId(r)).collect()))])]);
+                .with_replicas(Some(
+                    replicas.iter().map(|&r| BrokerId(r)).collect(),
+                ))])]);
     let response = conn.call(0, &reorder).await?;
     let code = response
         .responses
@@ -82,7 +89,11 @@ pub async fn transfer_leadership(broker: &str, topic: &str, partition: i32, repl
             .with_topic(topic_name(topic))
             .with_partitions(vec![partition])]));
     let response = conn.call(1, &elect).await?;
-    for result in response.replica_election_results.iter().flat_map(|r| &r.partition_result) {
+    for result in response
+        .replica_election_results
+        .iter()
+        .flat_map(|r| &r.partition_result)
+    {
         if result.error_code != 0 && result.error_code != ELECTION_NOT_NEEDED {
             bail!(
                 "preferred leader election of partition {partition} failed with error {}: {}",

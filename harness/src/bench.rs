@@ -11,12 +11,19 @@ use checker::{synth, Checker, Guarantee, Options};
 /// Runs the benchmark and returns its report line.
 pub fn checker(records: u64) -> Result<String> {
     if records == 0 {
-        bail!(crate::failure::Failure::usage("--records must be at least 1"));
+        bail!(crate::failure::Failure::usage(
+            "--records must be at least 1"
+        ));
     }
     let generated = Instant::now();
-    let run = synth::generate(&synth::SynthConfig::benchmark(records)).map_err(anyhow::Error::msg)?;
+    let run =
+        synth::generate(&synth::SynthConfig::benchmark(records)).map_err(anyhow::Error::msg)?;
     let bytes: usize = run.logs.iter().map(|l| l.len()).sum();
-    eprintln!("generated {records} records, {} MiB of batches, in {:.1?}", bytes >> 20, generated.elapsed());
+    eprintln!(
+        "generated {records} records, {} MiB of batches, in {:.1?}",
+        bytes >> 20,
+        generated.elapsed()
+    );
 
     let started = Instant::now();
     let mut checker = Checker::new(Options::new(Guarantee::ALL.to_vec()));
@@ -34,7 +41,10 @@ pub fn checker(records: u64) -> Result<String> {
     let results = checker.finish();
     let seconds = started.elapsed().as_secs_f64();
     if results.exit_code() != 0 {
-        bail!("the synthetic run should be valid, but: {}", crate::check::summary(&results));
+        bail!(
+            "the synthetic run should be valid, but: {}",
+            crate::check::summary(&results)
+        );
     }
     let read = results.stats.records_read;
     Ok(format!(
@@ -58,7 +68,12 @@ fn peak_rss_kib() -> u64 {
 /// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
 /// and then eoscheck's own workload (`--rate 0`, history written) each send as fast
 /// as they can for `seconds`; the line compares acknowledged messages per second.
-pub async fn overhead(docker: &bollard::Docker, image: &str, run_id: &str, seconds: u64) -> Result<String> {
+pub async fn overhead(
+    docker: &bollard::Docker,
+    image: &str,
+    run_id: &str,
+    seconds: u64,
+) -> Result<String> {
     use std::sync::atomic::Ordering;
 
     use crate::{cluster::Cluster, preset::Preset, recorder::Recorder, workload};
@@ -66,9 +81,15 @@ pub async fn overhead(docker: &bollard::Docker, image: &str, run_id: &str, secon
     let cluster = Cluster::start(docker, run_id, image, None).await?;
     let partitions = 3;
     cluster.create_topic(run_id, partitions).await?;
-    let settings: Vec<(String, String)> = std::iter::once(("bootstrap.servers".to_owned(), cluster.bootstrap_servers()))
-        .chain(Preset::Idempotent.producer_settings().into_iter().map(|(k, v)| (k.into(), v.into())))
-        .collect();
+    let settings: Vec<(String, String)> =
+        std::iter::once(("bootstrap.servers".to_owned(), cluster.bootstrap_servers()))
+            .chain(
+                Preset::Idempotent
+                    .producer_settings()
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into())),
+            )
+            .collect();
     let duration = std::time::Duration::from_secs(seconds);
     let size = 100;
 
@@ -110,7 +131,13 @@ fn tempfile_path(run_id: &str) -> std::path::PathBuf {
 
 /// A plain producer loop: one idempotent producer, messages round-robin over the
 /// partitions, a counter of acknowledgements and nothing else.
-fn bare_loop(settings: &[(String, String)], topic: &str, partitions: i32, size: usize, duration: std::time::Duration) -> Result<f64> {
+fn bare_loop(
+    settings: &[(String, String)],
+    topic: &str,
+    partitions: i32,
+    size: usize,
+    duration: std::time::Duration,
+) -> Result<f64> {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use rdkafka::{
@@ -139,7 +166,9 @@ fn bare_loop(settings: &[(String, String)], topic: &str, partitions: i32, size: 
     let started = Instant::now();
     let mut i = 0u64;
     while started.elapsed() < duration {
-        let record = BaseRecord::<(), [u8]>::to(topic).partition((i % partitions as u64) as i32).payload(&payload);
+        let record = BaseRecord::<(), [u8]>::to(topic)
+            .partition((i % partitions as u64) as i32)
+            .payload(&payload);
         match producer.send(record) {
             Ok(()) => i += 1,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -148,7 +177,8 @@ fn bare_loop(settings: &[(String, String)], topic: &str, partitions: i32, size: 
             Err((e, _)) => return Err(e.into()),
         }
     }
-    let rate = producer.context().0.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let rate =
+        producer.context().0.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     producer.flush(std::time::Duration::from_secs(10))?;
     Ok(rate)
 }

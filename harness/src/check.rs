@@ -14,11 +14,18 @@ use crate::{failure::Failure, runinfo::RunInfo};
 /// the file (and line or byte): the run directory, not the cluster, is at fault.
 pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
     if !dir.is_dir() {
-        return Err(Failure::usage(format!("{} is not a directory; give a run directory such as runs/latest", dir.display())));
+        return Err(Failure::usage(format!(
+            "{} is not a directory; give a run directory such as runs/latest",
+            dir.display()
+        )));
     }
     let guarantees = match guarantees {
         Some(g) => g,
-        None => RunInfo::read(dir).map_err(|e| Failure::usage(format!("{e:#}")))?.guarantees,
+        None => {
+            RunInfo::read(dir)
+                .map_err(|e| Failure::usage(format!("{e:#}")))?
+                .guarantees
+        }
     };
     let mut checker = Checker::new(Options::new(guarantees));
 
@@ -33,7 +40,8 @@ pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Resul
     let manifest_path = log_dir.join("manifest.json");
     // A run that never got to its final read has no log: the answer is unknown.
     let manifest = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) => Manifest::parse(&text).map_err(|e| Failure::usage(format!("{}: {e}", manifest_path.display())))?,
+        Ok(text) => Manifest::parse(&text)
+            .map_err(|e| Failure::usage(format!("{}: {e}", manifest_path.display())))?,
         Err(_) => Manifest {
             format: checker::log::FORMAT,
             topic: String::new(),
@@ -47,10 +55,18 @@ pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Resul
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if !entry.complete => {
-                tracing::debug!("{} unreadable ({e}); the read of that partition was incomplete anyway", path.display());
+                tracing::debug!(
+                    "{} unreadable ({e}); the read of that partition was incomplete anyway",
+                    path.display()
+                );
                 Vec::new()
             }
-            Err(e) => return Err(Failure::usage(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(Failure::usage(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
         };
         checker
             .read_partition(entry, bytes.into())
@@ -63,7 +79,8 @@ pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Resul
 
 pub fn write_results(dir: &Path, results: &Results) -> Result<()> {
     let path = dir.join("results.json");
-    std::fs::write(&path, serde_json::to_string_pretty(results)?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, serde_json::to_string_pretty(results)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// One line per verdict for the terminal.
@@ -82,7 +99,11 @@ pub fn summary(results: &Results) -> String {
         .collect();
     format!(
         "verdict: {verdict}; anomalies: {}{}",
-        if anomalies.is_empty() { "none".into() } else { anomalies.join(", ") },
+        if anomalies.is_empty() {
+            "none".into()
+        } else {
+            anomalies.join(", ")
+        },
         if results.unknown_reasons.is_empty() {
             String::new()
         } else {

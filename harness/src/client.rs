@@ -13,7 +13,9 @@ use checker::{
 use rdkafka::{
     config::ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
-    producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer},
+    producer::{
+        BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
+    },
     statistics::Statistics,
     ClientContext, Message,
 };
@@ -77,14 +79,20 @@ impl ProducerContext for Context {
 
     fn delivery(&self, result: &DeliveryResult<'_>, send: Box<InFlight>) {
         match result {
-            Ok(m) => self.recorder.ok(send.message, send.attempt, m.partition(), m.offset()),
+            Ok(m) => self
+                .recorder
+                .ok(send.message, send.attempt, m.partition(), m.offset()),
             Err((error, m)) => {
                 // SAFETY: the message pointer is valid for the duration of the callback.
                 let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };
-                if status == rdkafka::bindings::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED {
-                    self.recorder.fail(send.message, send.attempt, error.to_string(), true);
+                if status
+                    == rdkafka::bindings::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+                {
+                    self.recorder
+                        .fail(send.message, send.attempt, error.to_string(), true);
                 } else {
-                    self.recorder.info(send.message, send.attempt, error.to_string());
+                    self.recorder
+                        .info(send.message, send.attempt, error.to_string());
                 }
                 if let Some(resend) = &self.resend {
                     let _ = resend.send(Failed {
@@ -127,9 +135,18 @@ impl Client {
         for (k, v) in settings {
             config.set(k, v);
         }
-        let context = Context { producer, recorder: recorder.clone(), session: Mutex::new(None), resend };
+        let context = Context {
+            producer,
+            recorder: recorder.clone(),
+            session: Mutex::new(None),
+            resend,
+        };
         match config.create_with_context::<_, ThreadedProducer<Context>>(context) {
-            Ok(p) => Some(Client { producer: p, recorder, topic: topic.to_owned() }),
+            Ok(p) => Some(Client {
+                producer: p,
+                recorder,
+                topic: topic.to_owned(),
+            }),
             Err(e) => {
                 recorder.config_rejected(producer, e.to_string());
                 None
@@ -138,18 +155,31 @@ impl Client {
     }
 
     /// Hands one message to librdkafka; its completion arrives in the history.
-    pub fn send(&self, message: MessageId, attempt: Attempt, partition: Partition, payload: &[u8]) -> Result<(), Refused> {
+    pub fn send(
+        &self,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        payload: &[u8],
+    ) -> Result<(), Refused> {
         let record = BaseRecord::<(), [u8], _>::with_opaque_to(
             &self.topic,
-            Box::new(InFlight { message, attempt, partition }),
+            Box::new(InFlight {
+                message,
+                attempt,
+                partition,
+            }),
         )
         .partition(partition)
         .payload(payload);
         match self.producer.send(record) {
             Ok(()) => Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(Refused::Busy),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(Refused::Busy)
+            }
             Err((error, _)) => {
-                self.recorder.fail(message, attempt, error.to_string(), true);
+                self.recorder
+                    .fail(message, attempt, error.to_string(), true);
                 Err(Refused::Rejected)
             }
         }
@@ -163,7 +193,8 @@ impl Client {
     /// A crash as the application sees it: everything queued or in flight is
     /// abandoned (its completions say so), then the producer is gone.
     pub fn crash(&self) {
-        self.producer.purge(PurgeConfig::default().queue().inflight());
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
         let _ = self.producer.flush(std::time::Duration::from_secs(5));
     }
 }

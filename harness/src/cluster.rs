@@ -23,8 +23,8 @@ use bollard::{
         NetworkCreateRequest, NetworkingConfig,
     },
     query_parameters::{
-        CreateContainerOptionsBuilder, ListContainersOptions, ListNetworksOptions,
-        KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+        CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptions,
+        ListNetworksOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     },
     Docker,
 };
@@ -105,22 +105,31 @@ impl Cluster {
             .push((run_id.to_owned(), logs_dir.map(Path::to_path_buf)));
         let (subnet, gateway) = create_network(docker, &network, &labels).await?;
 
-        let names: Vec<String> = (1..=NODES).map(|n| format!("eoscheck-{run_id}-kafka-{n}")).collect();
+        let names: Vec<String> = (1..=NODES)
+            .map(|n| format!("eoscheck-{run_id}-kafka-{n}"))
+            .collect();
         let voters = names
             .iter()
             .enumerate()
             .map(|(i, name)| format!("{}@{name}:9093", i + 1))
             .collect::<Vec<_>>()
             .join(",");
-        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
-        let ips: Vec<String> = (1..=NODES as u32).map(|i| host_address(gateway, i).to_string()).collect();
+        let cluster_id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let ips: Vec<String> = (1..=NODES as u32)
+            .map(|i| host_address(gateway, i).to_string())
+            .collect();
         for (i, name) in names.iter().enumerate() {
             let mut env = vec![
                 format!("KAFKA_NODE_ID={}", i + 1),
                 format!("KAFKA_CLUSTER_ID={cluster_id}"),
                 format!("KAFKA_VOTERS={voters}"),
             ];
-            env.extend(BROKER_SETTINGS.iter().map(|(k, v)| format!("KAFKA_CFG_{k}={v}")));
+            env.extend(
+                BROKER_SETTINGS
+                    .iter()
+                    .map(|(k, v)| format!("KAFKA_CFG_{k}={v}")),
+            );
             let body = ContainerCreateBody {
                 image: Some(image.to_owned()),
                 hostname: Some(format!("kafka-{}", i + 1)),
@@ -148,9 +157,14 @@ impl Cluster {
                 ..Default::default()
             };
             docker
-                .create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), body)
+                .create_container(
+                    Some(CreateContainerOptionsBuilder::new().name(name).build()),
+                    body,
+                )
                 .await
-                .map_err(|e| Failure::infrastructure(format!("creating container {name} from {image}: {e}")))?;
+                .map_err(|e| {
+                    Failure::infrastructure(format!("creating container {name} from {image}: {e}"))
+                })?;
         }
         for name in &names {
             docker
@@ -162,7 +176,11 @@ impl Cluster {
             .into_iter()
             .zip(ips)
             .enumerate()
-            .map(|(i, (container, ip))| Node { id: i as i32 + 1, container, ip })
+            .map(|(i, (container, ip))| Node {
+                id: i as i32 + 1,
+                container,
+                ip,
+            })
             .collect();
         let cluster = Cluster {
             docker: docker.clone(),
@@ -177,7 +195,11 @@ impl Cluster {
     }
 
     pub fn bootstrap_servers(&self) -> String {
-        self.nodes.iter().map(Node::address).collect::<Vec<_>>().join(",")
+        self.nodes
+            .iter()
+            .map(Node::address)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn node(&self, id: i32) -> Option<&Node> {
@@ -225,13 +247,20 @@ impl Cluster {
                 ))),
             }
         }
-        info!("{NODES} brokers registered after {:.1}s", started.elapsed().as_secs_f64());
+        info!(
+            "{NODES} brokers registered after {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
         Ok(())
     }
 
     async fn fail_if_a_node_exited(&self) -> Result<()> {
         for node in &self.nodes {
-            let state = self.docker.inspect_container(&node.container, None).await?.state;
+            let state = self
+                .docker
+                .inspect_container(&node.container, None)
+                .await?
+                .state;
             if let Some(state) = state.filter(|s| s.running != Some(true)) {
                 let tail = self.logs(&node.container).await.unwrap_or_default();
                 let tail: Vec<&str> = tail.lines().rev().take(20).collect();
@@ -252,11 +281,16 @@ impl Cluster {
         let admin = self.admin()?;
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(NODES));
         let results = admin
-            .create_topics([&new], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+            .create_topics(
+                [&new],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
             .await?;
         for r in results {
             if let Err((name, code)) = r {
-                bail!(Failure::infrastructure(format!("creating topic {name}: {code}")));
+                bail!(Failure::infrastructure(format!(
+                    "creating topic {name}: {code}"
+                )));
             }
         }
         self.wait_whole(topic, partitions, READY_TIMEOUT).await
@@ -270,12 +304,12 @@ impl Cluster {
             let whole = self.metadata(Some(topic)).await.ok().is_some_and(|m| {
                 m.brokers().len() == NODES as usize
                     && m.topics().iter().any(|t| {
-                    t.name() == topic
-                        && t.partitions().len() == partitions as usize
-                        && t.partitions()
-                            .iter()
-                            .all(|p| p.leader() >= 0 && p.isr().len() == NODES as usize)
-                })
+                        t.name() == topic
+                            && t.partitions().len() == partitions as usize
+                            && t.partitions()
+                                .iter()
+                                .all(|p| p.leader() >= 0 && p.isr().len() == NODES as usize)
+                    })
             });
             if whole {
                 return Ok(());
@@ -293,9 +327,9 @@ impl Cluster {
     /// The address of a partition's leader right now.
     pub async fn leader_address(&self, topic: &str, partition: i32) -> Result<String> {
         let leader = self.leader(topic, partition).await?;
-        self.node(leader)
-            .map(Node::address)
-            .with_context(|| format!("leader {leader} of partition {partition} is not a node of this cluster"))
+        self.node(leader).map(Node::address).with_context(|| {
+            format!("leader {leader} of partition {partition} is not a node of this cluster")
+        })
     }
 
     async fn logs(&self, container: &str) -> Result<String> {
@@ -325,7 +359,10 @@ impl Cluster {
             )
             .await?;
         let mut output = String::new();
-        if let StartExecResults::Attached { output: mut stream, .. } = self.docker.start_exec(&exec.id, None).await? {
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = self.docker.start_exec(&exec.id, None).await?
+        {
             while let Some(chunk) = stream.next().await {
                 output.push_str(&chunk?.to_string());
             }
@@ -339,11 +376,17 @@ impl Cluster {
 
     pub async fn kill(&self, node: i32) -> Result<()> {
         let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-        Ok(self.docker.kill_container(self.container(node)?, Some(options)).await?)
+        Ok(self
+            .docker
+            .kill_container(self.container(node)?, Some(options))
+            .await?)
     }
 
     pub async fn restart(&self, node: i32) -> Result<()> {
-        Ok(self.docker.start_container(self.container(node)?, None).await?)
+        Ok(self
+            .docker
+            .start_container(self.container(node)?, None)
+            .await?)
     }
 
     pub async fn pause(&self, node: i32) -> Result<()> {
@@ -362,7 +405,11 @@ impl Cluster {
 
     /// Running and not paused.
     pub async fn is_up(&self, node: i32) -> Result<bool> {
-        let state = self.docker.inspect_container(self.container(node)?, None).await?.state;
+        let state = self
+            .docker
+            .inspect_container(self.container(node)?, None)
+            .await?
+            .state;
         Ok(state.is_some_and(|s| s.running == Some(true) && s.paused != Some(true)))
     }
 
@@ -420,14 +467,19 @@ async fn create_network(
         ipam,
         ..Default::default()
     };
-    let failed = |e: bollard::errors::Error| Failure::infrastructure(format!("creating network {name}: {e}"));
+    let failed = |e: bollard::errors::Error| {
+        Failure::infrastructure(format!("creating network {name}: {e}"))
+    };
     docker.create_network(request(None)).await.map_err(failed)?;
     let picked = docker
         .inspect_network(name, None)
         .await?
         .ipam
         .and_then(|i| i.config)
-        .and_then(|c| c.into_iter().find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.'))))
+        .and_then(|c| {
+            c.into_iter()
+                .find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.')))
+        })
         .context("the engine gave the network no IPv4 subnet")?;
     docker.remove_network(name).await?;
     let subnet = picked.subnet.clone().unwrap_or_default();
@@ -443,7 +495,10 @@ async fn create_network(
         }]),
         ..Default::default()
     };
-    docker.create_network(request(Some(ipam))).await.map_err(failed)?;
+    docker
+        .create_network(request(Some(ipam)))
+        .await
+        .map_err(failed)?;
     Ok((subnet, gateway))
 }
 
@@ -478,7 +533,11 @@ pub struct Removed {
 
 /// Removes the containers and networks of one run, or of every eoscheck run.
 /// Broker logs are saved first when a directory is given.
-pub async fn remove(docker: &Docker, run_id: Option<&str>, logs_dir: Option<&Path>) -> Result<Removed> {
+pub async fn remove(
+    docker: &Docker,
+    run_id: Option<&str>,
+    logs_dir: Option<&Path>,
+) -> Result<Removed> {
     let mut removed = Removed::default();
     let containers = docker
         .list_containers(Some(ListContainersOptions {
@@ -498,7 +557,15 @@ pub async fn remove(docker: &Docker, run_id: Option<&str>, logs_dir: Option<&Pat
             save_logs(docker, name, dir).await;
         }
         docker
-            .remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()))
+            .remove_container(
+                &id,
+                Some(
+                    RemoveContainerOptionsBuilder::new()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
+            )
             .await
             .with_context(|| format!("removing container {name}"))?;
         removed.containers += 1;
@@ -529,7 +596,10 @@ async fn save_logs(docker: &Docker, container: &str, dir: &Path) {
     }
     .await;
     if let Err(e) = result {
-        warn!("could not save the log of {container} to {}: {e:#}", file.display());
+        warn!(
+            "could not save the log of {container} to {}: {e:#}",
+            file.display()
+        );
     }
 }
 

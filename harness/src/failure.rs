@@ -49,8 +49,14 @@ impl Failure {
     /// The exit code for any error: its `Failure` kind if one is in the chain.
     pub fn exit_code(err: &anyhow::Error) -> i32 {
         match err.chain().find_map(|e| e.downcast_ref::<Failure>()) {
-            Some(Failure { kind: FailureKind::Unknown, .. }) => 2,
-            Some(Failure { kind: FailureKind::Usage, .. }) => 64,
+            Some(Failure {
+                kind: FailureKind::Unknown,
+                ..
+            }) => 2,
+            Some(Failure {
+                kind: FailureKind::Usage,
+                ..
+            }) => 64,
             _ => 3,
         }
     }

@@ -139,7 +139,10 @@ fn recipe_hash(parts: &[&str]) -> String {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    hasher.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+    hasher.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn has_image(docker: &Docker, reference: &str, recipe: &str) -> bool {
@@ -184,7 +187,10 @@ async fn ensure_base(docker: &Docker) -> Result<String> {
     );
     run(Command::new("bash").args(["-o", "pipefail", "-c", &import]))
         .context("docker import of the base image failed")?;
-    info!("built {reference} in {:.0}s", started.elapsed().as_secs_f64());
+    info!(
+        "built {reference} in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(reference)
 }
 
@@ -248,7 +254,10 @@ async fn ensure_kafka(docker: &Docker, base: &str, version: &str) -> Result<()> 
         .stdout(Stdio::null())
         .status();
     result.context("assembling the Kafka image failed")?;
-    info!("built {reference} in {:.0}s", started.elapsed().as_secs_f64());
+    info!(
+        "built {reference} in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -280,14 +289,19 @@ fn pom(version: &str) -> String {
 
 /// The mirror apt already uses, so debootstrap reaches the same place.
 fn debian_mirror() -> String {
-    let sources = ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"];
+    let sources = [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ];
     for path in sources {
-        let Ok(text) = fs::read_to_string(path) else { continue };
+        let Ok(text) = fs::read_to_string(path) else {
+            continue;
+        };
         for line in text.lines().map(str::trim) {
-            let url = line
-                .strip_prefix("URIs:")
-                .map(str::trim)
-                .or_else(|| line.strip_prefix("deb ").and_then(|r| r.split_whitespace().find(|w| w.starts_with("http"))));
+            let url = line.strip_prefix("URIs:").map(str::trim).or_else(|| {
+                line.strip_prefix("deb ")
+                    .and_then(|r| r.split_whitespace().find(|w| w.starts_with("http")))
+            });
             if let Some(url) = url.and_then(|u| u.split_whitespace().next()) {
                 if !url.contains("security") {
                     return url.to_owned();
@@ -306,7 +320,12 @@ fn run(cmd: &mut Command) -> Result<()> {
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let tail: Vec<&str> = stderr.lines().chain(stdout.lines()).rev().take(15).collect();
+        let tail: Vec<&str> = stderr
+            .lines()
+            .chain(stdout.lines())
+            .rev()
+            .take(15)
+            .collect();
         bail!(
             "{:?} exited with {}:\n{}",
             cmd.get_program(),

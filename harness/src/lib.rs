@@ -3,6 +3,7 @@
 //! reads the final log and writes the run directory; the pure judgement lives in
 //! the `checker` crate, the faults in `nemesis`, the rendering in `reports`.
 
+mod admin;
 pub mod bench;
 pub mod check;
 pub mod client;
@@ -18,6 +19,5 @@ pub mod rundir;
 pub mod runinfo;
 pub mod smoke;
 pub mod target;
-pub mod workload;
-mod admin;
 mod wire;
+pub mod workload;

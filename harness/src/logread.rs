@@ -35,7 +35,12 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// that a second look confirmed did not move; one that could not be read after
 /// several attempts (against whoever leads it by then) is marked incomplete, which
 /// makes the verdict at best unknown.
-pub async fn read_topic(cluster: &Cluster, topic: &str, partitions: i32, dir: &Path) -> Result<checker::Manifest> {
+pub async fn read_topic(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: i32,
+    dir: &Path,
+) -> Result<checker::Manifest> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut entries = Vec::new();
     for partition in 0..partitions {
@@ -62,7 +67,13 @@ pub async fn read_topic(cluster: &Cluster, topic: &str, partitions: i32, dir: &P
                 complete: true,
                 file,
             },
-            None => checker::PartitionLog { partition, log_start_offset: 0, high_watermark: 0, complete: false, file },
+            None => checker::PartitionLog {
+                partition,
+                log_start_offset: 0,
+                high_watermark: 0,
+                complete: false,
+                file,
+            },
         });
     }
     let manifest = checker::Manifest {
@@ -71,17 +82,30 @@ pub async fn read_topic(cluster: &Cluster, topic: &str, partitions: i32, dir: &P
         complete: entries.iter().all(|e| e.complete),
         partitions: entries,
     };
-    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
     Ok(manifest)
 }
 
 /// Reads a partition, then asks its leader for the high watermark again: the read
 /// counts only if nothing was committed meanwhile.
-async fn read_stable(cluster: &Cluster, topic: &str, partition: i32, path: &Path) -> Result<PartitionRead> {
+async fn read_stable(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    path: &Path,
+) -> Result<PartitionRead> {
     let leader = cluster.leader_address(topic, partition).await?;
     let read = read_partition(&leader, topic, partition, path, READ_TIMEOUT).await?;
     let mut conn = Connection::open(&leader, READ_TIMEOUT).await?;
-    let response = conn.call(FETCH_VERSION, &fetch_request(topic, partition, read.high_watermark)).await?;
+    let response = conn
+        .call(
+            FETCH_VERSION,
+            &fetch_request(topic, partition, read.high_watermark),
+        )
+        .await?;
     let now = response
         .responses
         .iter()
@@ -90,7 +114,10 @@ async fn read_stable(cluster: &Cluster, topic: &str, partition: i32, path: &Path
         .map(|p| (p.error_code, p.high_watermark));
     match now {
         Some((0, hw)) if hw == read.high_watermark => Ok(read),
-        Some((0, hw)) => bail!("high watermark moved from {} to {hw} during the read", read.high_watermark),
+        Some((0, hw)) => bail!(
+            "high watermark moved from {} to {hw} during the read",
+            read.high_watermark
+        ),
         other => bail!("could not confirm the high watermark: {other:?}"),
     }
 }
@@ -121,7 +148,8 @@ pub async fn read_partition(
     timeout: Duration,
 ) -> Result<PartitionRead> {
     let mut conn = Connection::open(leader, timeout).await?;
-    let mut sink = BufWriter::new(File::create(out).with_context(|| format!("creating {}", out.display()))?);
+    let mut sink =
+        BufWriter::new(File::create(out).with_context(|| format!("creating {}", out.display()))?);
     let mut read = PartitionRead {
         partition,
         log_start_offset: 0,
@@ -131,7 +159,9 @@ pub async fn read_partition(
     };
     let mut offset = 0i64;
     loop {
-        let response = conn.call(FETCH_VERSION, &fetch_request(topic, partition, offset)).await?;
+        let response = conn
+            .call(FETCH_VERSION, &fetch_request(topic, partition, offset))
+            .await?;
         let Some(data) = response
             .responses
             .into_iter()
@@ -221,7 +251,9 @@ fn complete_batches(mut records: Bytes) -> Result<Vec<RawBatch>> {
         }
         let magic = records[16];
         if magic != 2 {
-            bail!("batch at offset {base_offset} has magic {magic}; only RecordBatch v2 is supported");
+            bail!(
+                "batch at offset {base_offset} has magic {magic}; only RecordBatch v2 is supported"
+            );
         }
         let last_delta = i32::from_be_bytes(records[23..27].try_into()?);
         let bytes = records.split_to(total);

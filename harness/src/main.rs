@@ -18,7 +18,11 @@ use harness::{
 };
 
 #[derive(Parser)]
-#[command(name = "eoscheck", version, about = "Jepsen-style checker for Kafka idempotent producers")]
+#[command(
+    name = "eoscheck",
+    version,
+    about = "Jepsen-style checker for Kafka idempotent producers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -143,18 +147,26 @@ impl RunArgs {
                 self.client
             )));
         }
-        let faults = nemesis::Fault::parse_list(&self.nemesis).map_err(|e| Failure::usage(e.to_string()))?;
+        let faults =
+            nemesis::Fault::parse_list(&self.nemesis).map_err(|e| Failure::usage(e.to_string()))?;
         let guarantees = match &self.guarantee {
-            Some(list) => checker::Guarantee::parse_list(list).map_err(|e| Failure::usage(format!("--guarantee: {e}")))?,
+            Some(list) => checker::Guarantee::parse_list(list)
+                .map_err(|e| Failure::usage(format!("--guarantee: {e}")))?,
             None => preset.guarantees(),
         };
-        for (flag, value) in [("--time-limit", self.time_limit), ("--producers", self.producers.into()), ("--partitions", self.partitions.max(0) as u64)] {
+        for (flag, value) in [
+            ("--time-limit", self.time_limit),
+            ("--producers", self.producers.into()),
+            ("--partitions", self.partitions.max(0) as u64),
+        ] {
             if value == 0 {
                 return Err(Failure::usage(format!("{flag} must be at least 1")));
             }
         }
         if self.message_size < 32 {
-            return Err(Failure::usage("--message-size must be at least 32 bytes (the message id lives in the value)"));
+            return Err(Failure::usage(
+                "--message-size must be at least 32 bytes (the message id lives in the value)",
+            ));
         }
         Ok(RunConfig {
             preset,
@@ -185,10 +197,14 @@ impl ClusterArgs {
     /// Validates the flags before anything slow starts.
     fn broker_image(&self) -> Result<BrokerImage> {
         match &self.image {
-            Some(reference) => Ok(BrokerImage::External { reference: reference.clone() }),
+            Some(reference) => Ok(BrokerImage::External {
+                reference: reference.clone(),
+            }),
             None => {
                 images::validate_version(&self.kafka_version)?;
-                Ok(BrokerImage::Local { version: self.kafka_version.clone() })
+                Ok(BrokerImage::Local {
+                    version: self.kafka_version.clone(),
+                })
             }
         }
     }
@@ -229,7 +245,10 @@ async fn dispatch(command: Command) -> Result<i32> {
         }
         Command::Check { run_dir, guarantee } => {
             let guarantees = guarantee
-                .map(|g| checker::Guarantee::parse_list(&g).map_err(|e| Failure::usage(format!("--guarantee: {e}"))))
+                .map(|g| {
+                    checker::Guarantee::parse_list(&g)
+                        .map_err(|e| Failure::usage(format!("--guarantee: {e}")))
+                })
                 .transpose()?;
             let results = check::check_dir(&run_dir, guarantees)?;
             println!("{}", check::summary(&results));
@@ -237,20 +256,30 @@ async fn dispatch(command: Command) -> Result<i32> {
         }
         Command::Report { run_dir, index } => {
             if let Some(runs) = index {
-                println!("index: {}", reports::write_index(&runs).map_err(|e| Failure::usage(format!("{e:#}")))?.display());
+                println!(
+                    "index: {}",
+                    reports::write_index(&runs)
+                        .map_err(|e| Failure::usage(format!("{e:#}")))?
+                        .display()
+                );
             }
             if let Some(dir) = run_dir {
-                let written = reports::write_all(&dir).map_err(|e| Failure::usage(format!("{e:#}")))?;
+                let written =
+                    reports::write_all(&dir).map_err(|e| Failure::usage(format!("{e:#}")))?;
                 println!("report: {}", written.report.display());
                 println!("junit: {}", written.junit.display());
             }
             Ok(0)
         }
-        Command::Bench { what: Bench::Checker { records } } => {
+        Command::Bench {
+            what: Bench::Checker { records },
+        } => {
             println!("{}", harness::bench::checker(records)?);
             Ok(0)
         }
-        Command::Bench { what: Bench::Overhead { seconds, cluster } } => {
+        Command::Bench {
+            what: Bench::Overhead { seconds, cluster },
+        } => {
             let image = cluster.broker_image()?;
             let docker = engine::connect().await?;
             images::ensure(&docker, &image).await?;
@@ -258,14 +287,19 @@ async fn dispatch(command: Command) -> Result<i32> {
             let job = {
                 let docker = docker.clone();
                 async move {
-                    let line = harness::bench::overhead(&docker, &image.reference(), &id, seconds).await?;
+                    let line =
+                        harness::bench::overhead(&docker, &image.reference(), &id, seconds).await?;
                     println!("{line}");
                     Ok(0)
                 }
             };
             guarded(&docker, job).await
         }
-        Command::Smoke { cluster, messages, out } => {
+        Command::Smoke {
+            cluster,
+            messages,
+            out,
+        } => {
             let image = cluster.broker_image()?;
             let docker = engine::connect().await?;
             images::ensure(&docker, &image).await?;
@@ -313,10 +347,24 @@ fn print_dry_run(config: &RunConfig) {
     print!("{}", config.schedule());
 }
 
-async fn smoke(docker: bollard::Docker, run: RunDir, image: BrokerImage, messages: u64) -> Result<i32> {
+async fn smoke(
+    docker: bollard::Docker,
+    run: RunDir,
+    image: BrokerImage,
+    messages: u64,
+) -> Result<i32> {
     let started = std::time::Instant::now();
-    let cluster = cluster::Cluster::start(&docker, &run.id, &image.reference(), Some(&run.join("nodes"))).await?;
-    info!("cluster ready after {:.1}s", started.elapsed().as_secs_f64());
+    let cluster = cluster::Cluster::start(
+        &docker,
+        &run.id,
+        &image.reference(),
+        Some(&run.join("nodes")),
+    )
+    .await?;
+    info!(
+        "cluster ready after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let report = smoke::run(&cluster, messages, &run.join("log")).await?;
     println!("run directory: {}", run.path.display());
     println!(

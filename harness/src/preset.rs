@@ -63,10 +63,18 @@ impl Preset {
                 ("retries", MAX_RETRIES),
                 (
                     "max.in.flight.requests.per.connection",
-                    if self == Preset::AtLeastOnce { "5" } else { "1" },
+                    if self == Preset::AtLeastOnce {
+                        "5"
+                    } else {
+                        "1"
+                    },
                 ),
             ],
-            Preset::AtMostOnce => vec![("enable.idempotence", "false"), ("acks", "1"), ("retries", "0")],
+            Preset::AtMostOnce => vec![
+                ("enable.idempotence", "false"),
+                ("acks", "1"),
+                ("retries", "0"),
+            ],
         }
     }
 
@@ -99,10 +107,13 @@ impl FromStr for Preset {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Preset::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
-            format!("unknown preset {name:?}; presets: {}", names.join(", "))
-        })
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown preset {name:?}; presets: {}", names.join(", "))
+            })
     }
 }
 
@@ -126,7 +137,10 @@ mod tests {
             let idempotent = settings.contains(&("enable.idempotence", "true"));
             let retries = !settings.contains(&("retries", "0"));
             if preset.guarantees().contains(&Guarantee::NoDuplicates) {
-                assert!(idempotent || !retries, "{preset}: no-duplicates needs idempotence or no retries");
+                assert!(
+                    idempotent || !retries,
+                    "{preset}: no-duplicates needs idempotence or no retries"
+                );
             }
         }
     }

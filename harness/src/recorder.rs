@@ -62,7 +62,10 @@ impl Recorder {
             out: Mutex::new(BufWriter::with_capacity(1 << 16, file)),
             counts: Counts::default(),
         });
-        recorder.write(&Event::Header { format: FORMAT, topic: topic.to_owned() });
+        recorder.write(&Event::Header {
+            format: FORMAT,
+            topic: topic.to_owned(),
+        });
         recorder.flush();
         let flusher = Arc::downgrade(&recorder);
         std::thread::spawn(move || {
@@ -81,7 +84,9 @@ impl Recorder {
 
     fn write(&self, event: &Event) {
         let mut out = self.out.lock().unwrap();
-        let written = serde_json::to_writer(&mut *out, event).map_err(std::io::Error::from).and_then(|_| out.write_all(b"\n"));
+        let written = serde_json::to_writer(&mut *out, event)
+            .map_err(std::io::Error::from)
+            .and_then(|_| out.write_all(b"\n"));
         if let Err(e) = written {
             warn!("could not append to the history: {e}");
         }
@@ -106,9 +111,24 @@ impl Recorder {
         self.write_hot(b"ok", message, attempt, partition, Some(offset));
     }
 
-    fn write_hot(&self, kind: &[u8], message: MessageId, attempt: Attempt, partition: Partition, offset: Option<i64>) {
+    fn write_hot(
+        &self,
+        kind: &[u8],
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        offset: Option<i64>,
+    ) {
         let mut line = [0u8; 192];
-        let len = hot_line(&mut line, kind, self.now(), message, attempt, partition, offset);
+        let len = hot_line(
+            &mut line,
+            kind,
+            self.now(),
+            message,
+            attempt,
+            partition,
+            offset,
+        );
         let mut out = self.out.lock().unwrap();
         if let Err(e) = out.write_all(&line[..len]) {
             warn!("could not append to the history: {e}");
@@ -116,34 +136,75 @@ impl Recorder {
     }
 
     pub fn fail(&self, message: MessageId, attempt: Attempt, error: String, definite: bool) {
-        let count = if definite { &self.counts.failed } else { &self.counts.indeterminate };
+        let count = if definite {
+            &self.counts.failed
+        } else {
+            &self.counts.indeterminate
+        };
         count.fetch_add(1, Relaxed);
-        self.write(&Event::Fail { time: self.now(), message, attempt, error, definite });
+        self.write(&Event::Fail {
+            time: self.now(),
+            message,
+            attempt,
+            error,
+            definite,
+        });
     }
 
     pub fn info(&self, message: MessageId, attempt: Attempt, error: String) {
         self.counts.indeterminate.fetch_add(1, Relaxed);
-        self.write(&Event::Info { time: self.now(), message, attempt, error });
+        self.write(&Event::Info {
+            time: self.now(),
+            message,
+            attempt,
+            error,
+        });
     }
 
     pub fn session(&self, producer: Producer, pid: ProducerId, epoch: Epoch) {
-        self.write(&Event::ProducerSession { time: self.now(), producer, pid, epoch });
+        self.write(&Event::ProducerSession {
+            time: self.now(),
+            producer,
+            pid,
+            epoch,
+        });
     }
 
     pub fn fatal(&self, producer: Producer, error: String) {
-        self.write(&Event::ProducerFatal { time: self.now(), producer, error });
+        self.write(&Event::ProducerFatal {
+            time: self.now(),
+            producer,
+            error,
+        });
     }
 
     pub fn config_rejected(&self, producer: Producer, reason: String) {
-        self.write(&Event::ConfigRejected { time: self.now(), producer, reason });
+        self.write(&Event::ConfigRejected {
+            time: self.now(),
+            producer,
+            reason,
+        });
     }
 
     pub fn nemesis(&self, event: &nemesis::Event) {
-        let fault = event.fault.map(|f| f.to_string()).unwrap_or_else(|| "all".to_owned());
+        let fault = event
+            .fault
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| "all".to_owned());
         let (time, targets, detail) = (self.now(), event.targets.clone(), event.detail.clone());
         self.write(&match event.phase {
-            nemesis::Phase::Start => Event::NemesisStart { time, fault, targets, detail },
-            nemesis::Phase::Stop | nemesis::Phase::Heal => Event::NemesisStop { time, fault, targets, detail },
+            nemesis::Phase::Start => Event::NemesisStart {
+                time,
+                fault,
+                targets,
+                detail,
+            },
+            nemesis::Phase::Stop | nemesis::Phase::Heal => Event::NemesisStop {
+                time,
+                fault,
+                targets,
+                detail,
+            },
         });
     }
 }
@@ -197,23 +258,67 @@ mod tests {
 
     #[test]
     fn hand_formatted_lines_are_what_serde_writes() {
-        let message = MessageId { producer: 4_000_000_000, index: u64::MAX };
+        let message = MessageId {
+            producer: 4_000_000_000,
+            index: u64::MAX,
+        };
         let cases = [
-            (Event::Invoke { time: u64::MAX, message, attempt: u32::MAX, partition: i32::MAX }, None, &b"invoke"[..]),
-            (Event::Ok { time: 0, message, attempt: 0, partition: 0, offset: -1001 }, Some(-1001), &b"ok"[..]),
-            (Event::Ok { time: 7, message, attempt: 1, partition: 2, offset: i64::MAX }, Some(i64::MAX), &b"ok"[..]),
+            (
+                Event::Invoke {
+                    time: u64::MAX,
+                    message,
+                    attempt: u32::MAX,
+                    partition: i32::MAX,
+                },
+                None,
+                &b"invoke"[..],
+            ),
+            (
+                Event::Ok {
+                    time: 0,
+                    message,
+                    attempt: 0,
+                    partition: 0,
+                    offset: -1001,
+                },
+                Some(-1001),
+                &b"ok"[..],
+            ),
+            (
+                Event::Ok {
+                    time: 7,
+                    message,
+                    attempt: 1,
+                    partition: 2,
+                    offset: i64::MAX,
+                },
+                Some(i64::MAX),
+                &b"ok"[..],
+            ),
         ];
         for (event, offset, kind) in cases {
             let (time, attempt, partition) = match event {
-                Event::Invoke { time, attempt, partition, .. } | Event::Ok { time, attempt, partition, .. } => {
-                    (time, attempt, partition)
+                Event::Invoke {
+                    time,
+                    attempt,
+                    partition,
+                    ..
                 }
+                | Event::Ok {
+                    time,
+                    attempt,
+                    partition,
+                    ..
+                } => (time, attempt, partition),
                 _ => unreachable!(),
             };
             let mut buf = [0u8; 192];
             let len = hot_line(&mut buf, kind, time, message, attempt, partition, offset);
             let line = std::str::from_utf8(&buf[..len]).unwrap();
-            assert_eq!(line, format!("{}\n", serde_json::to_string(&event).unwrap()));
+            assert_eq!(
+                line,
+                format!("{}\n", serde_json::to_string(&event).unwrap())
+            );
         }
     }
 }

@@ -78,7 +78,12 @@ impl RunConfig {
             ("linger.ms".into(), "5".into()),
             ("statistics.interval.ms".into(), "1000".into()),
         ];
-        settings.extend(self.preset.producer_settings().into_iter().map(|(k, v)| (k.into(), v.into())));
+        settings.extend(
+            self.preset
+                .producer_settings()
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into())),
+        );
         settings
     }
 }
@@ -117,7 +122,10 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
                 .unwrap_or_default(),
             preset: config.preset.to_string(),
             guarantees: config.guarantees.clone(),
-            client: ClientInfo { name: "rdkafka".into(), version: client::version() },
+            client: ClientInfo {
+                name: "rdkafka".into(),
+                version: client::version(),
+            },
             producer_settings: config
                 .preset
                 .producer_settings()
@@ -144,11 +152,20 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
         origin,
     };
     record.info.write(&record.dir.path)?;
-    info!("run {}: preset {}, faults: {}", record.info.id, config.preset, fault_names(&config.faults));
+    info!(
+        "run {}: preset {}, faults: {}",
+        record.info.id,
+        config.preset,
+        fault_names(&config.faults)
+    );
 
     let result = execute(&docker, &config, &schedule, &mut record).await;
     let outcome = match &result {
-        Ok(results) => Outcome { exit_code: results.exit_code(), verdict: verdict(results.valid).into(), error: None },
+        Ok(results) => Outcome {
+            exit_code: results.exit_code(),
+            verdict: verdict(results.valid).into(),
+            error: None,
+        },
         Err(e) => Outcome {
             exit_code: crate::failure::Failure::exit_code(e),
             verdict: "error".into(),
@@ -162,11 +179,24 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
     println!(
         "verdict: {} ({}){}",
         verdict(results.valid),
-        results.guarantees.iter().map(|g| g.name()).collect::<Vec<_>>().join(", "),
+        results
+            .guarantees
+            .iter()
+            .map(|g| g.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         if results.violated.is_empty() {
             String::new()
         } else {
-            format!("; violated: {}", results.violated.iter().map(|g| g.name()).collect::<Vec<_>>().join(", "))
+            format!(
+                "; violated: {}",
+                results
+                    .violated
+                    .iter()
+                    .map(|g| g.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     );
     println!("results: {}", record.dir.join("results.json").display());
@@ -178,9 +208,20 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
     Ok(results.exit_code())
 }
 
-async fn execute(docker: &Docker, config: &RunConfig, schedule: &Schedule, record: &mut Record) -> Result<Results> {
+async fn execute(
+    docker: &Docker,
+    config: &RunConfig,
+    schedule: &Schedule,
+    record: &mut Record,
+) -> Result<Results> {
     let t = Instant::now();
-    let cluster = Cluster::start(docker, &record.dir.id, &config.image.reference(), Some(&record.dir.join("nodes"))).await?;
+    let cluster = Cluster::start(
+        docker,
+        &record.dir.id,
+        &config.image.reference(),
+        Some(&record.dir.join("nodes")),
+    )
+    .await?;
     cluster.create_topic(TOPIC, config.partitions).await?;
     let cluster = Arc::new(cluster);
     let recorder = Recorder::create(&record.dir.join("history.jsonl"), TOPIC, record.origin)?;
@@ -212,8 +253,18 @@ async fn execute(docker: &Docker, config: &RunConfig, schedule: &Schedule, recor
         warn!("the client refused the configuration of every producer; nothing to send");
     } else {
         let progress = Progress::start(recorder.clone(), nemesis.clone(), config.time_limit);
-        let leaders = tokio::spawn(watch_leaders(cluster.clone(), config.partitions, recorder.clone(), record.dir.join("leaders.jsonl")));
-        let faults = tokio::spawn(run_schedule(nemesis.clone(), schedule.clone(), recorder.clone(), t));
+        let leaders = tokio::spawn(watch_leaders(
+            cluster.clone(),
+            config.partitions,
+            recorder.clone(),
+            record.dir.join("leaders.jsonl"),
+        ));
+        let faults = tokio::spawn(run_schedule(
+            nemesis.clone(),
+            schedule.clone(),
+            recorder.clone(),
+            t,
+        ));
         tokio::time::sleep(config.time_limit).await;
         match faults.await {
             Ok(Ok(())) => {}
@@ -231,7 +282,10 @@ async fn execute(docker: &Docker, config: &RunConfig, schedule: &Schedule, recor
     match nemesis.heal_all(HEAL_TIMEOUT).await {
         Ok(event) => {
             for fault in still_active {
-                recorder.nemesis(&nemesis::Event { fault: Some(fault), ..event.clone() });
+                recorder.nemesis(&nemesis::Event {
+                    fault: Some(fault),
+                    ..event.clone()
+                });
             }
         }
         Err(e) => problems.push(format!("healing the cluster failed: {e:#}")),
@@ -244,7 +298,8 @@ async fn execute(docker: &Docker, config: &RunConfig, schedule: &Schedule, recor
     record.phase("quiet", t, ());
 
     let t = Instant::now();
-    let manifest = logread::read_topic(&cluster, TOPIC, config.partitions, &record.dir.join("log")).await?;
+    let manifest =
+        logread::read_topic(&cluster, TOPIC, config.partitions, &record.dir.join("log")).await?;
     record.phase("final-read", t, ());
     if !manifest.complete {
         warn!("the final read did not complete for every partition");
@@ -285,7 +340,12 @@ async fn run_schedule(
 /// Records every change of partition leadership, as the cluster reports it, into
 /// `leaders.jsonl` (`{"time": ns, "partition": p, "leader": id}`, -1 for none),
 /// for the report's per-partition view.
-async fn watch_leaders(cluster: Arc<Cluster>, partitions: i32, recorder: Arc<Recorder>, path: std::path::PathBuf) {
+async fn watch_leaders(
+    cluster: Arc<Cluster>,
+    partitions: i32,
+    recorder: Arc<Recorder>,
+    path: std::path::PathBuf,
+) {
     use std::io::Write;
     let Ok(mut file) = std::fs::File::create(&path) else {
         warn!("cannot create {}", path.display());
@@ -297,7 +357,8 @@ async fn watch_leaders(cluster: Arc<Cluster>, partitions: i32, recorder: Arc<Rec
             let leader = cluster.leader(TOPIC, p).await.unwrap_or(-1);
             if known[p as usize] != Some(leader) {
                 known[p as usize] = Some(leader);
-                let line = serde_json::json!({"time": recorder.now(), "partition": p, "leader": leader});
+                let line =
+                    serde_json::json!({"time": recorder.now(), "partition": p, "leader": leader});
                 let _ = writeln!(file, "{line}").and_then(|_| file.flush());
             }
         }
@@ -307,7 +368,9 @@ async fn watch_leaders(cluster: Arc<Cluster>, partitions: i32, recorder: Arc<Rec
 
 /// `client-crash` restarts a producer chosen by the run's seed.
 fn crash_client(crasher: crate::workload::Crasher, seed: u64) -> crate::target::CrashClient {
-    let rng = Arc::new(std::sync::Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc1a5)));
+    let rng = Arc::new(std::sync::Mutex::new(
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc1a5),
+    ));
     Arc::new(move || {
         let crasher = crasher.clone();
         let producer = rng.lock().unwrap().random_range(0..crasher.producers());
@@ -327,7 +390,11 @@ fn fault_names(faults: &[Fault]) -> String {
     if faults.is_empty() {
         "none".into()
     } else {
-        faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
+        faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -338,15 +405,21 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(recorder: Arc<Recorder>, nemesis: Arc<Mutex<Nemesis<Target>>>, limit: Duration) -> Progress {
+    fn start(
+        recorder: Arc<Recorder>,
+        nemesis: Arc<Mutex<Nemesis<Target>>>,
+        limit: Duration,
+    ) -> Progress {
         let terminal = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let bar = terminal.then(|| {
                 let bar = indicatif::ProgressBar::new(limit.as_secs());
                 bar.set_style(
-                    indicatif::ProgressStyle::with_template("workload {elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
-                        .expect("a valid template"),
+                    indicatif::ProgressStyle::with_template(
+                        "workload {elapsed_precise} [{bar:30}] {pos}/{len}s {msg}",
+                    )
+                    .expect("a valid template"),
                 );
                 bar
             });

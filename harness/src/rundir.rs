@@ -18,11 +18,14 @@ impl RunDir {
     pub fn create(runs: &Path, prefix: &str) -> Result<RunDir> {
         let now = time::OffsetDateTime::now_utc();
         let stamp = now
-            .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]"))
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]"
+            ))
             .expect("a fixed format always applies");
         let id = format!("{prefix}{stamp}-{:04x}", rand::random::<u16>());
         let path = runs.join(&id);
-        fs::create_dir_all(&path).with_context(|| format!("creating run directory {}", path.display()))?;
+        fs::create_dir_all(&path)
+            .with_context(|| format!("creating run directory {}", path.display()))?;
         let latest = runs.join("latest");
         let _ = fs::remove_file(&latest);
         std::os::unix::fs::symlink(&id, &latest)

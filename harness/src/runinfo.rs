@@ -59,12 +59,15 @@ pub struct Outcome {
 impl RunInfo {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join("run.json");
-        std::fs::write(&path, serde_json::to_string_pretty(self)?).with_context(|| format!("writing {}", path.display()))
+        std::fs::write(&path, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn read(dir: &Path) -> Result<RunInfo> {
         let path = dir.join("run.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a run.json eoscheck can read", path.display()))
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a run.json eoscheck can read", path.display()))
     }
 }

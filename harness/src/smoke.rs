@@ -31,7 +31,11 @@ impl SmokeReport {
 pub const TOPIC: &str = "eoscheck-smoke";
 const PARTITIONS: i32 = 3;
 
-pub async fn run(cluster: &Cluster, messages: u64, log_dir: &std::path::Path) -> Result<SmokeReport> {
+pub async fn run(
+    cluster: &Cluster,
+    messages: u64,
+    log_dir: &std::path::Path,
+) -> Result<SmokeReport> {
     cluster.create_topic(TOPIC, PARTITIONS).await?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap_servers())
@@ -47,7 +51,10 @@ pub async fn run(cluster: &Cluster, messages: u64, log_dir: &std::path::Path) ->
                 let record = FutureRecord::<(), _>::to(TOPIC)
                     .partition((i % PARTITIONS as u64) as i32)
                     .payload(&payload);
-                producer.send(record, Timeout::After(Duration::from_secs(30))).await.is_ok()
+                producer
+                    .send(record, Timeout::After(Duration::from_secs(30)))
+                    .await
+                    .is_ok()
             }
         })
         .buffer_unordered(1000)

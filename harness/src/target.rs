@@ -9,7 +9,8 @@ use crate::{admin, cluster::Cluster};
 
 /// Restarts one producer of the workload and names it. The workload provides it;
 /// without a workload, `client-crash` cannot be injected.
-pub type CrashClient = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String>> + Send>> + Send + Sync>;
+pub type CrashClient =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String>> + Send>> + Send + Sync>;
 
 pub struct Target {
     pub cluster: Arc<Cluster>,
@@ -42,7 +43,10 @@ impl nemesis::Cluster for Target {
     }
 
     fn ip(&self, node: nemesis::NodeId) -> String {
-        self.cluster.node(node).map(|n| n.ip.clone()).unwrap_or_default()
+        self.cluster
+            .node(node)
+            .map(|n| n.ip.clone())
+            .unwrap_or_default()
     }
 
     fn client_ip(&self) -> String {
@@ -82,8 +86,10 @@ impl nemesis::Cluster for Target {
     }
 
     async fn controller(&self) -> Result<nemesis::NodeId> {
-        self.ask_any("finding the active controller", |a| async move { admin::active_controller(&a).await })
-            .await
+        self.ask_any("finding the active controller", |a| async move {
+            admin::active_controller(&a).await
+        })
+        .await
     }
 
     async fn transfer_leadership(&self, partition: i32, to: nemesis::NodeId) -> Result<()> {
@@ -117,6 +123,8 @@ impl nemesis::Cluster for Target {
     }
 
     async fn wait_whole(&self, timeout: Duration) -> Result<()> {
-        self.cluster.wait_whole(&self.topic, self.partitions, timeout).await
+        self.cluster
+            .wait_whole(&self.topic, self.partitions, timeout)
+            .await
     }
 }

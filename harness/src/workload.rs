@@ -70,26 +70,51 @@ impl Workload {
         };
         let slots = (0..config.producers)
             .map(|p| {
-                let client = Client::create(p, &config.settings, &config.topic, recorder.clone(), resend.clone());
-                Mutex::new(Slot { client: client.map(Arc::new), next_index: 0 })
+                let client = Client::create(
+                    p,
+                    &config.settings,
+                    &config.topic,
+                    recorder.clone(),
+                    resend.clone(),
+                );
+                Mutex::new(Slot {
+                    client: client.map(Arc::new),
+                    next_index: 0,
+                })
             })
             .collect();
-        let shared = Arc::new(Shared { config, recorder, slots, stop: AtomicBool::new(false), resend });
+        let shared = Arc::new(Shared {
+            config,
+            recorder,
+            slots,
+            stop: AtomicBool::new(false),
+            resend,
+        });
         let senders = (0..shared.config.producers)
             .map(|p| tokio::spawn(send_loop(shared.clone(), p)))
             .collect();
         let resender = resends.map(|rx| tokio::spawn(resend_loop(shared.clone(), rx)));
-        Workload { shared, senders, resender }
+        Workload {
+            shared,
+            senders,
+            resender,
+        }
     }
 
     /// How many producers the client library accepted.
     pub fn running(&self) -> usize {
-        self.shared.slots.iter().filter(|s| s.lock().unwrap().client.is_some()).count()
+        self.shared
+            .slots
+            .iter()
+            .filter(|s| s.lock().unwrap().client.is_some())
+            .count()
     }
 
     /// A handle that restarts producers while the workload runs (`client-crash`).
     pub fn crasher(&self) -> Crasher {
-        Crasher { shared: self.shared.clone() }
+        Crasher {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Stops handing out sends, then gives every client up to `bound` to complete
@@ -137,7 +162,13 @@ impl Crasher {
         };
         tokio::task::spawn_blocking(move || old.crash()).await?;
         let config = &shared.config;
-        let new = Client::create(producer, &config.settings, &config.topic, shared.recorder.clone(), shared.resend.clone());
+        let new = Client::create(
+            producer,
+            &config.settings,
+            &config.topic,
+            shared.recorder.clone(),
+            shared.resend.clone(),
+        );
         slot.lock().unwrap().client = new.map(Arc::new);
         Ok(format!("producer {producer}"))
     }
@@ -167,7 +198,12 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
             handed = handed.max(due.saturating_sub(per_second.ceil() as u64));
             due
         };
-        let Some(client) = shared.slots[producer as usize].lock().unwrap().client.clone() else {
+        let Some(client) = shared.slots[producer as usize]
+            .lock()
+            .unwrap()
+            .client
+            .clone()
+        else {
             continue;
         };
         while handed < due && !shared.stop.load(Ordering::Relaxed) {
@@ -175,7 +211,10 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
                 Some(p) => p,
                 None => {
                     let mut slot = shared.slots[producer as usize].lock().unwrap();
-                    let message = MessageId { producer, index: slot.next_index };
+                    let message = MessageId {
+                        producer,
+                        index: slot.next_index,
+                    };
                     slot.next_index += 1;
                     let partition = (message.index % config.partitions as u64) as i32;
                     shared.recorder.invoke(message, 0, partition);
@@ -203,7 +242,9 @@ async fn resend_loop(shared: Arc<Shared>, mut failed: mpsc::UnboundedReceiver<Fa
             continue;
         }
         let slot = &shared.slots[f.message.producer as usize];
-        let Some(client) = slot.lock().unwrap().client.clone() else { continue };
+        let Some(client) = slot.lock().unwrap().client.clone() else {
+            continue;
+        };
         shared.recorder.invoke(f.message, attempt, f.partition);
         let value = payload::encode(f.message, attempt, shared.config.message_size);
         while let Err(Refused::Busy) = client.send(f.message, attempt, f.partition, &value) {

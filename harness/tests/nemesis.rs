@@ -29,7 +29,8 @@ async fn every_fault_shows_its_effect_and_heals() {
     harness::cluster::with_teardown(&docker, {
         let docker = docker.clone();
         async move {
-            let cluster = Cluster::start(&docker, &run.id, &reference, Some(&run.join("nodes"))).await?;
+            let cluster =
+                Cluster::start(&docker, &run.id, &reference, Some(&run.join("nodes"))).await?;
             cluster.create_topic(TOPIC, PARTITIONS).await?;
             exercise_every_fault(Arc::new(cluster), &run).await
         }
@@ -76,17 +77,28 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
             // handshake answered), so the producer is connected to every leader first.
             // Counted now too: during ack-loss the leader's fetch responses are lost.
             for p in 0..PARTITIONS {
-                assert_eq!(send_plain(&plain, p, 1).await, 1, "warm-up send to partition {p}");
+                assert_eq!(
+                    send_plain(&plain, p, 1).await,
+                    1,
+                    "warm-up send to partition {p}"
+                );
                 records_before.push(count_records(&cluster, run, p).await?);
             }
         }
         let started = nemesis.start(fault).await?;
         eprintln!("started: {}", started.detail);
-        let node = started.targets.first().and_then(|t| t.strip_prefix("kafka-")).and_then(|n| n.parse().ok());
+        let node = started
+            .targets
+            .first()
+            .and_then(|t| t.strip_prefix("kafka-"))
+            .and_then(|n| n.parse().ok());
         match fault {
             Fault::PartitionLeader => {
                 let node = node.unwrap();
-                assert!(!reachable_from(&target, node, other(&target, node)).await, "leader cannot reach peers");
+                assert!(
+                    !reachable_from(&target, node, other(&target, node)).await,
+                    "leader cannot reach peers"
+                );
                 wait_until(fault, "leadership leaves the isolated leader", || async {
                     Snapshot::take(&target).await.led_by(node).is_empty()
                 })
@@ -95,11 +107,21 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
             Fault::PartitionHalves => {
                 let minority = nodes_with_chain(&target, fault).await;
                 assert_eq!(minority.len(), 1, "one node of three is the minority");
-                let majority: Vec<i32> = target.nodes().into_iter().filter(|n| !minority.contains(n)).collect();
+                let majority: Vec<i32> = target
+                    .nodes()
+                    .into_iter()
+                    .filter(|n| !minority.contains(n))
+                    .collect();
                 for &m in &majority {
-                    assert!(!reachable_from(&target, minority[0], m).await, "minority cut from kafka-{m}");
+                    assert!(
+                        !reachable_from(&target, minority[0], m).await,
+                        "minority cut from kafka-{m}"
+                    );
                 }
-                assert!(reachable_from(&target, majority[0], majority[1]).await, "majority still connected");
+                assert!(
+                    reachable_from(&target, majority[0], majority[1]).await,
+                    "majority still connected"
+                );
                 wait_until(fault, "the minority leads nothing", || async {
                     Snapshot::take(&target).await.led_by(minority[0]).is_empty()
                 })
@@ -108,26 +130,59 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
             Fault::PartitionRing => {
                 let a = nodes_with_chain(&target, fault).await;
                 assert_eq!(a.len(), 1);
-                let cut: Vec<i32> = started.targets.iter().filter_map(|t| t[6..].parse().ok()).collect();
-                let third = target.nodes().into_iter().find(|n| !cut.contains(n)).unwrap();
-                assert!(!reachable_from(&target, cut[0], cut[1]).await, "the cut link is down");
-                assert!(reachable_from(&target, cut[0], third).await, "one end still reaches the third");
-                assert!(reachable_from(&target, cut[1], third).await, "the other end too");
+                let cut: Vec<i32> = started
+                    .targets
+                    .iter()
+                    .filter_map(|t| t[6..].parse().ok())
+                    .collect();
+                let third = target
+                    .nodes()
+                    .into_iter()
+                    .find(|n| !cut.contains(n))
+                    .unwrap();
+                assert!(
+                    !reachable_from(&target, cut[0], cut[1]).await,
+                    "the cut link is down"
+                );
+                assert!(
+                    reachable_from(&target, cut[0], third).await,
+                    "one end still reaches the third"
+                );
+                assert!(
+                    reachable_from(&target, cut[1], third).await,
+                    "the other end too"
+                );
             }
             Fault::PartitionClientLeader => {
                 let node = node.unwrap();
-                assert!(!host_reaches(&target.ip(node)).await, "clients cannot reach the leader");
-                assert!(host_reaches(&target.ip(other(&target, node))).await, "other brokers still reachable");
-                assert!(reachable_from(&target, other(&target, node), node).await, "brokers still reach it");
+                assert!(
+                    !host_reaches(&target.ip(node)).await,
+                    "clients cannot reach the leader"
+                );
+                assert!(
+                    host_reaches(&target.ip(other(&target, node))).await,
+                    "other brokers still reachable"
+                );
+                assert!(
+                    reachable_from(&target, other(&target, node), node).await,
+                    "brokers still reach it"
+                );
             }
             Fault::AckLoss => {
                 let node = node.unwrap();
-                let partition = *before.led_by(node).first().expect("ack-loss targets a leader");
+                let partition = *before
+                    .led_by(node)
+                    .first()
+                    .expect("ack-loss targets a leader");
                 let acked = send_plain(&plain, partition, 50).await;
                 assert_eq!(acked, 0, "no acknowledgement gets through");
                 heal_times.push((fault, stop_and_heal(&mut nemesis, fault).await?));
-                let landed = count_records(&cluster, run, partition).await? - records_before[partition as usize];
-                assert!(landed >= 50, "the unacknowledged writes landed ({landed} records)");
+                let landed = count_records(&cluster, run, partition).await?
+                    - records_before[partition as usize];
+                assert!(
+                    landed >= 50,
+                    "the unacknowledged writes landed ({landed} records)"
+                );
                 continue;
             }
             Fault::KillLeader | Fault::KillController | Fault::KillRandom => {
@@ -170,22 +225,37 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
                 let to: i32 = started.targets[1][6..].parse().unwrap();
                 let from = node.unwrap();
                 let after = Snapshot::take(&target).await;
-                let moved: Vec<i32> = before.led_by(from).into_iter().filter(|p| after.leader(*p) == Some(to)).collect();
-                assert!(!moved.is_empty(), "a partition led by kafka-{from} is now led by kafka-{to}");
+                let moved: Vec<i32> = before
+                    .led_by(from)
+                    .into_iter()
+                    .filter(|p| after.leader(*p) == Some(to))
+                    .collect();
+                assert!(
+                    !moved.is_empty(),
+                    "a partition led by kafka-{from} is now led by kafka-{to}"
+                );
             }
             Fault::ClientCrash => {
                 // Sends before and after the restart carry two producer ids.
                 send_idempotent(&producer, 0, 20).await;
                 let pids = producer_ids(&cluster, run, 0).await?;
-                assert!(pids.len() >= 2, "the restarted producer has a new producer id: {pids:?}");
+                assert!(
+                    pids.len() >= 2,
+                    "the restarted producer has a new producer id: {pids:?}"
+                );
             }
         }
         heal_times.push((fault, stop_and_heal(&mut nemesis, fault).await?));
     }
     for node in target.nodes() {
         let rules = target.exec(node, &["iptables", "-S"]).await?;
-        assert!(!rules.contains("eos-") && !rules.contains("DROP"), "kafka-{node}: {rules}");
-        let qdisc = target.exec(node, &["tc", "qdisc", "show", "dev", "eth0"]).await?;
+        assert!(
+            !rules.contains("eos-") && !rules.contains("DROP"),
+            "kafka-{node}: {rules}"
+        );
+        let qdisc = target
+            .exec(node, &["tc", "qdisc", "show", "dev", "eth0"])
+            .await?;
         assert!(!qdisc.contains("netem"), "kafka-{node}: {qdisc}");
     }
     for (fault, took) in heal_times {
@@ -220,7 +290,9 @@ impl Snapshot {
     }
 
     fn led_by(&self, node: i32) -> Vec<i32> {
-        (0..PARTITIONS).filter(|&p| self.leader(p) == Some(node)).collect()
+        (0..PARTITIONS)
+            .filter(|&p| self.leader(p) == Some(node))
+            .collect()
     }
 }
 
@@ -236,7 +308,10 @@ where
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(45) {
         if check().await {
-            eprintln!("{fault}: {what} after {:.1}s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "{fault}: {what} after {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -263,7 +338,10 @@ async fn reachable_from(target: &Target, from: i32, to: i32) -> bool {
 
 async fn host_reaches(ip: &str) -> bool {
     let connect = tokio::net::TcpStream::connect(format!("{ip}:9092"));
-    matches!(tokio::time::timeout(Duration::from_secs(3), connect).await, Ok(Ok(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), connect).await,
+        Ok(Ok(_))
+    )
 }
 
 /// How long 20 blobs of 10 KB take to be acknowledged, all of them.
@@ -271,10 +349,16 @@ async fn time_blobs(producer: &FutureProducer, partition: i32) -> Duration {
     let blob = vec![b'x'; 10_000];
     let started = Instant::now();
     let sends = (0..20).map(|_| {
-        let record = FutureRecord::<(), _>::to(TOPIC).partition(partition).payload(&blob);
+        let record = FutureRecord::<(), _>::to(TOPIC)
+            .partition(partition)
+            .payload(&blob);
         producer.send(record, Timeout::Never)
     });
-    let acked = futures::future::join_all(sends).await.into_iter().filter(Result::is_ok).count();
+    let acked = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .filter(Result::is_ok)
+        .count();
     assert_eq!(acked, 20, "every blob acknowledged");
     started.elapsed()
 }
@@ -290,8 +374,13 @@ fn idempotent_producer(cluster: &Cluster) -> FutureProducer {
 async fn send_idempotent(producer: &Mutex<FutureProducer>, partition: i32, n: usize) {
     let producer = producer.lock().unwrap().clone();
     for i in 0..n {
-        let record = FutureRecord::<(), _>::to(TOPIC).partition(partition).payload("crash test");
-        producer.send(record, Timeout::After(Duration::from_secs(10))).await.unwrap_or_else(|e| panic!("send {i}: {e:?}"));
+        let record = FutureRecord::<(), _>::to(TOPIC)
+            .partition(partition)
+            .payload("crash test");
+        producer
+            .send(record, Timeout::After(Duration::from_secs(10)))
+            .await
+            .unwrap_or_else(|e| panic!("send {i}: {e:?}"));
     }
 }
 
@@ -310,10 +399,16 @@ fn plain_producer(cluster: &Cluster, timeout: Duration) -> FutureProducer {
 /// Sends `n` messages at once and counts acknowledgements.
 async fn send_plain(producer: &FutureProducer, partition: i32, n: usize) -> usize {
     let sends = (0..n).map(|_| async move {
-        let record = FutureRecord::<(), _>::to(TOPIC).partition(partition).payload("ack-loss test");
+        let record = FutureRecord::<(), _>::to(TOPIC)
+            .partition(partition)
+            .payload("ack-loss test");
         producer.send(record, Timeout::Never).await.is_ok()
     });
-    futures::future::join_all(sends).await.into_iter().filter(|ok| *ok).count()
+    futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count()
 }
 
 async fn read(cluster: &Cluster, run: &RunDir, partition: i32) -> anyhow::Result<bytes::Bytes> {
@@ -327,12 +422,18 @@ async fn count_records(cluster: &Cluster, run: &RunDir, partition: i32) -> anyho
     let mut bytes = read(cluster, run, partition).await?;
     let mut n = 0;
     while !bytes.is_empty() {
-        n += kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)?.records.len() as u64;
+        n += kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)?
+            .records
+            .len() as u64;
     }
     Ok(n)
 }
 
-async fn producer_ids(cluster: &Cluster, run: &RunDir, partition: i32) -> anyhow::Result<BTreeSet<i64>> {
+async fn producer_ids(
+    cluster: &Cluster,
+    run: &RunDir,
+    partition: i32,
+) -> anyhow::Result<BTreeSet<i64>> {
     let mut bytes = read(cluster, run, partition).await?;
     let mut pids = BTreeSet::new();
     while !bytes.is_empty() {

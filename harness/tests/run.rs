@@ -10,7 +10,11 @@ use checker::{Kind, Results, Validity};
 use harness::{cluster, images, preset::Preset, run, rundir::RunDir};
 use nemesis::Fault;
 
-async fn run_preset(docker: &bollard::Docker, image: &images::BrokerImage, preset: Preset) -> (Results, RunDir) {
+async fn run_preset(
+    docker: &bollard::Docker,
+    image: &images::BrokerImage,
+    preset: Preset,
+) -> (Results, RunDir) {
     let config = run::RunConfig {
         preset,
         guarantees: preset.guarantees(),
@@ -25,10 +29,19 @@ async fn run_preset(docker: &bollard::Docker, image: &images::BrokerImage, prese
     };
     let dir = common::run_dir(&format!("{preset}-"));
     let path = dir.path.clone();
-    let code = cluster::with_teardown(docker, run::run(docker.clone(), config, dir)).await.expect("the run completes");
-    let results: Results = serde_json::from_str(&std::fs::read_to_string(path.join("results.json")).unwrap()).unwrap();
+    let code = cluster::with_teardown(docker, run::run(docker.clone(), config, dir))
+        .await
+        .expect("the run completes");
+    let results: Results =
+        serde_json::from_str(&std::fs::read_to_string(path.join("results.json")).unwrap()).unwrap();
     assert_eq!(code, results.exit_code());
-    (results, RunDir { id: String::new(), path })
+    (
+        results,
+        RunDir {
+            id: String::new(),
+            path,
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,19 +52,43 @@ async fn ack_loss_duplicates_at_least_once_writes_but_not_idempotent_ones() {
     let duplicates = loose.anomalies.count(Kind::Duplicate);
     eprintln!("at-least-once under ack-loss: {duplicates} duplicates");
     assert!(duplicates > 0, "retries after lost acks wrote duplicates");
-    assert_eq!(loose.valid, Validity::Valid, "at-least-once promises no-loss only: {:?}", loose.violated);
-    assert!(loose.stats.sends.ok > 20_000, "thousands of acknowledged sends");
-    for file in ["run.json", "history.jsonl", "results.json", "log/manifest.json", "nodes/kafka-1.log"] {
+    assert_eq!(
+        loose.valid,
+        Validity::Valid,
+        "at-least-once promises no-loss only: {:?}",
+        loose.violated
+    );
+    assert!(
+        loose.stats.sends.ok > 20_000,
+        "thousands of acknowledged sends"
+    );
+    for file in [
+        "run.json",
+        "history.jsonl",
+        "results.json",
+        "log/manifest.json",
+        "nodes/kafka-1.log",
+    ] {
         assert!(dir.join(file).is_file(), "{file} in the run directory");
     }
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
-    assert!(history.contains("\"type\":\"nemesis-start\",") && history.contains("\"fault\":\"ack-loss\""));
+    assert!(
+        history.contains("\"type\":\"nemesis-start\",")
+            && history.contains("\"fault\":\"ack-loss\"")
+    );
     // The same run judged against what idempotence promises fails.
-    let strict = harness::check::check_dir(&dir.path, Some(checker::Guarantee::parse_list("exactly-once").unwrap())).unwrap();
+    let strict = harness::check::check_dir(
+        &dir.path,
+        Some(checker::Guarantee::parse_list("exactly-once").unwrap()),
+    )
+    .unwrap();
     assert_eq!(strict.exit_code(), 1);
 
     let (idempotent, _) = run_preset(&docker, &image, Preset::Idempotent).await;
-    eprintln!("idempotent under ack-loss: {}", harness::check::summary(&idempotent));
+    eprintln!(
+        "idempotent under ack-loss: {}",
+        harness::check::summary(&idempotent)
+    );
     assert_eq!(idempotent.anomalies.count(Kind::Duplicate), 0);
     assert_eq!(idempotent.valid, Validity::Valid);
 }

@@ -35,8 +35,11 @@ pub trait Cluster: Send + Sync {
     /// The active KRaft controller.
     fn controller(&self) -> impl Future<Output = Result<NodeId>> + Send;
     /// Moves a partition's leadership to another in-sync replica.
-    fn transfer_leadership(&self, partition: i32, to: NodeId)
-        -> impl Future<Output = Result<()>> + Send;
+    fn transfer_leadership(
+        &self,
+        partition: i32,
+        to: NodeId,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Restarts one producer of the workload so that it comes back with a new
     /// producer id; returns which producer.
     fn crash_client(&self) -> impl Future<Output = Result<String>> + Send;

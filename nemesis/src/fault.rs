@@ -117,7 +117,11 @@ impl fmt::Display for FaultError {
         match self {
             FaultError::Unknown(name) => {
                 let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-                write!(f, "unknown fault {name:?}; known faults: {}, all, none", names.join(", "))
+                write!(
+                    f,
+                    "unknown fault {name:?}; known faults: {}, all, none",
+                    names.join(", ")
+                )
             }
         }
     }
@@ -133,7 +137,10 @@ mod tests {
     fn names_round_trip_and_match_serde() {
         for fault in Fault::ALL {
             assert_eq!(fault.name().parse::<Fault>().unwrap(), fault);
-            assert_eq!(serde_json::to_string(&fault).unwrap(), format!("\"{}\"", fault.name()));
+            assert_eq!(
+                serde_json::to_string(&fault).unwrap(),
+                format!("\"{}\"", fault.name())
+            );
         }
     }
 
@@ -146,6 +153,9 @@ mod tests {
             vec![Fault::AckLoss, Fault::KillLeader]
         );
         let err = Fault::parse_list("ack-los").unwrap_err().to_string();
-        assert!(err.contains("\"ack-los\"") && err.contains("ack-loss"), "{err}");
+        assert!(
+            err.contains("\"ack-los\"") && err.contains("ack-loss"),
+            "{err}"
+        );
     }
 }

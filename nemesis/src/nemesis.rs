@@ -122,11 +122,19 @@ impl<C: Cluster> Nemesis<C> {
         Ok(Event {
             phase: Phase::Heal,
             fault: None,
-            targets: self.cluster.nodes().into_iter().map(|n| format!("kafka-{n}")).collect(),
+            targets: self
+                .cluster
+                .nodes()
+                .into_iter()
+                .map(|n| format!("kafka-{n}"))
+                .collect(),
             detail: if healed.is_empty() {
                 format!("nothing was active; cluster whole after {took:.1}s")
             } else {
-                format!("healed {}; cluster whole after {took:.1}s", healed.join(", "))
+                format!(
+                    "healed {}; cluster whole after {took:.1}s",
+                    healed.join(", ")
+                )
             },
         })
     }

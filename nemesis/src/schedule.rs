@@ -62,11 +62,22 @@ impl Schedule {
             if end > config.time_limit {
                 break;
             }
-            steps.push(Step { at: t, action: StepAction::Start, fault });
-            steps.push(Step { at: end, action: StepAction::Stop, fault });
+            steps.push(Step {
+                at: t,
+                action: StepAction::Start,
+                fault,
+            });
+            steps.push(Step {
+                at: end,
+                action: StepAction::Stop,
+                fault,
+            });
             t = end + jittered(config.quiet, &mut rng);
         }
-        Schedule { config: config.clone(), steps }
+        Schedule {
+            config: config.clone(),
+            steps,
+        }
     }
 }
 
@@ -86,7 +97,12 @@ impl fmt::Display for Schedule {
                 StepAction::Start => "start",
                 StepAction::Stop => "stop ",
             };
-            writeln!(f, "  {:>7.1}s  {action}  {}", step.at.as_secs_f64(), step.fault)?;
+            writeln!(
+                f,
+                "  {:>7.1}s  {action}  {}",
+                step.at.as_secs_f64(),
+                step.fault
+            )?;
         }
         Ok(())
     }
@@ -105,7 +121,9 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         if !(secs.is_finite() && secs >= 0.0) {
-            return Err(serde::de::Error::custom(format!("{secs} is not a duration in seconds")));
+            return Err(serde::de::Error::custom(format!(
+                "{secs} is not a duration in seconds"
+            )));
         }
         Ok(Duration::from_millis((secs * 1000.0).round() as u64))
     }
@@ -176,7 +194,10 @@ mod tests {
     fn schedules_round_trip_through_json() {
         let schedule = Schedule::generate(&config(11, &[Fault::AckLoss, Fault::KillLeader], 90));
         let json = serde_json::to_string(&schedule).unwrap();
-        assert!(json.contains("\"ack-loss\"") || json.contains("\"kill-leader\""), "{json}");
+        assert!(
+            json.contains("\"ack-loss\"") || json.contains("\"kill-leader\""),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), schedule);
     }
 }

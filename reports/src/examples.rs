@@ -5,8 +5,8 @@
 
 use crate::timeline::Timeline;
 use checker::anomaly::{
-    Anomalies, Copy, Duplicate, FailedButPresent, Finding, Lost, OffsetMismatch, Phantom, Reorder, Send, SequenceBreak,
-    SequenceGap, SequenceRegress, SequenceRepeat,
+    Anomalies, Copy, Duplicate, FailedButPresent, Finding, Lost, OffsetMismatch, Phantom, Reorder,
+    Send, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat,
 };
 use checker::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
 use checker::{Guarantee, Kind};
@@ -54,7 +54,13 @@ pub struct LogRecord {
 
 impl From<&Copy> for LogRecord {
     fn from(c: &Copy) -> Self {
-        LogRecord { partition: c.partition, offset: c.offset, pid: c.pid, epoch: c.epoch, sequence: c.sequence }
+        LogRecord {
+            partition: c.partition,
+            offset: c.offset,
+            pid: c.pid,
+            epoch: c.epoch,
+            sequence: c.sequence,
+        }
     }
 }
 
@@ -83,9 +89,18 @@ fn finding<A: Shown>(kind: Kind, f: &Finding<A>) -> KindFinding<'_> {
     let examples = f
         .examples
         .iter()
-        .map(|e| Facts { explanation: &e.explanation, ..e.detail.facts() })
+        .map(|e| Facts {
+            explanation: &e.explanation,
+            ..e.detail.facts()
+        })
         .collect();
-    KindFinding { kind, count: f.count, explanation: &f.explanation, violates: &f.violates, examples }
+    KindFinding {
+        kind,
+        count: f.count,
+        explanation: &f.explanation,
+        violates: &f.violates,
+        examples,
+    }
 }
 
 /// Facts of an example about one send; the caller adds records and notes.
@@ -105,8 +120,21 @@ fn sequence_break(b: &SequenceBreak) -> Facts<'_> {
         Some(p) => format!("previous sequence {p}"),
         None => "first record of its epoch".to_string(),
     };
-    let record = LogRecord { partition: b.partition, offset: b.offset, pid: b.pid, epoch: b.epoch, sequence: b.sequence };
-    Facts { explanation: "", message: b.message, attempt: None, records: vec![record], note: Some(note), send: None }
+    let record = LogRecord {
+        partition: b.partition,
+        offset: b.offset,
+        pid: b.pid,
+        epoch: b.epoch,
+        sequence: b.sequence,
+    };
+    Facts {
+        explanation: "",
+        message: b.message,
+        attempt: None,
+        records: vec![record],
+        note: Some(note),
+        send: None,
+    }
 }
 
 impl Shown for Lost {
@@ -117,15 +145,28 @@ impl Shown for Lost {
 
 impl Shown for Duplicate {
     fn facts(&self) -> Facts<'_> {
-        let note = serde_json::to_value(self.cause).ok().and_then(|v| v.as_str().map(|c| format!("cause {c}")));
-        Facts { records: self.copies.iter().map(LogRecord::from).collect(), note, ..about(&self.send) }
+        let note = serde_json::to_value(self.cause)
+            .ok()
+            .and_then(|v| v.as_str().map(|c| format!("cause {c}")));
+        Facts {
+            records: self.copies.iter().map(LogRecord::from).collect(),
+            note,
+            ..about(&self.send)
+        }
     }
 }
 
 impl Shown for Reorder {
     fn facts(&self) -> Facts<'_> {
-        let note = format!("landed after {} (offset {}), sent later", self.after, self.after_offset);
-        Facts { records: vec![LogRecord::from(&self.copy)], note: Some(note), ..about(&self.send) }
+        let note = format!(
+            "landed after {} (offset {}), sent later",
+            self.after, self.after_offset
+        );
+        Facts {
+            records: vec![LogRecord::from(&self.copy)],
+            note: Some(note),
+            ..about(&self.send)
+        }
     }
 }
 
@@ -149,13 +190,19 @@ impl Shown for SequenceRegress {
 
 impl Shown for OffsetMismatch {
     fn facts(&self) -> Facts<'_> {
-        Facts { records: self.copies.iter().map(LogRecord::from).collect(), ..about(&self.send) }
+        Facts {
+            records: self.copies.iter().map(LogRecord::from).collect(),
+            ..about(&self.send)
+        }
     }
 }
 
 impl Shown for FailedButPresent {
     fn facts(&self) -> Facts<'_> {
-        Facts { records: vec![LogRecord::from(&self.copy)], ..about(&self.send) }
+        Facts {
+            records: vec![LogRecord::from(&self.copy)],
+            ..about(&self.send)
+        }
     }
 }
 

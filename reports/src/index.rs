@@ -23,7 +23,10 @@ impl IndexEntry {
     /// Newest first: by start time where run.json has it, else by name
     /// (run ids begin with their start time).
     fn sort_key(&self) -> &str {
-        self.info.as_ref().and_then(|i| i.started.as_deref()).unwrap_or(&self.dir)
+        self.info
+            .as_ref()
+            .and_then(|i| i.started.as_deref())
+            .unwrap_or(&self.dir)
     }
 }
 
@@ -79,7 +82,11 @@ fn row(e: &IndexEntry) -> String {
             .filter(|k| k.count > 0)
             .map(|k| format!("{} {}", count(k.count), k.kind))
             .collect();
-        if found.is_empty() { "none".to_string() } else { found.join(", ") }
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(", ")
+        }
     });
     let faults = escape(&info.faults().join(", "));
     let text = |v: Option<&String>| v.map(|v| escape(v)).unwrap_or_default();

@@ -30,15 +30,25 @@ pub fn render_junit(info: &RunInfo, results: &Results) -> String {
         .guarantees
         .iter()
         .map(|g| {
-            let breaking: Vec<&KindFinding> =
-                kinds.iter().filter(|k| k.count > 0 && k.violates.contains(g)).collect();
+            let breaking: Vec<&KindFinding> = kinds
+                .iter()
+                .filter(|k| k.count > 0 && k.violates.contains(g))
+                .collect();
             let verdict = match (results.violated.contains(g), results.valid) {
                 (true, _) => Verdict::Failed {
                     message: format!(
                         "{g} violated: {}",
-                        breaking.iter().map(|k| format!("{} {}", k.count, k.kind)).collect::<Vec<_>>().join(", ")
+                        breaking
+                            .iter()
+                            .map(|k| format!("{} {}", k.count, k.kind))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
-                    detail: breaking.iter().map(|k| explain(k)).collect::<Vec<_>>().join("\n\n"),
+                    detail: breaking
+                        .iter()
+                        .map(|k| explain(k))
+                        .collect::<Vec<_>>()
+                        .join("\n\n"),
                 },
                 (false, Validity::Unknown) => Verdict::Errored {
                     message: format!("{g}: the run could not establish the answer"),
@@ -46,11 +56,19 @@ pub fn render_junit(info: &RunInfo, results: &Results) -> String {
                 },
                 (false, _) => Verdict::Passed(None),
             };
-            Case { class: "eoscheck.guarantees", name: g.name().to_string(), verdict }
+            Case {
+                class: "eoscheck.guarantees",
+                name: g.name().to_string(),
+                verdict,
+            }
         })
         .collect();
     cases.extend(kinds.iter().map(|k| {
-        let promised: Vec<_> = k.violates.iter().filter(|g| results.guarantees.contains(g)).collect();
+        let promised: Vec<_> = k
+            .violates
+            .iter()
+            .filter(|g| results.guarantees.contains(g))
+            .collect();
         let verdict = match (k.count, promised.is_empty()) {
             (0, _) => Verdict::Passed(None),
             (n, true) => Verdict::Passed(Some(format!(
@@ -58,22 +76,37 @@ pub fn render_junit(info: &RunInfo, results: &Results) -> String {
                 k.kind,
                 explain(k)
             ))),
-            (n, false) => Verdict::Failed { message: format!("{n} {} found", k.kind), detail: explain(k) },
+            (n, false) => Verdict::Failed {
+                message: format!("{n} {} found", k.kind),
+                detail: explain(k),
+            },
         };
-        Case { class: "eoscheck.anomalies", name: k.kind.name().to_string(), verdict }
+        Case {
+            class: "eoscheck.anomalies",
+            name: k.kind.name().to_string(),
+            verdict,
+        }
     }));
     document(info, &cases)
 }
 
 /// A kind's definition and its first example, for a failure's body.
 fn explain(k: &KindFinding) -> String {
-    let example = k.examples.first().map_or(String::new(), |e| format!("\nFirst example: {}", e.explanation));
+    let example = k.examples.first().map_or(String::new(), |e| {
+        format!("\nFirst example: {}", e.explanation)
+    });
     format!("{} ({} found): {}{example}", k.kind, k.count, k.explanation)
 }
 
 fn document(info: &RunInfo, cases: &[Case]) -> String {
-    let failures = cases.iter().filter(|c| matches!(c.verdict, Verdict::Failed { .. })).count();
-    let errors = cases.iter().filter(|c| matches!(c.verdict, Verdict::Errored { .. })).count();
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Failed { .. }))
+        .count();
+    let errors = cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Errored { .. }))
+        .count();
     let id = info.id.as_deref().unwrap_or("run");
     let mut suite_name = format!("eoscheck {id}");
     if let Some(preset) = &info.preset {
@@ -103,10 +136,16 @@ fn document(info: &RunInfo, cases: &[Case]) -> String {
     }
     out += "</properties>\n";
     for case in cases {
-        out += &format!("<testcase classname=\"{}\" name=\"{}\"", case.class, escape(&case.name));
+        out += &format!(
+            "<testcase classname=\"{}\" name=\"{}\"",
+            case.class,
+            escape(&case.name)
+        );
         out += &match &case.verdict {
             Verdict::Passed(None) => "/>\n".to_string(),
-            Verdict::Passed(Some(note)) => format!("><system-out>{}</system-out></testcase>\n", escape(note)),
+            Verdict::Passed(Some(note)) => {
+                format!("><system-out>{}</system-out></testcase>\n", escape(note))
+            }
             Verdict::Failed { message, detail } => format!(
                 "><failure type=\"violated\" message=\"{}\">{}</failure></testcase>\n",
                 escape(message),

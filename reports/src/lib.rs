@@ -46,22 +46,49 @@ pub struct Written {
 pub fn write_all(run_dir: &Path) -> Result<Written> {
     let read = |name: &str, what_to_do: &str| {
         let path = run_dir.join(name);
-        fs::read_to_string(&path).with_context(|| format!("cannot read {}; {what_to_do}", path.display()))
+        fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}; {what_to_do}", path.display()))
     };
     let info = match read("run.json", "") {
-        Ok(text) => RunInfo::parse(&text).with_context(|| format!("{} is not a JSON object", run_dir.join("run.json").display()))?,
+        Ok(text) => RunInfo::parse(&text).with_context(|| {
+            format!(
+                "{} is not a JSON object",
+                run_dir.join("run.json").display()
+            )
+        })?,
         // A report without the configuration is still worth having.
-        Err(_) => RunInfo { id: run_dir.file_name().map(|n| n.to_string_lossy().into_owned()), ..RunInfo::default() },
+        Err(_) => RunInfo {
+            id: run_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+            ..RunInfo::default()
+        },
     };
-    let results: checker::Results = serde_json::from_str(&read("results.json", "run `eoscheck check RUN_DIR` first")?)
-        .with_context(|| format!("{} is not a results file of this eoscheck; run `eoscheck check RUN_DIR` to rewrite it", run_dir.join("results.json").display()))?;
+    let results: checker::Results = serde_json::from_str(&read(
+        "results.json",
+        "run `eoscheck check RUN_DIR` first",
+    )?)
+    .with_context(|| {
+        format!(
+            "{} is not a results file of this eoscheck; run `eoscheck check RUN_DIR` to rewrite it",
+            run_dir.join("results.json").display()
+        )
+    })?;
     let history = read("history.jsonl", "the run directory is incomplete")?;
     let leaders = read("leaders.jsonl", "").ok();
     let timeline = Timeline::parse(&history, leaders.as_deref())
         .with_context(|| format!("in {}", run_dir.display()))?;
     let broker_logs = broker_logs(run_dir);
-    let run = Run { info: &info, results: &results, timeline: &timeline, broker_logs: &broker_logs };
-    let written = Written { report: run_dir.join("report.html"), junit: run_dir.join("junit.xml") };
+    let run = Run {
+        info: &info,
+        results: &results,
+        timeline: &timeline,
+        broker_logs: &broker_logs,
+    };
+    let written = Written {
+        report: run_dir.join("report.html"),
+        junit: run_dir.join("junit.xml"),
+    };
     write(&written.report, &render_report(&run)?)?;
     write(&written.junit, &render_junit(&info, &results))?;
     Ok(written)
@@ -71,8 +98,12 @@ pub fn write_all(run_dir: &Path) -> Result<Written> {
 /// Every directory in it is a run (the `latest` link is skipped); a run
 /// whose files are missing or unreadable is listed with the problem.
 pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
-    let listing = fs::read_dir(runs_dir)
-        .with_context(|| format!("cannot list the runs folder {}; pass the folder given to --out", runs_dir.display()))?;
+    let listing = fs::read_dir(runs_dir).with_context(|| {
+        format!(
+            "cannot list the runs folder {}; pass the folder given to --out",
+            runs_dir.display()
+        )
+    })?;
     let mut entries = Vec::new();
     for dir in listing.flatten() {
         let is_run = dir.file_type().is_ok_and(|t| t.is_dir());
@@ -80,7 +111,9 @@ pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
             continue;
         }
         let path = dir.path();
-        let info = fs::read_to_string(path.join("run.json")).ok().and_then(|t| RunInfo::parse(&t).ok());
+        let info = fs::read_to_string(path.join("run.json"))
+            .ok()
+            .and_then(|t| RunInfo::parse(&t).ok());
         let (results, results_problem) = match fs::read_to_string(path.join("results.json")) {
             Err(_) => (None, Some("no results.json".to_string())),
             Ok(text) => match serde_json::from_str(&text) {
@@ -90,7 +123,13 @@ pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
         };
         let has_report = path.join("report.html").is_file();
         let dir = dir.file_name().to_string_lossy().into_owned();
-        entries.push(IndexEntry { dir, info, results, results_problem, has_report });
+        entries.push(IndexEntry {
+            dir,
+            info,
+            results,
+            results_problem,
+            has_report,
+        });
     }
     let index = runs_dir.join("index.html");
     write(&index, &render_index(&mut entries))?;
@@ -99,7 +138,9 @@ pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
 
 /// `nodes/*.log`, relative to the run directory, sorted.
 fn broker_logs(run_dir: &Path) -> Vec<String> {
-    let Ok(listing) = fs::read_dir(run_dir.join("nodes")) else { return Vec::new() };
+    let Ok(listing) = fs::read_dir(run_dir.join("nodes")) else {
+        return Vec::new();
+    };
     let mut logs: Vec<String> = listing
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())

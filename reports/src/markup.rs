@@ -37,7 +37,11 @@ pub fn count(n: u64) -> String {
 /// `2026-11-23T20:15:10.452791888Z` becomes `2026-11-23 20:15:10 UTC`.
 /// Anything else is shown as it is.
 pub fn wall_clock(rfc3339: &str) -> String {
-    match (rfc3339.get(..19), rfc3339.ends_with('Z'), rfc3339.get(10..11)) {
+    match (
+        rfc3339.get(..19),
+        rfc3339.ends_with('Z'),
+        rfc3339.get(10..11),
+    ) {
         (Some(second), true, Some("T")) => format!("{} UTC", second.replacen('T', " ", 1)),
         _ => rfc3339.to_string(),
     }
@@ -64,15 +68,24 @@ mod tests {
 
     #[test]
     fn escaping_and_numbers() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(escape("a\u{1}b"), "a\u{fffd}b");
         assert_eq!(count(0), "0");
         assert_eq!(count(100_000), "100,000");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(millis(0.0021), "2.10 ms");
         assert_eq!(millis(30.0), "30000 ms");
-        assert_eq!(wall_clock("2026-11-23T20:15:10.452791888Z"), "2026-11-23 20:15:10 UTC");
-        assert_eq!(wall_clock("2026-11-23T20:15:10Z"), "2026-11-23 20:15:10 UTC");
+        assert_eq!(
+            wall_clock("2026-11-23T20:15:10.452791888Z"),
+            "2026-11-23 20:15:10 UTC"
+        );
+        assert_eq!(
+            wall_clock("2026-11-23T20:15:10Z"),
+            "2026-11-23 20:15:10 UTC"
+        );
         assert_eq!(wall_clock("yesterday"), "yesterday");
     }
 }

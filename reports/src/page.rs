@@ -50,10 +50,16 @@ nav a{margin-right:12px}code{font-size:13px}.muted{color:#666}
 /// The report page of `run`.
 pub fn render_report(run: &Run) -> Result<String> {
     let kinds = findings(&run.results.anomalies);
-    let anomaly_times: Vec<f64> =
-        kinds.iter().flat_map(|k| &k.examples).filter_map(|e| e.time(run.timeline)).collect();
+    let anomaly_times: Vec<f64> = kinds
+        .iter()
+        .flat_map(|k| &k.examples)
+        .filter_map(|e| e.time(run.timeline))
+        .collect();
     let frame = TimeFrame::new(run.timeline, &anomaly_times);
-    let title = format!("eoscheck run {}", run.info.id.as_deref().unwrap_or("(no id)"));
+    let title = format!(
+        "eoscheck run {}",
+        run.info.id.as_deref().unwrap_or("(no id)")
+    );
     let mut page = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -62,7 +68,10 @@ pub fn render_report(run: &Run) -> Result<String> {
         escape(&title)
     );
     if let Some(started) = &run.info.started {
-        page += &format!("<div class=\"muted\">started {}</div>\n", escape(&wall_clock(started)));
+        page += &format!(
+            "<div class=\"muted\">started {}</div>\n",
+            escape(&wall_clock(started))
+        );
     }
     page += &verdict(run);
     page += "<nav><a href=\"#configuration\">configuration</a><a href=\"#latency\">latency</a>\
@@ -83,18 +92,43 @@ pub fn render_report(run: &Run) -> Result<String> {
 fn verdict(run: &Run) -> String {
     let r = run.results;
     let (class, word, says) = match r.valid {
-        Validity::Valid => ("valid", "VALID", "Every promised guarantee held.".to_string()),
+        Validity::Valid => (
+            "valid",
+            "VALID",
+            "Every promised guarantee held.".to_string(),
+        ),
         Validity::Invalid => {
             let broken: Vec<&str> = r.violated.iter().map(|g| g.name()).collect();
-            ("invalid", "INVALID", format!("Violated: {}.", broken.join(", ")))
+            (
+                "invalid",
+                "INVALID",
+                format!("Violated: {}.", broken.join(", ")),
+            )
         }
-        Validity::Unknown => ("unknown", "UNKNOWN", "The run could not establish the answer.".to_string()),
+        Validity::Unknown => (
+            "unknown",
+            "UNKNOWN",
+            "The run could not establish the answer.".to_string(),
+        ),
     };
-    let mut out = format!("<div class=\"verdict {class}\"><strong>{word}</strong>{}<div>promised: ", escape(&says));
+    let mut out = format!(
+        "<div class=\"verdict {class}\"><strong>{word}</strong>{}<div>promised: ",
+        escape(&says)
+    );
     for g in &r.guarantees {
         let broken = r.violated.contains(g);
-        let mark = if broken { "✗" } else if r.valid == Validity::Unknown { "?" } else { "✓" };
-        out += &format!("<span class=\"chip{}\">{mark} {}</span>", if broken { " broken" } else { "" }, g.name());
+        let mark = if broken {
+            "✗"
+        } else if r.valid == Validity::Unknown {
+            "?"
+        } else {
+            "✓"
+        };
+        out += &format!(
+            "<span class=\"chip{}\">{mark} {}</span>",
+            if broken { " broken" } else { "" },
+            g.name()
+        );
     }
     out += "</div>";
     if !r.unknown_reasons.is_empty() {
@@ -148,22 +182,45 @@ fn configuration(run: &Run) -> String {
         }),
     );
     let schedule = i.nemesis.as_ref().map(|n| {
-        let steps = n.steps.iter().map(|s| vec![cell(format!("{:.3}", s.at)), cell(&s.action), cell(&s.fault)]);
+        let steps = n.steps.iter().map(|s| {
+            vec![
+                cell(format!("{:.3}", s.at)),
+                cell(&s.action),
+                cell(&s.fault),
+            ]
+        });
         table(&["at (s into the workload)", "action", "fault"], steps)
     });
     let phases = table(
         &["phase", "from (s)", "to (s)"],
         i.phases.iter().map(|p| {
-            vec![cell(&p.name), cell(format!("{:.1}", p.start_s)), cell(p.end_s.map(|e| format!("{e:.1}")).unwrap_or_default())]
+            vec![
+                cell(&p.name),
+                cell(format!("{:.1}", p.start_s)),
+                cell(p.end_s.map(|e| format!("{e:.1}")).unwrap_or_default()),
+            ]
         }),
     );
-    let logs: Vec<String> =
-        run.broker_logs.iter().map(|f| format!("<a href=\"{}\">{}</a>", escape(f), escape(f))).collect();
+    let logs: Vec<String> = run
+        .broker_logs
+        .iter()
+        .map(|f| format!("<a href=\"{}\">{}</a>", escape(f), escape(f)))
+        .collect();
     let rows = [
         ("preset", text(&i.preset)),
-        ("promised guarantees", escape(&guarantee_names(&run.results.guarantees))),
+        (
+            "promised guarantees",
+            escape(&guarantee_names(&run.results.guarantees)),
+        ),
         ("client", shown(i.client.as_ref().map(|c| c.to_string()))),
-        ("producer settings", if i.producer_settings.is_empty() { String::new() } else { settings }),
+        (
+            "producer settings",
+            if i.producer_settings.is_empty() {
+                String::new()
+            } else {
+                settings
+            },
+        ),
         ("Kafka version", text(&i.kafka_version)),
         ("image", text(&i.image)),
         ("topic", text(&i.topic)),
@@ -172,25 +229,53 @@ fn configuration(run: &Run) -> String {
         ("rate", shown(i.rate.map(|r| format!("{r} messages/s")))),
         ("producers", shown(i.producers.map(|n| n.to_string()))),
         ("partitions", shown(i.partitions.map(|n| n.to_string()))),
-        ("message size", shown(i.message_size.map(|n| format!("{n} bytes")))),
+        (
+            "message size",
+            shown(i.message_size.map(|n| format!("{n} bytes"))),
+        ),
         ("nemesis faults", escape(&i.faults().join(", "))),
         ("nemesis schedule", schedule.unwrap_or_default()),
-        ("phases", if i.phases.is_empty() { String::new() } else { phases }),
+        (
+            "phases",
+            if i.phases.is_empty() {
+                String::new()
+            } else {
+                phases
+            },
+        ),
         ("broker logs", logs.join(" ")),
     ];
-    format!("<h2 id=\"configuration\">Configuration</h2>\n{}", facts_table(&rows))
+    format!(
+        "<h2 id=\"configuration\">Configuration</h2>\n{}",
+        facts_table(&rows)
+    )
 }
 
 fn guarantee_names(guarantees: &[Guarantee]) -> String {
-    guarantees.iter().map(|g| g.name()).collect::<Vec<_>>().join(", ")
+    guarantees
+        .iter()
+        .map(|g| g.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn legend(run: &Run) -> String {
     let mut out: String = SendOutcome::ALL
         .iter()
-        .map(|o| format!("<span class=\"swatch\" style=\"background:{}\"></span>{}", o.colour(), o.name()))
+        .map(|o| {
+            format!(
+                "<span class=\"swatch\" style=\"background:{}\"></span>{}",
+                o.colour(),
+                o.name()
+            )
+        })
         .collect();
-    let mut faults: Vec<&str> = run.timeline.faults.iter().map(|f| f.fault.as_str()).collect();
+    let mut faults: Vec<&str> = run
+        .timeline
+        .faults
+        .iter()
+        .map(|f| f.fault.as_str())
+        .collect();
     faults.sort();
     faults.dedup();
     for fault in faults {
@@ -202,14 +287,21 @@ fn legend(run: &Run) -> String {
             escape(fault)
         );
     }
-    out + &format!("<span style=\"color:{ANOMALY_COLOUR};margin-left:10px\">▲</span> anomaly example sent")
+    out + &format!(
+        "<span style=\"color:{ANOMALY_COLOUR};margin-left:10px\">▲</span> anomaly example sent"
+    )
 }
 
 fn latency(run: &Run, frame: &TimeFrame) -> Result<String> {
     let svg = charts::latency_chart(frame, &run.timeline.sends)?;
     let dense: Vec<String> = SendOutcome::ALL
         .iter()
-        .map(|&o| (o, run.timeline.sends.iter().filter(|s| s.outcome == o).count()))
+        .map(|&o| {
+            (
+                o,
+                run.timeline.sends.iter().filter(|s| s.outcome == o).count(),
+            )
+        })
         .filter(|&(_, n)| n > POINTS_PER_OUTCOME)
         .map(|(o, n)| format!("{} {} sends", count(n as u64), o.name()))
         .collect();
@@ -242,7 +334,10 @@ fn throughput(run: &Run, frame: &TimeFrame) -> Result<String> {
 fn fault_intervals(timeline: &Timeline) -> String {
     let rows = timeline.faults.iter().map(|f| {
         let (_, label) = charts::fault_style(&f.fault);
-        let swatch = format!("<span class=\"swatch\" style=\"background:{}\"></span>", charts::fault_css_colour(&f.fault));
+        let swatch = format!(
+            "<span class=\"swatch\" style=\"background:{}\"></span>",
+            charts::fault_css_colour(&f.fault)
+        );
         vec![
             format!("<td>{swatch}{}</td>", escape(&f.fault)),
             cell(label),
@@ -274,9 +369,17 @@ fn anomalies(run: &Run, kinds: &[KindFinding]) -> String {
                 .collect();
             let name = match k.count {
                 0 => format!("<td>{}</td>", k.kind.name()),
-                _ => format!("<td class=\"found\"><a href=\"#{0}\">{0}</a></td>", k.kind.name()),
+                _ => format!(
+                    "<td class=\"found\"><a href=\"#{0}\">{0}</a></td>",
+                    k.kind.name()
+                ),
             };
-            vec![name, number(k.count), format!("<td>{}</td>", breaks.join(", ")), cell(k.explanation)]
+            vec![
+                name,
+                number(k.count),
+                format!("<td>{}</td>", breaks.join(", ")),
+                cell(k.explanation),
+            ]
         }),
     );
     let mut out = format!(
@@ -294,7 +397,15 @@ fn anomalies(run: &Run, kinds: &[KindFinding]) -> String {
             escape(k.explanation)
         );
         out += &table(
-            &["sent at", "message", "in the log (partition@offset PID/epoch seq)", "detail", "client's outcome", "faults active", "explanation"],
+            &[
+                "sent at",
+                "message",
+                "in the log (partition@offset PID/epoch seq)",
+                "detail",
+                "client's outcome",
+                "faults active",
+                "explanation",
+            ],
             k.examples.iter().map(|e| example_row(run.timeline, e)),
         );
     }
@@ -311,39 +422,74 @@ fn example_row(timeline: &Timeline, e: &Facts) -> Vec<String> {
     let records: Vec<String> = e
         .records
         .iter()
-        .map(|r| format!("{}@{} {}/{} seq {}", r.partition, r.offset, r.pid, r.epoch, r.sequence))
+        .map(|r| {
+            format!(
+                "{}@{} {}/{} seq {}",
+                r.partition, r.offset, r.pid, r.epoch, r.sequence
+            )
+        })
         .collect();
     let outcome = e.send.map_or("—".to_string(), |s| match &s.outcome {
-        Outcome::Ok { partition, offset } if *offset < 0 => format!("ok on partition {partition}, no offset given"),
+        Outcome::Ok { partition, offset } if *offset < 0 => {
+            format!("ok on partition {partition}, no offset given")
+        }
         Outcome::Ok { partition, offset } => format!("ok at {partition}@{offset}"),
-        Outcome::Fail { error, definite: true } => format!("failed, definitely ({error})"),
-        Outcome::Fail { error, definite: false } => format!("failed, maybe written ({error})"),
+        Outcome::Fail {
+            error,
+            definite: true,
+        } => format!("failed, definitely ({error})"),
+        Outcome::Fail {
+            error,
+            definite: false,
+        } => format!("failed, maybe written ({error})"),
         Outcome::Info { error } => format!("indeterminate ({error})"),
         Outcome::None => "never answered".to_string(),
     });
     // The checker records the faults active at the send; for records no
     // send explains, the history's intervals at the message's invoke.
     let faults: Vec<String> = match e.send {
-        Some(s) => s.faults.iter().map(|f| format!("{} {}", f.fault, f.targets.join(","))).collect(),
+        Some(s) => s
+            .faults
+            .iter()
+            .map(|f| format!("{} {}", f.fault, f.targets.join(",")))
+            .collect(),
         None => time.map_or(Vec::new(), |t| {
-            timeline.faults_at(t).map(|f| format!("{} {}", f.fault, f.targets.join(","))).collect()
+            timeline
+                .faults_at(t)
+                .map(|f| format!("{} {}", f.fault, f.targets.join(",")))
+                .collect()
         }),
     };
     vec![
         cell(time.map_or("—".to_string(), seconds)),
         cell(message),
-        format!("<td>{}</td>", records.iter().map(|r| escape(r)).collect::<Vec<_>>().join("<br>")),
+        format!(
+            "<td>{}</td>",
+            records
+                .iter()
+                .map(|r| escape(r))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        ),
         cell(e.note.as_deref().unwrap_or("")),
         cell(outcome),
-        cell(if faults.is_empty() { "none".to_string() } else { faults.join("; ") }),
+        cell(if faults.is_empty() {
+            "none".to_string()
+        } else {
+            faults.join("; ")
+        }),
         cell(e.explanation),
     ]
 }
 
 fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
     let stats = &run.results.stats;
-    let ids: BTreeSet<i32> =
-        stats.partitions.iter().map(|p| p.partition).chain(run.timeline.leaders.iter().map(|l| l.partition)).collect();
+    let ids: BTreeSet<i32> = stats
+        .partitions
+        .iter()
+        .map(|p| p.partition)
+        .chain(run.timeline.leaders.iter().map(|l| l.partition))
+        .collect();
     let ids: Vec<i32> = ids.into_iter().collect();
     let mut out = "<h2 id=\"partitions\">Partitions</h2>\n<h3>Leadership</h3>\n".to_string();
     out += &match run.timeline.leaders.is_empty() {
@@ -354,10 +500,27 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
             charts::leadership_chart(frame, &ids, &run.timeline.leaders)?
         ),
     };
-    let changes = |p: i32| run.timeline.leaders.iter().filter(|l| l.partition == p).count().saturating_sub(1);
+    let changes = |p: i32| {
+        run.timeline
+            .leaders
+            .iter()
+            .filter(|l| l.partition == p)
+            .count()
+            .saturating_sub(1)
+    };
     out += "<h3>What each partition holds</h3>\n";
     out += &table(
-        &["partition", "records", "log start", "high watermark", "last offset", "read complete", "leader changes", "PIDs", "epochs"],
+        &[
+            "partition",
+            "records",
+            "log start",
+            "high watermark",
+            "last offset",
+            "read complete",
+            "leader changes",
+            "PIDs",
+            "epochs",
+        ],
         stats.partitions.iter().map(|p| {
             vec![
                 cell(p.partition),
@@ -374,7 +537,15 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
     );
     out += "<h3>Sequence ranges per (PID, epoch)</h3>\n";
     out += &table(
-        &["partition", "PID", "epoch", "producer instances", "first sequence", "last sequence", "records"],
+        &[
+            "partition",
+            "PID",
+            "epoch",
+            "producer instances",
+            "first sequence",
+            "last sequence",
+            "records",
+        ],
         stats.partitions.iter().flat_map(|p| {
             p.sessions.iter().map(move |s| {
                 let producers: Vec<String> = s.producers.iter().map(u32::to_string).collect();
@@ -392,12 +563,23 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
     );
     out += "<h3>Producers</h3>\n";
     let sessions = |list: &[checker::results::Session]| {
-        list.iter().map(|s| format!("{}/{}", s.pid, s.epoch)).collect::<Vec<_>>().join(", ")
+        list.iter()
+            .map(|s| format!("{}/{}", s.pid, s.epoch))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     out += &table(
-        &["producer instance", "PID/epoch in the log", "PID/epoch the client reported"],
+        &[
+            "producer instance",
+            "PID/epoch in the log",
+            "PID/epoch the client reported",
+        ],
         stats.producers.iter().map(|p| {
-            vec![cell(p.producer), cell(sessions(&p.sessions_in_log)), cell(sessions(&p.sessions_reported))]
+            vec![
+                cell(p.producer),
+                cell(sessions(&p.sessions_in_log)),
+                cell(sessions(&p.sessions_reported)),
+            ]
         }),
     );
     Ok(out)
@@ -405,12 +587,19 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
 
 fn pids(p: &PartitionStats) -> String {
     let pids: BTreeSet<i64> = p.sessions.iter().map(|s| s.pid).collect();
-    pids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    pids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn epochs(p: &PartitionStats) -> String {
     let epochs: BTreeSet<i16> = p.sessions.iter().map(|s| s.epoch).collect();
-    epochs.iter().map(i16::to_string).collect::<Vec<_>>().join(", ")
+    epochs
+        .iter()
+        .map(i16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn stats(run: &Run) -> String {
@@ -423,27 +612,56 @@ fn stats(run: &Run) -> String {
         ("failed, maybe written", count(s.sends.failed_maybe)),
         ("indeterminate (info)", count(s.sends.info)),
         ("never answered", count(s.sends.no_completion)),
-        ("repeated answers (a buggy client)", count(s.sends.repeated_completions)),
+        (
+            "repeated answers (a buggy client)",
+            count(s.sends.repeated_completions),
+        ),
     ]);
     let indeterminate = facts_table(&[
         ("landed (once)", count(s.indeterminate.landed)),
         ("did not land", count(s.indeterminate.not_landed)),
-        ("cannot tell (partition not fully read)", count(s.indeterminate.undetermined)),
+        (
+            "cannot tell (partition not fully read)",
+            count(s.indeterminate.undetermined),
+        ),
     ]);
     let quantiles = table(
         &["outcome", "sends", "p50", "p90", "p99", "p99.9", "max"],
         SendOutcome::ALL.iter().filter_map(|&o| {
-            let mut l: Vec<f64> = run.timeline.sends.iter().filter(|s| s.outcome == o).map(|s| s.latency).collect();
+            let mut l: Vec<f64> = run
+                .timeline
+                .sends
+                .iter()
+                .filter(|s| s.outcome == o)
+                .map(|s| s.latency)
+                .collect();
             l.sort_by(f64::total_cmp);
-            let q = |q: f64| cell(millis(l[((q * l.len() as f64).ceil() as usize).clamp(1, l.len()) - 1]));
-            (!l.is_empty()).then(|| vec![cell(o.name()), number(l.len() as u64), q(0.5), q(0.9), q(0.99), q(0.999), q(1.0)])
+            let q = |q: f64| {
+                cell(millis(
+                    l[((q * l.len() as f64).ceil() as usize).clamp(1, l.len()) - 1],
+                ))
+            };
+            (!l.is_empty()).then(|| {
+                vec![
+                    cell(o.name()),
+                    number(l.len() as u64),
+                    q(0.5),
+                    q(0.9),
+                    q(0.99),
+                    q(0.999),
+                    q(1.0),
+                ]
+            })
         }),
     );
     let log = facts_table(&[
         ("data records read", count(s.records_read)),
         ("control records", count(s.control_records)),
         ("aborted transactional records", count(s.aborted_records)),
-        ("transactional records without a marker", count(s.undecided_records)),
+        (
+            "transactional records without a marker",
+            count(s.undecided_records),
+        ),
     ]);
     let f = &run.results.findings;
     let notes = |title: &str, notes: &[checker::results::ProducerNote]| match notes.is_empty() {
@@ -452,7 +670,11 @@ fn stats(run: &Run) -> String {
             "<h3>{title}</h3>\n{}",
             table(
                 &["at", "producer", "message"],
-                notes.iter().map(|n| vec![cell(seconds(crate::timeline::seconds(n.time))), cell(n.producer), cell(&n.message)])
+                notes.iter().map(|n| vec![
+                    cell(seconds(crate::timeline::seconds(n.time))),
+                    cell(n.producer),
+                    cell(&n.message)
+                ])
             )
         ),
     };

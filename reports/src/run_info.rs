@@ -109,7 +109,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored_and_missing_ones_are_fine() {
-        let info = RunInfo::parse(r#"{"id":"x","future":{"a":1},"client":{"name":"java"}}"#).unwrap();
+        let info =
+            RunInfo::parse(r#"{"id":"x","future":{"a":1},"client":{"name":"java"}}"#).unwrap();
         assert_eq!(info.id.as_deref(), Some("x"));
         assert_eq!(info.client.as_ref().unwrap().to_string(), "java");
         assert!(info.faults().is_empty() && info.phases.is_empty());

@@ -24,7 +24,11 @@ pub enum SendOutcome {
 }
 
 impl SendOutcome {
-    pub const ALL: [SendOutcome; 3] = [SendOutcome::Ok, SendOutcome::Fail, SendOutcome::Indeterminate];
+    pub const ALL: [SendOutcome; 3] = [
+        SendOutcome::Ok,
+        SendOutcome::Fail,
+        SendOutcome::Indeterminate,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -108,7 +112,9 @@ impl Timeline {
     pub fn parse(history_text: &str, leaders_text: Option<&str>) -> Result<Timeline> {
         let mut timeline = Timeline::default();
         let mut lines = history_text.split_inclusive('\n').enumerate();
-        let Some((_, header)) = lines.next() else { bail!("history.jsonl is empty") };
+        let Some((_, header)) = lines.next() else {
+            bail!("history.jsonl is empty")
+        };
         history::parse_header(header.trim_end()).context("history.jsonl")?;
         let mut open: HashMap<(MessageId, Attempt), Option<f64>> = HashMap::new();
         for (n, line) in lines {
@@ -136,26 +142,64 @@ impl Timeline {
     /// `open` holds each send not yet completed (its invoke time).
     fn observe(&mut self, event: &Event, open: &mut HashMap<(MessageId, Attempt), Option<f64>>) {
         let completion = match event {
-            Event::Invoke { time, message, attempt, .. } => {
+            Event::Invoke {
+                time,
+                message,
+                attempt,
+                ..
+            } => {
                 let t = seconds(*time);
                 self.invoked.insert((*message, *attempt), t);
                 open.insert((*message, *attempt), Some(t));
                 self.last_event = self.last_event.max(t);
                 None
             }
-            Event::Ok { time, message, attempt, .. } => Some((*time, *message, *attempt, SendOutcome::Ok)),
-            Event::Fail { time, message, attempt, definite: true, .. } => {
-                Some((*time, *message, *attempt, SendOutcome::Fail))
+            Event::Ok {
+                time,
+                message,
+                attempt,
+                ..
+            } => Some((*time, *message, *attempt, SendOutcome::Ok)),
+            Event::Fail {
+                time,
+                message,
+                attempt,
+                definite: true,
+                ..
+            } => Some((*time, *message, *attempt, SendOutcome::Fail)),
+            Event::Fail {
+                time,
+                message,
+                attempt,
+                ..
             }
-            Event::Fail { time, message, attempt, .. } | Event::Info { time, message, attempt, .. } => {
-                Some((*time, *message, *attempt, SendOutcome::Indeterminate))
-            }
-            Event::NemesisStart { time, fault, targets, .. } => {
+            | Event::Info {
+                time,
+                message,
+                attempt,
+                ..
+            } => Some((*time, *message, *attempt, SendOutcome::Indeterminate)),
+            Event::NemesisStart {
+                time,
+                fault,
+                targets,
+                ..
+            } => {
                 let (fault, targets, start) = (fault.clone(), targets.clone(), seconds(*time));
-                self.faults.push(FaultInterval { fault, targets, start, end: None });
+                self.faults.push(FaultInterval {
+                    fault,
+                    targets,
+                    start,
+                    end: None,
+                });
                 None
             }
-            Event::NemesisStop { time, fault, targets, .. } => {
+            Event::NemesisStop {
+                time,
+                fault,
+                targets,
+                ..
+            } => {
                 self.heal(seconds(*time), fault, targets);
                 None
             }
@@ -169,7 +213,11 @@ impl Timeline {
             self.last_event = self.last_event.max(completed);
             // `take` leaves `None`, so a repeated completion is not counted twice.
             if let Some(invoked) = open.get_mut(&(message, attempt)).and_then(Option::take) {
-                self.sends.push(CompletedSend { invoked, latency: completed - invoked, outcome });
+                self.sends.push(CompletedSend {
+                    invoked,
+                    latency: completed - invoked,
+                    outcome,
+                });
             }
         }
     }
@@ -178,7 +226,10 @@ impl Timeline {
     /// that the oldest open one of the same name (the checker's rule).
     fn heal(&mut self, time: f64, fault: &str, targets: &[String]) {
         let open = |f: &FaultInterval| f.end.is_none() && f.fault == fault;
-        let exact = self.faults.iter().position(|f| open(f) && f.targets == targets);
+        let exact = self
+            .faults
+            .iter()
+            .position(|f| open(f) && f.targets == targets);
         if let Some(i) = exact.or_else(|| self.faults.iter().position(open)) {
             self.faults[i].end = Some(time);
         }
@@ -229,15 +280,24 @@ mod tests {
     use super::*;
 
     const HISTORY: &str = concat!(
-        r#"{"type":"header","format":1,"topic":"eoscheck"}"#, "\n",
-        r#"{"type":"nemesis-start","time":1000000000,"fault":"ack-loss","targets":["kafka-2"],"detail":""}"#, "\n",
-        r#"{"type":"invoke","time":1500000000,"message":{"producer":0,"index":0},"attempt":0,"partition":2}"#, "\n",
-        r#"{"type":"invoke","time":1600000000,"message":{"producer":0,"index":1},"attempt":0,"partition":2}"#, "\n",
-        r#"{"type":"invoke","time":1700000000,"message":{"producer":0,"index":2},"attempt":0,"partition":2}"#, "\n",
-        r#"{"type":"ok","time":1510000000,"message":{"producer":0,"index":0},"attempt":0,"partition":2,"offset":0}"#, "\n",
-        r#"{"type":"ok","time":1520000000,"message":{"producer":0,"index":0},"attempt":0,"partition":2,"offset":0}"#, "\n",
-        r#"{"type":"fail","time":1700000000,"message":{"producer":0,"index":1},"attempt":0,"error":"x","definite":false}"#, "\n",
-        r#"{"type":"nemesis-stop","time":3000000000,"fault":"ack-loss","targets":["kafka-2"],"detail":""}"#, "\n",
+        r#"{"type":"header","format":1,"topic":"eoscheck"}"#,
+        "\n",
+        r#"{"type":"nemesis-start","time":1000000000,"fault":"ack-loss","targets":["kafka-2"],"detail":""}"#,
+        "\n",
+        r#"{"type":"invoke","time":1500000000,"message":{"producer":0,"index":0},"attempt":0,"partition":2}"#,
+        "\n",
+        r#"{"type":"invoke","time":1600000000,"message":{"producer":0,"index":1},"attempt":0,"partition":2}"#,
+        "\n",
+        r#"{"type":"invoke","time":1700000000,"message":{"producer":0,"index":2},"attempt":0,"partition":2}"#,
+        "\n",
+        r#"{"type":"ok","time":1510000000,"message":{"producer":0,"index":0},"attempt":0,"partition":2,"offset":0}"#,
+        "\n",
+        r#"{"type":"ok","time":1520000000,"message":{"producer":0,"index":0},"attempt":0,"partition":2,"offset":0}"#,
+        "\n",
+        r#"{"type":"fail","time":1700000000,"message":{"producer":0,"index":1},"attempt":0,"error":"x","definite":false}"#,
+        "\n",
+        r#"{"type":"nemesis-stop","time":3000000000,"fault":"ack-loss","targets":["kafka-2"],"detail":""}"#,
+        "\n",
         r#"{"type":"ok","time":3500"#,
     );
 
@@ -248,10 +308,27 @@ mod tests {
         assert!((t.sends[0].latency - 0.01).abs() < 1e-9);
         assert_eq!(t.sends[1].outcome, SendOutcome::Indeterminate);
         assert_eq!(t.uncompleted, 1);
-        assert_eq!(t.faults, vec![FaultInterval { fault: "ack-loss".into(), targets: vec!["kafka-2".into()], start: 1.0, end: Some(3.0) }]);
+        assert_eq!(
+            t.faults,
+            vec![FaultInterval {
+                fault: "ack-loss".into(),
+                targets: vec!["kafka-2".into()],
+                start: 1.0,
+                end: Some(3.0)
+            }]
+        );
         assert_eq!(t.faults_at(2.0).count(), 1);
         assert_eq!(t.faults_at(3.0).count(), 0);
-        assert_eq!(t.invoked(MessageId { producer: 0, index: 2 }, 0), Some(1.7));
+        assert_eq!(
+            t.invoked(
+                MessageId {
+                    producer: 0,
+                    index: 2
+                },
+                0
+            ),
+            Some(1.7)
+        );
         assert_eq!(t.last_event, 3.0);
     }
 
@@ -266,7 +343,10 @@ mod tests {
     fn leaders_are_sorted_and_minus_one_is_no_leader() {
         let text = "{\"time\":2000000000,\"partition\":0,\"leader\":-1}\n{\"time\":1000000000,\"partition\":0,\"leader\":2}\n{\"ti";
         let t = Timeline::parse(r#"{"type":"header","format":1,"topic":"t"}"#, Some(text)).unwrap();
-        assert_eq!(t.leaders.iter().map(|l| l.leader).collect::<Vec<_>>(), vec![Some(2), None]);
+        assert_eq!(
+            t.leaders.iter().map(|l| l.leader).collect::<Vec<_>>(),
+            vec![Some(2), None]
+        );
         assert_eq!(t.last_event, 2.0);
         assert!(parse_leaders("{\"time\":1}\n").is_err());
     }

@@ -21,25 +21,59 @@ fn chromium_draws_the_charts_without_console_errors() {
     let runs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reports-chromium");
     let _ = std::fs::remove_dir_all(&runs);
     let (dir, _) = write_run(&runs, &Spec::broken("20261123T193315-e1aa", 10_000));
-    let report = reports::write_all(&dir).unwrap().report.canonicalize().unwrap();
+    let report = reports::write_all(&dir)
+        .unwrap()
+        .report
+        .canonicalize()
+        .unwrap();
     let url = format!("file://{}", report.display());
 
     let rendered = open(&chromium, &url, &["--dump-dom"]);
     let dom = String::from_utf8_lossy(&rendered.stdout);
-    let svgs: Vec<&str> = dom.split("<svg").skip(1).map(|s| &s[..s.find("</svg>").expect("closed svg")]).collect();
-    assert_eq!(svgs.len(), 3, "latency, throughput and leadership charts in the rendered DOM");
+    let svgs: Vec<&str> = dom
+        .split("<svg")
+        .skip(1)
+        .map(|s| &s[..s.find("</svg>").expect("closed svg")])
+        .collect();
+    assert_eq!(
+        svgs.len(),
+        3,
+        "latency, throughput and leadership charts in the rendered DOM"
+    );
     for svg in &svgs {
-        let marks = ["<rect", "<circle", "<polyline", "<polygon"].iter().map(|m| svg.matches(m).count()).sum::<usize>();
-        assert!(marks > 20 && svg.matches("<text").count() > 5, "an SVG with {marks} marks: {}", &svg[..200]);
+        let marks = ["<rect", "<circle", "<polyline", "<polygon"]
+            .iter()
+            .map(|m| svg.matches(m).count())
+            .sum::<usize>();
+        assert!(
+            marks > 20 && svg.matches("<text").count() > 5,
+            "an SVG with {marks} marks: {}",
+            &svg[..200]
+        );
     }
     assert!(dom.contains("<strong>INVALID</strong>"));
     assert_eq!(console_messages(&rendered), Vec::<String>::new());
 
     let png = dir.join("report.png");
-    let shot = open(&chromium, &url, &[&format!("--screenshot={}", png.display()), "--window-size=1400,3000"]);
-    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    let shot = open(
+        &chromium,
+        &url,
+        &[
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1400,3000",
+        ],
+    );
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
     let bytes = std::fs::read(&png).expect("a screenshot");
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 50_000, "{} bytes", bytes.len());
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 50_000,
+        "{} bytes",
+        bytes.len()
+    );
     assert_eq!(console_messages(&shot), Vec::<String>::new());
 }
 
@@ -48,10 +82,23 @@ fn console_errors_would_be_seen() {
     let chromium = chromium();
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("broken.html");
-    std::fs::write(&page, "<html><body><p>x</p><script>no_such_function()</script></body></html>").unwrap();
-    let rendered = open(&chromium, &format!("file://{}", page.display()), &["--dump-dom"]);
+    std::fs::write(
+        &page,
+        "<html><body><p>x</p><script>no_such_function()</script></body></html>",
+    )
+    .unwrap();
+    let rendered = open(
+        &chromium,
+        &format!("file://{}", page.display()),
+        &["--dump-dom"],
+    );
     let messages = console_messages(&rendered);
-    assert!(messages.iter().any(|m| m.contains("Uncaught ReferenceError")), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Uncaught ReferenceError")),
+        "{messages:?}"
+    );
 }
 
 /// Runs headless Chromium on `url` with a fresh profile and no network
@@ -61,15 +108,29 @@ fn open(chromium: &Path, url: &str, extra: &[&str]) -> Output {
     let output = Command::new("timeout")
         .arg("60")
         .arg(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--enable-logging=stderr", "--v=0"])
         .args(extra)
         .arg(url)
         .output()
         .expect("chromium runs");
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -88,14 +149,29 @@ fn chromium() -> PathBuf {
     if let Some(path) = installed() {
         return path;
     }
-    let install = || Command::new("apt-get").args(["install", "-y", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive").status();
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+    };
     if !install().is_ok_and(|s| s.success()) {
-        let updated = Command::new("apt-get").arg("update").status().is_ok_and(|s| s.success());
-        assert!(updated && install().is_ok_and(|s| s.success()), "cannot install Debian's chromium with apt-get");
+        let updated = Command::new("apt-get")
+            .arg("update")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            updated && install().is_ok_and(|s| s.success()),
+            "cannot install Debian's chromium with apt-get"
+        );
     }
     installed().expect("chromium on PATH after installing it")
 }
 
 fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
 }

@@ -17,7 +17,10 @@ fn cases(xml: &str) -> Vec<Case> {
     let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
     assert_eq!(suites.len(), 1);
     let suite = suites[0];
     let cases: Vec<_> = suite
@@ -27,11 +30,26 @@ fn cases(xml: &str) -> Vec<Case> {
             let outcome = c
                 .children()
                 .find(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
-                .map(|n| (n.tag_name().name().to_string(), n.attribute("message").unwrap().to_string()));
-            (c.attribute("classname").unwrap().to_string(), c.attribute("name").unwrap().to_string(), outcome)
+                .map(|n| {
+                    (
+                        n.tag_name().name().to_string(),
+                        n.attribute("message").unwrap().to_string(),
+                    )
+                });
+            (
+                c.attribute("classname").unwrap().to_string(),
+                c.attribute("name").unwrap().to_string(),
+                outcome,
+            )
         })
         .collect();
-    let counted = |what: &str| cases.iter().filter(|c| c.2.as_ref().is_some_and(|o| o.0 == what)).count().to_string();
+    let counted = |what: &str| {
+        cases
+            .iter()
+            .filter(|c| c.2.as_ref().is_some_and(|o| o.0 == what))
+            .count()
+            .to_string()
+    };
     assert_eq!(suite.attribute("tests").unwrap(), cases.len().to_string());
     assert_eq!(suite.attribute("failures").unwrap(), counted("failure"));
     assert_eq!(suite.attribute("errors").unwrap(), counted("error"));
@@ -43,23 +61,52 @@ fn cases(xml: &str) -> Vec<Case> {
 fn a_broken_run_fails_each_violated_guarantee_and_each_kind_found() {
     let cases = cases(&junit_of(Spec::broken("broken", 2_000)));
     assert_eq!(cases.len(), 3 + checker::Kind::ALL.len());
-    let failed: Vec<(&str, &str)> = cases.iter().filter(|c| c.2.is_some()).map(|c| (c.0.as_str(), c.1.as_str())).collect();
+    let failed: Vec<(&str, &str)> = cases
+        .iter()
+        .filter(|c| c.2.is_some())
+        .map(|c| (c.0.as_str(), c.1.as_str()))
+        .collect();
     for guarantee in ["no-loss", "no-duplicates", "order"] {
-        assert!(failed.contains(&("eoscheck.guarantees", guarantee)), "{failed:?}");
+        assert!(
+            failed.contains(&("eoscheck.guarantees", guarantee)),
+            "{failed:?}"
+        );
     }
     for kind in ["lost", "duplicate", "reorder", "sequence-gap", "phantom"] {
         assert!(failed.contains(&("eoscheck.anomalies", kind)), "{failed:?}");
     }
     assert!(!failed.contains(&("eoscheck.anomalies", "sequence-regress")));
-    let no_loss = cases.iter().find(|c| c.1 == "no-loss").unwrap().2.clone().unwrap();
-    assert!(no_loss.1.starts_with("no-loss violated: ") && no_loss.1.contains(" lost, 1 phantom"), "{no_loss:?}");
+    let no_loss = cases
+        .iter()
+        .find(|c| c.1 == "no-loss")
+        .unwrap()
+        .2
+        .clone()
+        .unwrap();
+    assert!(
+        no_loss.1.starts_with("no-loss violated: ") && no_loss.1.contains(" lost, 1 phantom"),
+        "{no_loss:?}"
+    );
 }
 
 #[test]
 fn a_valid_run_passes_and_an_unknown_one_errors() {
-    assert!(cases(&junit_of(Spec::clean("clean", 1_000))).iter().all(|c| c.2.is_none()));
-    let unknown = cases(&junit_of(Spec { unread_partition: true, ..Spec::clean("unknown", 1_000) }));
-    let errors: Vec<_> = unknown.iter().filter(|c| c.2.as_ref().is_some_and(|o| o.0 == "error")).collect();
+    assert!(cases(&junit_of(Spec::clean("clean", 1_000)))
+        .iter()
+        .all(|c| c.2.is_none()));
+    let unknown = cases(&junit_of(Spec {
+        unread_partition: true,
+        ..Spec::clean("unknown", 1_000)
+    }));
+    let errors: Vec<_> = unknown
+        .iter()
+        .filter(|c| c.2.as_ref().is_some_and(|o| o.0 == "error"))
+        .collect();
     assert_eq!(errors.len(), 3, "{unknown:?}");
-    assert!(errors[0].2.as_ref().unwrap().1.contains("could not establish"));
+    assert!(errors[0]
+        .2
+        .as_ref()
+        .unwrap()
+        .1
+        .contains("could not establish"));
 }

@@ -14,29 +14,52 @@ fn a_broken_run_renders_a_self_contained_report_that_shows_what_happened() {
     let html = fs::read_to_string(&written.report).unwrap();
 
     assert!(html.contains("<strong>INVALID</strong>"));
-    assert_eq!(html.matches("<svg").count(), 3, "latency, throughput, leadership");
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "latency, throughput, leadership"
+    );
     for kind in ["lost", "duplicate", "reorder", "sequence-gap", "phantom"] {
-        assert!(html.contains(&format!("<h3 id=\"{kind}\">")), "no section for {kind}");
+        assert!(
+            html.contains(&format!("<h3 id=\"{kind}\">")),
+            "no section for {kind}"
+        );
     }
     let definition = &results.anomalies.duplicate.explanation;
-    assert!(html.contains(&reports_escape(definition)), "the checker's own definition is shown");
+    assert!(
+        html.contains(&reports_escape(definition)),
+        "the checker's own definition is shown"
+    );
     // Fault intervals from the history, labelled; the unknown one in grey.
     for fault in [nemesis::Fault::KillLeader, nemesis::Fault::AckLoss] {
-        assert!(html.contains(&reports_escape(fault.label())), "{fault} not labelled");
+        assert!(
+            html.contains(&reports_escape(fault.label())),
+            "{fault} not labelled"
+        );
     }
     assert!(html.contains(">cosmic-ray<") && html.contains("#999999"));
     assert!(html.contains("<a href=\"nodes/kafka-1.log\">"));
-    assert!(html.contains("rdkafka 0.39.0 (librdkafka 2.12.0)") && html.contains("max.in.flight.requests.per.connection"));
+    assert!(
+        html.contains("rdkafka 0.39.0 (librdkafka 2.12.0)")
+            && html.contains("max.in.flight.requests.per.connection")
+    );
     // Self-contained: nothing to fetch, nothing to run.
     for outside in ["src=", "href=\"http", "<script", "<link", "url(", "@import"] {
-        assert!(!html.contains(outside), "the report refers outside itself: {outside}");
+        assert!(
+            !html.contains(outside),
+            "the report refers outside itself: {outside}"
+        );
     }
     assert!(written.junit.is_file());
 }
 
 /// The report's escaping, for comparing with text from results.json.
 fn reports_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[test]
@@ -46,12 +69,20 @@ fn the_report_needs_only_stored_files_and_says_which_is_missing() {
     fs::remove_file(dir.join("leaders.jsonl")).unwrap();
     fs::remove_file(dir.join("run.json")).unwrap();
     let html = fs::read_to_string(reports::write_all(&dir).unwrap().report).unwrap();
-    assert!(html.contains("<strong>VALID</strong>") && html.contains("no <code>leaders.jsonl</code>"));
-    assert!(html.contains("eoscheck run 20261123T193339-289b"), "named after its directory");
+    assert!(
+        html.contains("<strong>VALID</strong>") && html.contains("no <code>leaders.jsonl</code>")
+    );
+    assert!(
+        html.contains("eoscheck run 20261123T193339-289b"),
+        "named after its directory"
+    );
 
     fs::remove_file(dir.join("results.json")).unwrap();
     let err = format!("{:#}", reports::write_all(&dir).unwrap_err());
-    assert!(err.contains("results.json") && err.contains("eoscheck check"), "{err}");
+    assert!(
+        err.contains("results.json") && err.contains("eoscheck check"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -70,11 +101,18 @@ fn the_index_lists_every_run_newest_first() {
     std::os::unix::fs::symlink("20261124T000000-dead", runs.path().join("latest")).unwrap();
 
     let index = fs::read_to_string(reports::write_index(runs.path()).unwrap()).unwrap();
-    let at = |needle: &str| index.find(needle).unwrap_or_else(|| panic!("{needle} not in the index"));
+    let at = |needle: &str| {
+        index
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in the index"))
+    };
     assert!(at("20261124T000000-dead (no report)") < at("20261123T193315-e1aa/report.html"));
     assert!(at("20261123T193315-e1aa/report.html") < at("20261122T080000-aaaa/report.html"));
     assert!(index.contains("invalid: no-loss, no-duplicates, order") && index.contains(">valid<"));
     assert!(index.contains("no results.json; the run reported: docker is not running"));
     assert!(index.contains("2026-11-24 00:00:00 UTC") && index.contains("ack-loss, kill-leader"));
-    assert!(index.contains(" lost, ") && index.contains("3 runs, newest first"), "latest is not a run");
+    assert!(
+        index.contains(" lost, ") && index.contains("3 runs, newest first"),
+        "latest is not a run"
+    );
 }

@@ -8,18 +8,28 @@ use checker::{Checker, Guarantee, Options, Results, Validity};
 use serde_json::Value;
 
 fn validator() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(include_str!("../results.schema.json")).expect("the schema is JSON");
+    let schema: Value =
+        serde_json::from_str(include_str!("../results.schema.json")).expect("the schema is JSON");
     jsonschema::validator_for(&schema).expect("a valid 2020-12 schema")
 }
 
 fn assert_valid(validator: &jsonschema::Validator, what: &str, results: &Value) {
-    let errors: Vec<String> = validator.iter_errors(results).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{what} does not match the schema:\n{}", errors.join("\n"));
+    let errors: Vec<String> = validator
+        .iter_errors(results)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match the schema:\n{}",
+        errors.join("\n")
+    );
 }
 
 fn check(config: &SynthConfig, read_all: bool) -> Results {
     let run = synth::generate(config).unwrap();
-    let mut checker = Checker::new(Options::new(Guarantee::parse_list("exactly-once,order").unwrap()));
+    let mut checker = Checker::new(Options::new(
+        Guarantee::parse_list("exactly-once,order").unwrap(),
+    ));
     run.for_each_event(|e| checker.observe(e).unwrap());
     checker.begin_log(&run.manifest);
     let read = if read_all { run.logs.len() } else { 1 };
@@ -34,24 +44,44 @@ fn every_results_json_the_checker_writes_matches_the_schema() {
     let validator = validator();
     let mut verdicts = Vec::new();
     for idempotent in [true, false] {
-        let clean = SynthConfig { idempotent, ..SynthConfig::clean(3, 1_500) };
+        let clean = SynthConfig {
+            idempotent,
+            ..SynthConfig::clean(3, 1_500)
+        };
         for (read_all, what) in [(true, "clean"), (false, "partly read")] {
             let results = check(&clean, read_all);
             verdicts.push(results.valid);
-            assert_valid(&validator, &format!("{what}, idempotent {idempotent}"), &serde_json::to_value(&results).unwrap());
+            assert_valid(
+                &validator,
+                &format!("{what}, idempotent {idempotent}"),
+                &serde_json::to_value(&results).unwrap(),
+            );
         }
-        for injection in Injection::ALL.into_iter().filter(|i| idempotent || !i.needs_idempotence()) {
-            let config = SynthConfig { inject: vec![injection], ..clean.clone() };
+        for injection in Injection::ALL
+            .into_iter()
+            .filter(|i| idempotent || !i.needs_idempotence())
+        {
+            let config = SynthConfig {
+                inject: vec![injection],
+                ..clean.clone()
+            };
             let results = check(&config, true);
             assert!(results.anomalies.count(injection.kind()) > 0);
             verdicts.push(results.valid);
             // Through the text, as the file is written and read.
             let text = serde_json::to_string_pretty(&results).unwrap();
-            assert_valid(&validator, &format!("{injection:?}, idempotent {idempotent}"), &serde_json::from_str(&text).unwrap());
+            assert_valid(
+                &validator,
+                &format!("{injection:?}, idempotent {idempotent}"),
+                &serde_json::from_str(&text).unwrap(),
+            );
         }
     }
     for verdict in [Validity::Valid, Validity::Invalid, Validity::Unknown] {
-        assert!(verdicts.contains(&verdict), "no {verdict:?} run was validated");
+        assert!(
+            verdicts.contains(&verdict),
+            "no {verdict:?} run was validated"
+        );
     }
 }
 
@@ -62,7 +92,11 @@ fn results_of_real_runs_in_the_workspace_match_the_schema() {
     for run in std::fs::read_dir(runs).into_iter().flatten().flatten() {
         let file = run.path().join("results.json");
         if let Ok(text) = std::fs::read_to_string(&file) {
-            assert_valid(&validator, &file.display().to_string(), &serde_json::from_str(&text).unwrap());
+            assert_valid(
+                &validator,
+                &file.display().to_string(),
+                &serde_json::from_str(&text).unwrap(),
+            );
         }
     }
 }
@@ -81,16 +115,24 @@ fn the_schema_rejects_what_the_checker_never_writes() {
     assert!(!broken(|r| {
         r["anomalies"].as_object_mut().unwrap().remove("phantom");
     }));
-    assert!(!broken(|r| r["guarantees"] = serde_json::json!(["exactly-twice"])));
+    assert!(!broken(
+        |r| r["guarantees"] = serde_json::json!(["exactly-twice"])
+    ));
     assert!(!broken(|r| r["stats"]["sends"]["ok"] = (-1).into()));
     assert!(!broken(|r| r["surprise"] = 1.into()));
 
-    let config = SynthConfig { inject: vec![Injection::Lost], ..SynthConfig::clean(3, 200) };
+    let config = SynthConfig {
+        inject: vec![Injection::Lost],
+        ..SynthConfig::clean(3, 200)
+    };
     let lost = serde_json::to_value(check(&config, true)).unwrap();
     assert!(validator.is_valid(&lost));
     let mut example = lost.clone();
     example["anomalies"]["lost"]["examples"][0]["surprise"] = 1.into();
-    assert!(!validator.is_valid(&example), "flattened examples admit no unknown field");
+    assert!(
+        !validator.is_valid(&example),
+        "flattened examples admit no unknown field"
+    );
     let mut example = lost;
     example["anomalies"]["lost"]["examples"][0]["outcome"]["kind"] = "perhaps".into();
     assert!(!validator.is_valid(&example));

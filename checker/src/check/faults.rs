@@ -16,11 +16,18 @@ pub(crate) struct Faults {
 
 impl Faults {
     pub fn new() -> Self {
-        Faults { active: Vec::new(), sets: vec![Vec::new()], current: 0 }
+        Faults {
+            active: Vec::new(),
+            sets: vec![Vec::new()],
+            current: 0,
+        }
     }
 
     pub fn start(&mut self, fault: &str, targets: &[String]) {
-        self.active.push(ActiveFault { fault: fault.to_string(), targets: targets.to_vec() });
+        self.active.push(ActiveFault {
+            fault: fault.to_string(),
+            targets: targets.to_vec(),
+        });
         self.intern();
     }
 

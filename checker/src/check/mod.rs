@@ -13,20 +13,22 @@ mod scan;
 mod sends;
 
 use crate::anomaly::{
-    Anomalies, Copy, Duplicate, DuplicateCause, FailedButPresent, Lost, OffsetMismatch, Outcome, Phantom, Reorder, Send,
+    Anomalies, Copy, Duplicate, DuplicateCause, FailedButPresent, Lost, OffsetMismatch, Outcome,
+    Phantom, Reorder, Send,
 };
 use crate::guarantee::Guarantee;
 use crate::history::{self, Event, HistoryError};
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
-    Findings, IndeterminateStats, PartitionStats, ProducerNote, ProducerStats, Results, SendStats, Session, Stats, Validity,
+    Findings, IndeterminateStats, PartitionStats, ProducerNote, ProducerStats, Results, SendStats,
+    Session, Stats, Validity,
 };
 use bytes::Bytes;
 use faults::Faults;
+use hashing::FastMap;
 use scan::{Pending, Scan};
 use sends::{flag, SendState, Sends, Slot};
-use hashing::FastMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
@@ -46,7 +48,11 @@ impl Options {
     /// Ten examples per kind, decoding on up to four threads.
     pub fn new(guarantees: Vec<Guarantee>) -> Options {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Options { guarantees, max_examples: 10, decode_threads: cores.min(4) }
+        Options {
+            guarantees,
+            max_examples: 10,
+            decode_threads: cores.min(4),
+        }
     }
 }
 
@@ -114,9 +120,16 @@ impl Checker {
             if line.trim().is_empty() {
                 continue;
             }
-            let event = if self.header_seen { history::parse_line(number, line) } else { history::parse_header(line) };
+            let event = if self.header_seen {
+                history::parse_line(number, line)
+            } else {
+                history::parse_header(line)
+            };
             match event {
-                Ok(event) => self.observe(&event).map_err(|problem| HistoryError { line: number, problem })?,
+                Ok(event) => self.observe(&event).map_err(|problem| HistoryError {
+                    line: number,
+                    problem,
+                })?,
                 Err(_) if lines.peek().is_none() && !raw.ends_with('\n') && self.header_seen => {
                     self.history_truncated = true;
                 }
@@ -124,7 +137,10 @@ impl Checker {
             }
         }
         if !self.header_seen {
-            return Err(HistoryError { line: 1, problem: "the history is empty: it has no header line".into() });
+            return Err(HistoryError {
+                line: 1,
+                problem: "the history is empty: it has no header line".into(),
+            });
         }
         Ok(())
     }
@@ -137,7 +153,10 @@ impl Checker {
                 return Err("a second header line".into());
             }
             if *format != history::FORMAT {
-                return Err(format!("history format {format} is not supported (this checker reads format {})", history::FORMAT));
+                return Err(format!(
+                    "history format {format} is not supported (this checker reads format {})",
+                    history::FORMAT
+                ));
             }
             self.header_seen = true;
             return Ok(());
@@ -147,14 +166,27 @@ impl Checker {
         }
         match event {
             Event::Header { .. } => unreachable!("handled above"),
-            Event::Invoke { message, attempt, partition, .. } => {
-                self.sends.invoke(*message, *attempt, *partition, self.faults.current())?;
+            Event::Invoke {
+                message,
+                attempt,
+                partition,
+                ..
+            } => {
+                self.sends
+                    .invoke(*message, *attempt, *partition, self.faults.current())?;
                 self.send_stats.invoked += 1;
                 self.send_stats.resends += u64::from(*attempt > 0);
                 self.sent_to.insert(*partition);
             }
-            Event::Ok { message, attempt, partition, offset, .. } => {
-                let partition16 = u16::try_from(*partition).map_err(|_| format!("partition {partition} is outside 0..=65535"))?;
+            Event::Ok {
+                message,
+                attempt,
+                partition,
+                offset,
+                ..
+            } => {
+                let partition16 = u16::try_from(*partition)
+                    .map_err(|_| format!("partition {partition} is outside 0..=65535"))?;
                 self.send_stats.ok += 1;
                 let state = self.completion(*message, *attempt)?;
                 if !state.has(flag::ACKED) {
@@ -163,18 +195,41 @@ impl Checker {
                     state.acked_offset = *offset;
                 } else if (state.partition, state.acked_offset) != (partition16, *offset) {
                     state.flags |= flag::ACKED_AGAIN;
-                    self.sends.extra_acks.entry((*message, *attempt)).or_default().push((*partition, *offset));
+                    self.sends
+                        .extra_acks
+                        .entry((*message, *attempt))
+                        .or_default()
+                        .push((*partition, *offset));
                 }
             }
-            Event::Fail { message, attempt, error, definite, .. } => {
+            Event::Fail {
+                message,
+                attempt,
+                error,
+                definite,
+                ..
+            } => {
                 let error = self.sends.error_number(error);
-                let bit = if *definite { flag::FAILED_DEFINITE } else { flag::FAILED_MAYBE };
-                if *definite { self.send_stats.failed_definite += 1 } else { self.send_stats.failed_maybe += 1 }
+                let bit = if *definite {
+                    flag::FAILED_DEFINITE
+                } else {
+                    flag::FAILED_MAYBE
+                };
+                if *definite {
+                    self.send_stats.failed_definite += 1
+                } else {
+                    self.send_stats.failed_maybe += 1
+                }
                 let state = self.completion(*message, *attempt)?;
                 state.flags |= bit;
                 state.error = error;
             }
-            Event::Info { message, attempt, error, .. } => {
+            Event::Info {
+                message,
+                attempt,
+                error,
+                ..
+            } => {
                 let error = self.sends.error_number(error);
                 self.send_stats.info += 1;
                 let state = self.completion(*message, *attempt)?;
@@ -183,29 +238,52 @@ impl Checker {
             }
             Event::NemesisStart { fault, targets, .. } => self.faults.start(fault, targets),
             Event::NemesisStop { fault, targets, .. } => self.faults.stop(fault, targets),
-            Event::ProducerSession { producer, pid, epoch, .. } => {
+            Event::ProducerSession {
+                producer,
+                pid,
+                epoch,
+                ..
+            } => {
                 let sessions = self.reported.entry(*producer).or_default();
-                let session = Session { pid: *pid, epoch: *epoch };
+                let session = Session {
+                    pid: *pid,
+                    epoch: *epoch,
+                };
                 if !sessions.contains(&session) {
                     sessions.push(session);
                 }
             }
-            Event::ProducerFatal { time, producer, error } => {
-                self.findings.producer_fatal.push(ProducerNote { time: *time, producer: *producer, message: error.clone() })
-            }
-            Event::ConfigRejected { time, producer, reason } => {
-                self.findings.config_rejected.push(ProducerNote { time: *time, producer: *producer, message: reason.clone() })
-            }
+            Event::ProducerFatal {
+                time,
+                producer,
+                error,
+            } => self.findings.producer_fatal.push(ProducerNote {
+                time: *time,
+                producer: *producer,
+                message: error.clone(),
+            }),
+            Event::ConfigRejected {
+                time,
+                producer,
+                reason,
+            } => self.findings.config_rejected.push(ProducerNote {
+                time: *time,
+                producer: *producer,
+                message: reason.clone(),
+            }),
         }
         Ok(())
     }
 
     /// The send a completion is about; counts completions beyond the first.
-    fn completion(&mut self, message: MessageId, attempt: Attempt) -> Result<&mut SendState, String> {
-        let state = self
-            .sends
-            .send_mut(message, attempt)
-            .ok_or_else(|| format!("completion of message {message} attempt {attempt}, which was never invoked"))?;
+    fn completion(
+        &mut self,
+        message: MessageId,
+        attempt: Attempt,
+    ) -> Result<&mut SendState, String> {
+        let state = self.sends.send_mut(message, attempt).ok_or_else(|| {
+            format!("completion of message {message} attempt {attempt}, which was never invoked")
+        })?;
         if state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
             self.send_stats.repeated_completions += 1;
         }
@@ -222,7 +300,10 @@ impl Checker {
     /// Reads one partition's batches (the bytes of `log/partition-<P>.bin`).
     pub fn read_partition(&mut self, entry: &PartitionLog, bytes: Bytes) -> Result<(), LogError> {
         if self.partitions.contains_key(&entry.partition) {
-            return Err(LogError { byte: 0, problem: format!("partition {} was already read", entry.partition) });
+            return Err(LogError {
+                byte: 0,
+                problem: format!("partition {} was already read", entry.partition),
+            });
         }
         let chunks = log::split(&bytes, CHUNK_BYTES)?;
         let mut scan = Scan::new(entry);
@@ -238,11 +319,17 @@ impl Checker {
                     .map(|worker| {
                         // Two chunks of look-ahead per worker bound the memory.
                         let (sender, receiver) = mpsc::sync_channel(2);
-                        let mine: Vec<_> = chunks.iter().skip(worker).step_by(threads).cloned().collect();
+                        let mine: Vec<_> = chunks
+                            .iter()
+                            .skip(worker)
+                            .step_by(threads)
+                            .cloned()
+                            .collect();
                         let bytes = bytes.clone();
                         threads_scope.spawn(move || {
                             for range in mine {
-                                let chunk = log::decode_chunk(bytes.slice(range.clone()), range.start);
+                                let chunk =
+                                    log::decode_chunk(bytes.slice(range.clone()), range.start);
                                 let failed = chunk.is_err();
                                 if sender.send(chunk).is_err() || failed {
                                     break;
@@ -253,7 +340,9 @@ impl Checker {
                     })
                     .collect();
                 for k in 0..chunks.len() {
-                    let chunk = receivers[k % threads].recv().expect("a decoder thread panicked")?;
+                    let chunk = receivers[k % threads]
+                        .recv()
+                        .expect("a decoder thread panicked")?;
                     self.analyse(&mut scan, &chunk);
                 }
                 Ok(())
@@ -287,12 +376,23 @@ impl Checker {
                 continue;
             }
             let records = &chunk.records[next..next + batch.records];
-            scan.sequences(batch, records, &mut self.anomalies, self.options.max_examples);
+            scan.sequences(
+                batch,
+                records,
+                &mut self.anomalies,
+                self.options.max_examples,
+            );
             let place = self.place(scan.stats.partition, batch.pid, batch.epoch);
             for (i, record) in records.iter().enumerate() {
-                let value = foreign.next_if(|(at, _)| *at == next + i).map(|(_, v)| v.clone());
+                let value = foreign
+                    .next_if(|(at, _)| *at == next + i)
+                    .map(|(_, v)| v.clone());
                 if batch.transactional {
-                    scan.open.entry(batch.pid).or_default().push(Pending { epoch: batch.epoch, record: *record, foreign: value });
+                    scan.open.entry(batch.pid).or_default().push(Pending {
+                        epoch: batch.epoch,
+                        record: *record,
+                        foreign: value,
+                    });
                 } else {
                     self.message(scan, place, record, value);
                 }
@@ -307,7 +407,14 @@ impl Checker {
         let limit = self.options.max_examples;
         let (partition, pid, epoch) = self.places[place as usize];
         scan.stats.records += 1;
-        let copy = Copy { partition, offset: record.offset, pid, epoch, sequence: record.sequence, attempt: record.attempt };
+        let copy = Copy {
+            partition,
+            offset: record.offset,
+            pid,
+            epoch,
+            sequence: record.sequence,
+            attempt: record.attempt,
+        };
         let phantom = |message: Option<MessageId>, value: Option<String>| Phantom {
             partition,
             offset: record.offset,
@@ -323,16 +430,26 @@ impl Checker {
             return;
         };
         let Some(send) = self.sends.send_mut(message, attempt) else {
-            self.anomalies.phantom.add(limit, || phantom(Some(message), None));
+            self.anomalies
+                .phantom
+                .add(limit, || phantom(Some(message), None));
             return;
         };
         send.flags |= flag::LANDED;
         if send.has(flag::FAILED_DEFINITE) && !send.has(flag::FAILURE_REPORTED) {
             send.flags |= flag::FAILURE_REPORTED;
             let (sends, faults) = (&self.sends, &self.faults);
-            self.anomalies.failed_but_present.add(limit, || FailedButPresent { copy, send: send_view(sends, faults, message, attempt) });
+            self.anomalies
+                .failed_but_present
+                .add(limit, || FailedButPresent {
+                    copy,
+                    send: send_view(sends, faults, message, attempt),
+                });
         }
-        let slot = self.sends.slot_mut(message).expect("an invoked send has a slot");
+        let slot = self
+            .sends
+            .slot_mut(message)
+            .expect("an invoked send has a slot");
         if !slot.send.has(flag::FOUND) {
             slot.send.flags |= flag::FOUND;
             slot.first_offset = record.offset;
@@ -354,16 +471,22 @@ impl Checker {
         }
         slot.send.flags |= flag::DUPLICATED;
         let first = first_copy(&self.sends, &self.places, message);
-        self.duplicates.entry(message).or_insert_with(|| vec![first]).push(copy);
+        self.duplicates
+            .entry(message)
+            .or_insert_with(|| vec![first])
+            .push(copy);
     }
 
     /// Numbers a (partition, PID, epoch) so a slot can name it in 4 bytes.
     fn place(&mut self, partition: Partition, pid: ProducerId, epoch: Epoch) -> u32 {
         let places = &mut self.places;
-        *self.place_of.entry((partition, pid, epoch)).or_insert_with(|| {
-            places.push((partition, pid, epoch));
-            (places.len() - 1) as u32
-        })
+        *self
+            .place_of
+            .entry((partition, pid, epoch))
+            .or_insert_with(|| {
+                places.push((partition, pid, epoch));
+                (places.len() - 1) as u32
+            })
     }
 
     /// Ends a partition: transactions still open are undecided.
@@ -375,8 +498,12 @@ impl Checker {
     /// Judges every send against the log and gives the verdict.
     pub fn finish(mut self) -> Results {
         let mut unknown = Vec::new();
-        let complete: BTreeSet<Partition> =
-            self.partitions.values().filter(|p| p.complete).map(|p| p.partition).collect();
+        let complete: BTreeSet<Partition> = self
+            .partitions
+            .values()
+            .filter(|p| p.complete)
+            .map(|p| p.partition)
+            .collect();
         self.sends.sort_producers();
         let mut judge = Judge {
             sends: &self.sends,
@@ -391,16 +518,39 @@ impl Checker {
             unjudged_acks: 0,
         };
         for (producer, slots) in self.sends.producers() {
-            for (index, slot) in slots.iter().enumerate().filter(|(_, s)| s.send.has(flag::INVOKED)) {
-                judge.send(MessageId { producer: *producer, index: index as u64 }, 0, &slot.send, slot);
+            for (index, slot) in slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.send.has(flag::INVOKED))
+            {
+                judge.send(
+                    MessageId {
+                        producer: *producer,
+                        index: index as u64,
+                    },
+                    0,
+                    &slot.send,
+                    slot,
+                );
             }
         }
         let mut resends: Vec<_> = self.sends.resends.iter().collect();
         resends.sort_by_key(|(key, _)| **key);
         for (&(message, attempt), state) in resends {
-            judge.send(message, attempt, state, self.sends.slot(message).expect("a resend has an attempt 0"));
+            judge.send(
+                message,
+                attempt,
+                state,
+                self.sends.slot(message).expect("a resend has an attempt 0"),
+            );
         }
-        let Judge { indeterminate, no_completion, unjudged_acks, limit, .. } = judge;
+        let Judge {
+            indeterminate,
+            no_completion,
+            unjudged_acks,
+            limit,
+            ..
+        } = judge;
         self.send_stats.no_completion = no_completion;
         for (message, copies) in &self.duplicates {
             let (sends, faults) = (&self.sends, &self.faults);
@@ -420,20 +570,31 @@ impl Checker {
             None => unknown.push("no log manifest was given: the final read is missing".into()),
             Some((complete, listed)) => {
                 if !complete {
-                    unknown.push("the final log read did not complete (manifest \"complete\": false)".into());
+                    unknown.push(
+                        "the final log read did not complete (manifest \"complete\": false)".into(),
+                    );
                 }
                 for p in listed.iter().filter(|p| !self.partitions.contains_key(p)) {
                     unknown.push(format!("partition {p} is in the manifest but was not read"));
                 }
             }
         }
-        for p in self.sent_to.iter().filter(|p| !self.partitions.contains_key(p)) {
-            unknown.push(format!("messages were sent to partition {p}, but its log was not read"));
+        for p in self
+            .sent_to
+            .iter()
+            .filter(|p| !self.partitions.contains_key(p))
+        {
+            unknown.push(format!(
+                "messages were sent to partition {p}, but its log was not read"
+            ));
         }
         for p in self.partitions.values() {
             let reached = p.last_offset.map_or(p.log_start_offset, |o| o + 1);
             if !p.complete {
-                unknown.push(format!("the read of partition {} did not complete", p.partition));
+                unknown.push(format!(
+                    "the read of partition {} did not complete",
+                    p.partition
+                ));
             } else if reached < p.high_watermark {
                 unknown.push(format!(
                     "partition {} was read to offset {reached} only, below its high watermark {}",
@@ -458,7 +619,11 @@ impl Checker {
         let violated: Vec<Guarantee> = promised
             .iter()
             .copied()
-            .filter(|g| crate::anomaly::Kind::ALL.iter().any(|k| self.anomalies.count(*k) > 0 && k.violates().contains(g)))
+            .filter(|g| {
+                crate::anomaly::Kind::ALL
+                    .iter()
+                    .any(|k| self.anomalies.count(*k) > 0 && k.violates().contains(g))
+            })
             .collect();
         let valid = if !violated.is_empty() {
             Validity::Invalid
@@ -529,7 +694,9 @@ impl Judge<'_> {
         let (sends, faults) = (self.sends, self.faults);
         if !found {
             if self.complete.contains(&partition) {
-                self.anomalies.lost.add(limit, || Lost { send: send_view(sends, faults, message, attempt) });
+                self.anomalies.lost.add(limit, || Lost {
+                    send: send_view(sends, faults, message, attempt),
+                });
             } else {
                 self.unjudged_acks += 1;
             }
@@ -540,10 +707,13 @@ impl Judge<'_> {
             true => self.sends.extra_acks[&(message, attempt)].as_slice(),
             false => &[],
         };
-        let mut acked = std::iter::once((partition, state.acked_offset)).chain(extra.iter().copied());
+        let mut acked =
+            std::iter::once((partition, state.acked_offset)).chain(extra.iter().copied());
         // A negative offset is an ack that does not say where: it only names the
         // partition (librdkafka acks a retried batch the broker calls a duplicate so).
-        let at = |p: Partition, o: Offset, copy_p: Partition, copy_o: Offset| p == copy_p && (o < 0 || o == copy_o);
+        let at = |p: Partition, o: Offset, copy_p: Partition, copy_o: Offset| {
+            p == copy_p && (o < 0 || o == copy_o)
+        };
         let misplaced = match slot.send.has(flag::DUPLICATED) {
             false => {
                 let place = self.places[slot.first_place as usize].0;
@@ -556,20 +726,40 @@ impl Judge<'_> {
         };
         if misplaced {
             let (places, duplicates) = (self.places, self.duplicates);
-            self.anomalies.offset_mismatch.add(limit, || OffsetMismatch {
-                copies: duplicates.get(&message).cloned().unwrap_or_else(|| vec![first_copy(sends, places, message)]),
-                send: send_view(sends, faults, message, attempt),
-            });
+            self.anomalies
+                .offset_mismatch
+                .add(limit, || OffsetMismatch {
+                    copies: duplicates
+                        .get(&message)
+                        .cloned()
+                        .unwrap_or_else(|| vec![first_copy(sends, places, message)]),
+                    send: send_view(sends, faults, message, attempt),
+                });
         }
     }
 }
 
 /// Where the first copy of a found message sits.
-fn first_copy(sends: &Sends, places: &[(Partition, ProducerId, Epoch)], message: MessageId) -> Copy {
+fn first_copy(
+    sends: &Sends,
+    places: &[(Partition, ProducerId, Epoch)],
+    message: MessageId,
+) -> Copy {
     let slot = sends.slot(message).expect("a found message has a slot");
     let (partition, pid, epoch) = places[slot.first_place as usize];
-    let attempt = if slot.send.has(flag::FIRST_IS_RESEND) { sends.first_attempts[&message] } else { 0 };
-    Copy { partition, offset: slot.first_offset, pid, epoch, sequence: slot.first_sequence, attempt }
+    let attempt = if slot.send.has(flag::FIRST_IS_RESEND) {
+        sends.first_attempts[&message]
+    } else {
+        0
+    };
+    Copy {
+        partition,
+        offset: slot.first_offset,
+        pid,
+        epoch,
+        sequence: slot.first_sequence,
+        attempt,
+    }
 }
 
 /// The client's view of one send, for an example.
@@ -577,32 +767,62 @@ fn send_view(sends: &Sends, faults: &Faults, message: MessageId, attempt: Attemp
     let state = sends.send(message, attempt).copied().unwrap_or_default();
     let error = || sends.error_text(state.error).to_string();
     let outcome = if state.has(flag::ACKED) {
-        Outcome::Ok { partition: Partition::from(state.partition), offset: state.acked_offset }
+        Outcome::Ok {
+            partition: Partition::from(state.partition),
+            offset: state.acked_offset,
+        }
     } else if state.has(flag::FAILED_DEFINITE) {
-        Outcome::Fail { error: error(), definite: true }
+        Outcome::Fail {
+            error: error(),
+            definite: true,
+        }
     } else if state.has(flag::FAILED_MAYBE) {
-        Outcome::Fail { error: error(), definite: false }
+        Outcome::Fail {
+            error: error(),
+            definite: false,
+        }
     } else if state.has(flag::INFO) {
         Outcome::Info { error: error() }
     } else {
         Outcome::None
     };
-    Send { message, attempt, outcome, faults: faults.set(state.faults) }
+    Send {
+        message,
+        attempt,
+        outcome,
+        faults: faults.set(state.faults),
+    }
 }
 
 /// Each producer's (PID, epoch) pairs as the log shows them (the PID to
 /// producer mapping, learned from the payloads) and as the client reported.
-fn producer_stats(partitions: &[PartitionStats], reported: BTreeMap<Producer, Vec<Session>>) -> Vec<ProducerStats> {
+fn producer_stats(
+    partitions: &[PartitionStats],
+    reported: BTreeMap<Producer, Vec<Session>>,
+) -> Vec<ProducerStats> {
     let mut by_producer: BTreeMap<Producer, ProducerStats> = BTreeMap::new();
     for s in partitions.iter().flat_map(|p| &p.sessions) {
         for &producer in &s.producers {
-            let stats = by_producer.entry(producer).or_insert_with(|| ProducerStats { producer, ..Default::default() });
-            stats.sessions_in_log.push(Session { pid: s.pid, epoch: s.epoch });
+            let stats = by_producer
+                .entry(producer)
+                .or_insert_with(|| ProducerStats {
+                    producer,
+                    ..Default::default()
+                });
+            stats.sessions_in_log.push(Session {
+                pid: s.pid,
+                epoch: s.epoch,
+            });
         }
     }
     for (producer, sessions) in reported {
-        by_producer.entry(producer).or_insert_with(|| ProducerStats { producer, ..Default::default() }).sessions_reported =
-            sessions;
+        by_producer
+            .entry(producer)
+            .or_insert_with(|| ProducerStats {
+                producer,
+                ..Default::default()
+            })
+            .sessions_reported = sessions;
     }
     by_producer
         .into_values()

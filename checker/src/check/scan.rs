@@ -3,12 +3,12 @@
 //! producer session (for order), and transactions still waiting for their
 //! COMMIT or ABORT marker.
 
+use super::hashing::FastMap;
 use crate::anomaly::{Anomalies, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat};
 use crate::ids::{Epoch, MessageId, Offset, Producer, ProducerId, Sequence, NO_PRODUCER_ID};
 use crate::log::{Batch, Record};
 use crate::results::{PartitionStats, SessionStats};
 use crate::PartitionLog;
-use super::hashing::FastMap;
 use std::collections::BTreeMap;
 
 /// Sequences live in 0..=i32::MAX and wrap from i32::MAX to 0.
@@ -59,7 +59,13 @@ impl Scan {
 
     /// Checks the sequences of one data batch (transactional ones too: an
     /// aborted record still took its sequence number) and counts it.
-    pub fn sequences(&mut self, batch: &Batch, records: &[Record], anomalies: &mut Anomalies, limit: usize) {
+    pub fn sequences(
+        &mut self,
+        batch: &Batch,
+        records: &[Record],
+        anomalies: &mut Anomalies,
+        limit: usize,
+    ) {
         let Some(last) = records.last() else { return };
         let key = (batch.pid, batch.epoch);
         let at = *self.session_of.entry(key).or_insert_with(|| {
@@ -72,7 +78,8 @@ impl Scan {
                 last_sequence: -1,
                 records: 0,
             });
-            self.previous.push((idempotent && self.from_start).then_some(-1));
+            self.previous
+                .push((idempotent && self.from_start).then_some(-1));
             self.stats.sessions.len() - 1
         });
         let session = &mut self.stats.sessions[at];
@@ -106,11 +113,15 @@ impl Scan {
                     // Forward within half the space is a skip, else a step
                     // back; a first record other than 0 always skipped some.
                     match step {
-                        0 if seen.is_some() => anomalies.sequence_repeat.add(limit, || SequenceRepeat(found())),
+                        0 if seen.is_some() => anomalies
+                            .sequence_repeat
+                            .add(limit, || SequenceRepeat(found())),
                         s if s < SEQUENCE_SPACE / 2 || seen.is_none() => {
                             anomalies.sequence_gap.add(limit, || SequenceGap(found()))
                         }
-                        _ => anomalies.sequence_regress.add(limit, || SequenceRegress(found())),
+                        _ => anomalies
+                            .sequence_regress
+                            .add(limit, || SequenceRegress(found())),
                     }
                 }
             }
@@ -123,7 +134,10 @@ impl Scan {
     /// session (`producer`, `pid`); returns the later-sent message it landed
     /// after, if any.
     pub fn order(&mut self, pid: ProducerId, message: MessageId, offset: Offset) -> Option<Latest> {
-        let latest = self.latest_of.entry((message.producer, pid)).or_insert(Latest { message, offset });
+        let latest = self
+            .latest_of
+            .entry((message.producer, pid))
+            .or_insert(Latest { message, offset });
         if message.index < latest.message.index {
             return Some(*latest);
         }
@@ -138,37 +152,76 @@ mod tests {
     use crate::anomaly::Kind;
 
     fn record(offset: Offset, sequence: Sequence) -> Record {
-        Record { offset, sequence, index: offset as u64, producer: 0, attempt: 0, decoded: true }
+        Record {
+            offset,
+            sequence,
+            index: offset as u64,
+            producer: 0,
+            attempt: 0,
+            decoded: true,
+        }
     }
 
     fn run(from: Offset, batches: &[(Epoch, &[Sequence])]) -> Anomalies {
-        let entry = PartitionLog { partition: 0, log_start_offset: from, high_watermark: 0, complete: true, file: String::new() };
+        let entry = PartitionLog {
+            partition: 0,
+            log_start_offset: from,
+            high_watermark: 0,
+            complete: true,
+            file: String::new(),
+        };
         let mut scan = Scan::new(&entry);
         let mut anomalies = Anomalies::new();
         let mut offset = from;
         for &(epoch, seqs) in batches {
-            let records: Vec<Record> = seqs.iter().map(|&s| { offset += 1; record(offset - 1, s) }).collect();
-            let batch = Batch { pid: 7, epoch, transactional: false, control: None, records: records.len(), last_offset: offset - 1 };
+            let records: Vec<Record> = seqs
+                .iter()
+                .map(|&s| {
+                    offset += 1;
+                    record(offset - 1, s)
+                })
+                .collect();
+            let batch = Batch {
+                pid: 7,
+                epoch,
+                transactional: false,
+                control: None,
+                records: records.len(),
+                last_offset: offset - 1,
+            };
             scan.sequences(&batch, &records, &mut anomalies, 10);
         }
         anomalies
     }
 
     fn counts(a: &Anomalies) -> [u64; 3] {
-        [a.count(Kind::SequenceGap), a.count(Kind::SequenceRepeat), a.count(Kind::SequenceRegress)]
+        [
+            a.count(Kind::SequenceGap),
+            a.count(Kind::SequenceRepeat),
+            a.count(Kind::SequenceRegress),
+        ]
     }
 
     #[test]
     fn contiguous_wrapping_and_epoch_resets_are_clean() {
-        assert_eq!(counts(&run(0, &[(0, &[0, 1, 2]), (0, &[3]), (1, &[0, 1])])), [0, 0, 0]);
-        assert_eq!(counts(&run(5, &[(0, &[i32::MAX - 1, i32::MAX]), (0, &[0, 1])])), [0, 0, 0]);
+        assert_eq!(
+            counts(&run(0, &[(0, &[0, 1, 2]), (0, &[3]), (1, &[0, 1])])),
+            [0, 0, 0]
+        );
+        assert_eq!(
+            counts(&run(5, &[(0, &[i32::MAX - 1, i32::MAX]), (0, &[0, 1])])),
+            [0, 0, 0]
+        );
     }
 
     #[test]
     fn breaks_are_classified_once_each() {
         assert_eq!(counts(&run(0, &[(0, &[0, 1]), (0, &[3, 4])])), [1, 0, 0]);
         assert_eq!(counts(&run(0, &[(0, &[0, 1]), (0, &[1, 2])])), [0, 1, 0]);
-        assert_eq!(counts(&run(0, &[(0, &[0, 1, 2]), (0, &[0, 1, 2])])), [0, 0, 1]);
+        assert_eq!(
+            counts(&run(0, &[(0, &[0, 1, 2]), (0, &[0, 1, 2])])),
+            [0, 0, 1]
+        );
         // An epoch that does not start at 0 is a gap when the read saw the
         // partition from its beginning, and unjudgeable otherwise.
         assert_eq!(counts(&run(0, &[(0, &[4, 5])])), [1, 0, 0]);

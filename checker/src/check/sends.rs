@@ -4,8 +4,8 @@
 //! tables for the rare cases (application resends, repeated acks, a first
 //! copy that was a resend).
 
-use crate::ids::{Attempt, MessageId, Offset, Partition, Producer};
 use super::hashing::FastMap;
+use crate::ids::{Attempt, MessageId, Offset, Partition, Producer};
 
 /// Bits of [`SendState::flags`].
 pub(crate) mod flag {
@@ -87,13 +87,29 @@ pub(crate) struct Sends {
 
 impl Sends {
     /// Registers an invoke; `Err` says why the history is inconsistent.
-    pub fn invoke(&mut self, message: MessageId, attempt: Attempt, partition: Partition, faults: u16) -> Result<(), String> {
+    pub fn invoke(
+        &mut self,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        faults: u16,
+    ) -> Result<(), String> {
         let partition = u16::try_from(partition)
             .map_err(|_| format!("partition {partition} is outside 0..=65535"))?;
-        let fresh = SendState { partition, faults, flags: flag::INVOKED, ..SendState::default() };
+        let fresh = SendState {
+            partition,
+            faults,
+            flags: flag::INVOKED,
+            ..SendState::default()
+        };
         if attempt > 0 {
-            if !self.slot(message).is_some_and(|s| s.send.has(flag::INVOKED)) {
-                return Err(format!("message {message} attempt {attempt} invoked before its attempt 0"));
+            if !self
+                .slot(message)
+                .is_some_and(|s| s.send.has(flag::INVOKED))
+            {
+                return Err(format!(
+                    "message {message} attempt {attempt} invoked before its attempt 0"
+                ));
             }
             if self.resends.insert((message, attempt), fresh).is_some() {
                 return Err(format!("message {message} attempt {attempt} invoked twice"));
@@ -149,7 +165,9 @@ impl Sends {
                 table
             }
         };
-        self.tables[table].1.get_mut(usize::try_from(message.index).ok()?)
+        self.tables[table]
+            .1
+            .get_mut(usize::try_from(message.index).ok()?)
     }
 
     /// The state of one send, if it was invoked.
@@ -173,7 +191,12 @@ impl Sends {
     pub fn sort_producers(&mut self) {
         self.tables.sort_by_key(|(p, _)| *p);
         self.last_table = None;
-        self.table_of = self.tables.iter().enumerate().map(|(i, (p, _))| (*p, i)).collect();
+        self.table_of = self
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| (*p, i))
+            .collect();
     }
 
     /// Each producer with its slots (index = message index), in the order
@@ -197,7 +220,9 @@ impl Sends {
     }
 
     pub fn error_text(&self, number: u16) -> &str {
-        self.errors.get(usize::from(number)).map_or("(too many distinct errors to keep)", String::as_str)
+        self.errors
+            .get(usize::from(number))
+            .map_or("(too many distinct errors to keep)", String::as_str)
     }
 }
 
@@ -213,15 +238,35 @@ mod tests {
     #[test]
     fn refuses_inconsistent_invokes() {
         let mut s = Sends::default();
-        let m = MessageId { producer: 1, index: 0 };
-        assert!(s.invoke(m, 1, 0, 0).unwrap_err().contains("before its attempt 0"));
+        let m = MessageId {
+            producer: 1,
+            index: 0,
+        };
+        assert!(s
+            .invoke(m, 1, 0, 0)
+            .unwrap_err()
+            .contains("before its attempt 0"));
         s.invoke(m, 0, 0, 0).unwrap();
         assert!(s.invoke(m, 0, 0, 0).unwrap_err().contains("invoked twice"));
         s.invoke(m, 1, 0, 0).unwrap();
         assert!(s.invoke(m, 1, 0, 0).unwrap_err().contains("invoked twice"));
-        let far = MessageId { producer: 1, index: u64::MAX };
-        assert!(s.invoke(far, 0, 0, 0).unwrap_err().contains("jumps far past"));
+        let far = MessageId {
+            producer: 1,
+            index: u64::MAX,
+        };
+        assert!(s
+            .invoke(far, 0, 0, 0)
+            .unwrap_err()
+            .contains("jumps far past"));
         assert!(s.invoke(m, 0, 70_000, 0).unwrap_err().contains("outside"));
-        assert!(s.send(MessageId { producer: 2, index: 0 }, 0).is_none());
+        assert!(s
+            .send(
+                MessageId {
+                    producer: 2,
+                    index: 0
+                },
+                0
+            )
+            .is_none());
     }
 }

@@ -18,10 +18,16 @@ pub fn options(guarantees: &[Guarantee]) -> Options {
 
 pub fn check_synth(run: &SynthRun, guarantees: &[Guarantee]) -> Results {
     let mut checker = Checker::new(options(guarantees));
-    run.for_each_event(|e| checker.observe(e).expect("synthetic histories are consistent"));
+    run.for_each_event(|e| {
+        checker
+            .observe(e)
+            .expect("synthetic histories are consistent")
+    });
     checker.begin_log(&run.manifest);
     for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
-        checker.read_partition(entry, bytes.clone()).expect("synthetic logs decode");
+        checker
+            .read_partition(entry, bytes.clone())
+            .expect("synthetic logs decode");
     }
     checker.finish()
 }
@@ -33,32 +39,95 @@ pub fn loci(results: &Results, kind: Kind) -> Vec<Locus> {
     let a = &results.anomalies;
     let at = |p: Partition, o: Offset| Some((p, o));
     match kind {
-        Kind::Lost => a.lost.examples.iter().map(|e| (Some(e.detail.send.message), None)).collect(),
-        Kind::Duplicate => a.duplicate.examples.iter().map(|e| (Some(e.detail.send.message), None)).collect(),
-        Kind::Reorder => {
-            a.reorder.examples.iter().map(|e| (Some(e.detail.send.message), at(e.detail.copy.partition, e.detail.copy.offset))).collect()
-        }
-        Kind::SequenceGap => a.sequence_gap.examples.iter().map(|e| (e.detail.0.message, at(e.detail.0.partition, e.detail.0.offset))).collect(),
-        Kind::SequenceRepeat => {
-            a.sequence_repeat.examples.iter().map(|e| (e.detail.0.message, at(e.detail.0.partition, e.detail.0.offset))).collect()
-        }
-        Kind::SequenceRegress => {
-            a.sequence_regress.examples.iter().map(|e| (e.detail.0.message, at(e.detail.0.partition, e.detail.0.offset))).collect()
-        }
-        Kind::OffsetMismatch => a.offset_mismatch.examples.iter().map(|e| (Some(e.detail.send.message), None)).collect(),
+        Kind::Lost => a
+            .lost
+            .examples
+            .iter()
+            .map(|e| (Some(e.detail.send.message), None))
+            .collect(),
+        Kind::Duplicate => a
+            .duplicate
+            .examples
+            .iter()
+            .map(|e| (Some(e.detail.send.message), None))
+            .collect(),
+        Kind::Reorder => a
+            .reorder
+            .examples
+            .iter()
+            .map(|e| {
+                (
+                    Some(e.detail.send.message),
+                    at(e.detail.copy.partition, e.detail.copy.offset),
+                )
+            })
+            .collect(),
+        Kind::SequenceGap => a
+            .sequence_gap
+            .examples
+            .iter()
+            .map(|e| {
+                (
+                    e.detail.0.message,
+                    at(e.detail.0.partition, e.detail.0.offset),
+                )
+            })
+            .collect(),
+        Kind::SequenceRepeat => a
+            .sequence_repeat
+            .examples
+            .iter()
+            .map(|e| {
+                (
+                    e.detail.0.message,
+                    at(e.detail.0.partition, e.detail.0.offset),
+                )
+            })
+            .collect(),
+        Kind::SequenceRegress => a
+            .sequence_regress
+            .examples
+            .iter()
+            .map(|e| {
+                (
+                    e.detail.0.message,
+                    at(e.detail.0.partition, e.detail.0.offset),
+                )
+            })
+            .collect(),
+        Kind::OffsetMismatch => a
+            .offset_mismatch
+            .examples
+            .iter()
+            .map(|e| (Some(e.detail.send.message), None))
+            .collect(),
         Kind::FailedButPresent => a
             .failed_but_present
             .examples
             .iter()
-            .map(|e| (Some(e.detail.send.message), at(e.detail.copy.partition, e.detail.copy.offset)))
+            .map(|e| {
+                (
+                    Some(e.detail.send.message),
+                    at(e.detail.copy.partition, e.detail.copy.offset),
+                )
+            })
             .collect(),
-        Kind::Phantom => a.phantom.examples.iter().map(|e| (e.detail.message, at(e.detail.partition, e.detail.offset))).collect(),
+        Kind::Phantom => a
+            .phantom
+            .examples
+            .iter()
+            .map(|e| (e.detail.message, at(e.detail.partition, e.detail.offset)))
+            .collect(),
     }
 }
 
 /// Kinds with at least one anomaly.
 pub fn found_kinds(results: &Results) -> Vec<Kind> {
-    Kind::ALL.iter().copied().filter(|k| results.anomalies.count(*k) > 0).collect()
+    Kind::ALL
+        .iter()
+        .copied()
+        .filter(|k| results.anomalies.count(*k) > 0)
+        .collect()
 }
 
 /// A hand-built run: history events and per-partition batches.
@@ -75,21 +144,47 @@ pub fn msg(producer: u32, index: u64) -> MessageId {
 impl Run {
     pub fn new(partitions: Partition) -> Run {
         Run {
-            events: vec![Event::Header { format: FORMAT, topic: "t".into() }],
+            events: vec![Event::Header {
+                format: FORMAT,
+                topic: "t".into(),
+            }],
             logs: (0..partitions).map(|_| BytesMut::new()).collect(),
             entries: (0..partitions)
-                .map(|p| PartitionLog { partition: p, log_start_offset: 0, high_watermark: 0, complete: true, file: log::file_name(p) })
+                .map(|p| PartitionLog {
+                    partition: p,
+                    log_start_offset: 0,
+                    high_watermark: 0,
+                    complete: true,
+                    file: log::file_name(p),
+                })
                 .collect(),
         }
     }
 
     pub fn invoke(&mut self, message: MessageId, attempt: u32, partition: Partition) -> &mut Run {
-        self.events.push(Event::Invoke { time: 0, message, attempt, partition });
+        self.events.push(Event::Invoke {
+            time: 0,
+            message,
+            attempt,
+            partition,
+        });
         self
     }
 
-    pub fn ok(&mut self, message: MessageId, attempt: u32, partition: Partition, offset: Offset) -> &mut Run {
-        self.events.push(Event::Ok { time: 0, message, attempt, partition, offset });
+    pub fn ok(
+        &mut self,
+        message: MessageId,
+        attempt: u32,
+        partition: Partition,
+        offset: Offset,
+    ) -> &mut Run {
+        self.events.push(Event::Ok {
+            time: 0,
+            message,
+            attempt,
+            partition,
+            offset,
+        });
         self
     }
 
@@ -100,21 +195,58 @@ impl Run {
 
     /// Appends a batch of `messages` (with their attempts) at the partition's
     /// end; returns the first offset.
-    pub fn write(&mut self, partition: Partition, pid: ProducerId, epoch: Epoch, base_sequence: Sequence, messages: &[(MessageId, u32)]) -> Offset {
-        self.write_values(partition, pid, epoch, base_sequence, false, messages.iter().map(|&(m, a)| payload::encode(m, a, 20)).collect())
+    pub fn write(
+        &mut self,
+        partition: Partition,
+        pid: ProducerId,
+        epoch: Epoch,
+        base_sequence: Sequence,
+        messages: &[(MessageId, u32)],
+    ) -> Offset {
+        self.write_values(
+            partition,
+            pid,
+            epoch,
+            base_sequence,
+            false,
+            messages
+                .iter()
+                .map(|&(m, a)| payload::encode(m, a, 20))
+                .collect(),
+        )
     }
 
-    pub fn write_values(&mut self, partition: Partition, pid: ProducerId, epoch: Epoch, base_sequence: Sequence, transactional: bool, values: Vec<Vec<u8>>) -> Offset {
+    pub fn write_values(
+        &mut self,
+        partition: Partition,
+        pid: ProducerId,
+        epoch: Epoch,
+        base_sequence: Sequence,
+        transactional: bool,
+        values: Vec<Vec<u8>>,
+    ) -> Offset {
         let entry = &mut self.entries[partition as usize];
         let first_offset = entry.high_watermark;
-        let spec = BatchSpec { first_offset, pid, epoch, base_sequence, transactional, values: &values };
+        let spec = BatchSpec {
+            first_offset,
+            pid,
+            epoch,
+            base_sequence,
+            transactional,
+            values: &values,
+        };
         encode_batch(&mut self.logs[partition as usize], &spec);
         entry.high_watermark += values.len() as i64;
         first_offset
     }
 
     pub fn manifest(&self) -> Manifest {
-        Manifest { format: log::FORMAT, topic: "t".into(), complete: self.entries.iter().all(|e| e.complete), partitions: self.entries.clone() }
+        Manifest {
+            format: log::FORMAT,
+            topic: "t".into(),
+            complete: self.entries.iter().all(|e| e.complete),
+            partitions: self.entries.clone(),
+        }
     }
 
     pub fn check(&self, guarantees: &[Guarantee]) -> Results {
@@ -124,7 +256,9 @@ impl Run {
         }
         checker.begin_log(&self.manifest());
         for (entry, bytes) in self.entries.iter().zip(&self.logs) {
-            checker.read_partition(entry, Bytes::from(bytes.to_vec())).expect("decodable log");
+            checker
+                .read_partition(entry, Bytes::from(bytes.to_vec()))
+                .expect("decodable log");
         }
         checker.finish()
     }

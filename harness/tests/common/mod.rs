@@ -5,12 +5,15 @@ use harness::{engine, images, rundir::RunDir};
 
 pub async fn engine_and_image() -> (bollard::Docker, images::BrokerImage) {
     let docker = engine::connect().await.expect("a Docker engine");
-    let image = images::BrokerImage::Local { version: images::DEFAULT_KAFKA_VERSION.to_owned() };
+    let image = images::BrokerImage::Local {
+        version: images::DEFAULT_KAFKA_VERSION.to_owned(),
+    };
     images::ensure(&docker, &image).await.expect("broker image");
     (docker, image)
 }
 
 /// A fresh run directory under the system's temp dir.
 pub fn run_dir(prefix: &str) -> RunDir {
-    RunDir::create(&std::env::temp_dir().join("eoscheck-test-runs"), prefix).expect("a run directory")
+    RunDir::create(&std::env::temp_dir().join("eoscheck-test-runs"), prefix)
+        .expect("a run directory")
 }

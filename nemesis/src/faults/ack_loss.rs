@@ -20,7 +20,11 @@ pub(crate) const SPEC: Spec = Spec {
 /// towards the clients. Bare ACKs and SYN-ACKs (at most 60 bytes) still pass, so
 /// connections open and requests keep arriving and being written; only the
 /// responses are lost.
-pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: Fault) -> Result<Injection> {
+pub(crate) async fn inject<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    fault: Fault,
+) -> Result<Injection> {
     let (partition, leader) = random_leader(cluster, rng).await?;
     let client = cluster.client_ip();
     let chain = net::chain(fault);
@@ -28,7 +32,12 @@ pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: F
     net::install_chain(cluster, leader, &chain, &[rule]).await?;
     Ok(Injection {
         targets: vec![node_name(leader)],
-        detail: format!("responses from the leader of partition {partition} to clients ({client}) dropped"),
-        undo: Undo::Rules { chain, nodes: vec![leader] },
+        detail: format!(
+            "responses from the leader of partition {partition} to clients ({client}) dropped"
+        ),
+        undo: Undo::Rules {
+            chain,
+            nodes: vec![leader],
+        },
     })
 }

@@ -35,7 +35,11 @@ pub(crate) enum Target {
     Random,
 }
 
-pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng, target: Target) -> Result<Injection> {
+pub(crate) async fn inject<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    target: Target,
+) -> Result<Injection> {
     let (node, why) = match target {
         Target::Leader => {
             let (partition, leader) = random_leader(cluster, rng).await?;

@@ -17,12 +17,20 @@ pub(crate) const SPEC: Spec = Spec {
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<Injection> {
     let (partition, leader) = random_leader(cluster, rng).await?;
-    let others: Vec<NodeId> = cluster.nodes().into_iter().filter(|&n| n != leader).collect();
-    let to = *others.choose(rng).expect("a cluster has more than one node");
+    let others: Vec<NodeId> = cluster
+        .nodes()
+        .into_iter()
+        .filter(|&n| n != leader)
+        .collect();
+    let to = *others
+        .choose(rng)
+        .expect("a cluster has more than one node");
     cluster.transfer_leadership(partition, to).await?;
     Ok(Injection {
         targets: vec![node_name(leader), node_name(to)],
-        detail: format!("leadership of partition {partition} moved from kafka-{leader} to kafka-{to}"),
+        detail: format!(
+            "leadership of partition {partition} moved from kafka-{leader} to kafka-{to}"
+        ),
         undo: Undo::Nothing,
     })
 }

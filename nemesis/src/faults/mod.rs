@@ -66,7 +66,11 @@ pub(crate) enum Undo {
     Sequence(Vec<Undo>),
 }
 
-pub(crate) async fn inject<C: Cluster>(fault: Fault, cluster: &C, rng: &mut impl Rng) -> Result<Injection> {
+pub(crate) async fn inject<C: Cluster>(
+    fault: Fault,
+    cluster: &C,
+    rng: &mut impl Rng,
+) -> Result<Injection> {
     match fault {
         Fault::PartitionLeader => partition::leader(cluster, rng, fault).await,
         Fault::PartitionHalves => partition::halves(cluster, rng, fault).await,

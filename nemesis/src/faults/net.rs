@@ -51,11 +51,19 @@ pub(crate) fn cut_from(cluster: &impl Cluster, peers: &[NodeId]) -> Vec<String> 
 
 /// Installs a root qdisc (`netem ...`, `tbf ...`) on the node's interface.
 pub(crate) async fn add_qdisc<C: Cluster>(cluster: &C, node: NodeId, qdisc: &str) -> Result<()> {
-    sh(cluster, node, &format!("tc qdisc add dev {IFACE} root {qdisc}")).await.map(drop)
+    sh(
+        cluster,
+        node,
+        &format!("tc qdisc add dev {IFACE} root {qdisc}"),
+    )
+    .await
+    .map(drop)
 }
 
 pub(crate) async fn clear_qdisc<C: Cluster>(cluster: &C, node: NodeId) -> Result<()> {
-    sh(cluster, node, &format!("tc qdisc del dev {IFACE} root")).await.map(drop)
+    sh(cluster, node, &format!("tc qdisc del dev {IFACE} root"))
+        .await
+        .map(drop)
 }
 
 /// Removes every eoscheck chain and qdisc from a node; a no-op on a clean node

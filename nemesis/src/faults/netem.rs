@@ -25,10 +25,17 @@ const NETEM: &str = "delay 60ms 30ms distribution normal loss 5%";
 const CONGESTED: &str = "tbf rate 1mbit burst 32kbit latency 200ms";
 const LOSS: &str = "-m statistic --mode random --probability 0.05 -j DROP";
 
-pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: Fault) -> Result<Injection> {
+pub(crate) async fn inject<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    fault: Fault,
+) -> Result<Injection> {
     let (partition, leader) = random_leader(cluster, rng).await?;
     let at = format!("on kafka-{leader} (leader of partition {partition})");
-    if net::add_qdisc(cluster, leader, &format!("netem {NETEM}")).await.is_ok() {
+    if net::add_qdisc(cluster, leader, &format!("netem {NETEM}"))
+        .await
+        .is_ok()
+    {
         return Ok(Injection {
             targets: vec![node_name(leader)],
             detail: format!("netem {NETEM} {at}"),
@@ -44,6 +51,12 @@ pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: F
     Ok(Injection {
         targets: vec![node_name(leader)],
         detail: format!("no sch_netem in this kernel: {CONGESTED} and 5% random loss {at}"),
-        undo: Undo::Sequence(vec![Undo::Qdisc(leader), Undo::Rules { chain, nodes: vec![leader] }]),
+        undo: Undo::Sequence(vec![
+            Undo::Qdisc(leader),
+            Undo::Rules {
+                chain,
+                nodes: vec![leader],
+            },
+        ]),
     })
 }

@@ -38,22 +38,37 @@ pub(crate) const CLIENT_LEADER: Spec = Spec {
 
 /// The leader of a random partition loses every other broker. The majority elects a
 /// new leader; the old one may still accept writes it can never commit.
-pub(crate) async fn leader<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: Fault) -> Result<Injection> {
+pub(crate) async fn leader<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    fault: Fault,
+) -> Result<Injection> {
     let (partition, leader) = random_leader(cluster, rng).await?;
-    let others: Vec<NodeId> = cluster.nodes().into_iter().filter(|&n| n != leader).collect();
-    isolate(cluster, fault, &[(leader, others)]).await.map(|undo| Injection {
-        targets: vec![node_name(leader)],
-        detail: format!("leader of partition {partition} cut from the other brokers"),
-        undo,
-    })
+    let others: Vec<NodeId> = cluster
+        .nodes()
+        .into_iter()
+        .filter(|&n| n != leader)
+        .collect();
+    isolate(cluster, fault, &[(leader, others)])
+        .await
+        .map(|undo| Injection {
+            targets: vec![node_name(leader)],
+            detail: format!("leader of partition {partition} cut from the other brokers"),
+            undo,
+        })
 }
 
 /// A random split of the brokers into a minority and a majority.
-pub(crate) async fn halves<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: Fault) -> Result<Injection> {
+pub(crate) async fn halves<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    fault: Fault,
+) -> Result<Injection> {
     let mut nodes = cluster.nodes();
     nodes.shuffle(rng);
     let (minority, majority) = nodes.split_at(nodes.len() / 2);
-    let cuts: Vec<(NodeId, Vec<NodeId>)> = minority.iter().map(|&n| (n, majority.to_vec())).collect();
+    let cuts: Vec<(NodeId, Vec<NodeId>)> =
+        minority.iter().map(|&n| (n, majority.to_vec())).collect();
     isolate(cluster, fault, &cuts).await.map(|undo| Injection {
         targets: nodes.iter().map(|&n| node_name(n)).collect(),
         detail: format!("{} | {}", names(minority), names(majority)),
@@ -63,19 +78,29 @@ pub(crate) async fn halves<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: F
 
 /// One link between two brokers cut: each end still sees a majority through the
 /// third, but not the same majority.
-pub(crate) async fn ring<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: Fault) -> Result<Injection> {
+pub(crate) async fn ring<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    fault: Fault,
+) -> Result<Injection> {
     let mut nodes = cluster.nodes();
     nodes.shuffle(rng);
     let (a, b) = (nodes[0], nodes[1]);
-    isolate(cluster, fault, &[(a, vec![b])]).await.map(|undo| Injection {
-        targets: vec![node_name(a), node_name(b)],
-        detail: format!("link kafka-{a} <-> kafka-{b} cut; the others still connected"),
-        undo,
-    })
+    isolate(cluster, fault, &[(a, vec![b])])
+        .await
+        .map(|undo| Injection {
+            targets: vec![node_name(a), node_name(b)],
+            detail: format!("link kafka-{a} <-> kafka-{b} cut; the others still connected"),
+            undo,
+        })
 }
 
 /// Clients can no longer reach the leader of a random partition, nor it them.
-pub(crate) async fn client_leader<C: Cluster>(cluster: &C, rng: &mut impl Rng, fault: Fault) -> Result<Injection> {
+pub(crate) async fn client_leader<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    fault: Fault,
+) -> Result<Injection> {
     let (partition, leader) = random_leader(cluster, rng).await?;
     let client = cluster.client_ip();
     let chain = net::chain(fault);
@@ -87,16 +112,24 @@ pub(crate) async fn client_leader<C: Cluster>(cluster: &C, rng: &mut impl Rng, f
     Ok(Injection {
         targets: vec![node_name(leader)],
         detail: format!("clients ({client}) cut from the leader of partition {partition}"),
-        undo: Undo::Rules { chain, nodes: vec![leader] },
+        undo: Undo::Rules {
+            chain,
+            nodes: vec![leader],
+        },
     })
 }
 
 /// Installs, on each listed node, rules cutting it from its peers.
-async fn isolate<C: Cluster>(cluster: &C, fault: Fault, cuts: &[(NodeId, Vec<NodeId>)]) -> Result<Undo> {
+async fn isolate<C: Cluster>(
+    cluster: &C,
+    fault: Fault,
+    cuts: &[(NodeId, Vec<NodeId>)],
+) -> Result<Undo> {
     let chain = net::chain(fault);
     let mut done = Vec::new();
     for (node, peers) in cuts {
-        let installed = net::install_chain(cluster, *node, &chain, &net::cut_from(cluster, peers)).await;
+        let installed =
+            net::install_chain(cluster, *node, &chain, &net::cut_from(cluster, peers)).await;
         if let Err(e) = installed {
             // Leave no half-made partition behind.
             for &n in &done {
@@ -110,5 +143,9 @@ async fn isolate<C: Cluster>(cluster: &C, fault: Fault, cuts: &[(NodeId, Vec<Nod
 }
 
 fn names(nodes: &[NodeId]) -> String {
-    nodes.iter().map(|&n| node_name(n)).collect::<Vec<_>>().join(",")
+    nodes
+        .iter()
+        .map(|&n| node_name(n))
+        .collect::<Vec<_>>()
+        .join(",")
 }

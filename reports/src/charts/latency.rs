@@ -24,7 +24,12 @@ const FLOOR_MS: f64 = 0.01;
 /// The latency chart of `sends` as an `<svg>` element.
 pub fn latency_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<String> {
     let ms = |s: &CompletedSend| (s.latency * 1e3).max(FLOOR_MS);
-    let (lo, hi) = sends.iter().map(ms).fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = sends
+        .iter()
+        .map(ms)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     let (lo, hi) = match lo.is_finite() {
         true => (decade_below(lo), decade_above(hi.max(lo * 10.0))),
         false => (1.0, 1000.0),
@@ -37,8 +42,11 @@ pub fn latency_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<Strin
     };
     time_chart(frame, 420, axis, |chart| {
         for outcome in SendOutcome::ALL {
-            let points: Vec<(f64, f64)> =
-                sends.iter().filter(|s| s.outcome == outcome).map(|s| (s.invoked, ms(s))).collect();
+            let points: Vec<(f64, f64)> = sends
+                .iter()
+                .filter(|s| s.outcome == outcome)
+                .map(|s| (s.invoked, ms(s)))
+                .collect();
             let fill = colour(outcome.colour());
             if points.len() <= POINTS_PER_OUTCOME {
                 let style = fill.mix(0.8).filled();
@@ -90,12 +98,19 @@ impl Density {
     fn cells(&self) -> impl Iterator<Item = ([(f64, f64); 2], f64)> + '_ {
         let fullest = (1.0 + f64::from(self.counts.iter().copied().max().unwrap_or(0))).ln();
         let edge = |(a, b): (f64, f64), bins: usize, i: usize| a + (b - a) * i as f64 / bins as f64;
-        self.counts.iter().enumerate().filter(|(_, &c)| c > 0).map(move |(i, &c)| {
-            let (x, y) = (i % TIME_BINS, i / TIME_BINS);
-            let ms = |j| 10f64.powf(edge(self.log_latency, LATENCY_BINS, j));
-            let corners = [(edge(self.time, TIME_BINS, x), ms(y)), (edge(self.time, TIME_BINS, x + 1), ms(y + 1))];
-            (corners, (1.0 + f64::from(c)).ln() / fullest)
-        })
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(move |(i, &c)| {
+                let (x, y) = (i % TIME_BINS, i / TIME_BINS);
+                let ms = |j| 10f64.powf(edge(self.log_latency, LATENCY_BINS, j));
+                let corners = [
+                    (edge(self.time, TIME_BINS, x), ms(y)),
+                    (edge(self.time, TIME_BINS, x + 1), ms(y + 1)),
+                ];
+                (corners, (1.0 + f64::from(c)).ln() / fullest)
+            })
     }
 }
 
@@ -109,29 +124,55 @@ mod tests {
     use super::*;
 
     fn frame() -> TimeFrame<'static> {
-        TimeFrame { start: 0.0, end: 10.0, faults: &[], anomalies: &[] }
+        TimeFrame {
+            start: 0.0,
+            end: 10.0,
+            faults: &[],
+            anomalies: &[],
+        }
     }
 
     #[test]
     fn density_counts_each_point_once_and_the_fullest_cell_is_strongest() {
-        let points: Vec<(f64, f64)> = (0..1000).map(|i| (f64::from(i % 10), if i < 900 { 2.0 } else { 300.0 })).collect();
+        let points: Vec<(f64, f64)> = (0..1000)
+            .map(|i| (f64::from(i % 10), if i < 900 { 2.0 } else { 300.0 }))
+            .collect();
         let grid = Density::of(&points, &frame(), (1.0, 1000.0));
         assert_eq!(grid.counts.iter().sum::<u32>(), 1000);
         let cells: Vec<_> = grid.cells().collect();
         assert_eq!(cells.len(), 20);
-        assert!(cells.iter().any(|(_, s)| *s == 1.0) && cells.iter().all(|(_, s)| *s > 0.0 && *s <= 1.0));
+        assert!(
+            cells.iter().any(|(_, s)| *s == 1.0)
+                && cells.iter().all(|(_, s)| *s > 0.0 && *s <= 1.0)
+        );
         let [(t0, ms0), (t1, ms1)] = cells[0].0;
-        assert!(t0 <= 0.0 && 0.0 < t1 && ms0 <= 2.0 && 2.0 < ms1, "{:?}", cells[0]);
+        assert!(
+            t0 <= 0.0 && 0.0 < t1 && ms0 <= 2.0 && 2.0 < ms1,
+            "{:?}",
+            cells[0]
+        );
     }
 
     #[test]
     fn many_sends_draw_cells_not_points() {
         let sends: Vec<CompletedSend> = (0..20_000)
-            .map(|i| CompletedSend { invoked: f64::from(i) / 2000.0, latency: 0.002, outcome: SendOutcome::Ok })
-            .chain([CompletedSend { invoked: 5.0, latency: 30.0, outcome: SendOutcome::Indeterminate }])
+            .map(|i| CompletedSend {
+                invoked: f64::from(i) / 2000.0,
+                latency: 0.002,
+                outcome: SendOutcome::Ok,
+            })
+            .chain([CompletedSend {
+                invoked: 5.0,
+                latency: 30.0,
+                outcome: SendOutcome::Indeterminate,
+            }])
             .collect();
         let svg = latency_chart(&frame(), &sends).unwrap();
-        assert_eq!(svg.matches("<circle").count(), 1, "only the indeterminate send is a point");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            1,
+            "only the indeterminate send is a point"
+        );
         assert!(svg.matches("<rect").count() <= TIME_BINS * 2 + 10);
         assert!(svg.len() < 200_000, "{} bytes", svg.len());
     }

@@ -56,7 +56,12 @@ impl<'a> TimeFrame<'a> {
             false => (0.0, 1.0),
         };
         let air = (end - start) * 0.01;
-        TimeFrame { start: (start - air).max(0.0), end: end + air, faults: &timeline.faults, anomalies }
+        TimeFrame {
+            start: (start - air).max(0.0),
+            end: end + air,
+            faults: &timeline.faults,
+            anomalies,
+        }
     }
 
     fn span(&self) -> f64 {
@@ -83,7 +88,12 @@ type Drawn = Result<(), DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBack
 
 /// Draws one time chart: axes, fault shading, then `body`, then anomaly
 /// markers on top. Returns the `<svg>` element.
-fn time_chart<Y>(frame: &TimeFrame, height: u32, y: YAxis<Y>, body: impl FnOnce(&mut Chart<Y>) -> Drawn) -> Result<String>
+fn time_chart<Y>(
+    frame: &TimeFrame,
+    height: u32,
+    y: YAxis<Y>,
+    body: impl FnOnce(&mut Chart<Y>) -> Drawn,
+) -> Result<String>
 where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
@@ -91,32 +101,33 @@ where
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        let drawn = (|| -> Drawn {
-            root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .margin(12)
-                .x_label_area_size(34)
-                .y_label_area_size(64)
-                .build_cartesian_2d(RangedCoordf64::from(frame.start..frame.end), y.coord)?;
-            chart
-                .configure_mesh()
-                .x_desc("seconds since the run started")
-                .y_desc(y.description)
-                .y_labels(y.labels)
-                .y_label_formatter(&y.format)
-                .light_line_style(RGBColor(238, 238, 238))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .label_style(("sans-serif", 15))
-                .axis_desc_style(("sans-serif", 16))
-                .draw()?;
-            shade_faults(&mut chart, frame, y0, y1)?;
-            body(&mut chart)?;
-            let marker = ShapeStyle::from(&colour(ANOMALY_COLOUR)).filled();
-            chart.draw_series(
-                frame.anomalies.iter().map(|&t| EmptyElement::at((t, y0)) + TriangleMarker::new((0, -5), 5, marker)),
-            )?;
-            root.present()
-        })();
+        let drawn =
+            (|| -> Drawn {
+                root.fill(&WHITE)?;
+                let mut chart = ChartBuilder::on(&root)
+                    .margin(12)
+                    .x_label_area_size(34)
+                    .y_label_area_size(64)
+                    .build_cartesian_2d(RangedCoordf64::from(frame.start..frame.end), y.coord)?;
+                chart
+                    .configure_mesh()
+                    .x_desc("seconds since the run started")
+                    .y_desc(y.description)
+                    .y_labels(y.labels)
+                    .y_label_formatter(&y.format)
+                    .light_line_style(RGBColor(238, 238, 238))
+                    .bold_line_style(RGBColor(215, 215, 215))
+                    .label_style(("sans-serif", 15))
+                    .axis_desc_style(("sans-serif", 16))
+                    .draw()?;
+                shade_faults(&mut chart, frame, y0, y1)?;
+                body(&mut chart)?;
+                let marker = ShapeStyle::from(&colour(ANOMALY_COLOUR)).filled();
+                chart.draw_series(frame.anomalies.iter().map(|&t| {
+                    EmptyElement::at((t, y0)) + TriangleMarker::new((0, -5), 5, marker)
+                }))?;
+                root.present()
+            })();
         drawn.map_err(|e| anyhow!("drawing a chart: {e}"))?;
     }
     Ok(svg)
@@ -131,14 +142,19 @@ where
     for (i, interval) in frame.faults.iter().enumerate() {
         let (fill, label) = fault_style(&interval.fault);
         let end = interval.end.unwrap_or(frame.end);
-        chart.draw_series([Rectangle::new([(interval.start, y0), (end, y1)], fill.mix(0.16).filled())])?;
+        chart.draw_series([Rectangle::new(
+            [(interval.start, y0), (end, y1)],
+            fill.mix(0.16).filled(),
+        )])?;
         let text = match interval.end {
             Some(_) => label,
             None => format!("{label} (never healed)"),
         };
         let style = TextStyle::from(("sans-serif", 15)).color(&fill);
         let row = (i % 3) as i32;
-        chart.draw_series([EmptyElement::at((interval.start, y1)) + Text::new(text, (3, 3 + 15 * row), style)])?;
+        chart.draw_series([
+            EmptyElement::at((interval.start, y1)) + Text::new(text, (3, 3 + 15 * row), style)
+        ])?;
     }
     Ok(())
 }
@@ -154,7 +170,11 @@ pub fn fault_style(name: &str) -> (RGBColor, String) {
 
 /// The CSS colour `#rrggbb` as `plotters` wants it (black if malformed).
 pub fn colour(css: &str) -> RGBColor {
-    let channel = |i: usize| css.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+    let channel = |i: usize| {
+        css.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    };
     RGBColor(channel(1), channel(3), channel(5))
 }
 
@@ -170,8 +190,14 @@ mod tests {
 
     #[test]
     fn known_faults_take_their_colour_and_unknown_ones_are_grey() {
-        assert_eq!(fault_css_colour("ack-loss"), nemesis::Fault::AckLoss.colour());
-        assert_eq!(fault_style("cosmic-ray"), (colour(UNKNOWN_FAULT_COLOUR), "cosmic-ray".to_string()));
+        assert_eq!(
+            fault_css_colour("ack-loss"),
+            nemesis::Fault::AckLoss.colour()
+        );
+        assert_eq!(
+            fault_style("cosmic-ray"),
+            (colour(UNKNOWN_FAULT_COLOUR), "cosmic-ray".to_string())
+        );
         assert_eq!(colour("#0a0b0c"), RGBColor(10, 11, 12));
     }
 }

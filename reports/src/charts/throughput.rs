@@ -28,10 +28,18 @@ pub fn throughput_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<St
             (outcome, rate)
         })
         .collect();
-    let top = rates.iter().flat_map(|(_, r)| r.iter().copied()).fold(1.0, f64::max) * 1.1;
+    let top = rates
+        .iter()
+        .flat_map(|(_, r)| r.iter().copied())
+        .fold(1.0, f64::max)
+        * 1.1;
     let axis = YAxis {
         coord: RangedCoordf64::from(0.0..top),
-        description: if width > 1.0 { "sends/s (averaged per bin)" } else { "sends/s" },
+        description: if width > 1.0 {
+            "sends/s (averaged per bin)"
+        } else {
+            "sends/s"
+        },
         labels: 8,
         format: |v| format!("{v:.0}"),
     };
@@ -39,8 +47,14 @@ pub fn throughput_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<St
         for (outcome, rate) in &rates {
             let at = |i: usize| frame.start + width * i as f64;
             // Steps: each bin's rate holds over its whole width.
-            let steps = rate.iter().enumerate().flat_map(|(i, &r)| [(at(i), r), (at(i + 1), r)]);
-            chart.draw_series(LineSeries::new(steps, colour(outcome.colour()).stroke_width(2)))?;
+            let steps = rate
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &r)| [(at(i), r), (at(i + 1), r)]);
+            chart.draw_series(LineSeries::new(
+                steps,
+                colour(outcome.colour()).stroke_width(2),
+            ))?;
         }
         Ok(())
     })
@@ -52,10 +66,23 @@ mod tests {
 
     #[test]
     fn one_line_per_outcome() {
-        let frame = TimeFrame { start: 0.0, end: 4.0, faults: &[], anomalies: &[1.5] };
-        let sends = [CompletedSend { invoked: 1.0, latency: 0.5, outcome: SendOutcome::Ok }];
+        let frame = TimeFrame {
+            start: 0.0,
+            end: 4.0,
+            faults: &[],
+            anomalies: &[1.5],
+        };
+        let sends = [CompletedSend {
+            invoked: 1.0,
+            latency: 0.5,
+            outcome: SendOutcome::Ok,
+        }];
         let svg = throughput_chart(&frame, &sends).unwrap();
-        assert_eq!(svg.matches("stroke-width=\"2\" points=").count(), 3, "{svg}");
+        assert_eq!(
+            svg.matches("stroke-width=\"2\" points=").count(),
+            3,
+            "{svg}"
+        );
         assert_eq!(svg.matches("<polygon").count(), 1, "one anomaly marker");
     }
 }

@@ -32,7 +32,13 @@ pub struct Spec {
 
 impl Spec {
     pub fn clean(id: &'static str, messages: u64) -> Spec {
-        Spec { id, started: "2026-11-23T19:33:15Z", messages, inject: Vec::new(), unread_partition: false }
+        Spec {
+            id,
+            started: "2026-11-23T19:33:15Z",
+            messages,
+            inject: Vec::new(),
+            unread_partition: false,
+        }
     }
 
     /// A run with five kinds of anomaly in it.
@@ -44,35 +50,56 @@ impl Spec {
             Injection::SequenceGap,
             Injection::Phantom,
         ];
-        Spec { inject, ..Spec::clean(id, messages) }
+        Spec {
+            inject,
+            ..Spec::clean(id, messages)
+        }
     }
 }
 
 /// Writes the run directory `runs_dir/<id>` and returns it with its results.
 pub fn write_run(runs_dir: &Path, spec: &Spec) -> (PathBuf, Results) {
-    let run = synth::generate(&SynthConfig { inject: spec.inject.clone(), ..SynthConfig::clean(7, spec.messages) })
-        .expect("a valid synthetic configuration");
+    let run = synth::generate(&SynthConfig {
+        inject: spec.inject.clone(),
+        ..SynthConfig::clean(7, spec.messages)
+    })
+    .expect("a valid synthetic configuration");
     let events = realistic(&run);
-    let mut checker = Checker::new(Options::new(Guarantee::parse_list("exactly-once,order").unwrap()));
+    let mut checker = Checker::new(Options::new(
+        Guarantee::parse_list("exactly-once,order").unwrap(),
+    ));
     for event in &events {
         checker.observe(event).expect("a consistent history");
     }
     checker.begin_log(&run.manifest);
     let read = run.manifest.partitions.len() - usize::from(spec.unread_partition);
     for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs).take(read) {
-        checker.read_partition(entry, bytes.clone()).expect("a readable log");
+        checker
+            .read_partition(entry, bytes.clone())
+            .expect("a readable log");
     }
     let results = checker.finish();
 
     let dir = runs_dir.join(spec.id);
     fs::create_dir_all(dir.join("nodes")).unwrap();
-    let history: String = events.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+    let history: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
     fs::write(dir.join("history.jsonl"), history).unwrap();
-    fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results).unwrap()).unwrap();
+    fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results).unwrap(),
+    )
+    .unwrap();
     fs::write(dir.join("run.json"), run_json(spec.id, spec.started)).unwrap();
     fs::write(dir.join("leaders.jsonl"), leaders()).unwrap();
     for node in 1..=3 {
-        fs::write(dir.join(format!("nodes/kafka-{node}.log")), "[kafka] started\n").unwrap();
+        fs::write(
+            dir.join(format!("nodes/kafka-{node}.log")),
+            "[kafka] started\n",
+        )
+        .unwrap();
     }
     (dir, results)
 }
@@ -87,16 +114,38 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
     let mut invoked = HashMap::new();
     for event in events.iter_mut() {
         match event {
-            Event::Invoke { time, message, attempt, .. } => {
+            Event::Invoke {
+                time,
+                message,
+                attempt,
+                ..
+            } => {
                 *time = at(*time);
                 invoked.insert((*message, *attempt), *time);
             }
-            Event::Ok { time, message, attempt, .. } | Event::Fail { time, message, attempt, .. } => {
+            Event::Ok {
+                time,
+                message,
+                attempt,
+                ..
+            }
+            | Event::Fail {
+                time,
+                message,
+                attempt,
+                ..
+            } => {
                 let start = invoked[&(*message, *attempt)];
                 *time = start + latency(start, message.producer, message.index);
             }
-            Event::Info { time, message, attempt, .. } => {
-                *time = invoked[&(*message, *attempt)] + 5 * SECOND + message.index % 1000 * 1_000_000;
+            Event::Info {
+                time,
+                message,
+                attempt,
+                ..
+            } => {
+                *time =
+                    invoked[&(*message, *attempt)] + 5 * SECOND + message.index % 1000 * 1_000_000;
             }
             Event::NemesisStart { time, .. }
             | Event::NemesisStop { time, .. }
@@ -110,8 +159,18 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
         let (targets, detail) = (vec![target.to_string()], String::new());
         let fault = fault.to_string();
         match start {
-            true => Event::NemesisStart { time, fault, targets, detail },
-            false => Event::NemesisStop { time, fault, targets, detail },
+            true => Event::NemesisStart {
+                time,
+                fault,
+                targets,
+                detail,
+            },
+            false => Event::NemesisStop {
+                time,
+                fault,
+                targets,
+                detail,
+            },
         }
     };
     events.extend([
@@ -157,8 +216,11 @@ fn latency(invoked: Nanos, producer: u32, index: u64) -> Nanos {
 }
 
 fn leaders() -> String {
-    let line = |t: Nanos, p: i32, l: i32| format!("{{\"time\":{t},\"partition\":{p},\"leader\":{l}}}\n");
-    let mut out: String = (0..3).map(|p| line(WORKLOAD_START - SECOND, p, p + 1)).collect();
+    let line =
+        |t: Nanos, p: i32, l: i32| format!("{{\"time\":{t},\"partition\":{p},\"leader\":{l}}}\n");
+    let mut out: String = (0..3)
+        .map(|p| line(WORKLOAD_START - SECOND, p, p + 1))
+        .collect();
     out += &line(LEADER_DOWN.0 + 10_000_000, 0, -1);
     out += &line(LEADER_DOWN.0 + 400_000_000, 0, 2);
     out += &line(LEADER_DOWN.1 + 5 * SECOND, 0, 1);

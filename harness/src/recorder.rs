@@ -1,9 +1,12 @@
 //! The history recorder: every event of the run appended to `history.jsonl` in the
 //! checker's format, stamped with monotonic time since the run started.
 //!
-//! Lines are buffered and flushed every [`FLUSH_EVERY`] (and at the end), so a run
-//! killed half-way leaves all but its last instants on disk: `eoscheck check` can
-//! still analyse it, and a torn last line is tolerated there.
+//! Callers (the workload, librdkafka's delivery callback, the nemesis) only stamp
+//! the time and hand the event to a writer thread over a channel: the client's
+//! callback thread must never wait on a lock or a disk, or the recorder would slow
+//! down the producer it measures. The writer formats, buffers, and flushes every
+//! [`FLUSH_EVERY`], so a run killed half-way leaves all but its last instants on
+//! disk: `eoscheck check` can still analyse it, and a torn last line is tolerated.
 
 use std::{
     fs::File,
@@ -11,7 +14,7 @@ use std::{
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
-        Arc, Mutex,
+        mpsc, Arc,
     },
     time::{Duration, Instant},
 };
@@ -28,8 +31,24 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 pub struct Recorder {
     origin: Instant,
-    out: Mutex<BufWriter<File>>,
+    entries: mpsc::Sender<Entry>,
     pub counts: Counts,
+}
+
+/// What the writer thread is handed.
+enum Entry {
+    /// An invoke (no offset) or an ack: nearly every line, formatted by hand.
+    Hot {
+        kind: &'static [u8],
+        time: Nanos,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        offset: Option<i64>,
+    },
+    Event(Event),
+    /// Write out everything handed over so far, then answer.
+    Flush(mpsc::SyncSender<()>),
 }
 
 /// Running totals for the progress line.
@@ -57,24 +76,20 @@ impl Recorder {
     /// Creates `history.jsonl` with its header. `origin` is the run's time zero.
     pub fn create(path: &Path, topic: &str, origin: Instant) -> Result<Arc<Recorder>> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let (entries, received) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || write_loop(received, BufWriter::with_capacity(1 << 16, file)))?;
         let recorder = Arc::new(Recorder {
             origin,
-            out: Mutex::new(BufWriter::with_capacity(1 << 16, file)),
+            entries,
             counts: Counts::default(),
         });
-        recorder.write(&Event::Header {
+        recorder.write(Event::Header {
             format: FORMAT,
             topic: topic.to_owned(),
         });
         recorder.flush();
-        let flusher = Arc::downgrade(&recorder);
-        std::thread::spawn(move || {
-            while let Some(recorder) = flusher.upgrade() {
-                recorder.flush();
-                drop(recorder);
-                std::thread::sleep(FLUSH_EVERY);
-            }
-        });
         Ok(recorder)
     }
 
@@ -82,19 +97,16 @@ impl Recorder {
         self.origin.elapsed().as_nanos() as Nanos
     }
 
-    fn write(&self, event: &Event) {
-        let mut out = self.out.lock().unwrap();
-        let written = serde_json::to_writer(&mut *out, event)
-            .map_err(std::io::Error::from)
-            .and_then(|_| out.write_all(b"\n"));
-        if let Err(e) = written {
-            warn!("could not append to the history: {e}");
-        }
+    fn write(&self, event: Event) {
+        // A send fails only once the writer has gone, at the very end of a run.
+        let _ = self.entries.send(Entry::Event(event));
     }
 
+    /// Returns once everything recorded so far is on disk.
     pub fn flush(&self) {
-        if let Err(e) = self.out.lock().unwrap().flush() {
-            warn!("could not flush the history: {e}");
+        let (done, wait) = mpsc::sync_channel(1);
+        if self.entries.send(Entry::Flush(done)).is_ok() {
+            let _ = wait.recv();
         }
     }
 
@@ -113,26 +125,21 @@ impl Recorder {
 
     fn write_hot(
         &self,
-        kind: &[u8],
+        kind: &'static [u8],
         message: MessageId,
         attempt: Attempt,
         partition: Partition,
         offset: Option<i64>,
     ) {
-        let mut line = [0u8; 192];
-        let len = hot_line(
-            &mut line,
+        let time = self.now();
+        let _ = self.entries.send(Entry::Hot {
             kind,
-            self.now(),
+            time,
             message,
             attempt,
             partition,
             offset,
-        );
-        let mut out = self.out.lock().unwrap();
-        if let Err(e) = out.write_all(&line[..len]) {
-            warn!("could not append to the history: {e}");
-        }
+        });
     }
 
     pub fn fail(&self, message: MessageId, attempt: Attempt, error: String, definite: bool) {
@@ -142,7 +149,7 @@ impl Recorder {
             &self.counts.indeterminate
         };
         count.fetch_add(1, Relaxed);
-        self.write(&Event::Fail {
+        self.write(Event::Fail {
             time: self.now(),
             message,
             attempt,
@@ -153,7 +160,7 @@ impl Recorder {
 
     pub fn info(&self, message: MessageId, attempt: Attempt, error: String) {
         self.counts.indeterminate.fetch_add(1, Relaxed);
-        self.write(&Event::Info {
+        self.write(Event::Info {
             time: self.now(),
             message,
             attempt,
@@ -162,7 +169,7 @@ impl Recorder {
     }
 
     pub fn session(&self, producer: Producer, pid: ProducerId, epoch: Epoch) {
-        self.write(&Event::ProducerSession {
+        self.write(Event::ProducerSession {
             time: self.now(),
             producer,
             pid,
@@ -171,7 +178,7 @@ impl Recorder {
     }
 
     pub fn fatal(&self, producer: Producer, error: String) {
-        self.write(&Event::ProducerFatal {
+        self.write(Event::ProducerFatal {
             time: self.now(),
             producer,
             error,
@@ -179,7 +186,7 @@ impl Recorder {
     }
 
     pub fn config_rejected(&self, producer: Producer, reason: String) {
-        self.write(&Event::ConfigRejected {
+        self.write(Event::ConfigRejected {
             time: self.now(),
             producer,
             reason,
@@ -192,7 +199,7 @@ impl Recorder {
             .map(|f| f.to_string())
             .unwrap_or_else(|| "all".to_owned());
         let (time, targets, detail) = (self.now(), event.targets.clone(), event.detail.clone());
-        self.write(&match event.phase {
+        self.write(match event.phase {
             nemesis::Phase::Start => Event::NemesisStart {
                 time,
                 fault,
@@ -249,6 +256,54 @@ fn hot_line(
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// The writer thread: formats and appends entries until every sender is gone.
+fn write_loop(entries: mpsc::Receiver<Entry>, mut out: BufWriter<File>) {
+    let mut flushed = Instant::now();
+    let mut failed = false;
+    loop {
+        let written = match entries.recv_timeout(FLUSH_EVERY) {
+            Ok(Entry::Hot {
+                kind,
+                time,
+                message,
+                attempt,
+                partition,
+                offset,
+            }) => {
+                let mut line = [0u8; 192];
+                let len = hot_line(&mut line, kind, time, message, attempt, partition, offset);
+                out.write_all(&line[..len])
+            }
+            Ok(Entry::Event(event)) => serde_json::to_writer(&mut out, &event)
+                .map_err(std::io::Error::from)
+                .and_then(|_| out.write_all(b"\n")),
+            Ok(Entry::Flush(done)) => {
+                let result = out.flush();
+                flushed = Instant::now();
+                let _ = done.send(());
+                result
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if flushed.elapsed() >= FLUSH_EVERY {
+            flushed = Instant::now();
+            if let Err(e) = out.flush() {
+                warn!("could not flush the history: {e}");
+            }
+        }
+        if let Err(e) = written {
+            if !failed {
+                warn!("could not append to the history: {e}");
+                failed = true;
+            }
+        }
+    }
+    if let Err(e) = out.flush() {
+        warn!("could not flush the history: {e}");
     }
 }
 

@@ -64,16 +64,14 @@ pub fn write_all(run_dir: &Path) -> Result<Written> {
             ..RunInfo::default()
         },
     };
-    let results: checker::Results = serde_json::from_str(&read(
-        "results.json",
-        "run `eoscheck check RUN_DIR` first",
-    )?)
-    .with_context(|| {
-        format!(
+    let results: checker::Results =
+        serde_json::from_str(&read("results.json", "run `eoscheck check RUN_DIR` first")?)
+            .with_context(|| {
+                format!(
             "{} is not a results file of this eoscheck; run `eoscheck check RUN_DIR` to rewrite it",
             run_dir.join("results.json").display()
         )
-    })?;
+            })?;
     let history = read("history.jsonl", "the run directory is incomplete")?;
     let leaders = read("leaders.jsonl", "").ok();
     let timeline = Timeline::parse(&history, leaders.as_deref())

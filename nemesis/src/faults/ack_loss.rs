@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use rand::Rng;
 
-use super::{net, node_name, random_leader, Injection, Spec, Undo};
+use super::{on_a_leader_against_clients, Injection, Spec};
 use crate::{Cluster, Fault};
 
 pub(crate) const SPEC: Spec = Spec {
@@ -25,19 +25,20 @@ pub(crate) async fn inject<C: Cluster>(
     rng: &mut impl Rng,
     fault: Fault,
 ) -> Result<Injection> {
-    let (partition, leader) = random_leader(cluster, rng).await?;
-    let client = cluster.client_ip();
-    let chain = net::chain(fault);
-    let rule = format!("-d {client} -p tcp --sport 9092 -m length --length 61:65535 -j DROP");
-    net::install_chain(cluster, leader, &chain, &[rule]).await?;
-    Ok(Injection {
-        targets: vec![node_name(leader)],
-        detail: format!(
-            "responses from the leader of partition {partition} to clients ({client}) dropped"
-        ),
-        undo: Undo::Rules {
-            chain,
-            nodes: vec![leader],
+    on_a_leader_against_clients(
+        cluster,
+        rng,
+        fault,
+        |client| {
+            vec![format!(
+                "-d {client} -p tcp --sport 9092 -m length --length 61:65535 -j DROP"
+            )]
         },
-    })
+        |partition, client| {
+            format!(
+                "responses from the leader of partition {partition} to clients ({client}) dropped"
+            )
+        },
+    )
+    .await
 }

@@ -126,6 +126,29 @@ async fn random_leader<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<(i
     Ok((partition, cluster.leader(partition).await?))
 }
 
+/// Installs client-facing rules (built from the clients' address) on the leader of
+/// a random partition: what `ack-loss` and `partition-client-leader` share.
+async fn on_a_leader_against_clients<C: Cluster>(
+    cluster: &C,
+    rng: &mut impl Rng,
+    fault: Fault,
+    rules: impl FnOnce(&str) -> Vec<String>,
+    detail: impl FnOnce(i32, &str) -> String,
+) -> Result<Injection> {
+    let (partition, leader) = random_leader(cluster, rng).await?;
+    let client = cluster.client_ip();
+    let chain = net::chain(fault);
+    net::install_chain(cluster, leader, &chain, &rules(&client)).await?;
+    Ok(Injection {
+        targets: vec![node_name(leader)],
+        detail: detail(partition, &client),
+        undo: Undo::Rules {
+            chain,
+            nodes: vec![leader],
+        },
+    })
+}
+
 fn node_name(node: NodeId) -> String {
     format!("kafka-{node}")
 }

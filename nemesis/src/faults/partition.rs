@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 use rand::{seq::SliceRandom, Rng};
 
-use super::{net, node_name, random_leader, Injection, Spec, Undo};
+use super::{net, node_name, on_a_leader_against_clients, random_leader, Injection, Spec, Undo};
 use crate::{Cluster, Fault, NodeId};
 
 pub(crate) const LEADER: Spec = Spec {
@@ -101,22 +101,21 @@ pub(crate) async fn client_leader<C: Cluster>(
     rng: &mut impl Rng,
     fault: Fault,
 ) -> Result<Injection> {
-    let (partition, leader) = random_leader(cluster, rng).await?;
-    let client = cluster.client_ip();
-    let chain = net::chain(fault);
-    let rules = [
-        format!("-s {client} -p tcp --dport 9092 -j DROP"),
-        format!("-d {client} -p tcp --sport 9092 -j DROP"),
-    ];
-    net::install_chain(cluster, leader, &chain, &rules).await?;
-    Ok(Injection {
-        targets: vec![node_name(leader)],
-        detail: format!("clients ({client}) cut from the leader of partition {partition}"),
-        undo: Undo::Rules {
-            chain,
-            nodes: vec![leader],
+    on_a_leader_against_clients(
+        cluster,
+        rng,
+        fault,
+        |client| {
+            vec![
+                format!("-s {client} -p tcp --dport 9092 -j DROP"),
+                format!("-d {client} -p tcp --sport 9092 -j DROP"),
+            ]
         },
-    })
+        |partition, client| {
+            format!("clients ({client}) cut from the leader of partition {partition}")
+        },
+    )
+    .await
 }
 
 /// Installs, on each listed node, rules cutting it from its peers.

@@ -15,11 +15,25 @@ const PADDING: u8 = b'.';
 /// The value for `message`'s `attempt`, at least `size` bytes long (longer
 /// only when the identity itself does not fit).
 pub fn encode(message: MessageId, attempt: Attempt, size: usize) -> Vec<u8> {
-    let mut value = format!("eos1:{}:{}:{}", message.producer, message.index, attempt).into_bytes();
+    let mut value = Vec::with_capacity(size);
+    encode_into(&mut value, message, attempt, size);
+    value
+}
+
+/// [`encode`] into a buffer the caller reuses: the workload writes one value per
+/// send at the client's full speed, and an allocation each would show.
+pub fn encode_into(value: &mut Vec<u8>, message: MessageId, attempt: Attempt, size: usize) {
+    let mut n = itoa::Buffer::new();
+    value.clear();
+    value.extend_from_slice(PREFIX);
+    value.extend_from_slice(n.format(message.producer).as_bytes());
+    value.push(b':');
+    value.extend_from_slice(n.format(message.index).as_bytes());
+    value.push(b':');
+    value.extend_from_slice(n.format(attempt).as_bytes());
     if value.len() < size {
         value.resize(size, PADDING);
     }
-    value
 }
 
 /// The message and attempt a value carries, or `None` when the value was not

@@ -66,17 +66,17 @@ fn peak_rss_kib() -> u64 {
 
 /// `eoscheck bench overhead`: what recording every send costs. Against one cluster,
 /// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
-/// and then eoscheck's own workload (`--rate 0`, history written) each send as fast
-/// as they can for `seconds`; the line compares acknowledged messages per second.
+/// and eoscheck's own workload (`--rate 0`, history written) take turns, `rounds`
+/// times each for `seconds`, so that the growing log and the machine's other load
+/// weigh on both alike; the line compares acknowledged messages per second.
 pub async fn overhead(
     docker: &bollard::Docker,
     image: &str,
     run_id: &str,
     seconds: u64,
+    rounds: u32,
 ) -> Result<String> {
-    use std::sync::atomic::Ordering;
-
-    use crate::{cluster::Cluster, preset::Preset, recorder::Recorder, workload};
+    use crate::{cluster::Cluster, preset::Preset};
 
     let cluster = Cluster::start(docker, run_id, image, None).await?;
     let partitions = 3;
@@ -91,38 +91,71 @@ pub async fn overhead(
             )
             .collect();
     let duration = std::time::Duration::from_secs(seconds);
-    let size = 100;
+    let (mut bare, mut eoscheck) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        bare.push(
+            tokio::task::spawn_blocking({
+                let (settings, topic) = (settings.clone(), run_id.to_owned());
+                move || bare_loop(&settings, &topic, partitions, OVERHEAD_MESSAGE, duration)
+            })
+            .await??,
+        );
+        eoscheck.push(workload_rate(&settings, run_id, partitions, duration).await?);
+    }
+    let (bare_rate, eoscheck_rate) = (mean(&bare), mean(&eoscheck));
+    Ok(format!(
+        "bench overhead: bare rdkafka {bare_rate:.0} acked/s ({}), eoscheck workload {eoscheck_rate:.0} acked/s ({}), ratio {:.2}",
+        list(&bare),
+        list(&eoscheck),
+        eoscheck_rate / bare_rate
+    ))
+}
 
-    let bare = tokio::task::spawn_blocking({
-        let (settings, topic) = (settings.clone(), run_id.to_owned());
-        move || bare_loop(&settings, &topic, partitions, size, duration)
-    })
-    .await??;
+const OVERHEAD_MESSAGE: usize = 100;
 
-    let history = tempfile_path(run_id);
-    let recorder = Recorder::create(&history, run_id, Instant::now())?;
+fn mean(rates: &[f64]) -> f64 {
+    rates.iter().sum::<f64>() / rates.len() as f64
+}
+
+fn list(rates: &[f64]) -> String {
+    rates
+        .iter()
+        .map(|r| format!("{r:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// eoscheck's workload, one producer, unthrottled, history written to a temp file.
+async fn workload_rate(
+    settings: &[(String, String)],
+    topic: &str,
+    partitions: i32,
+    duration: std::time::Duration,
+) -> Result<f64> {
+    use std::sync::atomic::Ordering;
+
+    use crate::{recorder::Recorder, workload};
+
+    let history = tempfile_path(topic);
+    let recorder = Recorder::create(&history, topic, Instant::now())?;
     let load = workload::Workload::start(
         workload::WorkloadConfig {
-            topic: run_id.to_owned(),
+            topic: topic.to_owned(),
             producers: 1,
             partitions,
             rate: 0,
-            message_size: size,
-            settings,
+            message_size: OVERHEAD_MESSAGE,
+            settings: settings.to_vec(),
             app_resend: false,
         },
         recorder.clone(),
     );
     let started = Instant::now();
     tokio::time::sleep(duration).await;
-    let acked = recorder.counts.ok.load(Ordering::Relaxed);
-    let eoscheck = acked as f64 / started.elapsed().as_secs_f64();
+    let rate = recorder.counts.ok.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     load.stop(std::time::Duration::from_secs(10)).await;
     let _ = std::fs::remove_file(&history);
-    Ok(format!(
-        "bench overhead: bare rdkafka {bare:.0} acked/s, eoscheck workload {eoscheck:.0} acked/s, ratio {:.2}",
-        eoscheck / bare
-    ))
+    Ok(rate)
 }
 
 fn tempfile_path(run_id: &str) -> std::path::PathBuf {

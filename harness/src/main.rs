@@ -87,9 +87,12 @@ enum Bench {
     /// Acknowledged messages/s of a bare rdkafka loop versus eoscheck's workload,
     /// side by side against one cluster.
     Overhead {
-        /// Seconds each of the two runs sends.
-        #[arg(long, default_value_t = 20)]
+        /// Seconds each turn sends.
+        #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Turns of each, alternating.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -278,7 +281,12 @@ async fn dispatch(command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Bench {
-            what: Bench::Overhead { seconds, cluster },
+            what:
+                Bench::Overhead {
+                    seconds,
+                    rounds,
+                    cluster,
+                },
         } => {
             let image = cluster.broker_image()?;
             let docker = engine::connect().await?;
@@ -287,8 +295,14 @@ async fn dispatch(command: Command) -> Result<i32> {
             let job = {
                 let docker = docker.clone();
                 async move {
-                    let line =
-                        harness::bench::overhead(&docker, &image.reference(), &id, seconds).await?;
+                    let line = harness::bench::overhead(
+                        &docker,
+                        &image.reference(),
+                        &id,
+                        seconds,
+                        rounds.max(1),
+                    )
+                    .await?;
                     println!("{line}");
                     Ok(0)
                 }

@@ -187,6 +187,8 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A message whose invoke is recorded but which the client has not taken yet.
     let mut pending: Option<(MessageId, i32)> = None;
+    // librdkafka copies each value, so one buffer serves every send.
+    let mut value = Vec::with_capacity(config.message_size);
     while !shared.stop.load(Ordering::Relaxed) {
         ticker.tick().await;
         // Sends due by now at the target rate; after a stall at most one second's
@@ -221,7 +223,7 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
                     (message, partition)
                 }
             };
-            let value = payload::encode(message, 0, config.message_size);
+            payload::encode_into(&mut value, message, 0, config.message_size);
             match client.send(message, 0, partition, &value) {
                 Ok(()) | Err(Refused::Rejected) => handed += 1,
                 Err(Refused::Busy) => {

@@ -75,8 +75,6 @@ impl Node {
 
 pub struct Cluster {
     docker: Docker,
-    pub run_id: String,
-    pub network: String,
     /// The network's gateway: the address host-side clients come from.
     pub gateway: String,
     pub nodes: Vec<Node>,
@@ -184,8 +182,6 @@ impl Cluster {
             .collect();
         let cluster = Cluster {
             docker: docker.clone(),
-            run_id: run_id.to_owned(),
-            network,
             gateway: gateway.to_string(),
             nodes,
         };

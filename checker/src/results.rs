@@ -71,6 +71,9 @@ impl Results {
 pub struct Findings {
     /// Producers that entered a fatal error state.
     pub producer_fatal: Vec<ProducerNote>,
+    /// No progress for a whole stretch with no fault active (see `Options::stall_grace`).
+    #[serde(default)]
+    pub stalled: Vec<ProducerNote>,
     /// Producers that refused their configuration (e.g. in-flight > 5 with
     /// idempotence): they sent nothing, so they tested nothing.
     pub config_rejected: Vec<ProducerNote>,

@@ -81,15 +81,9 @@ pub async fn overhead(
     let cluster = Cluster::start(docker, run_id, image, None).await?;
     let partitions = 3;
     cluster.create_topic(run_id, partitions).await?;
-    let settings: Vec<(String, String)> =
-        std::iter::once(("bootstrap.servers".to_owned(), cluster.bootstrap_servers()))
-            .chain(
-                Preset::Idempotent
-                    .producer_settings()
-                    .into_iter()
-                    .map(|(k, v)| (k.into(), v.into())),
-            )
-            .collect();
+    // Both sides get exactly the settings of an `eoscheck run`.
+    let preset = Preset::Idempotent.settings();
+    let settings = crate::inprocess::librdkafka_settings(&cluster.bootstrap_servers(), &preset);
     let duration = std::time::Duration::from_secs(seconds);
     let (mut bare, mut eoscheck) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -100,7 +94,11 @@ pub async fn overhead(
             })
             .await??,
         );
-        eoscheck.push(workload_rate(&settings, run_id, partitions, duration).await?);
+        let launcher = crate::client::Launcher::InProcess {
+            bootstrap: cluster.bootstrap_servers(),
+            settings: preset,
+        };
+        eoscheck.push(workload_rate(launcher, run_id, partitions, duration).await?);
     }
     let (bare_rate, eoscheck_rate) = (mean(&bare), mean(&eoscheck));
     Ok(format!(
@@ -127,7 +125,7 @@ fn list(rates: &[f64]) -> String {
 
 /// eoscheck's workload, one producer, unthrottled, history written to a temp file.
 async fn workload_rate(
-    settings: &[(String, String)],
+    launcher: crate::client::Launcher,
     topic: &str,
     partitions: i32,
     duration: std::time::Duration,
@@ -145,11 +143,12 @@ async fn workload_rate(
             partitions,
             rate: 0,
             message_size: OVERHEAD_MESSAGE,
-            settings: settings.to_vec(),
+            launcher,
             app_resend: false,
         },
         recorder.clone(),
-    );
+    )
+    .await;
     let started = Instant::now();
     tokio::time::sleep(duration).await;
     let rate = recorder.counts.ok.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();

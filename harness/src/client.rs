@@ -1,116 +1,36 @@
-//! The in-process client under test: librdkafka through the `rdkafka` crate.
-//!
-//! Completions are written to the history from librdkafka's delivery callback, with
-//! librdkafka's own verdict on each failed message (`rd_kafka_message_status`):
-//! NOT_PERSISTED is a definite failure, anything else is indeterminate.
+//! The producer under test, whatever library it is. The workload sees one door,
+//! [`Client`]: librdkafka in process ([`crate::inprocess`]) and every other
+//! library through a driver process ([`crate::driver`]) both record their
+//! completions in the history themselves, so the history means the same for all.
 
-use std::sync::{Arc, Mutex};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use checker::{
     ids::{Attempt, Partition, Producer},
     MessageId,
 };
-use rdkafka::{
-    config::ClientConfig,
-    error::{KafkaError, RDKafkaErrorCode},
-    producer::{
-        BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
-    },
-    statistics::Statistics,
-    ClientContext, Message,
-};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::recorder::Recorder;
+use crate::{driver, inprocess, install::Installed, preset::ProducerSettings, recorder::Recorder};
 
-/// The name and version recorded in run.json.
-pub fn version() -> String {
-    let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
-    format!("0.39 (librdkafka {librdkafka})")
-}
+/// One producer instance.
+pub trait Client: Send + Sync {
+    /// Hands one message over; its completion arrives in the history.
+    fn send(
+        &self,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        payload: &[u8],
+    ) -> Result<(), Refused>;
 
-/// A send that failed, handed back to the workload when the application resends.
-#[derive(Debug, Clone, Copy)]
-pub struct Failed {
-    pub message: MessageId,
-    pub attempt: Attempt,
-    pub partition: Partition,
-}
+    /// Waits up to `bound` for every handed-over message to complete, then shuts
+    /// the producer down. Whatever is still open stays indeterminate.
+    fn close(&self, bound: Duration);
 
-/// One send, carried through librdkafka to its delivery callback.
-pub struct InFlight {
-    message: MessageId,
-    attempt: Attempt,
-    partition: Partition,
-}
-
-pub struct Context {
-    producer: Producer,
-    recorder: Arc<Recorder>,
-    session: Mutex<Option<(i64, i64)>>,
-    resend: Option<UnboundedSender<Failed>>,
-}
-
-impl ClientContext for Context {
-    fn stats(&self, statistics: Statistics) {
-        let Some(eos) = statistics.eos else { return };
-        if eos.producer_id < 0 {
-            return;
-        }
-        let now = (eos.producer_id, eos.producer_epoch);
-        let mut session = self.session.lock().unwrap();
-        if *session != Some(now) {
-            *session = Some(now);
-            self.recorder.session(self.producer, now.0, now.1 as i16);
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-            self.recorder.fatal(self.producer, reason.to_owned());
-        } else {
-            tracing::debug!(producer = self.producer, "librdkafka: {error}: {reason}");
-        }
-    }
-}
-
-impl ProducerContext for Context {
-    type DeliveryOpaque = Box<InFlight>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, send: Box<InFlight>) {
-        match result {
-            Ok(m) => self
-                .recorder
-                .ok(send.message, send.attempt, m.partition(), m.offset()),
-            Err((error, m)) => {
-                // SAFETY: the message pointer is valid for the duration of the callback.
-                let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };
-                if status
-                    == rdkafka::bindings::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED
-                {
-                    self.recorder
-                        .fail(send.message, send.attempt, error.to_string(), true);
-                } else {
-                    self.recorder
-                        .info(send.message, send.attempt, error.to_string());
-                }
-                if let Some(resend) = &self.resend {
-                    let _ = resend.send(Failed {
-                        message: send.message,
-                        attempt: send.attempt,
-                        partition: send.partition,
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// One producer instance of the workload.
-pub struct Client {
-    producer: ThreadedProducer<Context>,
-    recorder: Arc<Recorder>,
-    topic: String,
+    /// A crash as the application sees it: what was queued or in flight is
+    /// abandoned and the producer is gone. A new one gets a new producer id.
+    fn crash(&self);
 }
 
 /// Why a send was not handed over.
@@ -121,80 +41,71 @@ pub enum Refused {
     Rejected,
 }
 
-impl Client {
-    /// Creates the producer. A configuration the library refuses is recorded as
-    /// `config-rejected` and returns None: a result, not a crash.
+/// A send that failed, handed back to the workload when the application resends.
+#[derive(Debug, Clone, Copy)]
+pub struct Failed {
+    pub message: MessageId,
+    pub attempt: Attempt,
+    pub partition: Partition,
+}
+
+/// What every producer of a run reports to.
+#[derive(Clone)]
+pub struct Sinks {
+    pub recorder: Arc<Recorder>,
+    /// Failed sends go here when the application resends (`app-resend`).
+    pub resend: Option<UnboundedSender<Failed>>,
+}
+
+/// How to start a producer of the library under test.
+#[derive(Debug, Clone)]
+pub enum Launcher {
+    InProcess {
+        bootstrap: String,
+        settings: ProducerSettings,
+    },
+    Driver {
+        installed: Installed,
+        bootstrap: String,
+        settings: ProducerSettings,
+        /// Where each driver's stderr goes (`producer-<N>.log`).
+        logs: PathBuf,
+    },
+}
+
+impl Launcher {
+    /// Starts producer `producer`. A configuration the library refuses is recorded
+    /// as `config-rejected` and gives None: a result, not a crash. Blocks while a
+    /// driver starts (a JVM takes seconds), so call it off the async threads.
     pub fn create(
-        producer: Producer,
-        settings: &[(String, String)],
-        topic: &str,
-        recorder: Arc<Recorder>,
-        resend: Option<UnboundedSender<Failed>>,
-    ) -> Option<Client> {
-        let mut config = ClientConfig::new();
-        for (k, v) in settings {
-            config.set(k, v);
-        }
-        let context = Context {
-            producer,
-            recorder: recorder.clone(),
-            session: Mutex::new(None),
-            resend,
-        };
-        match config.create_with_context::<_, ThreadedProducer<Context>>(context) {
-            Ok(p) => Some(Client {
-                producer: p,
-                recorder,
-                topic: topic.to_owned(),
-            }),
-            Err(e) => {
-                recorder.config_rejected(producer, e.to_string());
-                None
-            }
-        }
-    }
-
-    /// Hands one message to librdkafka; its completion arrives in the history.
-    pub fn send(
         &self,
-        message: MessageId,
-        attempt: Attempt,
-        partition: Partition,
-        payload: &[u8],
-    ) -> Result<(), Refused> {
-        let record = BaseRecord::<(), [u8], _>::with_opaque_to(
-            &self.topic,
-            Box::new(InFlight {
-                message,
-                attempt,
-                partition,
-            }),
-        )
-        .partition(partition)
-        .payload(payload);
-        match self.producer.send(record) {
-            Ok(()) => Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                Err(Refused::Busy)
-            }
-            Err((error, _)) => {
-                self.recorder
-                    .fail(message, attempt, error.to_string(), true);
-                Err(Refused::Rejected)
-            }
+        producer: Producer,
+        topic: &str,
+        sinks: &Sinks,
+    ) -> Option<Arc<dyn Client>> {
+        match self {
+            Launcher::InProcess {
+                bootstrap,
+                settings,
+            } => inprocess::InProcess::create(producer, bootstrap, settings, topic, sinks)
+                .map(|c| Arc::new(c) as Arc<dyn Client>),
+            Launcher::Driver {
+                installed,
+                bootstrap,
+                settings,
+                logs,
+            } => driver::Driver::start(
+                installed,
+                driver::Configure {
+                    bootstrap,
+                    topic,
+                    producer,
+                    settings,
+                },
+                logs,
+                sinks,
+            )
+            .map(|c| Arc::new(c) as Arc<dyn Client>),
         }
-    }
-
-    /// Waits up to `timeout` for every handed-over message to complete.
-    pub fn flush(&self, timeout: std::time::Duration) {
-        let _ = self.producer.flush(timeout);
-    }
-
-    /// A crash as the application sees it: everything queued or in flight is
-    /// abandoned (its completions say so), then the producer is gone.
-    pub fn crash(&self) {
-        self.producer
-            .purge(PurgeConfig::default().queue().inflight());
-        let _ = self.producer.flush(std::time::Duration::from_secs(5));
     }
 }

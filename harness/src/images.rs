@@ -28,8 +28,6 @@ const KAFKA_REPO: &str = "eoscheck/kafka";
 const RECIPE_LABEL: &str = "eoscheck.recipe";
 const BASE_PACKAGES: &str = "openjdk-17-jre-headless,iptables,iproute2,procps";
 const SUITE: &str = "bookworm";
-const MAVEN_METADATA: &str =
-    "https://repo.maven.apache.org/maven2/org/apache/kafka/kafka_2.13/maven-metadata.xml";
 
 const ENTRYPOINT: &str = include_str!("../image/entrypoint.sh");
 const LOG4J: &str = include_str!("../image/log4j.properties");
@@ -49,6 +47,14 @@ impl BrokerImage {
         match self {
             BrokerImage::Local { version } => format!("{KAFKA_REPO}:{version}"),
             BrokerImage::External { reference } => reference.clone(),
+        }
+    }
+
+    /// The Kafka release, when eoscheck built the image and so knows it.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            BrokerImage::Local { version } => Some(version),
+            BrokerImage::External { .. } => None,
         }
     }
 }
@@ -71,7 +77,7 @@ pub fn validate_version(version: &str) -> Result<()> {
             "--kafka-version {version} is not supported: eoscheck runs KRaft clusters of Kafka 3.9.x and 4.x"
         )));
     }
-    match published_versions() {
+    match maven_versions("org.apache.kafka", "kafka_2.13") {
         Ok(published) if !published.iter().any(|v| v == version) => {
             let same_line: Vec<&str> = published
                 .iter()
@@ -89,12 +95,17 @@ pub fn validate_version(version: &str) -> Result<()> {
     }
 }
 
-fn published_versions() -> Result<Vec<String>> {
+/// Every release of a Maven Central artifact, oldest first.
+pub(crate) fn maven_versions(group: &str, artifact: &str) -> Result<Vec<String>> {
+    let url = format!(
+        "https://repo.maven.apache.org/maven2/{}/{artifact}/maven-metadata.xml",
+        group.replace('.', "/")
+    );
     let out = Command::new("curl")
-        .args(["-fsSL", "--max-time", "15", MAVEN_METADATA])
+        .args(["-fsSL", "--max-time", "15", &url])
         .output()?;
     if !out.status.success() {
-        bail!("could not read {MAVEN_METADATA}");
+        bail!("could not read {url}");
     }
     let xml = String::from_utf8_lossy(&out.stdout);
     Ok(xml

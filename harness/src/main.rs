@@ -8,9 +8,13 @@ use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
 use harness::{
-    check, cluster, engine,
+    check, cluster,
+    compare::CompareConfig,
+    engine,
     failure::Failure,
     images::{self, BrokerImage},
+    install::{self, Resolved},
+    library::{self, ClientSpec},
     preset::Preset,
     run::{self, RunConfig},
     rundir::RunDir,
@@ -32,6 +36,9 @@ struct Cli {
 enum Command {
     /// The whole test: a cluster, producers under faults, heal, final read, check.
     Run(RunArgs),
+    /// Every client × preset under one seed (one fault schedule), side by side:
+    /// runs/compare-<id>/index.html and compare.json.
+    Compare(CompareArgs),
     /// Re-analyse a stored run directory and rewrite its results.json.
     Check {
         /// A run directory, e.g. runs/latest.
@@ -104,9 +111,38 @@ struct RunArgs {
     /// at-least-once, at-least-once-ordered, at-most-once, inflight-6, app-resend.
     #[arg(long, default_value = "idempotent")]
     preset: String,
-    /// The client library under test.
+    /// The client library under test, NAME[@VERSION]: rdkafka (in process), java,
+    /// franz-go, sarama, confluent-kafka-python, kafka-python, aiokafka, kafkajs,
+    /// confluent-kafka-javascript. Without a version the newest release is used.
     #[arg(long, default_value = "rdkafka")]
     client: String,
+    /// Judge against these guarantees instead of the preset's promise
+    /// (no-loss, no-duplicates, order, exactly-once, at-least-once, at-most-once).
+    #[arg(long)]
+    guarantee: Option<String>,
+    /// Print the resolved configuration and fault schedule, and start nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Clients to compare, NAME[@VERSION] separated by commas; one library may
+    /// appear at several versions (e.g. java@3.7.2,java).
+    #[arg(long)]
+    clients: String,
+    /// Presets to run each client with, separated by commas.
+    #[arg(long, default_value = "idempotent,at-least-once")]
+    presets: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// What `run` and `compare` share: the workload, the faults and the cluster.
+#[derive(Args)]
+struct CommonArgs {
     /// Faults to inject: a comma-separated list of names, `all` or `none`.
     #[arg(long, default_value = "all")]
     nemesis: String,
@@ -123,19 +159,12 @@ struct RunArgs {
     /// Bytes per message value.
     #[arg(long, default_value_t = 100)]
     message_size: usize,
-    /// Judge against these guarantees instead of the preset's promise
-    /// (no-loss, no-duplicates, order, exactly-once, at-least-once, at-most-once).
-    #[arg(long)]
-    guarantee: Option<String>,
     /// Seed of the fault schedule and its targets (random when not given).
     #[arg(long)]
     seed: Option<u64>,
     /// The runs folder; this run goes to DIR/<id>/.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
-    /// Print the resolved configuration and fault schedule, and start nothing.
-    #[arg(long)]
-    dry_run: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -144,19 +173,47 @@ impl RunArgs {
     /// Every flag checked before anything slow starts.
     fn config(&self) -> Result<RunConfig> {
         let preset: Preset = self.preset.parse().map_err(Failure::usage)?;
-        if self.client != "rdkafka" {
-            return Err(Failure::usage(format!(
-                "client {:?} is not available yet: this version of eoscheck drives rdkafka (in process) only",
-                self.client
-            )));
+        let client: ClientSpec = self.client.parse().map_err(Failure::usage)?;
+        let mut config = self.common.config(preset, install::resolve(&client)?)?;
+        if let Some(list) = &self.guarantee {
+            config.guarantees = checker::Guarantee::parse_list(list)
+                .map_err(|e| Failure::usage(format!("--guarantee: {e}")))?;
         }
+        Ok(config)
+    }
+}
+
+impl CompareArgs {
+    fn config(&self) -> Result<CompareConfig> {
+        let presets: Vec<Preset> = self
+            .presets
+            .split(',')
+            .map(|p| p.trim().parse().map_err(Failure::usage))
+            .collect::<Result<_>>()?;
+        let clients: Vec<Resolved> = library::parse_list(&self.clients)
+            .map_err(Failure::usage)?
+            .iter()
+            .map(install::resolve)
+            .collect::<Result<_>>()?;
+        let (Some(&first_preset), Some(first_client)) = (presets.first(), clients.first()) else {
+            return Err(Failure::usage("--presets names no preset"));
+        };
+        // The template's seed, given or drawn once, is every cell's: every cell
+        // meets the same faults at the same times.
+        let template = self.common.config(first_preset, first_client.clone())?;
+        Ok(CompareConfig {
+            clients,
+            presets,
+            template,
+            out: self.common.out.clone(),
+        })
+    }
+}
+
+impl CommonArgs {
+    fn config(&self, preset: Preset, client: Resolved) -> Result<RunConfig> {
         let faults =
             nemesis::Fault::parse_list(&self.nemesis).map_err(|e| Failure::usage(e.to_string()))?;
-        let guarantees = match &self.guarantee {
-            Some(list) => checker::Guarantee::parse_list(list)
-                .map_err(|e| Failure::usage(format!("--guarantee: {e}")))?,
-            None => preset.guarantees(),
-        };
         for (flag, value) in [
             ("--time-limit", self.time_limit),
             ("--producers", self.producers.into()),
@@ -173,7 +230,8 @@ impl RunArgs {
         }
         Ok(RunConfig {
             preset,
-            guarantees,
+            client,
+            guarantees: preset.guarantees(),
             faults,
             time_limit: std::time::Duration::from_secs(self.time_limit),
             rate: self.rate,
@@ -243,8 +301,14 @@ async fn dispatch(command: Command) -> Result<i32> {
             }
             let docker = engine::connect().await?;
             images::ensure(&docker, &config.image).await?;
-            let dir = RunDir::create(&args.out, "")?;
+            let dir = RunDir::create(&args.common.out, "")?;
             guarded(&docker, run::run(docker.clone(), config, dir)).await
+        }
+        Command::Compare(args) => {
+            let config = args.config()?;
+            let docker = engine::connect().await?;
+            images::ensure(&docker, &config.template.image).await?;
+            guarded(&docker, harness::compare::compare(docker.clone(), config)).await
         }
         Command::Check { run_dir, guarantee } => {
             let guarantees = guarantee
@@ -341,12 +405,12 @@ async fn dispatch(command: Command) -> Result<i32> {
 
 fn print_dry_run(config: &RunConfig) {
     println!("preset: {}", config.preset);
-    for (k, v) in config.preset.producer_settings() {
+    for (k, v) in config.preset.settings().kafka_names() {
         println!("  {k}={v}");
     }
     let guarantees: Vec<&str> = config.guarantees.iter().map(|g| g.name()).collect();
     println!("promised: {}", guarantees.join(", "));
-    println!("client: rdkafka ({})", harness::client::version());
+    println!("client: {}", config.client);
     println!("broker image: {}", config.image.reference());
     println!(
         "workload: {} producers, {} partitions, {} msg/s, {} bytes, {}s",

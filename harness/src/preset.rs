@@ -18,7 +18,46 @@ pub enum Preset {
     AppResend,
 }
 
-const MAX_RETRIES: &str = "2147483647";
+/// "Retry for as long as the delivery timeout allows."
+const MAX_RETRIES: u32 = i32::MAX as u32;
+
+/// A producer configuration in library-neutral terms: what the driver protocol
+/// sends (drivers/PROTOCOL.md) and what the in-process client turns into
+/// librdkafka's names.
+///
+/// The timeouts make faults bite within a short run: a request whose response
+/// does not come is given up after 5 s and retried on a new connection (left at
+/// librdkafka's 60 s, TCP would deliver the delayed ack after the fault heals and
+/// nothing would ever be retried); a message gives up after 30 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProducerSettings {
+    pub idempotence: bool,
+    /// "all", "1" or "0".
+    pub acks: &'static str,
+    pub retries: u32,
+    pub max_in_flight: u32,
+    pub request_timeout_ms: u32,
+    pub delivery_timeout_ms: u32,
+    pub linger_ms: u32,
+}
+
+impl ProducerSettings {
+    /// The same settings in Kafka's configuration names (librdkafka accepts them too).
+    pub fn kafka_names(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("enable.idempotence", self.idempotence.to_string()),
+            ("acks", self.acks.to_owned()),
+            ("retries", self.retries.to_string()),
+            (
+                "max.in.flight.requests.per.connection",
+                self.max_in_flight.to_string(),
+            ),
+            ("request.timeout.ms", self.request_timeout_ms.to_string()),
+            ("delivery.timeout.ms", self.delivery_timeout_ms.to_string()),
+            ("linger.ms", self.linger_ms.to_string()),
+        ]
+    }
+}
 
 impl Preset {
     pub const ALL: [Preset; 7] = [
@@ -43,38 +82,24 @@ impl Preset {
         }
     }
 
-    /// The producer settings, in Kafka's (and librdkafka's) configuration names.
-    pub fn producer_settings(self) -> Vec<(&'static str, &'static str)> {
-        let idempotent = |in_flight| {
-            vec![
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("retries", MAX_RETRIES),
-                ("max.in.flight.requests.per.connection", in_flight),
-            ]
+    /// The producer configuration the seeds give for this preset.
+    pub fn settings(self) -> ProducerSettings {
+        let (idempotence, acks, retries, max_in_flight) = match self {
+            Preset::Idempotent | Preset::AppResend => (true, "all", MAX_RETRIES, 5),
+            Preset::IdempotentInflight1 => (true, "all", MAX_RETRIES, 1),
+            Preset::Inflight6 => (true, "all", MAX_RETRIES, 6),
+            Preset::AtLeastOnce => (false, "all", MAX_RETRIES, 5),
+            Preset::AtLeastOnceOrdered => (false, "all", MAX_RETRIES, 1),
+            Preset::AtMostOnce => (false, "1", 0, 5),
         };
-        match self {
-            Preset::Idempotent | Preset::AppResend => idempotent("5"),
-            Preset::IdempotentInflight1 => idempotent("1"),
-            Preset::Inflight6 => idempotent("6"),
-            Preset::AtLeastOnce | Preset::AtLeastOnceOrdered => vec![
-                ("enable.idempotence", "false"),
-                ("acks", "all"),
-                ("retries", MAX_RETRIES),
-                (
-                    "max.in.flight.requests.per.connection",
-                    if self == Preset::AtLeastOnce {
-                        "5"
-                    } else {
-                        "1"
-                    },
-                ),
-            ],
-            Preset::AtMostOnce => vec![
-                ("enable.idempotence", "false"),
-                ("acks", "1"),
-                ("retries", "0"),
-            ],
+        ProducerSettings {
+            idempotence,
+            acks,
+            retries,
+            max_in_flight,
+            request_timeout_ms: 5_000,
+            delivery_timeout_ms: 30_000,
+            linger_ms: 5,
         }
     }
 
@@ -133,9 +158,8 @@ mod tests {
     #[test]
     fn only_idempotent_presets_promise_no_duplicates_with_retries() {
         for preset in Preset::ALL {
-            let settings = preset.producer_settings();
-            let idempotent = settings.contains(&("enable.idempotence", "true"));
-            let retries = !settings.contains(&("retries", "0"));
+            let settings = preset.settings();
+            let (idempotent, retries) = (settings.idempotence, settings.retries > 0);
             if preset.guarantees().contains(&Guarantee::NoDuplicates) {
                 assert!(
                     idempotent || !retries,

@@ -21,9 +21,12 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use crate::{
-    check, client,
+    check,
+    client::Launcher,
     cluster::Cluster,
+    failure::Failure,
     images::BrokerImage,
+    install::{self, Resolved},
     logread,
     preset::Preset,
     recorder::Recorder,
@@ -42,6 +45,8 @@ const QUIET: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub preset: Preset,
+    /// The client library under test, at an exact release.
+    pub client: Resolved,
     pub guarantees: Vec<Guarantee>,
     pub faults: Vec<Fault>,
     pub time_limit: Duration,
@@ -61,30 +66,6 @@ impl RunConfig {
             time_limit: self.time_limit,
             quiet: QUIET,
         })
-    }
-
-    /// The client settings: the preset's, plus what makes faults bite within a
-    /// short run: a request whose response does not come is given up after 5s
-    /// and retried on a new connection (librdkafka's client-side request timeout
-    /// is `socket.timeout.ms`, 60s by default; long enough for TCP to deliver a
-    /// delayed ack after the fault heals, so nothing would ever be retried); a
-    /// message gives up after 30s.
-    fn client_settings(&self, bootstrap: &str) -> Vec<(String, String)> {
-        let mut settings: Vec<(String, String)> = vec![
-            ("bootstrap.servers".into(), bootstrap.into()),
-            ("socket.timeout.ms".into(), "5000".into()),
-            ("request.timeout.ms".into(), "5000".into()),
-            ("message.timeout.ms".into(), "30000".into()),
-            ("linger.ms".into(), "5".into()),
-            ("statistics.interval.ms".into(), "1000".into()),
-        ];
-        settings.extend(
-            self.preset
-                .producer_settings()
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into())),
-        );
-        settings
     }
 }
 
@@ -109,8 +90,34 @@ impl Record {
     }
 }
 
-/// Runs the whole test in `dir` and returns the exit code.
+/// Where a run's cluster comes from.
+pub enum Site {
+    /// A fresh cluster of the run's own (what `eoscheck run` does).
+    Fresh(Docker),
+    /// A cluster the caller keeps, shared by several runs (the driver tests): the
+    /// run works on its own topic there, and the broker logs are not its own.
+    Shared {
+        cluster: Arc<Cluster>,
+        topic: String,
+    },
+}
+
+impl Site {
+    fn topic(&self) -> &str {
+        match self {
+            Site::Fresh(_) => TOPIC,
+            Site::Shared { topic, .. } => topic,
+        }
+    }
+}
+
+/// Runs the whole test in `dir` on a fresh cluster and returns the exit code.
 pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> {
+    run_at(Site::Fresh(docker), config, dir).await
+}
+
+/// Runs the whole test in `dir` at `site` and returns the exit code.
+pub async fn run_at(site: Site, config: RunConfig, dir: RunDir) -> Result<i32> {
     let origin = Instant::now();
     let schedule = config.schedule();
     let mut record = Record {
@@ -123,21 +130,19 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
             preset: config.preset.to_string(),
             guarantees: config.guarantees.clone(),
             client: ClientInfo {
-                name: "rdkafka".into(),
-                version: client::version(),
+                name: config.client.library.name().into(),
+                version: config.client.version.clone(),
             },
             producer_settings: config
                 .preset
-                .producer_settings()
+                .settings()
+                .kafka_names()
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .map(|(k, v)| (k.to_owned(), v))
                 .collect::<BTreeMap<_, _>>(),
-            kafka_version: match &config.image {
-                BrokerImage::Local { version } => Some(version.clone()),
-                BrokerImage::External { .. } => None,
-            },
+            kafka_version: config.image.version().map(str::to_owned),
             image: config.image.reference(),
-            topic: TOPIC.into(),
+            topic: site.topic().into(),
             seed: config.seed,
             time_limit_s: config.time_limit.as_secs_f64(),
             rate: config.rate,
@@ -159,7 +164,7 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
         fault_names(&config.faults)
     );
 
-    let result = execute(&docker, &config, &schedule, &mut record).await;
+    let result = execute(&site, &config, &schedule, &mut record).await;
     let outcome = match &result {
         Ok(results) => Outcome {
             exit_code: results.exit_code(),
@@ -209,42 +214,65 @@ pub async fn run(docker: Docker, config: RunConfig, dir: RunDir) -> Result<i32> 
 }
 
 async fn execute(
-    docker: &Docker,
+    site: &Site,
     config: &RunConfig,
     schedule: &Schedule,
     record: &mut Record,
 ) -> Result<Results> {
     let t = Instant::now();
-    let cluster = Cluster::start(
-        docker,
-        &record.dir.id,
-        &config.image.reference(),
-        Some(&record.dir.join("nodes")),
-    )
-    .await?;
-    cluster.create_topic(TOPIC, config.partitions).await?;
-    let cluster = Arc::new(cluster);
-    let recorder = Recorder::create(&record.dir.join("history.jsonl"), TOPIC, record.origin)?;
+    let client = config.client.clone();
+    let installed = tokio::task::spawn_blocking(move || install::install(&client))
+        .await?
+        .map_err(|e| Failure::infrastructure(format!("{e:#}")))?;
+    let topic = site.topic();
+    let cluster = match site {
+        Site::Fresh(docker) => Arc::new(
+            Cluster::start(
+                docker,
+                &record.dir.id,
+                &config.image.reference(),
+                Some(&record.dir.join("nodes")),
+            )
+            .await?,
+        ),
+        Site::Shared { cluster, .. } => cluster.clone(),
+    };
+    cluster.create_topic(topic, config.partitions).await?;
+    let recorder = Recorder::create(&record.dir.join("history.jsonl"), topic, record.origin)?;
     record.phase("setup", t, ());
 
     // Workload and nemesis.
     let t = Instant::now();
+    let (bootstrap, settings) = (cluster.bootstrap_servers(), config.preset.settings());
+    let launcher = match installed {
+        None => Launcher::InProcess {
+            bootstrap,
+            settings,
+        },
+        Some(installed) => Launcher::Driver {
+            installed,
+            bootstrap,
+            settings,
+            logs: record.dir.join("drivers"),
+        },
+    };
     let workload = Workload::start(
         WorkloadConfig {
-            topic: TOPIC.into(),
+            topic: topic.into(),
             producers: config.producers,
             partitions: config.partitions,
             rate: config.rate,
             message_size: config.message_size,
-            settings: config.client_settings(&cluster.bootstrap_servers()),
+            launcher,
             app_resend: config.preset.app_resends(),
         },
         recorder.clone(),
-    );
+    )
+    .await;
     let mut problems = Vec::new();
     let target = Arc::new(Target {
         cluster: cluster.clone(),
-        topic: TOPIC.into(),
+        topic: topic.into(),
         partitions: config.partitions,
         crash_client: Some(crash_client(workload.crasher(), config.seed)),
     });
@@ -255,6 +283,7 @@ async fn execute(
         let progress = Progress::start(recorder.clone(), nemesis.clone(), config.time_limit);
         let leaders = tokio::spawn(watch_leaders(
             cluster.clone(),
+            topic.to_owned(),
             config.partitions,
             recorder.clone(),
             record.dir.join("leaders.jsonl"),
@@ -299,7 +328,7 @@ async fn execute(
 
     let t = Instant::now();
     let manifest =
-        logread::read_topic(&cluster, TOPIC, config.partitions, &record.dir.join("log")).await?;
+        logread::read_topic(&cluster, topic, config.partitions, &record.dir.join("log")).await?;
     record.phase("final-read", t, ());
     if !manifest.complete {
         warn!("the final read did not complete for every partition");
@@ -342,6 +371,7 @@ async fn run_schedule(
 /// for the report's per-partition view.
 async fn watch_leaders(
     cluster: Arc<Cluster>,
+    topic: String,
     partitions: i32,
     recorder: Arc<Recorder>,
     path: std::path::PathBuf,
@@ -354,7 +384,7 @@ async fn watch_leaders(
     let mut known = vec![None; partitions as usize];
     loop {
         for p in 0..partitions {
-            let leader = cluster.leader(TOPIC, p).await.unwrap_or(-1);
+            let leader = cluster.leader(&topic, p).await.unwrap_or(-1);
             if known[p as usize] != Some(leader) {
                 known[p as usize] = Some(leader);
                 let line =

@@ -19,7 +19,7 @@ use checker::{ids::Producer, payload, MessageId};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
-    client::{Client, Failed, Refused},
+    client::{Client, Failed, Launcher, Refused, Sinks},
     recorder::Recorder,
 };
 
@@ -36,22 +36,36 @@ pub struct WorkloadConfig {
     /// Messages per second over all producers; 0 sends as fast as the clients take them.
     pub rate: u32,
     pub message_size: usize,
-    /// Client settings, bootstrap servers included.
-    pub settings: Vec<(String, String)>,
+    pub launcher: Launcher,
     pub app_resend: bool,
 }
 
 struct Slot {
-    client: Option<Arc<Client>>,
+    client: Option<Arc<dyn Client>>,
     next_index: u64,
 }
 
 struct Shared {
     config: WorkloadConfig,
-    recorder: Arc<Recorder>,
     slots: Vec<Mutex<Slot>>,
     stop: AtomicBool,
-    resend: Option<mpsc::UnboundedSender<Failed>>,
+    sinks: Sinks,
+}
+
+impl Shared {
+    /// Starts producer `producer` off the async threads: a driver takes seconds.
+    async fn create(self: &Arc<Self>, producer: Producer) -> Option<Arc<dyn Client>> {
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let config = &shared.config;
+            config
+                .launcher
+                .create(producer, &config.topic, &shared.sinks)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
 }
 
 pub struct Workload {
@@ -61,7 +75,7 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn start(config: WorkloadConfig, recorder: Arc<Recorder>) -> Workload {
+    pub async fn start(config: WorkloadConfig, recorder: Arc<Recorder>) -> Workload {
         let (resend, resends) = if config.app_resend {
             let (tx, rx) = mpsc::unbounded_channel();
             (Some(tx), Some(rx))
@@ -69,27 +83,24 @@ impl Workload {
             (None, None)
         };
         let slots = (0..config.producers)
-            .map(|p| {
-                let client = Client::create(
-                    p,
-                    &config.settings,
-                    &config.topic,
-                    recorder.clone(),
-                    resend.clone(),
-                );
+            .map(|_| {
                 Mutex::new(Slot {
-                    client: client.map(Arc::new),
+                    client: None,
                     next_index: 0,
                 })
             })
             .collect();
         let shared = Arc::new(Shared {
             config,
-            recorder,
             slots,
             stop: AtomicBool::new(false),
-            resend,
+            sinks: Sinks { recorder, resend },
         });
+        let clients =
+            futures::future::join_all((0..shared.config.producers).map(|p| shared.create(p))).await;
+        for (slot, client) in shared.slots.iter().zip(clients) {
+            slot.lock().unwrap().client = client;
+        }
         let senders = (0..shared.config.producers)
             .map(|p| tokio::spawn(send_loop(shared.clone(), p)))
             .collect();
@@ -124,23 +135,21 @@ impl Workload {
         for sender in self.senders {
             let _ = sender.await;
         }
-        let clients: Vec<Arc<Client>> = self
+        let clients: Vec<Arc<dyn Client>> = self
             .shared
             .slots
             .iter()
             .filter_map(|s| s.lock().unwrap().client.take())
             .collect();
-        let _ = tokio::task::spawn_blocking(move || {
-            let deadline = std::time::Instant::now() + bound;
-            for client in &clients {
-                client.flush(deadline.saturating_duration_since(std::time::Instant::now()));
-            }
-        })
-        .await;
+        // Closed side by side: each gets the whole bound.
+        let closing = clients
+            .into_iter()
+            .map(|client| tokio::task::spawn_blocking(move || client.close(bound)));
+        futures::future::join_all(closing).await;
         if let Some(resender) = self.resender {
             resender.abort();
         }
-        self.shared.recorder.flush();
+        self.shared.sinks.recorder.flush();
     }
 }
 
@@ -161,15 +170,8 @@ impl Crasher {
             bail!("producer {producer} is not running");
         };
         tokio::task::spawn_blocking(move || old.crash()).await?;
-        let config = &shared.config;
-        let new = Client::create(
-            producer,
-            &config.settings,
-            &config.topic,
-            shared.recorder.clone(),
-            shared.resend.clone(),
-        );
-        slot.lock().unwrap().client = new.map(Arc::new);
+        let new = shared.create(producer).await;
+        slot.lock().unwrap().client = new;
         Ok(format!("producer {producer}"))
     }
 
@@ -219,7 +221,7 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
                     };
                     slot.next_index += 1;
                     let partition = (message.index % config.partitions as u64) as i32;
-                    shared.recorder.invoke(message, 0, partition);
+                    shared.sinks.recorder.invoke(message, 0, partition);
                     (message, partition)
                 }
             };
@@ -247,7 +249,10 @@ async fn resend_loop(shared: Arc<Shared>, mut failed: mpsc::UnboundedReceiver<Fa
         let Some(client) = slot.lock().unwrap().client.clone() else {
             continue;
         };
-        shared.recorder.invoke(f.message, attempt, f.partition);
+        shared
+            .sinks
+            .recorder
+            .invoke(f.message, attempt, f.partition);
         let value = payload::encode(f.message, attempt, shared.config.message_size);
         while let Err(Refused::Busy) = client.send(f.message, attempt, f.partition, &value) {
             tokio::time::sleep(TICK).await;

@@ -17,6 +17,7 @@ async fn run_preset(
 ) -> (Results, RunDir) {
     let config = run::RunConfig {
         preset,
+        client: harness::install::resolve(&"rdkafka".parse().unwrap()).unwrap(),
         guarantees: preset.guarantees(),
         faults: vec![Fault::AckLoss],
         time_limit: Duration::from_secs(40),

@@ -2,7 +2,9 @@
 //! each with what a reader scans for (verdict, preset, client, Kafka
 //! version, faults, anomalies) and a link to its report. Self-contained like
 //! the reports, so the whole folder can be archived and browsed offline.
+//! Comparisons (`eoscheck compare`) get a small table of their own above.
 
+use crate::compare::Compare;
 use crate::examples::findings;
 use crate::markup::{count, escape, wall_clock};
 use crate::run_info::RunInfo;
@@ -30,6 +32,23 @@ impl IndexEntry {
     }
 }
 
+/// What the index knows of one comparison directory (`compare-<id>`).
+pub struct ComparisonEntry {
+    /// The directory's name inside the runs folder.
+    pub dir: String,
+    /// Its `compare.json`, when readable.
+    pub compare: Option<Compare>,
+    pub has_page: bool,
+}
+
+impl ComparisonEntry {
+    /// Newest first, by name: ids begin with their start time, and the name
+    /// is there even when compare.json is not.
+    fn sort_key(&self) -> &str {
+        &self.dir
+    }
+}
+
 const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:0 16px 32px;background:#fafafa}
 h1{font-size:22px}table{border-collapse:collapse;background:#fff}
@@ -37,16 +56,69 @@ th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}t
 .valid{color:#2e7d32;font-weight:600}.invalid{color:#c62828;font-weight:600}.unknown,.none{color:#8d6e00;font-weight:600}
 "#;
 
-/// The index page of `entries`, in any order.
-pub fn render_index(entries: &mut [IndexEntry]) -> String {
+/// The index page of `entries` and `comparisons`, each in any order.
+pub fn render_index(entries: &mut [IndexEntry], comparisons: &mut [ComparisonEntry]) -> String {
     entries.sort_by(|a, b| b.sort_key().cmp(a.sort_key()));
+    comparisons.sort_by(|a, b| b.sort_key().cmp(a.sort_key()));
     let rows: String = entries.iter().map(row).collect();
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>eoscheck runs</title>\
-         <style>{STYLE}</style></head><body>\n<h1>eoscheck runs</h1>\n<p>{} runs, newest first.</p>\n<table>\
+         <style>{STYLE}</style></head><body>\n<h1>eoscheck runs</h1>\n{}<p>{} runs, newest first.</p>\n<table>\
          <tr><th>started</th><th>run</th><th>verdict</th><th>preset</th><th>client</th><th>Kafka</th>\
          <th>faults</th><th>anomalies</th></tr>\n{rows}</table>\n</body></html>\n",
+        comparisons_table(comparisons),
         entries.len()
+    )
+}
+
+/// The comparisons, newest first; nothing when there are none.
+fn comparisons_table(comparisons: &[ComparisonEntry]) -> String {
+    if comparisons.is_empty() {
+        return String::new();
+    }
+    let rows: String = comparisons.iter().map(comparison_row).collect();
+    format!(
+        "<h2>Comparisons</h2>\n<table><tr><th>started</th><th>comparison</th><th>clients</th><th>presets</th>\
+         <th>seed</th><th>faults</th><th>cells</th></tr>\n{rows}</table>\n<h2>Runs</h2>\n"
+    )
+}
+
+fn comparison_row(e: &ComparisonEntry) -> String {
+    let name = escape(&e.dir);
+    let link = match e.has_page {
+        true => format!("<a href=\"{name}/index.html\">{name}</a>"),
+        false => format!("{name} (no page)"),
+    };
+    let Some(c) = &e.compare else {
+        return format!("<tr><td></td><td>{link}</td><td colspan=\"5\" class=\"none\">no readable compare.json</td></tr>\n");
+    };
+    // Verdict words with how many cells had each, e.g. "3 valid, 1 invalid".
+    let mut verdicts: Vec<(&str, u64)> = Vec::new();
+    for cell in &c.cells {
+        let word = cell
+            .summary
+            .as_ref()
+            .map_or("error", |s| s.verdict.as_str());
+        match verdicts.iter_mut().find(|(w, _)| *w == word) {
+            Some((_, n)) => *n += 1,
+            None => verdicts.push((word, 1)),
+        }
+    }
+    let verdicts: Vec<String> = verdicts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    let cells = format!(
+        "{} of {} run: {}",
+        c.cells.len(),
+        c.clients.len() * c.presets.len(),
+        verdicts.join(", ")
+    );
+    format!(
+        "<tr><td>{}</td><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        escape(&wall_clock(&c.started)),
+        escape(&c.clients.join(", ")),
+        escape(&c.presets.join(", ")),
+        c.seed,
+        escape(&c.nemesis.join(", ")),
+        escape(cells.trim_end_matches(": "))
     )
 }
 

@@ -1,5 +1,7 @@
 //! What people and CI read after an eoscheck run: `report.html` (one
-//! self-contained page with plots), `junit.xml`, and `runs/index.html`.
+//! self-contained page with plots), `junit.xml`, and `runs/index.html`;
+//! after `eoscheck compare`, the matrix page of its cells ([`write_compare`],
+//! from the [`RunSummary`] of each run).
 //!
 //! This crate renders; it does not judge. The checker's `results.json`
 //! ([`checker::Results`]) is the verdict, the history is what happened and
@@ -15,6 +17,7 @@
 //! (nemesis).
 
 mod charts;
+mod compare;
 mod examples;
 mod index;
 mod junit;
@@ -23,7 +26,8 @@ mod page;
 mod run_info;
 mod timeline;
 
-pub use index::{render_index, IndexEntry};
+pub use compare::{render_compare, summarize, write_compare, Cell, Compare, RunSummary};
+pub use index::{render_index, ComparisonEntry, IndexEntry};
 pub use junit::render_junit;
 pub use page::{render_report, Run};
 pub use run_info::RunInfo;
@@ -44,34 +48,9 @@ pub struct Written {
 /// stored files: `run.json`, `history.jsonl`, `results.json`, and
 /// `leaders.jsonl` and `nodes/*.log` where present.
 pub fn write_all(run_dir: &Path) -> Result<Written> {
-    let read = |name: &str, what_to_do: &str| {
-        let path = run_dir.join(name);
-        fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}; {what_to_do}", path.display()))
-    };
-    let info = match read("run.json", "") {
-        Ok(text) => RunInfo::parse(&text).with_context(|| {
-            format!(
-                "{} is not a JSON object",
-                run_dir.join("run.json").display()
-            )
-        })?,
-        // A report without the configuration is still worth having.
-        Err(_) => RunInfo {
-            id: run_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned()),
-            ..RunInfo::default()
-        },
-    };
-    let results: checker::Results =
-        serde_json::from_str(&read("results.json", "run `eoscheck check RUN_DIR` first")?)
-            .with_context(|| {
-                format!(
-            "{} is not a results file of this eoscheck; run `eoscheck check RUN_DIR` to rewrite it",
-            run_dir.join("results.json").display()
-        )
-            })?;
+    let read = |name: &str, what_to_do: &str| read_file(run_dir, name, what_to_do);
+    let info = read_info(run_dir)?;
+    let results = read_results(run_dir)?;
     let history = read("history.jsonl", "the run directory is incomplete")?;
     let leaders = read("leaders.jsonl", "").ok();
     let timeline = Timeline::parse(&history, leaders.as_deref())
@@ -93,8 +72,9 @@ pub fn write_all(run_dir: &Path) -> Result<Written> {
 }
 
 /// Renders `index.html` of the runs folder `runs_dir` and returns its path.
-/// Every directory in it is a run (the `latest` link is skipped); a run
-/// whose files are missing or unreadable is listed with the problem.
+/// Every directory in it is a run (the `latest` link is skipped) or, named
+/// `compare-*` or holding a `compare.json`, a comparison; a run whose files
+/// are missing or unreadable is listed with the problem.
 pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
     let listing = fs::read_dir(runs_dir).with_context(|| {
         format!(
@@ -102,13 +82,25 @@ pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
             runs_dir.display()
         )
     })?;
-    let mut entries = Vec::new();
+    let (mut entries, mut comparisons) = (Vec::new(), Vec::new());
     for dir in listing.flatten() {
-        let is_run = dir.file_type().is_ok_and(|t| t.is_dir());
-        if !is_run {
+        let is_dir = dir.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir {
             continue;
         }
         let path = dir.path();
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if name.starts_with("compare-") || path.join("compare.json").is_file() {
+            let compare = fs::read_to_string(path.join("compare.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            comparisons.push(ComparisonEntry {
+                has_page: path.join("index.html").is_file(),
+                dir: name,
+                compare,
+            });
+            continue;
+        }
         let info = fs::read_to_string(path.join("run.json"))
             .ok()
             .and_then(|t| RunInfo::parse(&t).ok());
@@ -120,9 +112,8 @@ pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
             },
         };
         let has_report = path.join("report.html").is_file();
-        let dir = dir.file_name().to_string_lossy().into_owned();
         entries.push(IndexEntry {
-            dir,
+            dir: name,
             info,
             results,
             results_problem,
@@ -130,8 +121,53 @@ pub fn write_index(runs_dir: &Path) -> Result<PathBuf> {
         });
     }
     let index = runs_dir.join("index.html");
-    write(&index, &render_index(&mut entries))?;
+    write(&index, &render_index(&mut entries, &mut comparisons))?;
     Ok(index)
+}
+
+fn read_file(run_dir: &Path, name: &str, what_to_do: &str) -> Result<String> {
+    let path = run_dir.join(name);
+    fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}; {what_to_do}", path.display()))
+}
+
+/// `run.json`; a missing one gives a run named after its directory, since a
+/// report without the configuration is still worth having.
+fn read_info(run_dir: &Path) -> Result<RunInfo> {
+    match read_file(run_dir, "run.json", "") {
+        Ok(text) => RunInfo::parse(&text).with_context(|| {
+            format!(
+                "{} is not a JSON object",
+                run_dir.join("run.json").display()
+            )
+        }),
+        Err(_) => Ok(unnamed(run_dir)),
+    }
+}
+
+/// What is known of a run without its `run.json`: its directory's name.
+fn unnamed(run_dir: &Path) -> RunInfo {
+    RunInfo {
+        id: run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned()),
+        ..RunInfo::default()
+    }
+}
+
+/// `results.json`, with what to do when it is missing or not ours.
+fn read_results(run_dir: &Path) -> Result<checker::Results> {
+    let text = read_file(
+        run_dir,
+        "results.json",
+        "run `eoscheck check RUN_DIR` first",
+    )?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a results file of this eoscheck; run `eoscheck check RUN_DIR` to rewrite it",
+            run_dir.join("results.json").display()
+        )
+    })
 }
 
 /// `nodes/*.log`, relative to the run directory, sorted.

@@ -10,7 +10,7 @@ use crate::charts::{self, TimeFrame, ANOMALY_COLOUR, POINTS_PER_OUTCOME};
 use crate::examples::{findings, Facts, KindFinding};
 use crate::markup::{count, escape, millis, seconds, wall_clock};
 use crate::run_info::RunInfo;
-use crate::timeline::{SendOutcome, Timeline};
+use crate::timeline::{quantile, SendOutcome, Timeline};
 use anyhow::Result;
 use checker::anomaly::Outcome;
 use checker::results::PartitionStats;
@@ -26,7 +26,7 @@ pub struct Run<'a> {
     pub broker_logs: &'a [String],
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:0;background:#fafafa}
 main{max-width:1240px;margin:0 auto;padding:0 16px 48px}
 h1{font-size:22px;margin:20px 0 4px}h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -146,7 +146,7 @@ fn list(items: impl Iterator<Item = String>) -> String {
 }
 
 /// A two-column table of `(name, value)`; values are already markup.
-fn facts_table(rows: &[(&str, String)]) -> String {
+pub(crate) fn facts_table(rows: &[(&str, String)]) -> String {
     let rows: String = rows
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -156,13 +156,13 @@ fn facts_table(rows: &[(&str, String)]) -> String {
 }
 
 /// A table with a header row; cells are already markup.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(crate) fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let head: String = header.iter().map(|h| format!("<th>{h}</th>")).collect();
     let body: String = rows.map(|r| format!("<tr>{}</tr>", r.concat())).collect();
     format!("<table><tr>{head}</tr>{body}</table>\n")
 }
 
-fn cell(text: impl std::fmt::Display) -> String {
+pub(crate) fn cell(text: impl std::fmt::Display) -> String {
     format!("<td>{}</td>", escape(&text.to_string()))
 }
 
@@ -628,19 +628,8 @@ fn stats(run: &Run) -> String {
     let quantiles = table(
         &["outcome", "sends", "p50", "p90", "p99", "p99.9", "max"],
         SendOutcome::ALL.iter().filter_map(|&o| {
-            let mut l: Vec<f64> = run
-                .timeline
-                .sends
-                .iter()
-                .filter(|s| s.outcome == o)
-                .map(|s| s.latency)
-                .collect();
-            l.sort_by(f64::total_cmp);
-            let q = |q: f64| {
-                cell(millis(
-                    l[((q * l.len() as f64).ceil() as usize).clamp(1, l.len()) - 1],
-                ))
-            };
+            let l = run.timeline.latencies(o);
+            let q = |q: f64| cell(quantile(&l, q).map(millis).unwrap_or_default());
             (!l.is_empty()).then(|| {
                 vec![
                     cell(o.name()),
@@ -680,8 +669,12 @@ fn stats(run: &Run) -> String {
     };
     format!(
         "<h2 id=\"stats\">Stats</h2>\n<h3>Sends by outcome</h3>\n{sends}<h3>Latency quantiles</h3>\n{quantiles}\
-         <h3>Indeterminate sends (each may land at most once)</h3>\n{indeterminate}<h3>The final log</h3>\n{log}{}{}",
+         <h3>Indeterminate sends (each may land at most once)</h3>\n{indeterminate}<h3>The final log</h3>\n{log}{}{}{}",
         notes("Producers that entered a fatal state", &f.producer_fatal),
+        notes(
+            "Producers that stalled (open sends, none completed, no fault active)",
+            &f.stalled
+        ),
         notes("Producers that rejected their configuration", &f.config_rejected)
     )
 }

@@ -240,10 +240,28 @@ impl Timeline {
         self.invoked.get(&(message, attempt)).copied()
     }
 
+    /// Latencies (seconds) of the sends answered with `outcome`, sorted.
+    pub fn latencies(&self, outcome: SendOutcome) -> Vec<f64> {
+        let mut l: Vec<f64> = self
+            .sends
+            .iter()
+            .filter(|s| s.outcome == outcome)
+            .map(|s| s.latency)
+            .collect();
+        l.sort_by(f64::total_cmp);
+        l
+    }
+
     /// The faults active at `t`.
     pub fn faults_at(&self, t: f64) -> impl Iterator<Item = &FaultInterval> {
         self.faults.iter().filter(move |f| f.covers(t))
     }
+}
+
+/// The `q` quantile (0..=1) of `sorted` by nearest rank; `None` if empty.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
 #[derive(Deserialize)]
@@ -330,6 +348,17 @@ mod tests {
             Some(1.7)
         );
         assert_eq!(t.last_event, 3.0);
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let l = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&l, 0.5), Some(2.0));
+        assert_eq!(quantile(&l, 0.99), Some(4.0));
+        assert_eq!(quantile(&l, 0.0), Some(1.0));
+        assert_eq!(quantile(&[], 0.5), None);
+        let t = Timeline::parse(HISTORY, None).unwrap();
+        assert_eq!(t.latencies(SendOutcome::Ok).len(), 1);
     }
 
     #[test]

@@ -78,6 +78,50 @@ fn chromium_draws_the_charts_without_console_errors() {
 }
 
 #[test]
+fn chromium_draws_the_comparison_page() {
+    let chromium = chromium();
+    let runs = tempfile::tempdir().unwrap();
+    let (run, _) = write_run(runs.path(), &Spec::broken("20261123T193315-e1aa", 1_000));
+    reports::write_all(&run).unwrap();
+    let dir = runs.path().join("compare-20261123T193300-c0de");
+    std::fs::create_dir(&dir).unwrap();
+    let compare = reports::Compare {
+        format: 1,
+        id: "20261123T193300-c0de".into(),
+        started: "2026-11-23T19:33:00Z".into(),
+        seed: 1,
+        nemesis: vec!["ack-loss".into()],
+        time_limit_s: 60.0,
+        kafka_version: None,
+        clients: vec!["rdkafka@0.39".into()],
+        presets: vec!["idempotent".into(), "inflight-6".into()],
+        cells: vec![reports::Cell {
+            client: "rdkafka@0.39".into(),
+            preset: "idempotent".into(),
+            run: "../20261123T193315-e1aa".into(),
+            exit_code: 1,
+            summary: Some(reports::summarize(&run).unwrap()),
+        }],
+    };
+    std::fs::write(
+        dir.join("compare.json"),
+        serde_json::to_string(&compare).unwrap(),
+    )
+    .unwrap();
+    let page = reports::write_compare(&dir).unwrap();
+
+    let rendered = open(
+        &chromium,
+        &format!("file://{}", page.display()),
+        &["--dump-dom"],
+    );
+    let dom = String::from_utf8_lossy(&rendered.stdout);
+    assert_eq!(dom.matches("<svg").count(), 1, "the throughput chart");
+    assert!(dom.contains("v-invalid") && dom.contains(">—</td>"));
+    assert_eq!(console_messages(&rendered), Vec::<String>::new());
+}
+
+#[test]
 fn console_errors_would_be_seen() {
     let chromium = chromium();
     let dir = tempfile::tempdir().unwrap();

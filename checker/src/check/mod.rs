@@ -9,6 +9,7 @@
 
 mod faults;
 mod hashing;
+mod liveness;
 mod scan;
 mod sends;
 
@@ -17,7 +18,7 @@ use crate::anomaly::{
     Phantom, Reorder, Send,
 };
 use crate::guarantee::Guarantee;
-use crate::history::{self, Event, HistoryError};
+use crate::history::{self, Event, HistoryError, Nanos};
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
@@ -27,6 +28,7 @@ use crate::results::{
 use bytes::Bytes;
 use faults::Faults;
 use hashing::FastMap;
+use liveness::Liveness;
 use scan::{Pending, Scan};
 use sends::{flag, SendState, Sends, Slot};
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +44,9 @@ pub struct Options {
     /// Threads decoding batches while the caller's thread analyses; 1 decodes
     /// inline.
     pub decode_threads: usize,
+    /// How long a producer with open sends may complete none, with no fault
+    /// active, before it is reported `stalled`.
+    pub stall_grace: Nanos,
 }
 
 impl Options {
@@ -52,6 +57,8 @@ impl Options {
             guarantees,
             max_examples: 10,
             decode_threads: cores.min(4),
+            // Reconnecting after a heal plus one request timeout, with room.
+            stall_grace: 20_000_000_000,
         }
     }
 }
@@ -67,6 +74,7 @@ pub struct Checker {
     header_seen: bool,
     history_truncated: bool,
     faults: Faults,
+    liveness: Liveness,
     sends: Sends,
     send_stats: SendStats,
     findings: Findings,
@@ -89,6 +97,7 @@ impl Checker {
     pub fn new(options: Options) -> Checker {
         Checker {
             anomalies: Anomalies::new(),
+            liveness: Liveness::new(options.stall_grace),
             options,
             header_seen: false,
             history_truncated: false,
@@ -167,11 +176,12 @@ impl Checker {
         match event {
             Event::Header { .. } => unreachable!("handled above"),
             Event::Invoke {
+                time,
                 message,
                 attempt,
                 partition,
-                ..
             } => {
+                self.liveness.invoke(message.producer, *time);
                 self.sends
                     .invoke(*message, *attempt, *partition, self.faults.current())?;
                 self.send_stats.invoked += 1;
@@ -179,16 +189,16 @@ impl Checker {
                 self.sent_to.insert(*partition);
             }
             Event::Ok {
+                time,
                 message,
                 attempt,
                 partition,
                 offset,
-                ..
             } => {
                 let partition16 = u16::try_from(*partition)
                     .map_err(|_| format!("partition {partition} is outside 0..=65535"))?;
                 self.send_stats.ok += 1;
-                let state = self.completion(*message, *attempt)?;
+                let state = self.completion(*time, *message, *attempt)?;
                 if !state.has(flag::ACKED) {
                     state.flags |= flag::ACKED;
                     state.partition = partition16;
@@ -203,11 +213,11 @@ impl Checker {
                 }
             }
             Event::Fail {
+                time,
                 message,
                 attempt,
                 error,
                 definite,
-                ..
             } => {
                 let error = self.sends.error_number(error);
                 let bit = if *definite {
@@ -220,24 +230,42 @@ impl Checker {
                 } else {
                     self.send_stats.failed_maybe += 1
                 }
-                let state = self.completion(*message, *attempt)?;
+                let state = self.completion(*time, *message, *attempt)?;
                 state.flags |= bit;
                 state.error = error;
             }
             Event::Info {
+                time,
                 message,
                 attempt,
                 error,
-                ..
             } => {
                 let error = self.sends.error_number(error);
                 self.send_stats.info += 1;
-                let state = self.completion(*message, *attempt)?;
+                let state = self.completion(*time, *message, *attempt)?;
                 state.flags |= flag::INFO;
                 state.error = error;
             }
-            Event::NemesisStart { fault, targets, .. } => self.faults.start(fault, targets),
-            Event::NemesisStop { fault, targets, .. } => self.faults.stop(fault, targets),
+            Event::NemesisStart {
+                time,
+                fault,
+                targets,
+                ..
+            } => {
+                self.faults.start(fault, targets);
+                self.liveness
+                    .faults_changed(self.faults.current() != 0, *time);
+            }
+            Event::NemesisStop {
+                time,
+                fault,
+                targets,
+                ..
+            } => {
+                self.faults.stop(fault, targets);
+                self.liveness
+                    .faults_changed(self.faults.current() != 0, *time);
+            }
             Event::ProducerSession {
                 producer,
                 pid,
@@ -278,6 +306,7 @@ impl Checker {
     /// The send a completion is about; counts completions beyond the first.
     fn completion(
         &mut self,
+        time: Nanos,
         message: MessageId,
         attempt: Attempt,
     ) -> Result<&mut SendState, String> {
@@ -286,6 +315,8 @@ impl Checker {
         })?;
         if state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
             self.send_stats.repeated_completions += 1;
+        } else {
+            self.liveness.complete(message.producer, time);
         }
         Ok(state)
     }
@@ -639,7 +670,10 @@ impl Checker {
             guarantees: promised.clone(),
             violated,
             anomalies: self.anomalies,
-            findings: self.findings,
+            findings: Findings {
+                stalled: self.liveness.finish(),
+                ..self.findings
+            },
             stats: Stats {
                 sends: self.send_stats,
                 indeterminate,

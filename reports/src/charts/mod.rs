@@ -7,13 +7,18 @@
 //! was sent. So the charts line up one above the other and a reader can
 //! follow one moment down the page.
 //!
+//! The comparison page's bar chart ([`bar_chart`]) is the one chart not on
+//! that time axis.
+//!
 //! Text is left to the browser: without a font feature `plotters` emits
 //! `<text>` elements, so the SVG needs no font file and stays small.
 
+mod bars;
 mod latency;
 mod leadership;
 mod throughput;
 
+pub use bars::{bar_chart, Bar};
 pub use latency::{latency_chart, POINTS_PER_OUTCOME};
 pub use leadership::leadership_chart;
 pub use throughput::throughput_chart;

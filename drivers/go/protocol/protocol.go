@@ -1,0 +1,516 @@
+// Package protocol implements the eoscheck driver protocol (drivers/PROTOCOL.md)
+// for the Go drivers: reading commands, tracking open sends and writing events.
+// A driver only supplies a Start function that builds its library's producer.
+package protocol
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Settings are the library-neutral producer settings. Fields the harness
+// leaves out keep Java's defaults.
+type Settings struct {
+	Idempotence       bool   `json:"idempotence"`
+	Acks              string `json:"acks"`
+	Retries           int64  `json:"retries"`
+	MaxInFlight       int    `json:"max_in_flight"`
+	RequestTimeoutMs  int64  `json:"request_timeout_ms"`
+	DeliveryTimeoutMs int64  `json:"delivery_timeout_ms"`
+	LingerMs          int64  `json:"linger_ms"`
+}
+
+// javaDefaults are the Java producer's defaults (Kafka 4.x).
+var javaDefaults = Settings{Idempotence: true, Acks: "all", Retries: 2147483647, MaxInFlight: 5,
+	RequestTimeoutMs: 30000, DeliveryTimeoutMs: 120000, LingerMs: 5}
+
+func (s Settings) RequestTimeout() time.Duration  { return ms(s.RequestTimeoutMs) }
+func (s Settings) DeliveryTimeout() time.Duration { return ms(s.DeliveryTimeoutMs) }
+func (s Settings) Linger() time.Duration          { return ms(s.LingerMs) }
+
+func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// Configure is the first command.
+type Configure struct {
+	Bootstrap string   `json:"bootstrap"`
+	Topic     string   `json:"topic"`
+	Producer  int      `json:"producer"`
+	Settings  Settings `json:"settings"`
+}
+
+// Brokers splits the bootstrap list.
+func (c *Configure) Brokers() []string { return strings.Split(c.Bootstrap, ",") }
+
+type command struct {
+	Type string `json:"type"`
+	Configure
+	ID        int64  `json:"id"`
+	Partition int32  `json:"partition"`
+	Value     string `json:"value"`
+	TimeoutMs *int64 `json:"timeout_ms"`
+}
+
+// Producer is one library producer, as built by a driver.
+type Producer interface {
+	// Send hands one record to the library; its outcome is reported later
+	// through Out.OK or Out.Fail. It may block (library back-pressure).
+	Send(id int64, partition int32, value []byte)
+	// Close releases the library's producer. Outcomes it reports after the
+	// close began are dropped.
+	Close()
+}
+
+// Start builds the producer. It returns the library version actually linked,
+// or a Rejected error (config-rejected) or any other error (fatal).
+type Start func(c *Configure, out *Out) (p Producer, version string, err error)
+
+// Rejected is a refusal of the settings, by the library or by the driver.
+type Rejected struct{ Reason string }
+
+func (r *Rejected) Error() string { return r.Reason }
+
+// Reject wraps a library's validation error (or a driver's reason) as Rejected.
+func Reject(format string, args ...any) error {
+	return &Rejected{Reason: fmt.Sprintf(format, args...)}
+}
+
+// closeBound is how long the library's own Close may take once the close
+// deadline has passed or every send is done.
+const closeBound = 3 * time.Second
+
+// Run speaks the protocol on stdin/stdout until close or end of input, then
+// exits the process.
+func Run(library string, start Start) {
+	out := newOut(os.Stdout)
+	in := bufio.NewReaderSize(os.Stdin, 1<<20)
+
+	cmd, err := readCommand(in)
+	if err == io.EOF {
+		out.fatalExit("end of input before configure")
+	}
+	if err != nil {
+		out.fatalExit(err.Error())
+	}
+	if cmd.Type != "configure" {
+		out.fatalExit(fmt.Sprintf("first command is %q, not configure", cmd.Type))
+	}
+	Logf("configure: bootstrap=%s topic=%s producer=%d settings=%+v", cmd.Bootstrap, cmd.Topic, cmd.Producer, cmd.Settings)
+	p, version, err := start(&cmd.Configure, out)
+	var rej *Rejected
+	switch {
+	case errors.As(err, &rej):
+		Logf("config-rejected: %s", rej.Reason)
+		out.write(`{"type":"config-rejected","reason":` + jsonString(rej.Reason) + `}`)
+		out.shutdown()
+		os.Exit(0)
+	case err != nil:
+		out.fatalExit("cannot start producer: " + err.Error())
+	}
+	out.producer = p
+	out.start(`{"type":"started","library":` + jsonString(library) + `,"version":` + jsonString(version) + `}`)
+
+	q := newSendQueue(p)
+	for {
+		cmd, err := readCommand(in)
+		if err == io.EOF {
+			Logf("end of input: closing as with close timeout_ms 10000")
+			closeAndExit(out, q, 10*time.Second)
+		}
+		if err != nil {
+			out.fatalExit(err.Error())
+		}
+		switch cmd.Type {
+		case "send":
+			if !out.track(cmd.ID) {
+				out.fatalExit(fmt.Sprintf("send id %d is already in use", cmd.ID))
+			}
+			q.push(sendCmd{cmd.ID, cmd.Partition, []byte(cmd.Value)})
+		case "close":
+			timeout := int64(10000)
+			if cmd.TimeoutMs != nil {
+				timeout = *cmd.TimeoutMs
+			}
+			closeAndExit(out, q, ms(timeout))
+		case "configure":
+			out.fatalExit("configure sent twice")
+		default:
+			out.fatalExit(fmt.Sprintf("unknown command type %q", cmd.Type))
+		}
+	}
+}
+
+func readCommand(in *bufio.Reader) (*command, error) {
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) == 0 {
+			if err != nil {
+				return nil, err // io.EOF, or a read error
+			}
+			continue // tolerate blank lines
+		}
+		cmd := command{Configure: Configure{Settings: javaDefaults}}
+		if jerr := json.Unmarshal(line, &cmd); jerr != nil {
+			return nil, fmt.Errorf("protocol error: bad command line %.200q: %v", line, jerr)
+		}
+		return &cmd, nil
+	}
+}
+
+// closeAndExit waits up to timeout for every open send, then closes the
+// producer (bounded), prints closed and exits 0.
+func closeAndExit(out *Out, q *sendQueue, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	q.close()
+	select {
+	case <-out.allDone():
+		Logf("close: every send completed")
+	case <-time.After(time.Until(deadline)):
+		Logf("close: deadline passed with %d sends open; they get no event", out.openCount())
+	}
+	out.seal()
+	q.drop()
+	bound := time.After(closeBound)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-q.stopped:
+			out.producer.Close()
+		case <-bound:
+			Logf("close: a library send is still blocked; not closing the library")
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-bound:
+		Logf("close: library close did not finish within %v; exiting anyway", closeBound)
+	}
+	out.write(`{"type":"closed"}`)
+	out.shutdown()
+	os.Exit(0)
+}
+
+// sendQueue decouples reading stdin from a library Send that may block, so a
+// close command is always seen.
+type sendQueue struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	items   []sendCmd
+	closed  bool          // no more pushes; drain what is queued
+	dropped bool          // discard what is queued
+	stopped chan struct{} // closed when the sender goroutine has returned
+}
+
+type sendCmd struct {
+	id        int64
+	partition int32
+	value     []byte
+}
+
+func newSendQueue(p Producer) *sendQueue {
+	q := &sendQueue{stopped: make(chan struct{})}
+	q.cond = sync.NewCond(&q.mu)
+	go func() {
+		defer close(q.stopped)
+		var batch []sendCmd
+		for {
+			q.mu.Lock()
+			for len(q.items) == 0 && !q.closed {
+				q.cond.Wait()
+			}
+			if len(q.items) == 0 {
+				q.mu.Unlock()
+				return
+			}
+			batch, q.items = q.items, batch[:0]
+			q.mu.Unlock()
+			for i, s := range batch {
+				if q.isDropped() {
+					clear(batch[i:])
+					return
+				}
+				p.Send(s.id, s.partition, s.value)
+			}
+			clear(batch)
+		}
+	}()
+	return q
+}
+
+func (q *sendQueue) push(s sendCmd) {
+	q.mu.Lock()
+	q.items = append(q.items, s)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *sendQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// drop discards queued sends; the library must not see a Send after Close.
+func (q *sendQueue) drop() {
+	q.mu.Lock()
+	q.dropped, q.items = true, nil
+	q.mu.Unlock()
+}
+
+func (q *sendQueue) isDropped() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
+}
+
+// Out writes events and guarantees at most one completion per send.
+type Out struct {
+	producer Producer
+
+	mu       sync.Mutex
+	open     map[int64]time.Time // send id -> when it was accepted
+	sealed   bool                // after the close deadline: completions dropped
+	closing  bool
+	done     chan struct{} // closed when closing and nothing is open
+	sessions map[[2]int64]bool
+	started  bool
+	early    []string   // session events seen before started
+	expiry   []expiring // sends in acceptance order, when ExpireAfter is on
+	expireOn bool
+
+	lines   chan []byte
+	flushed chan struct{}
+}
+
+func newOut(w io.Writer) *Out {
+	o := &Out{
+		open:     make(map[int64]time.Time),
+		done:     make(chan struct{}),
+		sessions: make(map[[2]int64]bool),
+		lines:    make(chan []byte, 4096),
+		flushed:  make(chan struct{}),
+	}
+	// One writer goroutine: whole lines, flushed after each burst.
+	go func() {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		for line := range o.lines {
+			bw.Write(line)
+			for more := true; more; {
+				select {
+				case l, ok := <-o.lines:
+					if !ok {
+						more = false
+						break
+					}
+					bw.Write(l)
+				default:
+					more = false
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				Logf("stdout: %v", err)
+			}
+		}
+		bw.Flush()
+		close(o.flushed)
+	}()
+	return o
+}
+
+func (o *Out) write(line string) { o.lines <- append([]byte(line), '\n') }
+
+func (o *Out) shutdown() {
+	close(o.lines)
+	<-o.flushed
+}
+
+func (o *Out) fatalExit(msg string) {
+	Logf("fatal: %s", msg)
+	o.write(`{"type":"fatal","error":` + jsonString(msg) + `}`)
+	o.shutdown()
+	os.Exit(1)
+}
+
+func (o *Out) track(id int64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, dup := o.open[id]; dup {
+		return false
+	}
+	now := time.Now()
+	o.open[id] = now
+	if o.expireOn {
+		o.expiry = append(o.expiry, expiring{id, now})
+	}
+	return true
+}
+
+// complete removes id from the open sends; false means the event must not
+// be written (already completed, unknown, or after the close deadline).
+func (o *Out) complete(id int64, what string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.open[id]; !ok || o.sealed {
+		Logf("dropping late/duplicate %s for send %d", what, id)
+		return false
+	}
+	delete(o.open, id)
+	if o.closing && len(o.open) == 0 {
+		close(o.done)
+	}
+	return true
+}
+
+func (o *Out) allDone() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.closing {
+		o.closing = true
+		if len(o.open) == 0 {
+			close(o.done)
+		}
+	}
+	return o.done
+}
+
+func (o *Out) seal() {
+	o.mu.Lock()
+	o.sealed = true
+	o.mu.Unlock()
+}
+
+func (o *Out) openCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.open)
+}
+
+// OK reports an acknowledged send; offset -1 when the library cannot know it.
+func (o *Out) OK(id int64, partition int32, offset int64) {
+	if !o.complete(id, "ok") {
+		return
+	}
+	b := make([]byte, 0, 80)
+	b = append(b, `{"type":"ok","id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, offset, 10)
+	b = append(b, "}\n"...)
+	o.lines <- b
+}
+
+// Fail reports a failed send; name is the library's error name.
+func (o *Out) Fail(id int64, name, text string, definite bool) {
+	if !o.complete(id, "fail") {
+		return
+	}
+	o.write(`{"type":"fail","id":` + strconv.FormatInt(id, 10) +
+		`,"error":` + jsonString(name+": "+text) + `,"definite":` + strconv.FormatBool(definite) + `}`)
+}
+
+// start writes the started event, then any session seen while starting.
+func (o *Out) start(line string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.write(line)
+	for _, l := range o.early {
+		o.write(l)
+	}
+	o.started, o.early = true, nil
+}
+
+// Session reports a producer id and epoch the first time it is seen.
+func (o *Out) Session(pid int64, epoch int16) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	key := [2]int64{pid, int64(epoch)}
+	if o.sessions[key] || o.sealed {
+		return
+	}
+	o.sessions[key] = true
+	Logf("session: producer id %d epoch %d", pid, epoch)
+	line := fmt.Sprintf(`{"type":"session","pid":%d,"epoch":%d}`, pid, epoch)
+	if o.started {
+		o.write(line)
+	} else {
+		o.early = append(o.early, line)
+	}
+}
+
+type expiring struct {
+	id       int64
+	accepted time.Time
+}
+
+// ExpireAfter makes the driver itself report a send as failed, indeterminate,
+// once it has been open for d; for libraries without a delivery timeout.
+func (o *Out) ExpireAfter(d time.Duration, name string) {
+	o.mu.Lock()
+	o.expireOn = true
+	o.mu.Unlock()
+	text := fmt.Sprintf("no outcome from the library within delivery_timeout_ms %d (enforced by the driver)", d.Milliseconds())
+	go func() {
+		for range time.Tick(50 * time.Millisecond) {
+			var expired []int64
+			o.mu.Lock()
+			// Sends are accepted in time order, so only the head can be due;
+			// completed ones are skipped on the way.
+			n := 0
+			for ; n < len(o.expiry); n++ {
+				e := o.expiry[n]
+				if _, open := o.open[e.id]; open {
+					if time.Since(e.accepted) < d {
+						break
+					}
+					expired = append(expired, e.id)
+				}
+			}
+			o.expiry = o.expiry[n:]
+			o.mu.Unlock()
+			for _, id := range expired {
+				o.Fail(id, name, text, false)
+			}
+		}
+	}()
+}
+
+// Logf logs to stderr, never stdout.
+func Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000 ")+format+"\n", args...)
+}
+
+// ModuleVersion is the version of module path linked into this binary,
+// without the leading "v".
+func ModuleVersion(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, m := range bi.Deps {
+		if m.Path == path {
+			if m.Replace != nil {
+				m = m.Replace
+			}
+			return strings.TrimPrefix(m.Version, "v")
+		}
+	}
+	return "unknown"
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

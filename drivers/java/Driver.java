@@ -1,0 +1,413 @@
+// eoscheck driver for org.apache.kafka:kafka-clients (KafkaProducer).
+// Speaks drivers/PROTOCOL.md: JSON-lines commands on stdin, events on stdout.
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedOutputStream;
+import java.io.BufferedReader;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.lang.reflect.AccessibleObject;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.time.Duration;
+import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.producer.Callback;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.InvalidRecordException;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+public final class Driver {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final OutputStream OUT =
+            new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16);
+    /** Sends accepted from stdin and not yet completed (queued ones included). */
+    private static final AtomicLong pending = new AtomicLong();
+    /** Set at the close deadline, under the OUT lock: sends still open then get no event. */
+    private static boolean muted;
+
+    private static KafkaProducer<byte[], byte[]> producer;
+    private static String topic;
+    private static Internals internals;
+    /** send() may block (metadata, buffer space), so it runs here, keeping stdin read. */
+    private static ExecutorService sendExecutor;
+    private static volatile Thread sendThread;
+
+    public static void main(String[] args) throws Exception {
+        // Before any logger exists: kafka's logging goes to stderr at WARN, and
+        // nothing but protocol lines may ever reach stdout.
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        System.setOut(System.err);
+
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isBlank()) continue;
+            JsonNode cmd;
+            try {
+                cmd = JSON.readTree(line);
+            } catch (IOException e) {
+                cmd = null;
+            }
+            if (cmd == null || !cmd.isObject()) {
+                fatal("protocol error: not a JSON object: " + abbreviate(line));
+                continue;
+            }
+            String type = cmd.path("type").asText();
+            switch (type) {
+                case "configure": configure(cmd); break;
+                case "send": send(cmd); break;
+                case "close": close(cmd.path("timeout_ms").asLong(10_000)); return;
+                default: fatal("protocol error: unknown command type: " + abbreviate(type));
+            }
+        }
+        close(10_000); // end of stdin means close with a 10 s bound
+    }
+
+    private static void configure(JsonNode cmd) {
+        if (producer != null) {
+            fatal("protocol error: configure sent twice");
+            return;
+        }
+        topic = cmd.path("topic").asText();
+        JsonNode s = cmd.path("settings");
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cmd.path("bootstrap").asText());
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "eoscheck-java-" + cmd.path("producer").asText("0"));
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        // Passed as text, unchecked: the library's own validation is the finding.
+        setting(p, s, "idempotence", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG);
+        setting(p, s, "acks", ProducerConfig.ACKS_CONFIG);
+        setting(p, s, "retries", ProducerConfig.RETRIES_CONFIG);
+        setting(p, s, "max_in_flight", ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION);
+        setting(p, s, "request_timeout_ms", ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG);
+        setting(p, s, "delivery_timeout_ms", ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG);
+        setting(p, s, "linger_ms", ProducerConfig.LINGER_MS_CONFIG);
+        // send() waits up to max.block.ms (default 60 s) for metadata or buffer space
+        // before the record is even queued; bound that wait by the delivery timeout.
+        setting(p, s, "delivery_timeout_ms", ProducerConfig.MAX_BLOCK_MS_CONFIG);
+        try {
+            producer = new KafkaProducer<>(p);
+        } catch (RuntimeException e) {
+            // The constructor wraps the real refusal (a ConfigException) in a KafkaException.
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            ObjectNode ev = event("config-rejected");
+            ev.put("reason", describe(cause));
+            emit(ev);
+            flushAndExit();
+        }
+        internals = Internals.of(producer);
+        sendExecutor = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "eoscheck-send");
+            t.setDaemon(true);
+            sendThread = t;
+            return t;
+        });
+        ObjectNode ev = event("started");
+        ev.put("library", "kafka-clients");
+        ev.put("version", libraryVersion());
+        emit(ev);
+        if (internals != null) {
+            Thread poller = new Thread(Driver::pollInternals, "eoscheck-session");
+            poller.setDaemon(true);
+            poller.start();
+        }
+    }
+
+    private static void setting(Properties p, JsonNode settings, String name, String javaName) {
+        JsonNode v = settings.get(name);
+        if (v != null && !v.isNull()) p.put(javaName, v.asText());
+    }
+
+    private static void send(JsonNode cmd) {
+        if (producer == null) {
+            fatal("protocol error: send before configure");
+            return;
+        }
+        JsonNode id = cmd.get("id"), partition = cmd.get("partition"), value = cmd.get("value");
+        if (id == null || !id.canConvertToLong() || partition == null || !partition.canConvertToInt()
+                || value == null || !value.isTextual()) {
+            fatal("protocol error: bad send command: " + abbreviate(cmd.toString()));
+            return;
+        }
+        Outcome outcome = new Outcome(id.asLong());
+        ProducerRecord<byte[], byte[]> record =
+                new ProducerRecord<>(topic, partition.asInt(), null, value.asText().getBytes(UTF_8));
+        pending.incrementAndGet();
+        sendExecutor.execute(() -> {
+            try {
+                producer.send(record, outcome);
+            } catch (RuntimeException e) {
+                outcome.complete(null, e, true);
+            }
+        });
+    }
+
+    /** The completion of one send; kafka-clients calls it once, or twice after a fatal error. */
+    private static final class Outcome implements Callback {
+        private final long id;
+        private final AtomicBoolean done = new AtomicBoolean();
+
+        Outcome(long id) {
+            this.id = id;
+        }
+
+        @Override
+        public void onCompletion(RecordMetadata md, Exception e) {
+            // Only send()'s own pre-queue failure path calls back on the calling thread;
+            // queued records complete on the producer's network thread.
+            complete(md, e, Thread.currentThread() == sendThread);
+        }
+
+        void complete(RecordMetadata md, Exception e, boolean synchronous) {
+            if (!done.compareAndSet(false, true)) return;
+            if (internals != null) internals.checkSession(); // session before the ok it covers
+            String line;
+            if (e == null) {
+                long offset = md.hasOffset() ? md.offset() : -1; // acks=0: unknown
+                line = "{\"type\":\"ok\",\"id\":" + id + ",\"partition\":" + md.partition()
+                        + ",\"offset\":" + offset + "}";
+            } else {
+                ObjectNode ev = event("fail");
+                ev.put("id", id);
+                ev.put("error", describe(e));
+                ev.put("definite", synchronous ? syncFailureIsDefinite() : neverWritten(e));
+                line = ev.toString();
+            }
+            emitCompletion(line);
+            pending.decrementAndGet();
+        }
+    }
+
+    /**
+     * A failure thrown or called back from inside send() happened before the record was
+     * queued, except in one case: once the idempotent producer is in an error state,
+     * send() queues the record and then throws. Without a readable state, assume the worst.
+     */
+    private static boolean syncFailureIsDefinite() {
+        if (internals == null) return !Internals.hasTransactionManager(producer);
+        return !internals.hasError();
+    }
+
+    /** Broker-side validation that fails the same way on every attempt, so no attempt was written. */
+    private static boolean neverWritten(Exception e) {
+        return e instanceof RecordTooLargeException
+                || e instanceof RecordBatchTooLargeException
+                || e instanceof InvalidRecordException;
+    }
+
+    private static void pollInternals() {
+        boolean fatalSent = false;
+        while (true) {
+            try {
+                Thread.sleep(500);
+                internals.checkSession();
+                if (!fatalSent && internals.hasFatalError()) {
+                    fatalSent = true;
+                    RuntimeException last = internals.lastError();
+                    fatal(last == null ? "producer is in a fatal error state" : describe(last));
+                }
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    private static void close(long timeoutMs) throws InterruptedException {
+        if (producer != null) {
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+            while (pending.get() > 0 && System.nanoTime() < deadline) Thread.sleep(5);
+            synchronized (OUT) {
+                muted = true;
+            }
+            long left = Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+            // Open sends get aborted by a forced close; bound it in case it hangs.
+            Duration closeWait = Duration.ofMillis(pending.get() > 0 ? 0 : left);
+            Thread closer = new Thread(() -> producer.close(closeWait), "eoscheck-close");
+            closer.setDaemon(true);
+            closer.start();
+            closer.join(left + 1000);
+        }
+        emit(event("closed"));
+        flushAndExit();
+    }
+
+    /**
+     * The producer id and epoch live in the producer's TransactionManager, which has no
+     * public getter; read them by reflection. Any failure just means no session events.
+     */
+    private static final class Internals {
+        private final Object tm;
+        private final Field pidAndEpoch;
+        private final Method hasError, hasFatalError, lastError;
+        private Field pidField, epochField; // of ProducerIdAndEpoch, whose package varies by version
+        private long lastPid = -1;
+        private short lastEpoch = -1;
+        private boolean broken;
+
+        private Internals(Object tm) throws ReflectiveOperationException {
+            this.tm = tm;
+            Class<?> c = tm.getClass();
+            pidAndEpoch = c.getDeclaredField("producerIdAndEpoch");
+            hasError = c.getDeclaredMethod("hasError");
+            hasFatalError = c.getDeclaredMethod("hasFatalError");
+            lastError = c.getDeclaredMethod("lastError");
+            AccessibleObject.setAccessible(
+                    new AccessibleObject[] {pidAndEpoch, hasError, hasFatalError, lastError}, true);
+        }
+
+        private static Object transactionManager(KafkaProducer<?, ?> p) throws ReflectiveOperationException {
+            Field f = KafkaProducer.class.getDeclaredField("transactionManager");
+            f.setAccessible(true);
+            return f.get(p);
+        }
+
+        /** True when unknown: a caller must not call a failure definite on a guess. */
+        static boolean hasTransactionManager(KafkaProducer<?, ?> p) {
+            try {
+                return transactionManager(p) != null;
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                return true;
+            }
+        }
+
+        /** Null when the producer has no TransactionManager (idempotence off) or it cannot be read. */
+        static Internals of(KafkaProducer<?, ?> p) {
+            try {
+                Object tm = transactionManager(p);
+                return tm == null ? null : new Internals(tm);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                System.err.println("eoscheck: producer internals unreadable, no session events: " + e);
+                return null;
+            }
+        }
+
+        synchronized void checkSession() {
+            if (broken) return;
+            try {
+                Object pe = pidAndEpoch.get(tm);
+                if (pe == null) return;
+                if (pidField == null) {
+                    pidField = pe.getClass().getField("producerId");
+                    epochField = pe.getClass().getField("epoch");
+                }
+                long pid = pidField.getLong(pe);
+                short epoch = epochField.getShort(pe);
+                if (pid < 0 || (pid == lastPid && epoch == lastEpoch)) return;
+                lastPid = pid;
+                lastEpoch = epoch;
+                ObjectNode ev = event("session");
+                ev.put("pid", pid);
+                ev.put("epoch", epoch);
+                emitCompletion(ev.toString());
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                broken = true;
+                System.err.println("eoscheck: cannot read producer id and epoch, no session events: " + e);
+            }
+        }
+
+        boolean hasError() {
+            return callBoolean(hasError, true);
+        }
+
+        boolean hasFatalError() {
+            return callBoolean(hasFatalError, false);
+        }
+
+        RuntimeException lastError() {
+            try {
+                return (RuntimeException) lastError.invoke(tm);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                return null;
+            }
+        }
+
+        private boolean callBoolean(Method m, boolean onFailure) {
+            try {
+                return (Boolean) m.invoke(tm);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                return onFailure;
+            }
+        }
+    }
+
+    /** The kafka-clients version actually loaded, from the jar's own version file. */
+    private static String libraryVersion() {
+        try (InputStream in = KafkaProducer.class.getResourceAsStream("/kafka/kafka-version.properties")) {
+            Properties p = new Properties();
+            if (in != null) p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static String describe(Throwable e) {
+        return e.getClass().getSimpleName() + ": " + e.getMessage();
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 200 ? s.substring(0, 200) + "..." : s;
+    }
+
+    private static ObjectNode event(String type) {
+        return JSON.createObjectNode().put("type", type);
+    }
+
+    private static void fatal(String error) {
+        emit(event("fatal").put("error", error));
+    }
+
+    private static void emit(ObjectNode ev) {
+        writeLine(ev.toString(), false);
+    }
+
+    /** Send outcomes and session changes, silenced once close has given up on open sends. */
+    private static void emitCompletion(String line) {
+        writeLine(line, true);
+    }
+
+    private static void writeLine(String line, boolean mutable) {
+        byte[] bytes = (line + "\n").getBytes(UTF_8);
+        synchronized (OUT) {
+            if (mutable && muted) return;
+            try {
+                OUT.write(bytes);
+                OUT.flush();
+            } catch (IOException e) {
+                // The harness is gone; nobody is left to report to.
+                Runtime.getRuntime().halt(1);
+            }
+        }
+    }
+
+    private static void flushAndExit() {
+        synchronized (OUT) {
+            try {
+                OUT.flush();
+            } catch (IOException ignored) {
+                // exiting anyway
+            }
+        }
+        System.exit(0);
+    }
+}

@@ -1,0 +1,193 @@
+'use strict';
+// Protocol handling shared by the Node drivers (see ../PROTOCOL.md): reads
+// JSON-lines commands from stdin, writes events to stdout, and tracks which
+// sends are still open. A library module supplies only `start`.
+
+const readline = require('readline');
+
+class ConfigRejected extends Error {}
+
+const log = (...parts) => process.stderr.write(parts.join(' ') + '\n');
+
+// Events are batched per event-loop turn: one write per burst, whole lines only.
+let outLines = [];
+let outScheduled = false;
+function flushOut() {
+  outScheduled = false;
+  if (outLines.length === 0) return;
+  const text = outLines.join('\n') + '\n';
+  outLines = [];
+  process.stdout.write(text);
+}
+
+// Exit only once stdout has taken every line: a pipe's writes may be queued.
+// Never resolves, so a caller awaiting it handles no further commands.
+function exit(code) {
+  flushOut();
+  process.stdout.write('', () => process.exit(code));
+  return new Promise(() => {});
+}
+function emit(event) {
+  outLines.push(JSON.stringify(event));
+  if (!outScheduled) {
+    outScheduled = true;
+    setImmediate(flushOut);
+  }
+}
+
+// "NAME: text" with the library's own error name (and kafkajs-style `type`).
+function describe(e) {
+  if (!(e instanceof Error)) return `Error: ${String(e)}`;
+  const name = e.type ? `${e.name}: ${e.type}` : e.name;
+  const cause = e.cause && e.cause !== e ? ` (cause: ${describe(e.cause)})` : '';
+  return `${name}: ${e.message}${cause}`;
+}
+
+/**
+ * Runs the driver. `start(configure, hooks)` creates the producer and resolves
+ * to {version, send(id, partition, buffer), close(ms)}; it throws
+ * ConfigRejected when the library (or the driver) refuses the settings.
+ * hooks: ok(id, partition, offset), fail(id, error, definite),
+ * session(pid, epoch), fatal(error).
+ */
+function run({ library, start }) {
+  const open = new Set(); // ids sent and not yet completed
+  let producer = null;
+  let configured = false;
+  let closing = false;
+  let drained = null; // resolve() of the close wait, called when `open` empties
+  let lastSession = null;
+  let heldSession = null; // a session seen before `started` is reported after it
+
+  const complete = (id, event) => {
+    if (!open.delete(id)) {
+      log(`ignoring second outcome for id ${id}:`, JSON.stringify(event));
+      return;
+    }
+    emit(event);
+    if (open.size === 0 && drained) drained();
+  };
+  const hooks = {
+    ok: (id, partition, offset) => complete(id, { type: 'ok', id, partition, offset }),
+    fail: (id, error, definite) => complete(id, { type: 'fail', id, error, definite }),
+    session: (pid, epoch) => {
+      if (!producer) {
+        heldSession = [pid, epoch];
+        return;
+      }
+      const key = `${pid}/${epoch}`;
+      if (key === lastSession) return;
+      lastSession = key;
+      emit({ type: 'session', pid, epoch });
+    },
+    fatal: (error) => emit({ type: 'fatal', error }),
+  };
+
+  async function close(timeoutMs) {
+    if (closing) return;
+    closing = true;
+    const deadline = Date.now() + timeoutMs;
+    if (open.size > 0) {
+      await new Promise((resolve) => {
+        drained = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+    }
+    if (open.size > 0) log(`close: ${open.size} sends still open at the deadline`);
+    if (producer) {
+      // Closing the library must not hold `closed` back beyond the bound.
+      const bound = Math.max(deadline - Date.now(), 2000);
+      await Promise.race([
+        producer.close(bound).catch((e) => log('close:', describe(e))),
+        new Promise((resolve) => setTimeout(resolve, bound).unref()),
+      ]);
+    }
+    emit({ type: 'closed' });
+    return exit(0);
+  }
+
+  // A protocol violation: report it, then shut down in order.
+  function protocolError(msg) {
+    hooks.fatal(msg);
+    return close(10000);
+  }
+
+  async function configure(cmd) {
+    configured = true;
+    try {
+      producer = await start(cmd, hooks);
+    } catch (e) {
+      if (e instanceof ConfigRejected) {
+        emit({ type: 'config-rejected', reason: e.message });
+        return exit(0);
+      }
+      // The producer could not be created (e.g. no broker reachable).
+      log('start failed:', e && e.stack);
+      hooks.fatal(describe(e));
+      return;
+    }
+    emit({ type: 'started', library, version: producer.version });
+    if (heldSession) hooks.session(...heldSession);
+  }
+
+  function send(cmd) {
+    if (closing) {
+      log(`send ${cmd.id} after close ignored`);
+      return;
+    }
+    if (open.has(cmd.id)) return protocolError(`duplicate send id ${cmd.id}`);
+    open.add(cmd.id);
+    if (!producer) {
+      hooks.fail(cmd.id, 'NotStarted: the producer could not be started', true);
+      return;
+    }
+    try {
+      producer.send(cmd.id, cmd.partition, Buffer.from(String(cmd.value), 'utf8'));
+    } catch (e) {
+      // A synchronous refusal: the record never left the process.
+      hooks.fail(cmd.id, describe(e), true);
+    }
+  }
+
+  async function handle(line) {
+    if (line.trim() === '') return;
+    let cmd;
+    try {
+      cmd = JSON.parse(line);
+    } catch (e) {
+      return protocolError(`protocol error: not JSON: ${line.slice(0, 200)}`);
+    }
+    if (cmd === null || typeof cmd !== 'object') {
+      return protocolError(`protocol error: not an object: ${line.slice(0, 200)}`);
+    }
+    if (!configured && cmd.type !== 'configure') {
+      return protocolError(`protocol error: first command must be configure, got ${cmd.type}`);
+    }
+    switch (cmd.type) {
+      case 'configure':
+        if (configured) return protocolError('protocol error: configure sent twice');
+        return configure(cmd);
+      case 'send':
+        return send(cmd);
+      case 'close':
+        return close(cmd.timeout_ms == null ? 10000 : cmd.timeout_ms);
+      default:
+        return protocolError(`protocol error: unknown command type ${JSON.stringify(cmd.type)}`);
+    }
+  }
+
+  process.on('uncaughtException', (e) => {
+    log('uncaught:', e && e.stack);
+    hooks.fatal(`driver crashed: ${describe(e)}`);
+    exit(1);
+  });
+
+  (async () => {
+    const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+    // Only configure and close are awaited, so sends are handled as they arrive.
+    for await (const line of rl) await handle(line);
+    await close(10000); // EOF means close with a 10 s bound
+  })();
+}
+
+module.exports = { run, ConfigRejected, describe, log };

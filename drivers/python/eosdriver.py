@@ -1,0 +1,278 @@
+"""The driver protocol (../PROTOCOL.md), shared by the Python drivers.
+
+A driver module supplies a `start(bootstrap, topic, settings, events)` function
+returning a producer object with:
+
+    send(id, partition, value)  hand one record (bytes) to the library; report
+                                its outcome later through `events`
+    flush(deadline)             wait until time.monotonic() >= deadline or the
+                                library has completed everything handed to it
+    close(deadline)             shut the library down, best effort by deadline
+
+and calls `serve(library, version, start)`. `start` raises `Rejected` for settings
+the library (or the driver) cannot use; any other exception is reported as `fatal`.
+"""
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+
+# The library-neutral settings a `configure` carries, all required.
+SETTINGS = ("idempotence", "acks", "retries", "max_in_flight",
+            "request_timeout_ms", "delivery_timeout_ms", "linger_ms")
+
+EOF_CLOSE_MS = 10_000
+
+
+class Rejected(Exception):
+    """The settings cannot be used: answered with `config-rejected`."""
+
+
+class Settings:
+    def __init__(self, raw):
+        missing = [name for name in SETTINGS if name not in raw]
+        if missing:
+            raise Rejected("missing settings: " + ", ".join(missing))
+        for name in SETTINGS:
+            setattr(self, name, raw[name])
+        self.acks = str(self.acks)
+
+
+def error_name(exc):
+    """`Name: text` for an exception, as the protocol's `error` fields want."""
+    name, text = type(exc).__name__, str(exc)
+    if not text or text.startswith(name):
+        return text or name
+    return "%s: %s" % (name, text)
+
+
+def note(text):
+    """A line for the driver's log (stderr)."""
+    print("eosdriver: " + text, file=sys.stderr, flush=True)
+
+
+class Events:
+    """Writes events to the real stdout from any thread, whole lines only.
+
+    Lines are queued under a lock and written by one writer thread in bursts:
+    a write and flush per line, from the library's threads, costs more than the
+    send itself (each syscall hands the GIL around). It also tracks the open
+    sends, so each gets at most one completion and none after `seal` (the close
+    deadline): late outcomes are left to the harness as indeterminate.
+    """
+
+    def __init__(self, out):
+        self._out = out
+        self._out_lock = threading.Lock()  # taken before _lock, keeps bursts in order
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._lines = []
+        self._wake = threading.Event()
+        self._open = set()
+        self._sealed = False
+        self._started = False
+        self._session = None
+        self.no_offsets = False  # acks 0: whatever a library reports is made up
+        threading.Thread(target=self._writer, daemon=True).start()
+
+    def _write(self, line):
+        # Caller holds _lock.
+        self._lines.append(line)
+        if len(self._lines) == 1:
+            self._wake.set()
+
+    def _writer(self):
+        while True:
+            self._wake.wait()
+            self.flush()
+
+    def flush(self):
+        """Writes every queued line now."""
+        with self._out_lock:
+            with self._lock:
+                lines, self._lines = self._lines, []
+                self._wake.clear()
+            if lines:
+                try:
+                    self._out.write("".join(lines).encode())
+                    self._out.flush()
+                except OSError:
+                    os._exit(1)  # the harness is gone: nobody to report to
+
+    def _emit(self, event):
+        with self._lock:
+            self._write(json.dumps(event, separators=(",", ":")) + "\n")
+        self.flush()
+
+    def begin(self, id):
+        with self._lock:
+            self._open.add(id)
+
+    def _complete(self, id, line):
+        with self._lock:
+            if self._sealed or id not in self._open:
+                return
+            self._open.discard(id)
+            self._write(line)
+            if not self._open:
+                self._idle.notify_all()
+
+    def ok(self, id, partition, offset):
+        if offset is None or offset < 0 or self.no_offsets:
+            offset = -1  # unknown
+        self._complete(id, '{"type":"ok","id":%d,"partition":%d,"offset":%d}\n'
+                       % (id, partition, offset))
+
+    def fail(self, id, error, definite):
+        self._complete(id, json.dumps({"type": "fail", "id": id, "error": error,
+                                       "definite": bool(definite)},
+                                      separators=(",", ":")) + "\n")
+
+    def started(self, library, version):
+        with self._lock:
+            self._write('{"type":"started","library":%s,"version":%s}\n'
+                        % (json.dumps(library), json.dumps(version)))
+            self._started = True
+            if self._session:
+                self._write_session()
+
+    def session(self, pid, epoch):
+        """Reports the producer id and epoch when they change; held back until
+        `started` so that event stays the first."""
+        if pid is None or pid < 0 or self._session == (pid, epoch):
+            return  # the common case, without the lock
+        with self._lock:
+            if self._session == (pid, epoch):
+                return
+            self._session = (pid, epoch)
+            if self._started:
+                self._write_session()
+
+    def _write_session(self):
+        self._write('{"type":"session","pid":%d,"epoch":%d}\n' % self._session)
+
+    def fatal(self, error):
+        note("fatal: " + error)
+        self._emit({"type": "fatal", "error": error})
+
+    def config_rejected(self, reason):
+        note("config-rejected: " + reason)
+        self._emit({"type": "config-rejected", "reason": reason})
+
+    def wait_idle(self, deadline):
+        with self._lock:
+            while self._open:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._idle.wait(left)
+
+    def seal(self):
+        with self._lock:
+            self._sealed = True
+            if self._open:
+                note("%d send(s) still open at close: no event" % len(self._open))
+
+    def closed(self):
+        self._emit({"type": "closed"})
+
+
+class NotStarted:
+    """Stands in for a producer the library failed to create (already reported
+    as `fatal`): nothing reaches the library, so every send definitely fails."""
+
+    def __init__(self, events, reason):
+        self._events, self._reason = events, reason
+
+    def send(self, id, partition, value):
+        self._events.fail(id, "NotStarted: " + self._reason, True)
+
+    def flush(self, deadline):
+        pass
+
+    def close(self, deadline):
+        pass
+
+
+def _bounded(fn, deadline):
+    """Runs fn in a daemon thread and waits for it no longer than deadline, so a
+    library that hangs on shutdown cannot keep the driver from exiting."""
+    t = threading.Thread(target=fn, daemon=True)
+    t.start()
+    t.join(max(0.0, deadline - time.monotonic()))
+    if t.is_alive():
+        note("library still busy at the close deadline; exiting anyway")
+
+
+def _protect_stdout():
+    """Keeps the real stdout for events only: fd 1 and sys.stdout now go to
+    stderr, so stray prints or C-level writes by a library cannot corrupt it."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+def serve(library, version, start):
+    events = Events(_protect_stdout())
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    note("%s %s" % (library, version))
+    producer = None
+
+    def close(timeout_ms):
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000
+        if producer is not None:
+            _bounded(lambda: producer.flush(deadline), deadline)
+            events.wait_idle(deadline)  # flush may return before the last callback
+        events.seal()
+        if producer is not None:
+            # A short grace past the deadline for the library to let go of its
+            # connections; whatever it still holds dies with the process.
+            _bounded(lambda: producer.close(deadline), max(deadline, time.monotonic() + 1))
+        events.closed()
+        os._exit(0)  # don't wait on library threads (atexit hooks, destructors)
+
+    for raw in sys.stdin.buffer:
+        if not raw.strip():
+            continue
+        try:
+            cmd = json.loads(raw)
+            kind = cmd["type"]
+        except (ValueError, TypeError, KeyError):
+            events.fatal("protocol: not a command: %r" % raw[:200])
+            continue
+        try:
+            if kind == "send":
+                id, partition, value = cmd["id"], cmd["partition"], cmd["value"].encode()
+                if producer is None:
+                    events.fatal("protocol: send before configure")
+                    continue
+                events.begin(id)
+                producer.send(id, partition, value)
+            elif kind == "configure":
+                if producer is not None:
+                    events.fatal("protocol: configure sent twice")
+                    continue
+                try:
+                    settings = Settings(cmd.get("settings") or {})
+                    events.no_offsets = settings.acks == "0"
+                    producer = start(cmd["bootstrap"], cmd["topic"], settings, events)
+                except Rejected as e:
+                    events.config_rejected(str(e))
+                    os._exit(0)
+                except Exception as e:  # the library could not start: not a settings matter
+                    events.fatal(error_name(e))
+                    producer = NotStarted(events, error_name(e))
+                    continue
+                events.started(library, version)
+            elif kind == "close":
+                close(cmd.get("timeout_ms", EOF_CLOSE_MS))
+            else:
+                events.fatal("protocol: unknown command type %r" % (kind,))
+        except (KeyError, TypeError, AttributeError) as e:
+            events.fatal("protocol: malformed %s command (%s): %r" % (kind, error_name(e), raw[:200]))
+    close(EOF_CLOSE_MS)

@@ -1,0 +1,138 @@
+//! `eoscheck compare`: every client × preset under one seed, and so under one
+//! fault schedule, side by side in `runs/compare-<id>/`.
+//!
+//! Each cell is a whole `eoscheck run` with its own fresh cluster, so no cell
+//! inherits another's broker state; its run directory sits in the runs folder
+//! like any other and the matrix links to it. compare.json is rewritten after
+//! every cell, so a comparison cut short keeps the cells it finished.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use bollard::Docker;
+use tracing::{error, info};
+
+use crate::{
+    cluster, failure::Failure, install::Resolved, preset::Preset, run, run::RunConfig,
+    rundir::RunDir,
+};
+
+pub struct CompareConfig {
+    pub clients: Vec<Resolved>,
+    pub presets: Vec<Preset>,
+    /// Everything but the client and the preset, the same for every cell.
+    pub template: RunConfig,
+    pub out: PathBuf,
+}
+
+/// Runs the matrix and returns the exit code: 1 if any cell broke a promise,
+/// else 3 if a cell could not run, else 2 if a cell stayed unknown for another
+/// reason than the library refusing the preset (that refusal is a finding).
+pub async fn compare(docker: Docker, config: CompareConfig) -> Result<i32> {
+    let dir = RunDir::create(&config.out, "compare-")?;
+    // A comparison is not a run: `latest` keeps pointing at the newest run.
+    let _ = std::fs::remove_file(config.out.join("latest"));
+    let mut record = reports::Compare {
+        format: 1,
+        id: dir.id.clone(),
+        started: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        seed: config.template.seed,
+        nemesis: config
+            .template
+            .faults
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        time_limit_s: config.template.time_limit.as_secs_f64(),
+        kafka_version: config.template.image.version().map(str::to_owned),
+        clients: config.clients.iter().map(|c| c.to_string()).collect(),
+        presets: config.presets.iter().map(|p| p.to_string()).collect(),
+        cells: Vec::new(),
+    };
+    let total = config.clients.len() * config.presets.len();
+    for client in &config.clients {
+        for &preset in &config.presets {
+            info!(
+                "compare: cell {} of {total}: {client} × {preset}",
+                record.cells.len() + 1
+            );
+            let run_dir = RunDir::create(&config.out, "")?;
+            let (run_id, run_path) = (run_dir.id.clone(), run_dir.path.clone());
+            let cell = RunConfig {
+                preset,
+                client: client.clone(),
+                guarantees: preset.guarantees(),
+                ..config.template.clone()
+            };
+            let exit_code = match run::run(docker.clone(), cell, run_dir).await {
+                Ok(code) => code,
+                Err(e) => {
+                    error!("{client} × {preset}: {e:#}");
+                    Failure::exit_code(&e)
+                }
+            };
+            cluster::teardown_live(&docker).await;
+            record.cells.push(reports::Cell {
+                client: client.to_string(),
+                preset: preset.to_string(),
+                run: format!("../{run_id}"),
+                exit_code,
+                summary: reports::summarize(&run_path).ok(),
+            });
+            std::fs::write(
+                dir.join("compare.json"),
+                serde_json::to_vec_pretty(&record)?,
+            )?;
+            reports::write_compare(&dir.path)?;
+        }
+    }
+    reports::write_index(&config.out)?;
+    print_matrix(&record);
+    println!("compare: {}", dir.join("index.html").display());
+    Ok(exit_code(&record.cells))
+}
+
+fn exit_code(cells: &[reports::Cell]) -> i32 {
+    let refused = |c: &reports::Cell| {
+        c.summary
+            .as_ref()
+            .is_some_and(|s| s.verdict == "config-rejected")
+    };
+    if cells.iter().any(|c| c.exit_code == 1) {
+        1
+    } else if cells.iter().any(|c| c.exit_code == 3) {
+        3
+    } else if cells.iter().any(|c| c.exit_code == 2 && !refused(c)) {
+        2
+    } else {
+        0
+    }
+}
+
+/// The matrix as plain text, for the terminal and CI logs.
+fn print_matrix(record: &reports::Compare) {
+    let width = record.clients.iter().map(String::len).max().unwrap_or(6) + 2;
+    print!("{:width$}", "client");
+    for preset in &record.presets {
+        print!("{preset:>24}");
+    }
+    println!();
+    for client in &record.clients {
+        print!("{client:width$}");
+        for preset in &record.presets {
+            let shown = record
+                .cells
+                .iter()
+                .find(|c| &c.client == client && &c.preset == preset)
+                .map(|c| match &c.summary {
+                    Some(s) => s.verdict.clone(),
+                    None => format!("exit {}", c.exit_code),
+                })
+                .unwrap_or_else(|| "-".into());
+            print!("{shown:>24}");
+        }
+        println!();
+    }
+}

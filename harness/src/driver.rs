@@ -1,0 +1,491 @@
+//! A producer in another language: a child process speaking the driver protocol
+//! (drivers/PROTOCOL.md), JSON lines on its stdin and stdout.
+//!
+//! Three threads per driver keep the workload from ever waiting on the child:
+//! the workload appends `send` lines to an outbox and returns; a writer thread
+//! moves the outbox into the pipe in bulk (one write for many sends); a reader
+//! thread turns events into history entries. A child that dies, hangs on
+//! start-up or prints garbage is recorded as `producer-fatal` and never holds up
+//! the run: its open sends stay indeterminate.
+
+use std::{
+    collections::HashMap,
+    fs::OpenOptions,
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Condvar, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use checker::{
+    ids::{Attempt, Epoch, Offset, Partition, Producer, ProducerId},
+    MessageId,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{info, warn};
+
+use crate::{
+    client::{Client, Failed, Refused, Sinks},
+    install::Installed,
+    preset::ProducerSettings,
+    recorder::Recorder,
+};
+
+/// How long a driver may take to answer `configure` (a cold JVM, a Python import).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// Sends handed to a driver and not yet completed, at most: a driver that stops
+/// answering stops getting sends instead of growing a queue without bound.
+const MAX_OPEN: usize = 20_000;
+/// After `close`, how long past its own bound a driver gets to say `closed`.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The first line a driver reads.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "configure")]
+pub struct Configure<'a> {
+    pub bootstrap: &'a str,
+    pub topic: &'a str,
+    pub producer: Producer,
+    pub settings: &'a ProducerSettings,
+}
+
+/// What a driver prints.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum Event {
+    Started {
+        library: String,
+        version: String,
+    },
+    ConfigRejected {
+        reason: String,
+    },
+    Ok {
+        id: u64,
+        partition: Partition,
+        offset: Offset,
+    },
+    Fail {
+        id: u64,
+        error: String,
+        definite: bool,
+    },
+    Session {
+        pid: ProducerId,
+        epoch: Epoch,
+    },
+    Fatal {
+        error: String,
+    },
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Starting,
+    Running,
+    /// The library refused the configuration.
+    Rejected,
+    /// Closed cleanly, crashed on purpose, or died.
+    Gone,
+}
+
+struct InFlight {
+    message: MessageId,
+    attempt: Attempt,
+    partition: Partition,
+}
+
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    /// No more lines: the writer closes the child's stdin once the outbox is empty.
+    shut: bool,
+}
+
+struct Shared {
+    producer: Producer,
+    recorder: Arc<Recorder>,
+    resend: Option<UnboundedSender<Failed>>,
+    open: Mutex<HashMap<u64, InFlight>>,
+    next_id: AtomicU64,
+    outbox: Mutex<Outbox>,
+    outbox_ready: Condvar,
+    state: Mutex<State>,
+    state_changed: Condvar,
+    child: Mutex<Child>,
+}
+
+pub struct Driver {
+    shared: Arc<Shared>,
+}
+
+impl Driver {
+    /// Starts the driver and waits until it has a producer (or refused one).
+    pub fn start(
+        installed: &Installed,
+        configure: Configure<'_>,
+        logs: &Path,
+        sinks: &Sinks,
+    ) -> Option<Driver> {
+        let producer = configure.producer;
+        let fatal = |reason: String| {
+            sinks.recorder.fatal(producer, reason);
+            None
+        };
+        let spawned = std::fs::create_dir_all(logs)
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(logs.join(format!("producer-{producer}.log")))
+            })
+            .and_then(|log| {
+                Command::new(&installed.program)
+                    .args(&installed.args)
+                    .current_dir(&installed.dir)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(log)
+                    .spawn()
+            });
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                return fatal(format!(
+                    "could not start the {} driver ({}): {e}",
+                    installed.resolved,
+                    installed.program.display()
+                ))
+            }
+        };
+        let (stdin, stdout) = (child.stdin.take()?, child.stdout.take()?);
+        let mut first = serde_json::to_vec(&configure).expect("serialisable");
+        first.push(b'\n');
+        let shared = Arc::new(Shared {
+            producer,
+            recorder: sinks.recorder.clone(),
+            resend: sinks.resend.clone(),
+            open: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            outbox: Mutex::new(Outbox {
+                bytes: first,
+                shut: false,
+            }),
+            outbox_ready: Condvar::new(),
+            state: Mutex::new(State::Starting),
+            state_changed: Condvar::new(),
+            child: Mutex::new(child),
+        });
+        let name = format!("driver-{producer}");
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("{name}-in"))
+            .spawn(move || s.write_loop(stdin))
+            .ok()?;
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("{name}-out"))
+            .spawn(move || s.read_loop(stdout))
+            .ok()?;
+
+        let state = shared.wait_while(State::Starting, START_TIMEOUT);
+        match state {
+            State::Running => Some(Driver { shared }),
+            State::Starting => {
+                shared.kill(format!(
+                    "the {} driver did not answer `configure` within {}s; see drivers/producer-{producer}.log",
+                    installed.resolved,
+                    START_TIMEOUT.as_secs()
+                ));
+                None
+            }
+            State::Rejected | State::Gone => {
+                shared.stop_child();
+                None
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Waits while the state is `from`, at most `timeout`; returns the state then.
+    fn wait_while(&self, from: State, timeout: Duration) -> State {
+        let state = self.state.lock().unwrap();
+        let (state, _) = self
+            .state_changed
+            .wait_timeout_while(state, timeout, |s| *s == from)
+            .unwrap();
+        *state
+    }
+
+    fn set_state(&self, to: State) {
+        *self.state.lock().unwrap() = to;
+        self.state_changed.notify_all();
+    }
+
+    fn state(&self) -> State {
+        *self.state.lock().unwrap()
+    }
+
+    /// Ends the child for a reason worth recording (it broke the protocol, or hung).
+    fn kill(&self, reason: String) {
+        let was = {
+            let mut state = self.state.lock().unwrap();
+            std::mem::replace(&mut *state, State::Gone)
+        };
+        self.state_changed.notify_all();
+        if was != State::Gone {
+            warn!(producer = self.producer, "{reason}");
+            self.recorder.fatal(self.producer, reason);
+        }
+        self.stop_child();
+    }
+
+    fn stop_child(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut outbox = self.outbox.lock().unwrap();
+        outbox.shut = true;
+        outbox.bytes.clear();
+        self.outbox_ready.notify_all();
+    }
+
+    fn write_loop(&self, mut stdin: ChildStdin) {
+        let mut batch = Vec::new();
+        loop {
+            {
+                let mut outbox = self.outbox.lock().unwrap();
+                while outbox.bytes.is_empty() && !outbox.shut {
+                    outbox = self.outbox_ready.wait(outbox).unwrap();
+                }
+                if outbox.bytes.is_empty() {
+                    return; // shut: dropping stdin is the driver's end of input
+                }
+                std::mem::swap(&mut outbox.bytes, &mut batch);
+            }
+            // A failed write means the child is gone; the reader reports that.
+            if stdin
+                .write_all(&batch)
+                .and_then(|()| stdin.flush())
+                .is_err()
+            {
+                return;
+            }
+            batch.clear();
+        }
+    }
+
+    fn read_loop(&self, stdout: ChildStdout) {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let handled = serde_json::from_str::<Event>(&line)
+                .map_err(|e| e.to_string())
+                .and_then(|event| self.handle(event));
+            if let Err(problem) = handled {
+                let shown: String = line.chars().take(200).collect();
+                self.kill(format!("protocol error: {problem} in line {shown:?}"));
+                return;
+            }
+        }
+        // End of output. After `closed` or a deliberate stop that is expected;
+        // anything else is the driver dying under the run.
+        let was = {
+            let mut state = self.state.lock().unwrap();
+            std::mem::replace(&mut *state, State::Gone)
+        };
+        self.state_changed.notify_all();
+        if matches!(was, State::Starting | State::Running) {
+            let status = self.child.lock().unwrap().wait();
+            let reason = format!(
+                "the driver exited unexpectedly ({}); see drivers/producer-{}.log",
+                status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                self.producer
+            );
+            warn!(producer = self.producer, "{reason}");
+            self.recorder.fatal(self.producer, reason);
+        }
+    }
+
+    fn handle(&self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Started { library, version } => {
+                if self.state() != State::Starting {
+                    return Err("`started` twice".into());
+                }
+                info!(
+                    producer = self.producer,
+                    "driver started: {library} {version}"
+                );
+                self.set_state(State::Running);
+            }
+            Event::ConfigRejected { reason } => {
+                self.recorder.config_rejected(self.producer, reason);
+                self.set_state(State::Rejected);
+            }
+            Event::Ok {
+                id,
+                partition,
+                offset,
+            } => {
+                let send = self.complete(id)?;
+                self.recorder
+                    .ok(send.message, send.attempt, partition, offset);
+            }
+            Event::Fail {
+                id,
+                error,
+                definite,
+            } => {
+                let send = self.complete(id)?;
+                self.recorder
+                    .fail(send.message, send.attempt, error, definite);
+                if let Some(resend) = &self.resend {
+                    let _ = resend.send(Failed {
+                        message: send.message,
+                        attempt: send.attempt,
+                        partition: send.partition,
+                    });
+                }
+            }
+            Event::Session { pid, epoch } => self.recorder.session(self.producer, pid, epoch),
+            Event::Fatal { error } => {
+                self.recorder.fatal(self.producer, error);
+                // Before `started` it means there is no producer (e.g. the library
+                // could not bootstrap): nothing to wait for.
+                let mut state = self.state.lock().unwrap();
+                if *state == State::Starting {
+                    *state = State::Gone;
+                    self.state_changed.notify_all();
+                }
+            }
+            Event::Closed => self.set_state(State::Gone),
+        }
+        Ok(())
+    }
+
+    fn complete(&self, id: u64) -> Result<InFlight, String> {
+        self.open
+            .lock()
+            .unwrap()
+            .remove(&id)
+            .ok_or_else(|| format!("a completion for send {id}, which is not open"))
+    }
+}
+
+impl Client for Driver {
+    fn send(
+        &self,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        payload: &[u8],
+    ) -> Result<(), Refused> {
+        let shared = &self.shared;
+        if shared.state() != State::Running {
+            shared.recorder.fail(
+                message,
+                attempt,
+                "the driver is not running; the send was never handed over".into(),
+                true,
+            );
+            return Err(Refused::Rejected);
+        }
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut open = shared.open.lock().unwrap();
+            if open.len() >= MAX_OPEN {
+                return Err(Refused::Busy);
+            }
+            open.insert(
+                id,
+                InFlight {
+                    message,
+                    attempt,
+                    partition,
+                },
+            );
+        }
+        // Payloads are ASCII without quotes or backslashes (checker::payload), so
+        // the value goes into the JSON string as it is.
+        debug_assert!(payload
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
+        let mut n = itoa::Buffer::new();
+        let mut outbox = shared.outbox.lock().unwrap();
+        if outbox.shut {
+            return Ok(()); // stopping: the send stays open, so indeterminate
+        }
+        let line = &mut outbox.bytes;
+        line.extend_from_slice(b"{\"type\":\"send\",\"id\":");
+        line.extend_from_slice(n.format(id).as_bytes());
+        line.extend_from_slice(b",\"partition\":");
+        line.extend_from_slice(n.format(partition).as_bytes());
+        line.extend_from_slice(b",\"value\":\"");
+        line.extend_from_slice(payload);
+        line.extend_from_slice(b"\"}\n");
+        drop(outbox);
+        shared.outbox_ready.notify_one();
+        Ok(())
+    }
+
+    fn close(&self, bound: Duration) {
+        let shared = &self.shared;
+        {
+            let mut outbox = shared.outbox.lock().unwrap();
+            if !outbox.shut {
+                let line = format!(
+                    "{{\"type\":\"close\",\"timeout_ms\":{}}}\n",
+                    bound.as_millis()
+                );
+                outbox.bytes.extend_from_slice(line.as_bytes());
+                outbox.shut = true;
+            }
+        }
+        shared.outbox_ready.notify_all();
+        let deadline = Instant::now() + bound + CLOSE_GRACE;
+        if shared.wait_while(
+            State::Running,
+            deadline.saturating_duration_since(Instant::now()),
+        ) == State::Running
+        {
+            shared.kill(format!(
+                "the driver did not say `closed` within {}s of `close`",
+                (bound + CLOSE_GRACE).as_secs()
+            ));
+        } else {
+            let mut child = shared.child.lock().unwrap();
+            if !matches!(child.try_wait(), Ok(Some(_))) {
+                // It said `closed` (or died); give it a moment to exit on its own.
+                let exit_by = Instant::now() + CLOSE_GRACE;
+                while Instant::now() < exit_by && matches!(child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// A real crash: SIGKILL. Nothing the child held is reported; those sends stay
+    /// indeterminate, as they would for an application that died.
+    fn crash(&self) {
+        self.shared.set_state(State::Gone);
+        self.shared.stop_child();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.shared.state() != State::Gone {
+            self.shared.set_state(State::Gone);
+        }
+        self.shared.stop_child();
+    }
+}

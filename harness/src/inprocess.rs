@@ -1,0 +1,267 @@
+//! The in-process client under test: librdkafka through the `rdkafka` crate.
+//!
+//! Completions are written to the history from librdkafka's delivery callback, with
+//! librdkafka's own verdict on each failed message (`rd_kafka_message_status`):
+//! NOT_PERSISTED is a definite failure, anything else is indeterminate.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use checker::{
+    ids::{Attempt, Partition, Producer},
+    MessageId,
+};
+use rdkafka::{
+    config::ClientConfig,
+    error::{KafkaError, RDKafkaErrorCode},
+    producer::{
+        BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
+    },
+    statistics::Statistics,
+    ClientContext, Message,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::{
+    client::{Client, Failed, Refused, Sinks},
+    preset::ProducerSettings,
+    recorder::Recorder,
+};
+
+/// The librdkafka release linked in: the in-process client's version.
+pub fn version() -> String {
+    rdkafka::util::get_rdkafka_version().1
+}
+
+/// The preset in librdkafka's names, plus what only the in-process client needs:
+/// librdkafka's client-side request timeout is `socket.timeout.ms`, and its
+/// statistics carry the producer id and epoch.
+pub fn librdkafka_settings(bootstrap: &str, settings: &ProducerSettings) -> Vec<(String, String)> {
+    let mut all = vec![
+        ("bootstrap.servers".to_owned(), bootstrap.to_owned()),
+        (
+            "socket.timeout.ms".to_owned(),
+            settings.request_timeout_ms.to_string(),
+        ),
+        ("statistics.interval.ms".to_owned(), "1000".to_owned()),
+    ];
+    // librdkafka takes Kafka's names, `delivery.timeout.ms` as an alias of its
+    // `message.timeout.ms`.
+    all.extend(
+        settings
+            .kafka_names()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    all
+}
+
+/// One send, carried through librdkafka to its delivery callback inside the
+/// message's pointer-sized opaque word: no allocation per message (the producer
+/// is the context's). Index: 40 bits, a trillion messages; attempt: 8 bits (the
+/// workload makes at most a handful); partition: 16 bits, as the checker reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    index: u64,
+    attempt: Attempt,
+    partition: Partition,
+}
+
+impl InFlight {
+    fn pack(self) -> usize {
+        debug_assert!(
+            self.index < 1 << 40 && self.attempt < 256 && (0..1 << 16).contains(&self.partition)
+        );
+        ((self.index << 24) | (u64::from(self.attempt) << 16) | (self.partition as u64 & 0xffff))
+            as usize
+    }
+
+    fn unpack(word: usize) -> InFlight {
+        let word = word as u64;
+        InFlight {
+            index: word >> 24,
+            attempt: ((word >> 16) & 0xff) as Attempt,
+            partition: (word & 0xffff) as Partition,
+        }
+    }
+}
+
+pub struct Context {
+    producer: Producer,
+    recorder: Arc<Recorder>,
+    session: Mutex<Option<(i64, i64)>>,
+    resend: Option<UnboundedSender<Failed>>,
+}
+
+impl ClientContext for Context {
+    fn stats(&self, statistics: Statistics) {
+        let Some(eos) = statistics.eos else { return };
+        if eos.producer_id < 0 {
+            return;
+        }
+        let now = (eos.producer_id, eos.producer_epoch);
+        let mut session = self.session.lock().unwrap();
+        if *session != Some(now) {
+            *session = Some(now);
+            self.recorder.session(self.producer, now.0, now.1 as i16);
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            self.recorder.fatal(self.producer, reason.to_owned());
+        } else {
+            tracing::debug!(producer = self.producer, "librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, send: usize) {
+        let send = InFlight::unpack(send);
+        let message = MessageId {
+            producer: self.producer,
+            index: send.index,
+        };
+        match result {
+            Ok(m) => self
+                .recorder
+                .ok(message, send.attempt, m.partition(), m.offset()),
+            Err((error, m)) => {
+                // SAFETY: the message pointer is valid for the duration of the callback.
+                let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };
+                if status
+                    == rdkafka::bindings::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+                {
+                    self.recorder
+                        .fail(message, send.attempt, error.to_string(), true);
+                } else {
+                    self.recorder.info(message, send.attempt, error.to_string());
+                }
+                if let Some(resend) = &self.resend {
+                    let _ = resend.send(Failed {
+                        message,
+                        attempt: send.attempt,
+                        partition: send.partition,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// One producer instance of the workload, in process.
+pub struct InProcess {
+    producer: ThreadedProducer<Context>,
+    recorder: Arc<Recorder>,
+    topic: String,
+}
+
+impl InProcess {
+    pub fn create(
+        producer: Producer,
+        bootstrap: &str,
+        settings: &ProducerSettings,
+        topic: &str,
+        sinks: &Sinks,
+    ) -> Option<InProcess> {
+        let mut config = ClientConfig::new();
+        for (k, v) in librdkafka_settings(bootstrap, settings) {
+            config.set(k, v);
+        }
+        let context = Context {
+            producer,
+            recorder: sinks.recorder.clone(),
+            session: Mutex::new(None),
+            resend: sinks.resend.clone(),
+        };
+        match config.create_with_context::<_, ThreadedProducer<Context>>(context) {
+            Ok(p) => Some(InProcess {
+                producer: p,
+                recorder: sinks.recorder.clone(),
+                topic: topic.to_owned(),
+            }),
+            Err(e) => {
+                sinks.recorder.config_rejected(producer, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+impl Client for InProcess {
+    fn send(
+        &self,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        payload: &[u8],
+    ) -> Result<(), Refused> {
+        let record = BaseRecord::<(), [u8], _>::with_opaque_to(
+            &self.topic,
+            InFlight {
+                index: message.index,
+                attempt,
+                partition,
+            }
+            .pack(),
+        )
+        .partition(partition)
+        .payload(payload);
+        match self.producer.send(record) {
+            Ok(()) => Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(Refused::Busy)
+            }
+            Err((error, _)) => {
+                self.recorder
+                    .fail(message, attempt, error.to_string(), true);
+                Err(Refused::Rejected)
+            }
+        }
+    }
+
+    fn close(&self, bound: Duration) {
+        let _ = self.producer.flush(bound);
+    }
+
+    /// Purged messages complete as indeterminate: librdkafka cannot say whether
+    /// an in-flight request landed.
+    fn crash(&self) {
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let _ = self.producer.flush(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_survives_the_opaque_word() {
+        for send in [
+            InFlight {
+                index: 0,
+                attempt: 0,
+                partition: 0,
+            },
+            InFlight {
+                index: (1 << 40) - 1,
+                attempt: 255,
+                partition: 65_535,
+            },
+            InFlight {
+                index: 123_456_789,
+                attempt: 4,
+                partition: 2,
+            },
+        ] {
+            assert_eq!(InFlight::unpack(send.pack()), send);
+        }
+    }
+}

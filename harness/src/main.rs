@@ -228,7 +228,7 @@ impl CommonArgs {
                 "--message-size must be at least 32 bytes (the message id lives in the value)",
             ));
         }
-        Ok(RunConfig {
+        let config = RunConfig {
             preset,
             client,
             guarantees: preset.guarantees(),
@@ -240,7 +240,21 @@ impl CommonArgs {
             message_size: self.message_size,
             seed: self.seed.unwrap_or_else(rand::random),
             image: self.cluster.broker_image()?,
-        })
+        };
+        // Faults asked for but none fits the time limit would be a run that
+        // silently tests nothing of what was asked.
+        if let Some(shortest) = config.faults.iter().map(|f| f.duration()).min() {
+            if config.schedule().steps.is_empty() {
+                let needed = (shortest + run::QUIET.mul_f64(1.5)).as_secs() + 1;
+                return Err(Failure::usage(format!(
+                    "--time-limit {} leaves no room for the faults asked for (the shortest lasts {}s, after up to {}s of quiet); use --time-limit {needed} or more, or --nemesis none",
+                    self.time_limit,
+                    shortest.as_secs(),
+                    run::QUIET.mul_f64(1.5).as_secs()
+                )));
+            }
+        }
+        Ok(config)
     }
 }
 

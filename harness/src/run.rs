@@ -40,7 +40,7 @@ pub const TOPIC: &str = "eoscheck";
 const HEAL_TIMEOUT: Duration = Duration::from_secs(120);
 const FLUSH_BOUND: Duration = Duration::from_secs(30);
 /// Mean quiet time between two faults.
-const QUIET: Duration = Duration::from_secs(5);
+pub const QUIET: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {

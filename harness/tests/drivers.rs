@@ -49,7 +49,7 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     client: client.clone(),
                     guarantees: preset.guarantees(),
                     faults: vec![Fault::AckLoss],
-                    time_limit: Duration::from_secs(15),
+                    time_limit: Duration::from_secs(25),
                     rate: 500,
                     producers: 2,
                     partitions: 3,

@@ -489,3 +489,152 @@ impl Drop for Driver {
         self.shared.stop_child();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Misbehaving drivers, played by shell scripts: each must end up recorded,
+    //! and none may hold the caller up.
+
+    use super::*;
+    use crate::{install::Resolved, library::Library, preset::Preset};
+
+    const STARTED: &str = r#"echo '{"type":"started","library":"sh","version":"1"}'"#;
+
+    struct Harnessed {
+        driver: Option<Driver>,
+        recorder: Arc<Recorder>,
+        history: std::path::PathBuf,
+    }
+
+    impl Harnessed {
+        fn history(&self) -> String {
+            self.recorder.flush();
+            std::fs::read_to_string(&self.history).unwrap()
+        }
+
+        fn send(&self) -> Result<(), Refused> {
+            let message = MessageId {
+                producer: 0,
+                index: 0,
+            };
+            self.driver
+                .as_ref()
+                .unwrap()
+                .send(message, 0, 0, b"eos1:0:0:0")
+        }
+    }
+
+    fn start(name: &str, script: &str) -> Harnessed {
+        let dir =
+            std::env::temp_dir().join(format!("eoscheck-driver-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let history = dir.join("history.jsonl");
+        let recorder = Recorder::create(&history, "t", Instant::now()).unwrap();
+        let installed = Installed {
+            resolved: Resolved {
+                library: Library::Java,
+                version: "0".into(),
+            },
+            dir: dir.clone(),
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+        };
+        let settings = Preset::Idempotent.settings();
+        let configure = Configure {
+            bootstrap: "127.0.0.1:1",
+            topic: "t",
+            producer: 0,
+            settings: &settings,
+        };
+        let sinks = Sinks {
+            recorder: recorder.clone(),
+            resend: None,
+        };
+        let driver = Driver::start(&installed, configure, &dir.join("drivers"), &sinks);
+        Harnessed {
+            driver,
+            recorder,
+            history,
+        }
+    }
+
+    /// Waits for the reader thread to have recorded something.
+    fn eventually(h: &Harnessed, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let history = h.history();
+            if history.contains(text) || Instant::now() > deadline {
+                return history;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_refusal_or_a_fatal_before_started_gives_no_producer() {
+        let h = start(
+            "rejected",
+            r#"read l; echo '{"type":"config-rejected","reason":"in-flight 6"}'"#,
+        );
+        assert!(h.driver.is_none());
+        assert!(h.history().contains(r#""type":"config-rejected""#));
+
+        let h = start(
+            "no-broker",
+            r#"read l; echo '{"type":"fatal","error":"no broker"}'; sleep 30"#,
+        );
+        assert!(
+            h.driver.is_none(),
+            "a fatal before started ends the wait at once"
+        );
+        assert!(h.history().contains("no broker"));
+    }
+
+    #[test]
+    fn garbage_on_stdout_is_a_protocol_error_and_later_sends_fail_definitely() {
+        let h = start(
+            "garbage",
+            &format!("read l; {STARTED}; read l; echo 'hello'; sleep 30"),
+        );
+        assert!(h.send().is_ok());
+        let history = eventually(&h, "protocol error");
+        assert!(history.contains(r#""type":"producer-fatal""#), "{history}");
+        assert!(history.contains("hello"), "the line is quoted: {history}");
+        assert!(matches!(h.send(), Err(Refused::Rejected)));
+        assert!(h.history().contains(r#""definite":true"#));
+    }
+
+    #[test]
+    fn a_driver_that_dies_is_fatal_and_one_that_hangs_cannot_hold_up_close() {
+        let h = start("dies", &format!("read l; {STARTED}; exit 3"));
+        let history = eventually(&h, "exited unexpectedly");
+        assert!(history.contains("exit status: 3"), "{history}");
+
+        let h = start(
+            "hangs",
+            &format!("read l; {STARTED}; cat > /dev/null; sleep 30"),
+        );
+        assert!(h.send().is_ok());
+        let started = Instant::now();
+        h.driver.as_ref().unwrap().close(Duration::from_secs(1));
+        assert!(started.elapsed() < Duration::from_secs(1) + CLOSE_GRACE + Duration::from_secs(2));
+        assert!(h.history().contains("did not say `closed`"));
+    }
+
+    #[test]
+    fn completions_are_recorded_and_unknown_ids_are_protocol_errors() {
+        let h = start(
+            "answers",
+            &format!(
+                r#"read l; {STARTED}; read l; echo '{{"type":"ok","id":0,"partition":0,"offset":41}}'; echo '{{"type":"ok","id":7,"partition":0,"offset":42}}'; sleep 30"#
+            ),
+        );
+        assert!(h.send().is_ok());
+        let history = eventually(&h, "protocol error");
+        assert!(
+            history.contains(r#""type":"ok""#) && history.contains(r#""offset":41"#),
+            "{history}"
+        );
+        assert!(history.contains("send 7, which is not open"), "{history}");
+    }
+}

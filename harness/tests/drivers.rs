@@ -1,8 +1,9 @@
 //! Every client library, newest release, through its driver (rdkafka in process)
 //! against one shared cluster: a short idempotent run with one-way ack loss, the
 //! fault that turns retries into duplicates. Each must install from its registry,
-//! speak the protocol, and keep the idempotent promise; the run directory must
-//! hold the driver's log. One cluster serves all, each run on its own topic.
+//! speak the protocol, and keep the idempotent promise (or break it only the way
+//! it is known to); the run directory must hold the driver's log. One cluster
+//! serves all, each run on its own topic.
 
 mod common;
 
@@ -25,6 +26,23 @@ fn preset_for(library: Library) -> Preset {
     match library {
         Library::Sarama => Preset::IdempotentInflight1,
         _ => Preset::Idempotent,
+    }
+}
+
+/// Libraries known to break the idempotent promise under ack loss, and how. Their
+/// runs must still complete and be judged, with nothing but these anomalies.
+fn known_breakage(library: Library) -> Option<(&'static [Kind], &'static str)> {
+    match library {
+        // kafkajs rolls a partition's sequence back when a Produce request fails
+        // (src/producer/sendMessages.js). A timed-out request that did land is
+        // followed by a batch reusing its sequence numbers: the broker answers it
+        // as a duplicate with the old offset (acknowledged, lost), and the retry
+        // is written anew under new numbers (duplicate, reorder).
+        Library::Kafkajs => Some((
+            &[Kind::Lost, Kind::Duplicate, Kind::Reorder],
+            "sequence numbers reused after a timed-out request",
+        )),
+        _ => None,
     }
 }
 
@@ -77,13 +95,28 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                 eprintln!("{client} {preset}: {}", harness::check::summary(&results));
                 let history =
                     std::fs::read_to_string(path.join("history.jsonl")).unwrap_or_default();
+                let verdict_ok = match known_breakage(library) {
+                    None => results.valid == Validity::Valid,
+                    Some((kinds, why)) => {
+                        let others = Kind::ALL
+                            .iter()
+                            .filter(|&k| !kinds.contains(k))
+                            .any(|&k| results.anomalies.count(k) > 0);
+                        if results.valid == Validity::Invalid {
+                            eprintln!("{client}: invalid as known: {why}");
+                        }
+                        results.valid != Validity::Unknown && !others
+                    }
+                };
                 let problems = [
-                    (results.valid != Validity::Valid, "verdict is not valid"),
+                    (
+                        !verdict_ok,
+                        "verdict is not what this library is known to give",
+                    ),
                     (
                         results.stats.sends.ok < 2_000,
                         "fewer than 2,000 acknowledged sends",
                     ),
-                    (results.anomalies.count(Kind::Duplicate) > 0, "duplicates"),
                     (
                         !history.contains("\"fault\":\"ack-loss\""),
                         "ack-loss never injected",

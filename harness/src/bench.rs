@@ -66,9 +66,10 @@ fn peak_rss_kib() -> u64 {
 
 /// `eoscheck bench overhead`: what recording every send costs. Against one cluster,
 /// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
-/// and eoscheck's own workload (`--rate 0`, history written) take turns, `rounds`
-/// times each for `seconds`, so that the growing log and the machine's other load
-/// weigh on both alike; the line compares acknowledged messages per second.
+/// and eoscheck's own workload (`--rate 0`, history written) take turns, after an
+/// untimed warm-up turn each, `rounds` times each for `seconds` in ABBA order, so
+/// that the growing log and the machine's other load weigh on both alike; the line
+/// compares acknowledged messages per second.
 pub async fn overhead(
     docker: &bollard::Docker,
     image: &str,
@@ -85,20 +86,38 @@ pub async fn overhead(
     let preset = Preset::Idempotent.settings();
     let settings = crate::inprocess::librdkafka_settings(&cluster.bootstrap_servers(), &preset);
     let duration = std::time::Duration::from_secs(seconds);
-    let (mut bare, mut eoscheck) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        bare.push(
-            tokio::task::spawn_blocking({
-                let (settings, topic) = (settings.clone(), run_id.to_owned());
-                move || bare_loop(&settings, &topic, partitions, OVERHEAD_MESSAGE, duration)
+    let bare_turn = |duration| {
+        let (settings, topic) = (settings.clone(), run_id.to_owned());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                bare_loop(&settings, &topic, partitions, OVERHEAD_MESSAGE, duration)
             })
-            .await??,
-        );
+            .await?
+        }
+    };
+    let eoscheck_turn = |duration| {
         let launcher = crate::client::Launcher::InProcess {
             bootstrap: cluster.bootstrap_servers(),
             settings: preset,
         };
-        eoscheck.push(workload_rate(launcher, run_id, partitions, duration).await?);
+        workload_rate(launcher, run_id, partitions, duration)
+    };
+    // Untimed first turns: the first writes to a new topic pay for the brokers'
+    // warm-up (JIT, segment creation), which would count against whichever
+    // side went first.
+    let warm_up = std::time::Duration::from_secs(5);
+    bare_turn(warm_up).await?;
+    eoscheck_turn(warm_up).await?;
+    // Then turns in ABBA order, so the log's growth weighs on both sides alike.
+    let (mut bare, mut eoscheck) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            bare.push(bare_turn(duration).await?);
+            eoscheck.push(eoscheck_turn(duration).await?);
+        } else {
+            eoscheck.push(eoscheck_turn(duration).await?);
+            bare.push(bare_turn(duration).await?);
+        }
     }
     let (bare_rate, eoscheck_rate) = (mean(&bare), mean(&eoscheck));
     Ok(format!(

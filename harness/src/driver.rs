@@ -1,7 +1,7 @@
 //! A producer in another language: a child process speaking the driver protocol
 //! (drivers/PROTOCOL.md), JSON lines on its stdin and stdout.
 //!
-//! Three threads per driver keep the workload from ever waiting on the child:
+//! Two threads per driver keep the workload from ever waiting on the child:
 //! the workload appends `send` lines to an outbox and returns; a writer thread
 //! moves the outbox into the pipe in bulk (one write for many sends); a reader
 //! thread turns events into history entries. A child that dies, hangs on

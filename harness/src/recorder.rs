@@ -1,20 +1,23 @@
 //! The history recorder: every event of the run appended to `history.jsonl` in the
 //! checker's format, stamped with monotonic time since the run started.
 //!
-//! Callers (the workload, librdkafka's delivery callback, the nemesis) only stamp
-//! the time and hand the event to a writer thread over a channel: the client's
-//! callback thread must never wait on a lock or a disk, or the recorder would slow
-//! down the producer it measures. The writer formats, buffers, and flushes every
-//! [`FLUSH_EVERY`], so a run killed half-way leaves all but its last instants on
-//! disk: `eoscheck check` can still analyse it, and a torn last line is tolerated.
+//! Callers (the workload, the client's delivery callbacks, the nemesis) format
+//! their line straight into one pending buffer under a lock held for a fraction
+//! of a microsecond; a writer thread moves the buffer to the file every
+//! [`DRAIN_EVERY`]. There is no per-event handoff (no channel node, no wake-up),
+//! because at hundreds of thousands of sends a second that handoff would cost the
+//! producer under test more than the recording itself. Lines reach the file in
+//! the order they were appended, so an invoke always precedes its completion, and
+//! a run killed half-way loses only its last milliseconds: `eoscheck check` can
+//! still analyse it, and a torn last line is tolerated.
 
 use std::{
     fs::File,
-    io::{BufWriter, Write},
+    io::Write,
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
-        mpsc, Arc,
+        Arc, Mutex, Weak,
     },
     time::{Duration, Instant},
 };
@@ -27,29 +30,24 @@ use checker::{
 };
 use tracing::warn;
 
-pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often the writer thread moves pending lines to the file.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(2);
 
 pub struct Recorder {
     origin: Instant,
-    entries: mpsc::Sender<Entry>,
+    /// Lines not yet in the file, in the order they were recorded.
+    pending: Mutex<Vec<u8>>,
+    /// Held while a drain swaps `pending` out and writes it, so that two drains
+    /// cannot write their chunks out of order.
+    file: Mutex<Output>,
     pub counts: Counts,
 }
 
-/// What the writer thread is handed.
-enum Entry {
-    /// An invoke (no offset) or an ack: nearly every line, formatted by hand.
-    Hot {
-        kind: &'static [u8],
-        time: Nanos,
-        message: MessageId,
-        attempt: Attempt,
-        partition: Partition,
-        offset: Option<i64>,
-    },
-    /// Boxed: rare, and it would make every entry in the channel as big as itself.
-    Event(Box<Event>),
-    /// Write out everything handed over so far, then answer.
-    Flush(mpsc::SyncSender<()>),
+struct Output {
+    file: File,
+    /// The chunk being written; swapped with `pending` to reuse both buffers.
+    chunk: Vec<u8>,
+    failed: bool,
 }
 
 /// Running totals for the progress line.
@@ -77,15 +75,20 @@ impl Recorder {
     /// Creates `history.jsonl` with its header. `origin` is the run's time zero.
     pub fn create(path: &Path, topic: &str, origin: Instant) -> Result<Arc<Recorder>> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let (entries, received) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("history-writer".into())
-            .spawn(move || write_loop(received, BufWriter::with_capacity(1 << 16, file)))?;
         let recorder = Arc::new(Recorder {
             origin,
-            entries,
+            pending: Mutex::new(Vec::with_capacity(1 << 20)),
+            file: Mutex::new(Output {
+                file,
+                chunk: Vec::with_capacity(1 << 20),
+                failed: false,
+            }),
             counts: Counts::default(),
         });
+        let weak = Arc::downgrade(&recorder);
+        std::thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || drain_loop(weak))?;
         recorder.write(Event::Header {
             format: FORMAT,
             topic: topic.to_owned(),
@@ -99,16 +102,26 @@ impl Recorder {
     }
 
     fn write(&self, event: Event) {
-        // A send fails only once the writer has gone, at the very end of a run.
-        let _ = self.entries.send(Entry::Event(Box::new(event)));
+        let mut pending = self.pending.lock().unwrap();
+        serde_json::to_writer(&mut *pending, &event).expect("events serialise");
+        pending.push(b'\n');
     }
 
-    /// Returns once everything recorded so far is on disk.
+    /// Returns once everything recorded so far is in the file.
     pub fn flush(&self) {
-        let (done, wait) = mpsc::sync_channel(1);
-        if self.entries.send(Entry::Flush(done)).is_ok() {
-            let _ = wait.recv();
+        let mut out = self.file.lock().unwrap();
+        let out = &mut *out;
+        std::mem::swap(&mut *self.pending.lock().unwrap(), &mut out.chunk);
+        if out.chunk.is_empty() {
+            return;
         }
+        if let Err(e) = out.file.write_all(&out.chunk) {
+            if !out.failed {
+                warn!("could not append to the history: {e}");
+                out.failed = true;
+            }
+        }
+        out.chunk.clear();
     }
 
     /// Invokes and acks are nearly every line of a history, written at the
@@ -133,14 +146,16 @@ impl Recorder {
         offset: Option<i64>,
     ) {
         let time = self.now();
-        let _ = self.entries.send(Entry::Hot {
+        let mut pending = self.pending.lock().unwrap();
+        hot_line(
+            &mut pending,
             kind,
             time,
             message,
             attempt,
             partition,
             offset,
-        });
+        );
     }
 
     pub fn fail(&self, message: MessageId, attempt: Attempt, error: String, definite: bool) {
@@ -217,41 +232,35 @@ impl Recorder {
     }
 }
 
-/// Formats an `invoke` or `ok` line exactly as serde would, into `buf`; returns
-/// its length. The fields are numbers and a fixed kind, so nothing needs escaping.
+/// Appends an `invoke` or `ok` line exactly as serde would write it. The fields
+/// are numbers and a fixed kind, so nothing needs escaping.
 fn hot_line(
-    buf: &mut [u8; 192],
+    out: &mut Vec<u8>,
     kind: &[u8],
     time: Nanos,
     message: MessageId,
     attempt: Attempt,
     partition: Partition,
     offset: Option<i64>,
-) -> usize {
-    let mut at = 0;
-    let mut put = |bytes: &[u8]| {
-        buf[at..at + bytes.len()].copy_from_slice(bytes);
-        at += bytes.len();
-    };
+) {
     let mut n = itoa::Buffer::new();
-    put(b"{\"type\":\"");
-    put(kind);
-    put(b"\",\"time\":");
-    put(n.format(time).as_bytes());
-    put(b",\"message\":{\"producer\":");
-    put(n.format(message.producer).as_bytes());
-    put(b",\"index\":");
-    put(n.format(message.index).as_bytes());
-    put(b"},\"attempt\":");
-    put(n.format(attempt).as_bytes());
-    put(b",\"partition\":");
-    put(n.format(partition).as_bytes());
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind);
+    out.extend_from_slice(b"\",\"time\":");
+    out.extend_from_slice(n.format(time).as_bytes());
+    out.extend_from_slice(b",\"message\":{\"producer\":");
+    out.extend_from_slice(n.format(message.producer).as_bytes());
+    out.extend_from_slice(b",\"index\":");
+    out.extend_from_slice(n.format(message.index).as_bytes());
+    out.extend_from_slice(b"},\"attempt\":");
+    out.extend_from_slice(n.format(attempt).as_bytes());
+    out.extend_from_slice(b",\"partition\":");
+    out.extend_from_slice(n.format(partition).as_bytes());
     if let Some(offset) = offset {
-        put(b",\"offset\":");
-        put(n.format(offset).as_bytes());
+        out.extend_from_slice(b",\"offset\":");
+        out.extend_from_slice(n.format(offset).as_bytes());
     }
-    put(b"}\n");
-    at
+    out.extend_from_slice(b"}\n");
 }
 
 impl Drop for Recorder {
@@ -260,60 +269,15 @@ impl Drop for Recorder {
     }
 }
 
-/// How long the writer sleeps between draining the channel. It polls rather
-/// than blocks so that a sender never has to wake it: at hundreds of thousands
-/// of entries a second, a futex wake per entry would cost the producer under
-/// test more than the formatting does.
-const DRAIN_EVERY: Duration = Duration::from_millis(2);
-
-/// The writer thread: formats and appends entries until every sender is gone.
-fn write_loop(entries: mpsc::Receiver<Entry>, mut out: BufWriter<File>) {
-    let mut flushed = Instant::now();
-    let mut failed = false;
+/// The writer thread: drains every [`DRAIN_EVERY`] until the recorder is gone
+/// (its last owner's drop drains the rest).
+fn drain_loop(recorder: Weak<Recorder>) {
     loop {
-        let written = match entries.try_recv() {
-            Ok(Entry::Hot {
-                kind,
-                time,
-                message,
-                attempt,
-                partition,
-                offset,
-            }) => {
-                let mut line = [0u8; 192];
-                let len = hot_line(&mut line, kind, time, message, attempt, partition, offset);
-                out.write_all(&line[..len])
-            }
-            Ok(Entry::Event(event)) => serde_json::to_writer(&mut out, &*event)
-                .map_err(std::io::Error::from)
-                .and_then(|_| out.write_all(b"\n")),
-            Ok(Entry::Flush(done)) => {
-                let result = out.flush();
-                flushed = Instant::now();
-                let _ = done.send(());
-                result
-            }
-            Err(mpsc::TryRecvError::Empty) => {
-                if flushed.elapsed() >= FLUSH_EVERY {
-                    flushed = Instant::now();
-                    if let Err(e) = out.flush() {
-                        warn!("could not flush the history: {e}");
-                    }
-                }
-                std::thread::sleep(DRAIN_EVERY);
-                Ok(())
-            }
-            Err(mpsc::TryRecvError::Disconnected) => break,
-        };
-        if let Err(e) = written {
-            if !failed {
-                warn!("could not append to the history: {e}");
-                failed = true;
-            }
+        std::thread::sleep(DRAIN_EVERY);
+        match recorder.upgrade() {
+            Some(recorder) => recorder.flush(),
+            None => return,
         }
-    }
-    if let Err(e) = out.flush() {
-        warn!("could not flush the history: {e}");
     }
 }
 
@@ -377,9 +341,9 @@ mod tests {
                 } => (time, attempt, partition),
                 _ => unreachable!(),
             };
-            let mut buf = [0u8; 192];
-            let len = hot_line(&mut buf, kind, time, message, attempt, partition, offset);
-            let line = std::str::from_utf8(&buf[..len]).unwrap();
+            let mut buf = Vec::new();
+            hot_line(&mut buf, kind, time, message, attempt, partition, offset);
+            let line = std::str::from_utf8(&buf).unwrap();
             assert_eq!(
                 line,
                 format!("{}\n", serde_json::to_string(&event).unwrap())

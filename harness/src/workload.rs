@@ -40,14 +40,13 @@ pub struct WorkloadConfig {
     pub app_resend: bool,
 }
 
-struct Slot {
-    client: Option<Arc<dyn Client>>,
-    next_index: u64,
-}
+/// Where each producer's current client lives (None when the library refused it);
+/// `client-crash` swaps it.
+type Slot = Mutex<Option<Arc<dyn Client>>>;
 
 struct Shared {
     config: WorkloadConfig,
-    slots: Vec<Mutex<Slot>>,
+    slots: Vec<Slot>,
     stop: AtomicBool,
     sinks: Sinks,
 }
@@ -82,14 +81,7 @@ impl Workload {
         } else {
             (None, None)
         };
-        let slots = (0..config.producers)
-            .map(|_| {
-                Mutex::new(Slot {
-                    client: None,
-                    next_index: 0,
-                })
-            })
-            .collect();
+        let slots = (0..config.producers).map(|_| Mutex::new(None)).collect();
         let shared = Arc::new(Shared {
             config,
             slots,
@@ -99,7 +91,7 @@ impl Workload {
         let clients =
             futures::future::join_all((0..shared.config.producers).map(|p| shared.create(p))).await;
         for (slot, client) in shared.slots.iter().zip(clients) {
-            slot.lock().unwrap().client = client;
+            *slot.lock().unwrap() = client;
         }
         let senders = (0..shared.config.producers)
             .map(|p| tokio::spawn(send_loop(shared.clone(), p)))
@@ -117,7 +109,7 @@ impl Workload {
         self.shared
             .slots
             .iter()
-            .filter(|s| s.lock().unwrap().client.is_some())
+            .filter(|s| s.lock().unwrap().is_some())
             .count()
     }
 
@@ -139,7 +131,7 @@ impl Workload {
             .shared
             .slots
             .iter()
-            .filter_map(|s| s.lock().unwrap().client.take())
+            .filter_map(|s| s.lock().unwrap().take())
             .collect();
         // Closed side by side: each gets the whole bound.
         let closing = clients
@@ -166,12 +158,12 @@ impl Crasher {
         let Some(slot) = shared.slots.get(producer as usize) else {
             bail!("no producer {producer}");
         };
-        let Some(old) = slot.lock().unwrap().client.take() else {
+        let Some(old) = slot.lock().unwrap().take() else {
             bail!("producer {producer} is not running");
         };
         tokio::task::spawn_blocking(move || old.crash()).await?;
         let new = shared.create(producer).await;
-        slot.lock().unwrap().client = new;
+        *slot.lock().unwrap() = new;
         Ok(format!("producer {producer}"))
     }
 
@@ -185,6 +177,8 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
     let per_second = f64::from(config.rate) / f64::from(config.producers);
     let started = tokio::time::Instant::now();
     let mut handed = 0u64;
+    // Kept across client restarts: a restarted producer continues its numbering.
+    let mut next_index = 0u64;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A message whose invoke is recorded but which the client has not taken yet.
@@ -202,24 +196,18 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
             handed = handed.max(due.saturating_sub(per_second.ceil() as u64));
             due
         };
-        let Some(client) = shared.slots[producer as usize]
-            .lock()
-            .unwrap()
-            .client
-            .clone()
-        else {
+        let Some(client) = shared.slots[producer as usize].lock().unwrap().clone() else {
             continue;
         };
         while handed < due && !shared.stop.load(Ordering::Relaxed) {
             let (message, partition) = match pending.take() {
                 Some(p) => p,
                 None => {
-                    let mut slot = shared.slots[producer as usize].lock().unwrap();
                     let message = MessageId {
                         producer,
-                        index: slot.next_index,
+                        index: next_index,
                     };
-                    slot.next_index += 1;
+                    next_index += 1;
                     let partition = (message.index % config.partitions as u64) as i32;
                     shared.sinks.recorder.invoke(message, 0, partition);
                     (message, partition)
@@ -246,7 +234,7 @@ async fn resend_loop(shared: Arc<Shared>, mut failed: mpsc::UnboundedReceiver<Fa
             continue;
         }
         let slot = &shared.slots[f.message.producer as usize];
-        let Some(client) = slot.lock().unwrap().client.clone() else {
+        let Some(client) = slot.lock().unwrap().clone() else {
             continue;
         };
         shared

@@ -1,15 +1,19 @@
 //! The history recorder: every event of the run appended to `history.jsonl` in the
 //! checker's format, stamped with monotonic time since the run started.
 //!
-//! Callers (the workload, the client's delivery callbacks, the nemesis) format
-//! their line straight into one pending buffer under a lock held for a fraction
-//! of a microsecond; a writer thread moves the buffer to the file every
-//! [`DRAIN_EVERY`]. There is no per-event handoff (no channel node, no wake-up),
-//! because at hundreds of thousands of sends a second that handoff would cost the
-//! producer under test more than the recording itself. Lines reach the file in
-//! the order they were appended, so an invoke always precedes its completion, and
-//! a run killed half-way loses only its last milliseconds: `eoscheck check` can
-//! still analyse it, and a torn last line is tolerated.
+//! Callers format their line straight into a pending buffer under a lock held
+//! for a fraction of a microsecond; a writer thread moves the buffers to the file
+//! every [`DRAIN_EVERY`]. There is no per-event handoff (no channel node, no
+//! wake-up), because at hundreds of thousands of sends a second that handoff
+//! would cost the producer under test more than the recording itself.
+//!
+//! Completions have a buffer of their own, so the sending thread and the
+//! client's callback thread never contend for one lock. Order still holds where
+//! the checker needs it: a drain takes the completions first and the rest
+//! second, then writes the rest first, so every completion follows its invoke
+//! (recorded before the send began). A run killed half-way loses only its last
+//! milliseconds: `eoscheck check` can still analyse it, and a torn last line is
+//! tolerated.
 
 use std::{
     fs::File,
@@ -37,6 +41,8 @@ pub struct Recorder {
     origin: Instant,
     /// Lines not yet in the file, in the order they were recorded.
     pending: Mutex<Vec<u8>>,
+    /// `ok`, `fail` and `info` lines not yet in the file.
+    completions: Mutex<Vec<u8>>,
     /// Held while a drain swaps `pending` out and writes it, so that two drains
     /// cannot write their chunks out of order.
     file: Mutex<Output>,
@@ -45,8 +51,9 @@ pub struct Recorder {
 
 struct Output {
     file: File,
-    /// The chunk being written; swapped with `pending` to reuse both buffers.
+    /// The chunks being written, swapped with the pending buffers to reuse them.
     chunk: Vec<u8>,
+    completed: Vec<u8>,
     failed: bool,
 }
 
@@ -78,9 +85,11 @@ impl Recorder {
         let recorder = Arc::new(Recorder {
             origin,
             pending: Mutex::new(Vec::with_capacity(1 << 20)),
+            completions: Mutex::new(Vec::with_capacity(1 << 20)),
             file: Mutex::new(Output {
                 file,
                 chunk: Vec::with_capacity(1 << 20),
+                completed: Vec::with_capacity(1 << 20),
                 failed: false,
             }),
             counts: Counts::default(),
@@ -102,26 +111,24 @@ impl Recorder {
     }
 
     fn write(&self, event: Event) {
-        let mut pending = self.pending.lock().unwrap();
-        serde_json::to_writer(&mut *pending, &event).expect("events serialise");
-        pending.push(b'\n');
+        append(&self.pending, &event);
     }
 
     /// Returns once everything recorded so far is in the file.
     pub fn flush(&self) {
         let mut out = self.file.lock().unwrap();
         let out = &mut *out;
+        std::mem::swap(&mut *self.completions.lock().unwrap(), &mut out.completed);
         std::mem::swap(&mut *self.pending.lock().unwrap(), &mut out.chunk);
-        if out.chunk.is_empty() {
-            return;
-        }
-        if let Err(e) = out.file.write_all(&out.chunk) {
-            if !out.failed {
-                warn!("could not append to the history: {e}");
-                out.failed = true;
+        for chunk in [&mut out.chunk, &mut out.completed] {
+            if let Err(e) = out.file.write_all(chunk) {
+                if !out.failed {
+                    warn!("could not append to the history: {e}");
+                    out.failed = true;
+                }
             }
+            chunk.clear();
         }
-        out.chunk.clear();
     }
 
     /// Invokes and acks are nearly every line of a history, written at the
@@ -146,9 +153,13 @@ impl Recorder {
         offset: Option<i64>,
     ) {
         let time = self.now();
-        let mut pending = self.pending.lock().unwrap();
+        let buffer = if offset.is_some() {
+            &self.completions
+        } else {
+            &self.pending
+        };
         hot_line(
-            &mut pending,
+            &mut buffer.lock().unwrap(),
             kind,
             time,
             message,
@@ -165,23 +176,29 @@ impl Recorder {
             &self.counts.indeterminate
         };
         count.fetch_add(1, Relaxed);
-        self.write(Event::Fail {
-            time: self.now(),
-            message,
-            attempt,
-            error,
-            definite,
-        });
+        append(
+            &self.completions,
+            &Event::Fail {
+                time: self.now(),
+                message,
+                attempt,
+                error,
+                definite,
+            },
+        );
     }
 
     pub fn info(&self, message: MessageId, attempt: Attempt, error: String) {
         self.counts.indeterminate.fetch_add(1, Relaxed);
-        self.write(Event::Info {
-            time: self.now(),
-            message,
-            attempt,
-            error,
-        });
+        append(
+            &self.completions,
+            &Event::Info {
+                time: self.now(),
+                message,
+                attempt,
+                error,
+            },
+        );
     }
 
     pub fn session(&self, producer: Producer, pid: ProducerId, epoch: Epoch) {
@@ -267,6 +284,12 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         self.flush();
     }
+}
+
+fn append(buffer: &Mutex<Vec<u8>>, event: &Event) {
+    let mut buffer = buffer.lock().unwrap();
+    serde_json::to_writer(&mut *buffer, event).expect("events serialise");
+    buffer.push(b'\n');
 }
 
 /// The writer thread: drains every [`DRAIN_EVERY`] until the recorder is gone

@@ -302,10 +302,11 @@ impl Shared {
         };
         self.state_changed.notify_all();
         if matches!(was, State::Starting | State::Running) {
-            let status = self.child.lock().unwrap().wait();
+            // A child that closed its output but lives on is killed, not waited
+            // for: the run must not hang on it.
+            let status = reap(&mut self.child.lock().unwrap(), Duration::from_secs(1));
             let reason = format!(
-                "the driver exited unexpectedly ({}); see drivers/producer-{}.log",
-                status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                "the driver exited unexpectedly ({status}); see drivers/producer-{}.log",
                 self.producer
             );
             warn!(producer = self.producer, "{reason}");
@@ -376,6 +377,22 @@ impl Shared {
             .unwrap()
             .remove(&id)
             .ok_or_else(|| format!("a completion for send {id}, which is not open"))
+    }
+}
+
+/// Waits up to `grace` for the child to exit, then kills it; says how it ended.
+fn reap(child: &mut Child, grace: Duration) -> String {
+    let exit_by = Instant::now() + grace;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.to_string(),
+            Ok(None) if Instant::now() < exit_by => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return "it closed its output but did not exit, so it was killed".into();
+            }
+        }
     }
 }
 
@@ -460,16 +477,8 @@ impl Client for Driver {
                 (bound + CLOSE_GRACE).as_secs()
             ));
         } else {
-            let mut child = shared.child.lock().unwrap();
-            if !matches!(child.try_wait(), Ok(Some(_))) {
-                // It said `closed` (or died); give it a moment to exit on its own.
-                let exit_by = Instant::now() + CLOSE_GRACE;
-                while Instant::now() < exit_by && matches!(child.try_wait(), Ok(None)) {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            // It said `closed` (or died): it gets a moment to exit on its own.
+            reap(&mut shared.child.lock().unwrap(), CLOSE_GRACE);
         }
     }
 
@@ -609,6 +618,13 @@ mod tests {
         let h = start("dies", &format!("read l; {STARTED}; exit 3"));
         let history = eventually(&h, "exited unexpectedly");
         assert!(history.contains("exit status: 3"), "{history}");
+
+        let h = start("mute", &format!("read l; {STARTED}; exec 1>&-; sleep 30"));
+        let history = eventually(&h, "exited unexpectedly");
+        assert!(
+            history.contains("did not exit, so it was killed"),
+            "{history}"
+        );
 
         let h = start(
             "hangs",

@@ -68,8 +68,9 @@ fn peak_rss_kib() -> u64 {
 /// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
 /// and eoscheck's own workload (`--rate 0`, history written) take turns, after an
 /// untimed warm-up turn each, `rounds` times each for `seconds` in ABBA order, so
-/// that the growing log and the machine's other load weigh on both alike; the line
-/// compares acknowledged messages per second.
+/// that the growing log and the machine's other load weigh on both alike. The lines
+/// compare acknowledged messages per second, and this process's CPU time per
+/// acknowledged message: the steadier measure of what recording costs.
 pub async fn overhead(
     docker: &bollard::Docker,
     image: &str,
@@ -119,25 +120,67 @@ pub async fn overhead(
             bare.push(bare_turn(duration).await?);
         }
     }
-    let (bare_rate, eoscheck_rate) = (mean(&bare), mean(&eoscheck));
+    let (bare_rate, eoscheck_rate) = (mean(&bare, |t| t.rate), mean(&eoscheck, |t| t.rate));
+    let (bare_cpu, eoscheck_cpu) = (
+        mean(&bare, |t| t.cpu_per_ack),
+        mean(&eoscheck, |t| t.cpu_per_ack),
+    );
     Ok(format!(
-        "bench overhead: bare rdkafka {bare_rate:.0} acked/s ({}), eoscheck workload {eoscheck_rate:.0} acked/s ({}), ratio {:.2}",
+        "bench overhead: bare rdkafka {bare_rate:.0} acked/s ({}), eoscheck workload {eoscheck_rate:.0} acked/s ({}), ratio {:.2}\n\
+         client CPU per acked message: bare {bare_cpu:.2} µs, eoscheck {eoscheck_cpu:.2} µs (+{:.2} µs for recording)",
         list(&bare),
         list(&eoscheck),
-        eoscheck_rate / bare_rate
+        eoscheck_rate / bare_rate,
+        eoscheck_cpu - bare_cpu
     ))
+}
+
+/// One timed turn: acknowledged messages per second, and this process's CPU time
+/// (user + system, µs) per acknowledged message, which the brokers' share of the
+/// machine does not blur the way throughput is blurred.
+struct Turn {
+    rate: f64,
+    cpu_per_ack: f64,
+}
+
+impl Turn {
+    /// Starts a turn; the returned closure ends it, given the acknowledgements
+    /// counted since the start.
+    fn start() -> impl FnOnce(u64) -> Turn {
+        let (started, cpu) = (Instant::now(), cpu_seconds());
+        move |acked| {
+            let (elapsed, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            let acked = acked.max(1) as f64;
+            Turn {
+                rate: acked / elapsed,
+                cpu_per_ack: cpu * 1e6 / acked,
+            }
+        }
+    }
+}
+
+/// This process's CPU time so far, all threads.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 const OVERHEAD_MESSAGE: usize = 100;
 
-fn mean(rates: &[f64]) -> f64 {
-    rates.iter().sum::<f64>() / rates.len() as f64
+fn mean(turns: &[Turn], of: impl Fn(&Turn) -> f64) -> f64 {
+    turns.iter().map(of).sum::<f64>() / turns.len() as f64
 }
 
-fn list(rates: &[f64]) -> String {
-    rates
+fn list(turns: &[Turn]) -> String {
+    turns
         .iter()
-        .map(|r| format!("{r:.0}"))
+        .map(|t| format!("{:.0}", t.rate))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -148,7 +191,7 @@ async fn workload_rate(
     topic: &str,
     partitions: i32,
     duration: std::time::Duration,
-) -> Result<f64> {
+) -> Result<Turn> {
     use std::sync::atomic::Ordering;
 
     use crate::{recorder::Recorder, workload};
@@ -168,12 +211,12 @@ async fn workload_rate(
         recorder.clone(),
     )
     .await;
-    let started = Instant::now();
+    let turn = Turn::start();
     tokio::time::sleep(duration).await;
-    let rate = recorder.counts.ok.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let turn = turn(recorder.counts.ok.load(Ordering::Relaxed));
     load.stop(std::time::Duration::from_secs(10)).await;
     let _ = std::fs::remove_file(&history);
-    Ok(rate)
+    Ok(turn)
 }
 
 fn tempfile_path(run_id: &str) -> std::path::PathBuf {
@@ -188,7 +231,7 @@ fn bare_loop(
     partitions: i32,
     size: usize,
     duration: std::time::Duration,
-) -> Result<f64> {
+) -> Result<Turn> {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use rdkafka::{
@@ -214,7 +257,7 @@ fn bare_loop(
     }
     let producer: ThreadedProducer<Acks> = config.create_with_context(Acks(AtomicU64::new(0)))?;
     let payload = vec![b'.'; size];
-    let started = Instant::now();
+    let (started, turn) = (Instant::now(), Turn::start());
     let mut i = 0u64;
     while started.elapsed() < duration {
         let record = BaseRecord::<(), [u8]>::to(topic)
@@ -228,8 +271,7 @@ fn bare_loop(
             Err((e, _)) => return Err(e.into()),
         }
     }
-    let rate =
-        producer.context().0.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let turn = turn(producer.context().0.load(Ordering::Relaxed));
     producer.flush(std::time::Duration::from_secs(10))?;
-    Ok(rate)
+    Ok(turn)
 }

@@ -3,7 +3,7 @@
 //!
 //! Each install lives in `<cache>/<name>@<version>-<driver hash>/`: a changed
 //! driver gets a fresh directory instead of a stale build. The install happens in
-//! a `.partial` sibling that is renamed into place only when complete, so an
+//! a `.partial-<pid>` sibling that is renamed into place only when complete, so an
 //! interrupted install is never mistaken for a finished one.
 
 use std::{
@@ -93,7 +93,9 @@ pub fn install(resolved: &Resolved) -> Result<Option<Installed>> {
     if dir.is_dir() {
         return Ok(Some(installed));
     }
-    let partial = PathBuf::from(format!("{}.partial", dir.display()));
+    // One work directory per process, so two runs installing the same release at
+    // once do not trip over each other; the first to finish wins.
+    let partial = PathBuf::from(format!("{}.partial-{}", dir.display(), std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
     info!("installing {resolved} into {}", dir.display());
@@ -101,7 +103,12 @@ pub fn install(resolved: &Resolved) -> Result<Option<Installed>> {
     write_sources(sources, &partial)?;
     build(resolved, source, &partial)
         .with_context(|| format!("installing {resolved} (work in {})", partial.display()))?;
-    std::fs::rename(&partial, &dir)?;
+    if let Err(e) = std::fs::rename(&partial, &dir) {
+        let _ = std::fs::remove_dir_all(&partial);
+        if !dir.is_dir() {
+            return Err(e).with_context(|| format!("moving the install into {}", dir.display()));
+        }
+    }
     info!(
         "installed {resolved} in {:.1}s",
         started.elapsed().as_secs_f64()

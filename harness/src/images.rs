@@ -18,7 +18,7 @@ use bollard::Docker;
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use crate::{engine, failure::Failure};
+use crate::{command::run, engine, failure::Failure};
 
 /// The newest Kafka release when this was written; `--kafka-version` picks another.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.4.0";
@@ -321,30 +321,6 @@ fn debian_mirror() -> String {
         }
     }
     "http://deb.debian.org/debian".to_owned()
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("could not run {:?}", cmd.get_program()))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let tail: Vec<&str> = stderr
-            .lines()
-            .chain(stdout.lines())
-            .rev()
-            .take(15)
-            .collect();
-        bail!(
-            "{:?} exited with {}:\n{}",
-            cmd.get_program(),
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-    }
-    Ok(())
 }
 
 fn clear_dir(dir: &Path) -> Result<()> {

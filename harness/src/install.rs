@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use crate::{
+    command::run,
     failure::Failure,
     images::maven_versions,
     library::{ClientSpec, Library, Source},
@@ -343,28 +344,6 @@ fn pip_versions(package: &str) -> Result<Vec<String>> {
 
 fn numeric(version: &str) -> Vec<u64> {
     version.split('.').filter_map(|p| p.parse().ok()).collect()
-}
-
-/// Runs a command, returning its stdout; on failure the error carries the tail of
-/// what it printed, which is where package managers say what went wrong.
-fn run(command: &mut Command) -> Result<String> {
-    let shown = format!("{command:?}");
-    let out = command
-        .output()
-        .with_context(|| format!("could not start {shown}; is the tool installed?"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let text = if stderr.trim().is_empty() {
-            stdout
-        } else {
-            stderr
-        };
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!("{shown} failed ({}):\n{}", out.status, tail.join("\n"));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn source_hash(dir: &Dir<'_>) -> String {

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod check;
 pub mod client;
 pub mod cluster;
+mod command;
 pub mod compare;
 pub mod driver;
 pub mod engine;

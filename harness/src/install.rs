@@ -302,12 +302,16 @@ fn check_published(source: Source, version: &str) -> Result<()> {
             (all.iter().any(|v| v == version), all)
         }
         Source::Npm(package) => {
-            let out = run(Command::new("npm").args([
+            // npm answers an unknown version with E404 and a failing exit.
+            match run(Command::new("npm").args([
                 "view",
                 &format!("{package}@{version}"),
                 "version",
-            ]))?;
-            (out.trim() == version, vec![])
+            ])) {
+                Ok(out) => (out.trim() == version, vec![]),
+                Err(e) if format!("{e:#}").contains("E404") => (false, vec![]),
+                Err(e) => return Err(e),
+            }
         }
         Source::InProcess => (true, vec![]),
     };

@@ -112,8 +112,7 @@ impl Cluster {
             .map(|(i, name)| format!("{}@{name}:9093", i + 1))
             .collect::<Vec<_>>()
             .join(",");
-        let cluster_id =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let cluster_id = cluster_id();
         let ips: Vec<String> = (1..=NODES as u32)
             .map(|i| host_address(gateway, i).to_string())
             .collect();
@@ -622,6 +621,31 @@ pub async fn teardown_live(docker: &Docker) {
                 r.containers, r.networks
             ),
             Err(e) => warn!("teardown of run {run_id} failed: {e:#}; run `eoscheck cleanup`"),
+        }
+    }
+}
+
+/// A random KRaft cluster id. Like Kafka's own `Uuid.randomUuid`, never one that
+/// starts with '-': the storage tool would read it as an option (`-t -abc…`) and
+/// the broker would not start, one cluster in 64.
+fn cluster_id() -> String {
+    loop {
+        let id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cluster_ids_never_look_like_options() {
+        // One raw id in 64 starts with '-': 10,000 draws would meet many.
+        for _ in 0..10_000 {
+            let id = super::cluster_id();
+            assert!(!id.starts_with('-') && id.len() == 22, "{id}");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! the `checker` crate, the faults in `nemesis`, the rendering in `reports`.
 
 mod admin;
+mod appendfile;
 pub mod bench;
 pub mod check;
 pub mod client;

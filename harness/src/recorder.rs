@@ -12,12 +12,10 @@
 //! the checker needs it: a drain takes the completions first and the rest
 //! second, then writes the rest first, so every completion follows its invoke
 //! (recorded before the send began). A run killed half-way loses only its last
-//! milliseconds: `eoscheck check` can still analyse it, and a torn last line is
-//! tolerated.
+//! milliseconds: `eoscheck check` can still analyse it, and a torn last line or
+//! the blank lines of a direct write's padding ([`AppendFile`]) are tolerated.
 
 use std::{
-    fs::File,
-    io::Write,
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
@@ -33,6 +31,8 @@ use checker::{
     MessageId,
 };
 use tracing::warn;
+
+use crate::appendfile::AppendFile;
 
 /// How often the writer thread moves pending lines to the file.
 pub const DRAIN_EVERY: Duration = Duration::from_millis(2);
@@ -50,11 +50,24 @@ pub struct Recorder {
 }
 
 struct Output {
-    file: File,
+    file: AppendFile,
     /// The chunks being written, swapped with the pending buffers to reuse them.
     chunk: Vec<u8>,
     completed: Vec<u8>,
     failed: bool,
+}
+
+impl Output {
+    /// Warns of the first failed write; the run goes on and its check will find
+    /// the history short.
+    fn check(&mut self, result: std::io::Result<()>) {
+        if let Err(e) = result {
+            if !self.failed {
+                warn!("could not append to the history: {e}");
+                self.failed = true;
+            }
+        }
+    }
 }
 
 /// Running totals for the progress line.
@@ -81,7 +94,8 @@ impl Counts {
 impl Recorder {
     /// Creates `history.jsonl` with its header. `origin` is the run's time zero.
     pub fn create(path: &Path, topic: &str, origin: Instant) -> Result<Arc<Recorder>> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let file =
+            AppendFile::create(path).with_context(|| format!("creating {}", path.display()))?;
         let recorder = Arc::new(Recorder {
             origin,
             pending: Mutex::new(Vec::with_capacity(1 << 20)),
@@ -114,58 +128,60 @@ impl Recorder {
         append(&self.pending, &event);
     }
 
-    /// Returns once everything recorded so far is in the file.
+    /// Returns once everything recorded so far is in the file, and the file is
+    /// exactly the history (no padding behind it).
     pub fn flush(&self) {
         let mut out = self.file.lock().unwrap();
-        let out = &mut *out;
+        self.drain(&mut out);
+        let result = out.file.sync_len();
+        out.check(result);
+    }
+
+    /// Moves the pending lines to the file.
+    fn drain(&self, out: &mut Output) {
         std::mem::swap(&mut *self.completions.lock().unwrap(), &mut out.completed);
         std::mem::swap(&mut *self.pending.lock().unwrap(), &mut out.chunk);
-        for chunk in [&mut out.chunk, &mut out.completed] {
-            if let Err(e) = out.file.write_all(chunk) {
-                if !out.failed {
-                    warn!("could not append to the history: {e}");
-                    out.failed = true;
-                }
-            }
-            chunk.clear();
-        }
+        out.file.append(&out.chunk);
+        out.file.append(&out.completed);
+        out.chunk.clear();
+        out.completed.clear();
+        let result = out.file.write();
+        out.check(result);
     }
 
     /// Invokes and acks are nearly every line of a history, written at the
     /// client's full speed: they are formatted by hand ([`hot_line`]) rather than
     /// through serde, which would cost the producer under test a good part of a core.
-    pub fn invoke(&self, message: MessageId, attempt: Attempt, partition: Partition) {
-        self.counts.invoked.fetch_add(1, Relaxed);
-        self.write_hot(b"invoke", message, attempt, partition, None);
+    /// A batch of invokes shares one time: the sender's, just before it hands the
+    /// first of them to the client.
+    pub fn invoke_all(&self, sends: &[(MessageId, Attempt, Partition)]) {
+        self.counts.invoked.fetch_add(sends.len() as u64, Relaxed);
+        let time = self.now();
+        let mut pending = self.pending.lock().unwrap();
+        for &(message, attempt, partition) in sends {
+            hot_line(
+                &mut pending,
+                b"invoke",
+                time,
+                message,
+                attempt,
+                partition,
+                None,
+            );
+        }
     }
 
     pub fn ok(&self, message: MessageId, attempt: Attempt, partition: Partition, offset: i64) {
         self.counts.ok.fetch_add(1, Relaxed);
-        self.write_hot(b"ok", message, attempt, partition, Some(offset));
-    }
-
-    fn write_hot(
-        &self,
-        kind: &'static [u8],
-        message: MessageId,
-        attempt: Attempt,
-        partition: Partition,
-        offset: Option<i64>,
-    ) {
         let time = self.now();
-        let buffer = if offset.is_some() {
-            &self.completions
-        } else {
-            &self.pending
-        };
         hot_line(
-            &mut buffer.lock().unwrap(),
-            kind,
+            &mut self.completions.lock().unwrap(),
+            b"ok",
             time,
             message,
             attempt,
             partition,
-            offset,
+            Some(offset),
         );
     }
 
@@ -298,7 +314,7 @@ fn drain_loop(recorder: Weak<Recorder>) {
     loop {
         std::thread::sleep(DRAIN_EVERY);
         match recorder.upgrade() {
-            Some(recorder) => recorder.flush(),
+            Some(recorder) => recorder.drain(&mut recorder.file.lock().unwrap()),
             None => return,
         }
     }

@@ -66,11 +66,13 @@ fn peak_rss_kib() -> u64 {
 
 /// `eoscheck bench overhead`: what recording every send costs. Against one cluster,
 /// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
-/// and eoscheck's own workload (`--rate 0`, history written) take turns, after an
-/// untimed warm-up turn each, `rounds` times each for `seconds` in ABBA order, so
-/// that the growing log and the machine's other load weigh on both alike. The lines
-/// compare acknowledged messages per second, and this process's CPU time per
-/// acknowledged message: the steadier measure of what recording costs.
+/// and eoscheck's own workload (`--rate 0`, history written) take turns, each on a
+/// fresh topic, after an untimed warm-up turn each, `rounds` times each for
+/// `seconds` in ABBA order, so that drift in the machine's load weighs on both
+/// alike. The lines
+/// compare acknowledged messages per second (the ratio is the median over pairs of
+/// neighbouring turns), and this process's CPU time per acknowledged message: the
+/// steadier measure of what recording costs.
 pub async fn overhead(
     docker: &bollard::Docker,
     image: &str,
@@ -78,59 +80,79 @@ pub async fn overhead(
     seconds: u64,
     rounds: u32,
 ) -> Result<String> {
-    use crate::{cluster::Cluster, preset::Preset};
+    use crate::cluster::Cluster;
 
     let cluster = Cluster::start(docker, run_id, image, None).await?;
-    let partitions = 3;
-    cluster.create_topic(run_id, partitions).await?;
-    // Both sides get exactly the settings of an `eoscheck run`.
-    let preset = Preset::Idempotent.settings();
-    let settings = crate::inprocess::librdkafka_settings(&cluster.bootstrap_servers(), &preset);
-    let duration = std::time::Duration::from_secs(seconds);
-    let bare_turn = |duration| {
-        let (settings, topic) = (settings.clone(), run_id.to_owned());
+    let mut turns = 0;
+    let mut turn = |side, duration| {
+        turns += 1;
+        let topic = format!("{run_id}-{turns}");
+        let cluster = &cluster;
         async move {
-            tokio::task::spawn_blocking(move || {
-                bare_loop(&settings, &topic, partitions, OVERHEAD_MESSAGE, duration)
-            })
-            .await?
+            // Every turn on a fresh topic: no turn inherits a longer log, and
+            // deleting it afterwards keeps a long benchmark from filling the disk.
+            cluster.create_topic(&topic, PARTITIONS).await?;
+            let turn = take_turn(cluster, side, &topic, duration).await?;
+            tracing::info!(
+                "{} turn: {:.0} acked/s, {:.2} µs CPU per ack",
+                side.name(),
+                turn.rate,
+                turn.cpu_per_ack
+            );
+            cluster.delete_topic(&topic).await?;
+            anyhow::Ok(turn)
         }
     };
-    let eoscheck_turn = |duration| {
-        let launcher = crate::client::Launcher::InProcess {
-            bootstrap: cluster.bootstrap_servers(),
-            settings: preset,
-        };
-        workload_rate(launcher, run_id, partitions, duration)
-    };
-    // Untimed first turns: the first writes to a new topic pay for the brokers'
-    // warm-up (JIT, segment creation), which would count against whichever
-    // side went first.
+    // Untimed first turns: the first writes pay for the brokers' warm-up (JIT,
+    // segment creation), which would count against whichever side went first.
     let warm_up = std::time::Duration::from_secs(5);
-    bare_turn(warm_up).await?;
-    eoscheck_turn(warm_up).await?;
-    // Then turns in ABBA order, so the log's growth weighs on both sides alike.
+    turn(Side::Bare, warm_up).await?;
+    turn(Side::Eoscheck, warm_up).await?;
+    // Then turns in ABBA order, so that a drift in the machine's other load
+    // weighs on both sides alike.
+    let duration = std::time::Duration::from_secs(seconds);
     let (mut bare, mut eoscheck) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        if round % 2 == 0 {
-            bare.push(bare_turn(duration).await?);
-            eoscheck.push(eoscheck_turn(duration).await?);
+        let order = if round % 2 == 0 {
+            [Side::Bare, Side::Eoscheck]
         } else {
-            eoscheck.push(eoscheck_turn(duration).await?);
-            bare.push(bare_turn(duration).await?);
+            [Side::Eoscheck, Side::Bare]
+        };
+        for side in order {
+            let result = turn(side, duration).await?;
+            match side {
+                Side::Bare => bare.push(result),
+                Side::Eoscheck => eoscheck.push(result),
+            }
         }
     }
-    let (bare_rate, eoscheck_rate) = (mean(&bare, |t| t.rate), mean(&eoscheck, |t| t.rate));
+    // Turn i of each side ran next to each other: their ratio is paired against
+    // the same machine state, and the median of the pairs shrugs off a turn that
+    // a burst of outside load (or the brokers' own log cleaning) fell on.
+    let mut pairs: Vec<f64> = bare
+        .iter()
+        .zip(&eoscheck)
+        .map(|(b, e)| e.rate / b.rate)
+        .collect();
+    pairs.sort_by(f64::total_cmp);
     let (bare_cpu, eoscheck_cpu) = (
         mean(&bare, |t| t.cpu_per_ack),
         mean(&eoscheck, |t| t.cpu_per_ack),
     );
     Ok(format!(
-        "bench overhead: bare rdkafka {bare_rate:.0} acked/s ({}), eoscheck workload {eoscheck_rate:.0} acked/s ({}), ratio {:.2}\n\
+        "bench overhead: bare rdkafka {:.0} acked/s ({}), eoscheck workload {:.0} acked/s ({})\n\
+         ratio {:.2} (median of the paired turns: {})\n\
          client CPU per acked message: bare {bare_cpu:.2} µs, eoscheck {eoscheck_cpu:.2} µs (+{:.2} µs for recording)",
+        mean(&bare, |t| t.rate),
         list(&bare),
+        mean(&eoscheck, |t| t.rate),
         list(&eoscheck),
-        eoscheck_rate / bare_rate,
+        pairs[pairs.len() / 2],
+        pairs
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         eoscheck_cpu - bare_cpu
     ))
 }
@@ -172,6 +194,50 @@ fn cpu_seconds() -> f64 {
 }
 
 const OVERHEAD_MESSAGE: usize = 100;
+const PARTITIONS: i32 = 3;
+
+#[derive(Clone, Copy)]
+enum Side {
+    Bare,
+    Eoscheck,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Bare => "bare rdkafka",
+            Side::Eoscheck => "eoscheck workload",
+        }
+    }
+}
+
+/// One timed turn of one side, with exactly the settings of an `eoscheck run`.
+async fn take_turn(
+    cluster: &crate::cluster::Cluster,
+    side: Side,
+    topic: &str,
+    duration: std::time::Duration,
+) -> Result<Turn> {
+    let settings = crate::preset::Preset::Idempotent.settings();
+    match side {
+        Side::Bare => {
+            let librdkafka =
+                crate::inprocess::librdkafka_settings(&cluster.bootstrap_servers(), &settings);
+            let topic = topic.to_owned();
+            tokio::task::spawn_blocking(move || {
+                bare_loop(&librdkafka, &topic, PARTITIONS, OVERHEAD_MESSAGE, duration)
+            })
+            .await?
+        }
+        Side::Eoscheck => {
+            let launcher = crate::client::Launcher::InProcess {
+                bootstrap: cluster.bootstrap_servers(),
+                settings,
+            };
+            workload_rate(launcher, topic, PARTITIONS, duration).await
+        }
+    }
+}
 
 fn mean(turns: &[Turn], of: impl Fn(&Turn) -> f64) -> f64 {
     turns.iter().map(of).sum::<f64>() / turns.len() as f64

@@ -58,6 +58,9 @@ const BROKER_SETTINGS: &[(&str, &str)] = &[
     // A cut-off follower leaves the ISR after 10s instead of 30s, so faults show
     // their effect within a short run.
     ("REPLICA_LAG_TIME_MAX_MS", "10000"),
+    // A deleted topic's files go after a second instead of a minute: `bench
+    // overhead` writes gigabytes a turn and deletes each turn's topic.
+    ("LOG_SEGMENT_DELETE_DELAY_MS", "1000"),
 ];
 
 #[derive(Debug, Clone)]
@@ -273,22 +276,21 @@ impl Cluster {
     /// Creates a topic with the run's replication settings and waits until every
     /// partition has a leader and all three replicas in sync.
     pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
-        let admin = self.admin()?;
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(NODES));
-        let results = admin
-            .create_topics(
-                [&new],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-            )
+        let results = self
+            .admin()?
+            .create_topics([&new], &admin_options())
             .await?;
-        for r in results {
-            if let Err((name, code)) = r {
-                bail!(Failure::infrastructure(format!(
-                    "creating topic {name}: {code}"
-                )));
-            }
-        }
+        topic_results("creating", results)?;
         self.wait_whole(topic, partitions, READY_TIMEOUT).await
+    }
+
+    pub async fn delete_topic(&self, topic: &str) -> Result<()> {
+        let results = self
+            .admin()?
+            .delete_topics(&[topic], &admin_options())
+            .await?;
+        topic_results("deleting", results)
     }
 
     /// Waits until every node is a registered broker and every partition of `topic`
@@ -446,6 +448,22 @@ impl Cluster {
         }
         live
     }
+}
+
+fn admin_options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))
+}
+
+/// The first topic an admin request failed for, as an infrastructure failure.
+fn topic_results(doing: &str, results: Vec<rdkafka::admin::TopicResult>) -> Result<()> {
+    for r in results {
+        if let Err((name, code)) = r {
+            bail!(Failure::infrastructure(format!(
+                "{doing} topic {name}: {code}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Creates the run's network on a subnet the engine picks, then pins that subnet:

@@ -98,7 +98,7 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Turns of each, alternating.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: u32,
         #[command(flatten)]
         cluster: ClusterArgs,

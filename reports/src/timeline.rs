@@ -248,7 +248,7 @@ impl Timeline {
             .filter(|s| s.outcome == outcome)
             .map(|s| s.latency)
             .collect();
-        l.sort_by(f64::total_cmp);
+        l.sort_unstable_by(f64::total_cmp);
         l
     }
 

@@ -77,7 +77,10 @@ impl AppendFile {
             return;
         }
         let end = self.len + bytes.len();
-        self.staged.resize(end.div_ceil(BLOCK), Block([0; BLOCK]));
+        let blocks = end.div_ceil(BLOCK);
+        if self.staged.len() < blocks {
+            self.staged.resize(blocks, Block([0; BLOCK]));
+        }
         bytes_of(&mut self.staged)[self.len..end].copy_from_slice(bytes);
         self.len = end;
         self.dirty = true;

@@ -11,6 +11,9 @@ pub struct Failure {
     pub message: String,
 }
 
+/// The exit code of a usage error.
+pub const USAGE_EXIT: i32 = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// The run could not establish an answer (exit 2).
@@ -56,7 +59,7 @@ impl Failure {
             Some(Failure {
                 kind: FailureKind::Usage,
                 ..
-            }) => 64,
+            }) => USAGE_EXIT,
             _ => 3,
         }
     }

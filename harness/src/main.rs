@@ -11,7 +11,7 @@ use harness::{
     check, cluster,
     compare::CompareConfig,
     engine,
-    failure::Failure,
+    failure::{Failure, USAGE_EXIT},
     images::{self, BrokerImage},
     install::{self, Resolved},
     library::{self, ClientSpec},
@@ -95,10 +95,10 @@ enum Bench {
     /// side by side against one cluster.
     Overhead {
         /// Seconds each turn sends.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
         /// Turns of each, alternating.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         rounds: u32,
         #[command(flatten)]
         cluster: ClusterArgs,
@@ -293,7 +293,15 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Not clap's own exit code 2 for bad flags: eoscheck's 2 is an
+            // unknown verdict.
+            return ExitCode::from(if e.use_stderr() { USAGE_EXIT as u8 } else { 0 });
+        }
+    };
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let code = match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
@@ -373,14 +381,9 @@ async fn dispatch(command: Command) -> Result<i32> {
             let job = {
                 let docker = docker.clone();
                 async move {
-                    let line = harness::bench::overhead(
-                        &docker,
-                        &image.reference(),
-                        &id,
-                        seconds,
-                        rounds.max(1),
-                    )
-                    .await?;
+                    let line =
+                        harness::bench::overhead(&docker, &image.reference(), &id, seconds, rounds)
+                            .await?;
                     println!("{line}");
                     Ok(0)
                 }

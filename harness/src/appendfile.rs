@@ -4,7 +4,8 @@
 //! the page cache every byte is copied into freshly allocated kernel pages (and
 //! later written back); measured on these machines that costs the producer's
 //! process a fifth of its CPU, which `bench overhead` counts against eoscheck.
-//! A direct write hands whole blocks from one reused buffer to the disk instead.
+//! A direct write hands whole blocks to the disk instead, straight from the
+//! aligned buffer the lines were formatted into ([`AppendFile::staged`]).
 //!
 //! Direct writes must start and end on block boundaries, so the last, partial
 //! block is padded with newlines (blank lines, which history readers skip), kept,
@@ -27,17 +28,92 @@ const BLOCK: usize = 4096;
 #[repr(C, align(4096))]
 struct Block([u8; BLOCK]);
 
+/// A growable byte buffer made of aligned blocks, so that a direct write can take
+/// it as it is.
+pub struct BlockBuf {
+    /// Every block is initialised; the first `len` bytes are the contents.
+    blocks: Vec<Block>,
+    len: usize,
+}
+
+impl BlockBuf {
+    pub fn with_capacity(bytes: usize) -> BlockBuf {
+        BlockBuf {
+            blocks: vec![Block([0; BLOCK]); bytes.div_ceil(BLOCK)],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let (start, end) = (self.len, self.len + bytes.len());
+        if end > self.blocks.len() * BLOCK {
+            self.grow(end);
+        }
+        self.all_mut()[start..end].copy_from_slice(bytes);
+        self.len = end;
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `Block` is a plain byte array, so the blocks are one contiguous
+        // run of initialised bytes, of which `len` are in use.
+        unsafe { std::slice::from_raw_parts(self.blocks.as_ptr().cast::<u8>(), self.len) }
+    }
+
+    /// The contents, filled up to the next block boundary with `fill`.
+    fn padded(&mut self, fill: u8) -> &[u8] {
+        let (len, padded) = (self.len, self.len.next_multiple_of(BLOCK));
+        let all = self.all_mut();
+        all[len..padded].fill(fill);
+        &all[..padded]
+    }
+
+    /// Drops the first `n` bytes.
+    fn remove_front(&mut self, n: usize) {
+        let len = self.len;
+        self.all_mut().copy_within(n..len, 0);
+        self.len -= n;
+    }
+
+    fn all_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_bytes`, over every block.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.blocks.as_mut_ptr().cast::<u8>(),
+                self.blocks.len() * BLOCK,
+            )
+        }
+    }
+
+    /// Doubles at least, so that appends cost amortised constant time.
+    #[cold]
+    fn grow(&mut self, end: usize) {
+        let blocks = end.div_ceil(BLOCK).max(2 * self.blocks.len());
+        self.blocks.resize(blocks, Block([0; BLOCK]));
+    }
+}
+
+impl io::Write for BlockBuf {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct AppendFile {
     file: File,
     direct: bool,
-    /// Bytes staged for the file, from `offset` on; whole blocks, so the buffer is
-    /// aligned for direct I/O.
-    staged: Vec<Block>,
-    len: usize,
-    /// Where `staged` starts in the file: a block boundary in direct mode.
+    /// Bytes for the file from `offset` on.
+    staged: BlockBuf,
+    /// A block boundary in direct mode.
     offset: u64,
-    /// Whether `staged` holds bytes not yet written.
-    dirty: bool,
+    /// How many bytes at the front of `staged` the file already has: the partial
+    /// block a direct write keeps.
+    written: usize,
 }
 
 impl AppendFile {
@@ -64,38 +140,29 @@ impl AppendFile {
         Ok(AppendFile {
             file,
             direct,
-            staged: Vec::new(),
-            len: 0,
+            staged: BlockBuf::with_capacity(1 << 20),
             offset: 0,
-            dirty: false,
+            written: 0,
         })
     }
 
-    /// Stages bytes; [`write`](Self::write) puts them in the file.
-    pub fn append(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        let end = self.len + bytes.len();
-        let blocks = end.div_ceil(BLOCK);
-        if self.staged.len() < blocks {
-            self.staged.resize(blocks, Block([0; BLOCK]));
-        }
-        bytes_of(&mut self.staged)[self.len..end].copy_from_slice(bytes);
-        self.len = end;
-        self.dirty = true;
+    /// Where appends go; [`write`](Self::write) puts them in the file.
+    pub fn staged(&mut self) -> &mut BlockBuf {
+        &mut self.staged
     }
 
-    /// Writes what is staged.
+    /// Writes what is staged. After a failed write the bytes stay staged, and the
+    /// next write tries them again.
     pub fn write(&mut self) -> io::Result<()> {
-        if !self.dirty {
+        let len = self.staged.len;
+        if len == self.written {
             return Ok(());
         }
-        let (len, staged) = (self.len, bytes_of(&mut self.staged));
         if self.direct {
-            let padded = len.next_multiple_of(BLOCK);
-            staged[len..padded].fill(b'\n');
-            match self.file.write_all_at(&staged[..padded], self.offset) {
+            match self
+                .file
+                .write_all_at(self.staged.padded(b'\n'), self.offset)
+            {
                 Ok(()) => {}
                 // A file system that accepted the flag but not the write.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -106,15 +173,16 @@ impl AppendFile {
             }
             // Keep the partial last block: the next write starts with it.
             let whole = len - len % BLOCK;
-            staged.copy_within(whole..len, 0);
+            self.staged.remove_front(whole);
             self.offset += whole as u64;
-            self.len -= whole;
+            self.written = len - whole;
         } else {
-            self.file.write_all_at(&staged[..len], self.offset)?;
+            self.file
+                .write_all_at(self.staged.as_bytes(), self.offset)?;
             self.offset += len as u64;
-            self.len = 0;
+            self.staged.len = 0;
+            self.written = 0;
         }
-        self.dirty = false;
         Ok(())
     }
 
@@ -122,7 +190,7 @@ impl AppendFile {
     /// the bytes appended.
     pub fn sync_len(&mut self) -> io::Result<()> {
         self.write()?;
-        self.file.set_len(self.offset + self.len as u64)
+        self.file.set_len(self.offset + self.staged.len as u64)
     }
 
     /// Leaves direct I/O for good.
@@ -135,14 +203,6 @@ impl AppendFile {
         }
         self.direct = false;
         Ok(())
-    }
-}
-
-fn bytes_of(blocks: &mut [Block]) -> &mut [u8] {
-    // SAFETY: `Block` is a plain byte array, so the blocks are one contiguous run
-    // of initialised bytes.
-    unsafe {
-        std::slice::from_raw_parts_mut(blocks.as_mut_ptr().cast::<u8>(), blocks.len() * BLOCK)
     }
 }
 
@@ -172,7 +232,7 @@ mod tests {
             .enumerate()
         {
             let line: Vec<u8> = (0..size).map(|j| b'a' + ((i + j) % 26) as u8).collect();
-            file.append(&line);
+            file.staged().extend_from_slice(&line);
             expected.extend_from_slice(&line);
             file.write().unwrap();
             let on_disk = std::fs::read(path).unwrap();
@@ -183,7 +243,7 @@ mod tests {
         file.sync_len().unwrap();
         assert_eq!(std::fs::read(path).unwrap(), expected);
         // Appending after a sync carries on where the file ends.
-        file.append(b"more\n");
+        file.staged().extend_from_slice(b"more\n");
         expected.extend_from_slice(b"more\n");
         file.sync_len().unwrap();
         assert_eq!(std::fs::read(path).unwrap(), expected);

@@ -67,7 +67,7 @@ fn peak_rss_kib() -> u64 {
 /// `eoscheck bench overhead`: what recording every send costs. Against one cluster,
 /// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
 /// and eoscheck's own workload (`--rate 0`, history written) take turns, each on a
-/// fresh topic, after an untimed warm-up turn each, `rounds` times each for
+/// fresh topic, after untimed warm-up turns, `rounds` times each for
 /// `seconds` in ABBA order, so that drift in the machine's load weighs on both
 /// alike. The lines compare acknowledged messages per second (the ratio is the
 /// median over pairs of neighbouring turns), and this process's CPU time per
@@ -99,17 +99,24 @@ pub async fn overhead(
                 turn.cpu_per_ack
             );
             cluster.delete_topic(&topic).await?;
+            // The brokers unlink the topic's gigabytes a second after the delete
+            // (LOG_SEGMENT_DELETE_DELAY_MS): let that happen between turns, not
+            // at the start of the next one.
+            tokio::time::sleep(SETTLE).await;
             anyhow::Ok(turn)
         }
     };
-    // Untimed first turns: the first writes pay for the brokers' warm-up (JIT,
-    // segment creation), which would count against whichever side went first.
-    let warm_up = std::time::Duration::from_secs(5);
-    turn(Side::Bare, warm_up).await?;
-    turn(Side::Eoscheck, warm_up).await?;
+    // Untimed turns first, until the brokers are warm: at full load their JIT
+    // compilers take 15-30% of this 2-core machine for about 90 s (measured with
+    // `perf record -a`), which would fall on the first timed turns unevenly.
+    // Turns as long as the timed ones, so that no topic grows bigger than theirs.
+    let duration = std::time::Duration::from_secs(seconds);
+    for _ in 0..WARM_UP_SECONDS.div_ceil(2 * seconds) {
+        turn(Side::Bare, duration).await?;
+        turn(Side::Eoscheck, duration).await?;
+    }
     // Then turns in ABBA order, so that a drift in the machine's other load
     // weighs on both sides alike.
-    let duration = std::time::Duration::from_secs(seconds);
     let (mut bare, mut eoscheck) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let order = if round % 2 == 0 {
@@ -193,6 +200,10 @@ fn cpu_seconds() -> f64 {
 }
 
 const OVERHEAD_MESSAGE: usize = 100;
+/// Pause after each turn's topic is deleted.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+/// Full-load time before the timed turns (see `overhead`).
+const WARM_UP_SECONDS: u64 = 100;
 const PARTITIONS: i32 = 3;
 
 #[derive(Clone, Copy)]

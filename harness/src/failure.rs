@@ -26,23 +26,23 @@ pub enum FailureKind {
 
 impl Failure {
     pub fn usage(message: impl Into<String>) -> anyhow::Error {
-        Self::new(FailureKind::Usage, message)
+        Self::error(FailureKind::Usage, message)
     }
 
     pub fn infrastructure(message: impl Into<String>) -> anyhow::Error {
-        Self::new(FailureKind::Infrastructure, message)
+        Self::error(FailureKind::Infrastructure, message)
     }
 
     /// The user or the system stopped the command: whatever it was establishing
     /// stays unknown.
     pub fn interrupted(signal: &str) -> anyhow::Error {
-        Self::new(
+        Self::error(
             FailureKind::Unknown,
             format!("interrupted by {signal}; containers were removed"),
         )
     }
 
-    fn new(kind: FailureKind, message: impl Into<String>) -> anyhow::Error {
+    fn error(kind: FailureKind, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Failure {
             kind,
             message: message.into(),

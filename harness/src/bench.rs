@@ -71,13 +71,15 @@ fn peak_rss_kib() -> u64 {
 /// `seconds` in ABBA order, so that drift in the machine's load weighs on both
 /// alike. The lines compare acknowledged messages per second (the ratio is the
 /// median over pairs of neighbouring turns), and this process's CPU time per
-/// acknowledged message.
+/// acknowledged message. With `control`, the bare loop takes both sides: the
+/// spread of its ratios is what the bench cannot resolve on this machine.
 pub async fn overhead(
     docker: &bollard::Docker,
     image: &str,
     run_id: &str,
     seconds: u64,
     rounds: u32,
+    control: bool,
 ) -> Result<String> {
     use crate::cluster::Cluster;
 
@@ -111,55 +113,59 @@ pub async fn overhead(
     // `perf record -a`), which would fall on the first timed turns unevenly.
     // Turns as long as the timed ones, so that no topic grows bigger than theirs.
     let duration = std::time::Duration::from_secs(seconds);
+    let sides = [
+        Side::Bare,
+        if control {
+            Side::Control
+        } else {
+            Side::Eoscheck
+        },
+    ];
     for _ in 0..WARM_UP_SECONDS.div_ceil(2 * seconds) {
-        turn(Side::Bare, duration).await?;
-        turn(Side::Eoscheck, duration).await?;
+        for side in sides {
+            turn(side, duration).await?;
+        }
     }
     // Then turns in ABBA order, so that a drift in the machine's other load
     // weighs on both sides alike.
-    let (mut bare, mut eoscheck) = (Vec::new(), Vec::new());
+    let mut turns: [Vec<Turn>; 2] = Default::default();
     for round in 0..rounds {
-        let order = if round % 2 == 0 {
-            [Side::Bare, Side::Eoscheck]
-        } else {
-            [Side::Eoscheck, Side::Bare]
-        };
-        for side in order {
-            let result = turn(side, duration).await?;
-            match side {
-                Side::Bare => bare.push(result),
-                Side::Eoscheck => eoscheck.push(result),
-            }
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            turns[i].push(turn(sides[i], duration).await?);
         }
     }
     // Turn i of each side ran next to each other: their ratio is paired against
     // the same machine state, and the median of the pairs shrugs off a turn that
     // a burst of outside load fell on.
-    let mut pairs: Vec<f64> = bare
+    let [base, other] = &turns;
+    let mut pairs: Vec<f64> = base
         .iter()
-        .zip(&eoscheck)
-        .map(|(b, e)| e.rate / b.rate)
+        .zip(other)
+        .map(|(b, o)| o.rate / b.rate)
         .collect();
     pairs.sort_by(f64::total_cmp);
-    let (bare_cpu, eoscheck_cpu) = (
-        mean(&bare, |t| t.cpu_per_ack),
-        mean(&eoscheck, |t| t.cpu_per_ack),
+    let (base_cpu, other_cpu) = (
+        mean(base, |t| t.cpu_per_ack),
+        mean(other, |t| t.cpu_per_ack),
     );
+    let [a, b] = sides.map(Side::name);
     Ok(format!(
-        "bench overhead: bare rdkafka {:.0} acked/s ({}), eoscheck workload {:.0} acked/s ({})\n\
+        "bench overhead: {a} {:.0} acked/s ({}), {b} {:.0} acked/s ({})\n\
          ratio {:.2} (median of the paired turns: {})\n\
-         client CPU per acked message: bare {bare_cpu:.2} µs, eoscheck {eoscheck_cpu:.2} µs (+{:.2} µs for the workload and its history)",
-        mean(&bare, |t| t.rate),
-        list(&bare),
-        mean(&eoscheck, |t| t.rate),
-        list(&eoscheck),
+         client CPU per acked message: {a} {base_cpu:.2} µs, {b} {other_cpu:.2} µs ({:+.2} µs {})",
+        mean(base, |t| t.rate),
+        list(base),
+        mean(other, |t| t.rate),
+        list(other),
         (pairs[(pairs.len() - 1) / 2] + pairs[pairs.len() / 2]) / 2.0,
         pairs
             .iter()
             .map(|r| format!("{r:.2}"))
             .collect::<Vec<_>>()
             .join(", "),
-        eoscheck_cpu - bare_cpu
+        other_cpu - base_cpu,
+        sides[1].difference()
     ))
 }
 
@@ -210,6 +216,8 @@ const PARTITIONS: i32 = 3;
 enum Side {
     Bare,
     Eoscheck,
+    /// The bare loop again, in the other side's place.
+    Control,
 }
 
 impl Side {
@@ -217,6 +225,15 @@ impl Side {
         match self {
             Side::Bare => "bare rdkafka",
             Side::Eoscheck => "eoscheck workload",
+            Side::Control => "bare rdkafka (control)",
+        }
+    }
+
+    /// What the CPU difference against the bare loop is.
+    fn difference(self) -> &'static str {
+        match self {
+            Side::Eoscheck => "for the workload and its history",
+            _ => "between two runs of the same loop: noise",
         }
     }
 }
@@ -230,7 +247,7 @@ async fn take_turn(
 ) -> Result<Turn> {
     let settings = crate::preset::Preset::Idempotent.settings();
     match side {
-        Side::Bare => {
+        Side::Bare | Side::Control => {
             let librdkafka =
                 crate::inprocess::librdkafka_settings(&cluster.bootstrap_servers(), &settings);
             let topic = topic.to_owned();

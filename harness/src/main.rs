@@ -100,6 +100,10 @@ enum Bench {
         /// Turns of each, alternating.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         rounds: u32,
+        /// Run the bare loop on both sides: the ratios' spread is the bench's
+        /// noise floor on this machine.
+        #[arg(long)]
+        control: bool,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -371,6 +375,7 @@ async fn dispatch(command: Command) -> Result<i32> {
                 Bench::Overhead {
                     seconds,
                     rounds,
+                    control,
                     cluster,
                 },
         } => {
@@ -381,9 +386,15 @@ async fn dispatch(command: Command) -> Result<i32> {
             let job = {
                 let docker = docker.clone();
                 async move {
-                    let line =
-                        harness::bench::overhead(&docker, &image.reference(), &id, seconds, rounds)
-                            .await?;
+                    let line = harness::bench::overhead(
+                        &docker,
+                        &image.reference(),
+                        &id,
+                        seconds,
+                        rounds,
+                        control,
+                    )
+                    .await?;
                     println!("{line}");
                     Ok(0)
                 }

@@ -65,8 +65,9 @@ fn peak_rss_kib() -> u64 {
 }
 
 /// `eoscheck bench overhead`: what recording every send costs. Against one cluster,
-/// a bare rdkafka loop (no history, nothing but a counter in the delivery callback)
-/// and eoscheck's own workload (`--rate 0`, history written) take turns, each on a
+/// bare rdkafka loops (no history, nothing but a counter in the delivery callback)
+/// and eoscheck's own workload (`--rate 0`, history written), with as many
+/// producers each as `eoscheck run` has (2 by default), take turns, each on a
 /// fresh topic, after untimed warm-up turns, `rounds` times each for
 /// `seconds` in ABBA order, so that drift in the machine's load weighs on both
 /// alike. The lines compare acknowledged messages per second (the ratio is the
@@ -77,12 +78,16 @@ pub async fn overhead(
     docker: &bollard::Docker,
     image: &str,
     run_id: &str,
-    seconds: u64,
-    rounds: u32,
-    control: bool,
+    config: &OverheadConfig,
 ) -> Result<String> {
     use crate::cluster::Cluster;
 
+    let &OverheadConfig {
+        producers,
+        seconds,
+        rounds,
+        control,
+    } = config;
     let cluster = Cluster::start(docker, run_id, image, None).await?;
     let mut turns = 0;
     let mut turn = |side, duration| {
@@ -93,7 +98,7 @@ pub async fn overhead(
             // Every turn on a fresh topic: no turn inherits a longer log, and
             // deleting it afterwards keeps a long benchmark from filling the disk.
             cluster.create_topic(&topic, PARTITIONS).await?;
-            let turn = take_turn(cluster, side, &topic, duration).await?;
+            let turn = take_turn(cluster, side, &topic, producers, duration).await?;
             tracing::info!(
                 "{} turn: {:.0} acked/s, {:.2} µs CPU per ack",
                 side.name(),
@@ -151,7 +156,7 @@ pub async fn overhead(
     );
     let [a, b] = sides.map(Side::name);
     Ok(format!(
-        "bench overhead: {a} {:.0} acked/s ({}), {b} {:.0} acked/s ({})\n\
+        "bench overhead, {producers} producers a side: {a} {:.0} acked/s ({}), {b} {:.0} acked/s ({})\n\
          ratio {:.2} (median of the paired turns: {})\n\
          client CPU per acked message: {a} {base_cpu:.2} µs, {b} {other_cpu:.2} µs ({:+.2} µs {})",
         mean(base, |t| t.rate),
@@ -167,6 +172,18 @@ pub async fn overhead(
         other_cpu - base_cpu,
         sides[1].difference()
     ))
+}
+
+/// What `eoscheck bench overhead` was asked for.
+pub struct OverheadConfig {
+    /// On each side.
+    pub producers: u32,
+    /// Of each turn.
+    pub seconds: u64,
+    /// Timed turns of each side.
+    pub rounds: u32,
+    /// The bare loop on both sides.
+    pub control: bool,
 }
 
 /// One timed turn: acknowledged messages per second, and this process's CPU time
@@ -243,6 +260,7 @@ async fn take_turn(
     cluster: &crate::cluster::Cluster,
     side: Side,
     topic: &str,
+    producers: u32,
     duration: std::time::Duration,
 ) -> Result<Turn> {
     let settings = crate::preset::Preset::Idempotent.settings();
@@ -252,7 +270,7 @@ async fn take_turn(
                 crate::inprocess::librdkafka_settings(&cluster.bootstrap_servers(), &settings);
             let topic = topic.to_owned();
             tokio::task::spawn_blocking(move || {
-                bare_loop(&librdkafka, &topic, PARTITIONS, OVERHEAD_MESSAGE, duration)
+                bare_loops(&librdkafka, &topic, producers, duration)
             })
             .await?
         }
@@ -261,7 +279,7 @@ async fn take_turn(
                 bootstrap: cluster.bootstrap_servers(),
                 settings,
             };
-            workload_rate(launcher, topic, PARTITIONS, duration).await
+            workload_rate(launcher, topic, producers, duration).await
         }
     }
 }
@@ -278,11 +296,11 @@ fn list(turns: &[Turn]) -> String {
         .join(", ")
 }
 
-/// eoscheck's workload, one producer, unthrottled, history written to a temp file.
+/// eoscheck's workload, unthrottled, history written to a temp file.
 async fn workload_rate(
     launcher: crate::client::Launcher,
     topic: &str,
-    partitions: i32,
+    producers: u32,
     duration: std::time::Duration,
 ) -> Result<Turn> {
     use std::sync::atomic::Ordering;
@@ -294,8 +312,8 @@ async fn workload_rate(
     let load = workload::Workload::start(
         workload::WorkloadConfig {
             topic: topic.to_owned(),
-            producers: 1,
-            partitions,
+            producers,
+            partitions: PARTITIONS,
             rate: 0,
             message_size: OVERHEAD_MESSAGE,
             launcher,
@@ -316,13 +334,12 @@ fn tempfile_path(run_id: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("eoscheck-bench-{run_id}.jsonl"))
 }
 
-/// A plain producer loop: one idempotent producer, messages round-robin over the
-/// partitions, a counter of acknowledgements and nothing else.
-fn bare_loop(
+/// Plain producer loops, one thread and one idempotent producer each, messages
+/// round-robin over the partitions, a counter of acknowledgements and nothing else.
+fn bare_loops(
     settings: &[(String, String)],
     topic: &str,
-    partitions: i32,
-    size: usize,
+    producers: u32,
     duration: std::time::Duration,
 ) -> Result<Turn> {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -344,27 +361,46 @@ fn bare_loop(
         }
     }
 
+    let send_loop = |producer: &ThreadedProducer<Acks>, started: Instant| -> Result<()> {
+        let payload = [b'.'; OVERHEAD_MESSAGE];
+        let mut i = 0u64;
+        while started.elapsed() < duration {
+            let record = BaseRecord::<(), [u8]>::to(topic)
+                .partition((i % PARTITIONS as u64) as i32)
+                .payload(&payload);
+            match producer.send(record) {
+                Ok(()) => i += 1,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    };
     let mut config = ClientConfig::new();
     for (k, v) in settings {
         config.set(k, v);
     }
-    let producer: ThreadedProducer<Acks> = config.create_with_context(Acks(AtomicU64::new(0)))?;
-    let payload = vec![b'.'; size];
+    let producers = (0..producers)
+        .map(|_| config.create_with_context(Acks(AtomicU64::new(0))))
+        .collect::<Result<Vec<ThreadedProducer<Acks>>, _>>()?;
     let (started, turn) = (Instant::now(), Turn::start());
-    let mut i = 0u64;
-    while started.elapsed() < duration {
-        let record = BaseRecord::<(), [u8]>::to(topic)
-            .partition((i % partitions as u64) as i32)
-            .payload(&payload);
-        match producer.send(record) {
-            Ok(()) => i += 1,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                std::thread::sleep(std::time::Duration::from_millis(1))
-            }
-            Err((e, _)) => return Err(e.into()),
-        }
+    std::thread::scope(|scope| {
+        let loops: Vec<_> = producers
+            .iter()
+            .map(|producer| scope.spawn(move || send_loop(producer, started)))
+            .collect();
+        loops
+            .into_iter()
+            .try_for_each(|l| l.join().expect("a send loop does not panic"))
+    })?;
+    let acked = producers
+        .iter()
+        .map(|p| p.context().0.load(Ordering::Relaxed));
+    let turn = turn(acked.sum());
+    for producer in &producers {
+        producer.flush(std::time::Duration::from_secs(10))?;
     }
-    let turn = turn(producer.context().0.load(Ordering::Relaxed));
-    producer.flush(std::time::Duration::from_secs(10))?;
     Ok(turn)
 }

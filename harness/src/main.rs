@@ -100,6 +100,9 @@ enum Bench {
         /// Turns of each, alternating.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         rounds: u32,
+        /// Producers on each side, as `eoscheck run --producers`.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+        producers: u32,
         /// Run the bare loop on both sides: the ratios' spread is the bench's
         /// noise floor on this machine.
         #[arg(long)]
@@ -373,6 +376,7 @@ async fn dispatch(command: Command) -> Result<i32> {
         Command::Bench {
             what:
                 Bench::Overhead {
+                    producers,
                     seconds,
                     rounds,
                     control,
@@ -386,15 +390,14 @@ async fn dispatch(command: Command) -> Result<i32> {
             let job = {
                 let docker = docker.clone();
                 async move {
-                    let line = harness::bench::overhead(
-                        &docker,
-                        &image.reference(),
-                        &id,
+                    let config = harness::bench::OverheadConfig {
+                        producers,
                         seconds,
                         rounds,
                         control,
-                    )
-                    .await?;
+                    };
+                    let line =
+                        harness::bench::overhead(&docker, &image.reference(), &id, &config).await?;
                     println!("{line}");
                     Ok(0)
                 }

@@ -89,10 +89,10 @@ pub async fn overhead(
         control,
     } = config;
     let cluster = Cluster::start(docker, run_id, image, None).await?;
-    let mut turns = 0;
+    let mut taken = 0;
     let mut turn = |side, duration| {
-        turns += 1;
-        let topic = format!("{run_id}-{turns}");
+        taken += 1;
+        let topic = format!("{run_id}-{taken}");
         let cluster = &cluster;
         async move {
             // Every turn on a fresh topic: no turn inherits a longer log, and

@@ -54,6 +54,18 @@ impl BlockBuf {
         self.len = end;
     }
 
+    /// Lets `write` fill up to `max` bytes in place and keeps the number it
+    /// returns: no staging copy for a line built piece by piece.
+    #[inline]
+    pub fn append(&mut self, max: usize, write: impl FnOnce(&mut [u8]) -> usize) {
+        let start = self.len;
+        if start + max > self.blocks.len() * BLOCK {
+            self.grow(start + max);
+        }
+        let written = write(&mut self.all_mut()[start..start + max]);
+        self.len = start + written.min(max);
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         // SAFETY: `Block` is a plain byte array, so the blocks are one contiguous
         // run of initialised bytes, of which `len` are in use.

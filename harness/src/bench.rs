@@ -308,7 +308,7 @@ async fn workload_rate(
     use crate::{recorder::Recorder, workload};
 
     let history = tempfile_path(topic);
-    let recorder = Recorder::create(&history, topic, Instant::now())?;
+    let recorder = Recorder::create(&history, topic, Instant::now(), producers)?;
     let load = workload::Workload::start(
         workload::WorkloadConfig {
             topic: topic.to_owned(),

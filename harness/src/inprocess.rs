@@ -27,7 +27,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::{
     client::{Client, Failed, Refused, Sinks},
     preset::ProducerSettings,
-    recorder::Recorder,
+    recorder::{Recorder, SendWord},
 };
 
 /// The librdkafka release linked in: the in-process client's version.
@@ -56,36 +56,6 @@ pub fn librdkafka_settings(bootstrap: &str, settings: &ProducerSettings) -> Vec<
             .map(|(k, v)| (k.to_owned(), v)),
     );
     all
-}
-
-/// One send, carried through librdkafka to its delivery callback inside the
-/// message's pointer-sized opaque word: no allocation per message (the producer
-/// is the context's). Index: 40 bits, a trillion messages; attempt: 8 bits (the
-/// workload makes at most a handful); partition: 16 bits, as the checker reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct InFlight {
-    index: u64,
-    attempt: Attempt,
-    partition: Partition,
-}
-
-impl InFlight {
-    fn pack(self) -> usize {
-        debug_assert!(
-            self.index < 1 << 40 && self.attempt < 256 && (0..1 << 16).contains(&self.partition)
-        );
-        ((self.index << 24) | (u64::from(self.attempt) << 16) | (self.partition as u64 & 0xffff))
-            as usize
-    }
-
-    fn unpack(word: usize) -> InFlight {
-        let word = word as u64;
-        InFlight {
-            index: word >> 24,
-            attempt: ((word >> 16) & 0xff) as Attempt,
-            partition: (word & 0xffff) as Partition,
-        }
-    }
 }
 
 pub struct Context {
@@ -121,16 +91,19 @@ impl ClientContext for Context {
 impl ProducerContext for Context {
     type DeliveryOpaque = usize;
 
+    /// The send comes back in the message's pointer-sized opaque word: no
+    /// allocation per message (the producer is the context's).
     fn delivery(&self, result: &DeliveryResult<'_>, send: usize) {
-        let send = InFlight::unpack(send);
+        let send = SendWord::from_bits(send as u64);
         let message = MessageId {
             producer: self.producer,
-            index: send.index,
+            index: send.index(),
         };
+        let attempt = send.attempt();
         match result {
             Ok(m) => self
                 .recorder
-                .ok(message, send.attempt, m.partition(), m.offset()),
+                .ok(message, attempt, m.partition(), m.offset()),
             Err((error, m)) => {
                 // SAFETY: the message pointer is valid for the duration of the callback.
                 let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };
@@ -138,15 +111,15 @@ impl ProducerContext for Context {
                     == rdkafka::bindings::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED
                 {
                     self.recorder
-                        .fail(message, send.attempt, error.to_string(), true);
+                        .fail(message, attempt, error.to_string(), true);
                 } else {
-                    self.recorder.info(message, send.attempt, error.to_string());
+                    self.recorder.info(message, attempt, error.to_string());
                 }
                 if let Some(resend) = &self.resend {
                     let _ = resend.send(Failed {
                         message,
-                        attempt: send.attempt,
-                        partition: send.partition,
+                        attempt,
+                        partition: send.partition(),
                     });
                 }
             }
@@ -201,17 +174,14 @@ impl Client for InProcess {
         partition: Partition,
         payload: &[u8],
     ) -> Result<(), Refused> {
-        let record = BaseRecord::<(), [u8], _>::with_opaque_to(
-            &self.topic,
-            InFlight {
-                index: message.index,
-                attempt,
-                partition,
-            }
-            .pack(),
-        )
-        .partition(partition)
-        .payload(payload);
+        let Some(send) = SendWord::new(message.index, attempt, partition) else {
+            let error = "the send does not fit the word librdkafka carries it in".to_owned();
+            self.recorder.fail(message, attempt, error, true);
+            return Err(Refused::Rejected);
+        };
+        let record = BaseRecord::<(), [u8], _>::with_opaque_to(&self.topic, send.bits() as usize)
+            .partition(partition)
+            .payload(payload);
         match self.producer.send(record) {
             Ok(()) => Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -235,33 +205,5 @@ impl Client for InProcess {
         self.producer
             .purge(PurgeConfig::default().queue().inflight());
         let _ = self.producer.flush(Duration::from_secs(5));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_send_survives_the_opaque_word() {
-        for send in [
-            InFlight {
-                index: 0,
-                attempt: 0,
-                partition: 0,
-            },
-            InFlight {
-                index: (1 << 40) - 1,
-                attempt: 255,
-                partition: 65_535,
-            },
-            InFlight {
-                index: 123_456_789,
-                attempt: 4,
-                partition: 2,
-            },
-        ] {
-            assert_eq!(InFlight::unpack(send.pack()), send);
-        }
     }
 }

@@ -238,7 +238,12 @@ async fn execute(
         Site::Shared { cluster, .. } => cluster.clone(),
     };
     cluster.create_topic(topic, config.partitions).await?;
-    let recorder = Recorder::create(&record.dir.join("history.jsonl"), topic, record.origin)?;
+    let recorder = Recorder::create(
+        &record.dir.join("history.jsonl"),
+        topic,
+        record.origin,
+        config.producers,
+    )?;
     record.phase("setup", t, ());
 
     // Workload and nemesis.

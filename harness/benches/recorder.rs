@@ -1,0 +1,76 @@
+//! What recording costs per acknowledged send: the CPU time (all threads, the
+//! history writer's included) to record 64,000 sends as the workload does, an
+//! invoke batch at a time and an ack each, and get them into the file. CPU time,
+//! not wall time, because the writer works beside the caller: what it costs a
+//! run is CPU taken from the brokers on the same machine.
+
+use std::time::{Duration, Instant};
+
+use checker::MessageId;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use harness::recorder::Recorder;
+
+const SENDS: u64 = 64_000;
+const BATCH: u64 = 64;
+
+fn record(recorder: &Recorder) {
+    let mut batch = Vec::with_capacity(BATCH as usize);
+    for start in (0..SENDS).step_by(BATCH as usize) {
+        batch.clear();
+        batch.extend((start..start + BATCH).map(|index| {
+            let message = MessageId {
+                producer: (start / BATCH % 2) as u32,
+                index,
+            };
+            (message, 0, (index % 3) as i32)
+        }));
+        recorder.invoke_all(&batch);
+        for &(message, attempt, partition) in &batch {
+            recorder.ok(
+                message,
+                attempt,
+                partition,
+                1_000_000 + message.index as i64,
+            );
+        }
+    }
+    recorder.flush();
+}
+
+/// This process's CPU time so far, all threads.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+fn bench(c: &mut Criterion) {
+    let path = std::env::temp_dir().join(format!("eoscheck-bench-recorder-{}", std::process::id()));
+    let mut group = c.benchmark_group("recorder");
+    group.throughput(Throughput::Elements(SENDS));
+    group.bench_function("record 64k sends (CPU time)", |b| {
+        b.iter_custom(|iterations| {
+            // One recorder a sample, warmed up first: a run's recorder reaches its
+            // steady size within its first drains.
+            let recorder = Recorder::create(&path, "bench", Instant::now(), 2).unwrap();
+            record(&recorder);
+            let before = cpu_time();
+            for _ in 0..iterations {
+                record(&recorder);
+            }
+            let spent = cpu_time() - before;
+            drop(recorder);
+            let _ = std::fs::remove_file(&path);
+            spent
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

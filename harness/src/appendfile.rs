@@ -23,6 +23,11 @@ use std::{
 /// The alignment direct I/O needs on every file system Linux has (logical block
 /// sizes are 512 or 4096 bytes).
 const BLOCK: usize = 4096;
+/// What a writer stages at most before writing ([`AppendFile::full`]). The
+/// buffer starts big enough for that and a partial block and a line more, so it
+/// never grows while a run goes (growing it means zeroing, copying and faulting
+/// in megabytes of fresh memory).
+const STAGING: usize = 4 << 20;
 
 #[derive(Clone, Copy)]
 #[repr(C, align(4096))]
@@ -152,7 +157,7 @@ impl AppendFile {
         Ok(AppendFile {
             file,
             direct,
-            staged: BlockBuf::with_capacity(1 << 20),
+            staged: BlockBuf::with_capacity(STAGING + 2 * BLOCK),
             offset: 0,
             written: 0,
         })
@@ -161,6 +166,12 @@ impl AppendFile {
     /// Where appends go; [`write`](Self::write) puts them in the file.
     pub fn staged(&mut self) -> &mut BlockBuf {
         &mut self.staged
+    }
+
+    /// Whether so much is staged that it is time to write, even in the middle of
+    /// a batch.
+    pub fn full(&self) -> bool {
+        self.staged.len >= STAGING
     }
 
     /// Writes what is staged. After a failed write the bytes stay staged, and the

@@ -155,8 +155,9 @@ pub async fn overhead(
         mean(other, |t| t.cpu_per_ack),
     );
     let [a, b] = sides.map(Side::name);
+    let plural = if producers == 1 { "" } else { "s" };
     Ok(format!(
-        "bench overhead, {producers} producers a side: {a} {:.0} acked/s ({}), {b} {:.0} acked/s ({})\n\
+        "bench overhead, {producers} producer{plural} a side: {a} {:.0} acked/s ({}), {b} {:.0} acked/s ({})\n\
          ratio {:.2} (median of the paired turns: {})\n\
          client CPU per acked message: {a} {base_cpu:.2} µs, {b} {other_cpu:.2} µs ({:+.2} µs {})",
         mean(base, |t| t.rate),

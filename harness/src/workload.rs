@@ -198,7 +198,7 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
     let mut batch: Vec<(MessageId, Attempt, Partition)> = Vec::with_capacity(BATCH);
     let mut taken = 0;
     // librdkafka copies each value, so one buffer serves every send.
-    let mut value = Vec::with_capacity(config.message_size);
+    let mut values = payload::Values::new(config.message_size);
     while !shared.stop.load(Ordering::Relaxed) {
         ticker.tick().await;
         // Sends due by now at the target rate; after a stall at most one second's
@@ -229,8 +229,8 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
                 shared.sinks.recorder.invoke_all(&batch);
             }
             let (message, attempt, partition) = batch[taken];
-            payload::encode_into(&mut value, message, attempt, config.message_size);
-            match client.send(message, attempt, partition, &value) {
+            let value = values.encode(message, attempt);
+            match client.send(message, attempt, partition, value) {
                 Ok(()) | Err(Refused::Rejected) => {
                     taken += 1;
                     handed += 1;

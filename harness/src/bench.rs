@@ -212,7 +212,7 @@ impl Turn {
 }
 
 /// This process's CPU time so far, all threads.
-fn cpu_seconds() -> f64 {
+pub fn cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
     let usage = unsafe {
         let mut usage = std::mem::zeroed::<libc::rusage>();

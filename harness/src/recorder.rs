@@ -255,13 +255,18 @@ impl Recorder {
         self.lanes[..self.lanes.len() - 1].get(producer as usize)
     }
 
+    /// The last lane: events of no producer, or of one beyond the run's count.
+    fn other_lane(&self) -> &Lane {
+        &self.lanes[self.lanes.len() - 1]
+    }
+
     /// Records an event other than an invoke or ack, on its producer's lane.
     fn write(&self, producer: Option<Producer>, event: impl FnOnce(Nanos) -> Event) {
         let time = self.clock.raw();
         let event = Box::new(event(self.nanos(time)));
         let lane = producer
             .and_then(|p| self.lane(p))
-            .unwrap_or(&self.lanes[self.lanes.len() - 1]);
+            .unwrap_or(self.other_lane());
         lane.0.lock().unwrap().push(Pending::Other { time, event });
     }
 
@@ -328,37 +333,23 @@ impl Recorder {
         self.counts.invoked.fetch_add(sends.len() as u64, Relaxed);
         let time = self.clock.raw();
         for run in sends.chunk_by(|a, b| a.0.producer == b.0.producer) {
-            let producer = run[0].0.producer;
-            match self.lane(producer) {
-                Some(lane) => lane.0.lock().unwrap().extend(run.iter().map(
-                    |&(message, attempt, partition)| match SendWord::new(
-                        message.index,
-                        attempt,
-                        partition,
-                    ) {
-                        Some(send) => Pending::Invoke { time, send },
-                        None => Pending::Other {
-                            time,
-                            event: Box::new(Event::Invoke {
-                                time: self.nanos(time),
-                                message,
-                                attempt,
-                                partition,
-                            }),
-                        },
-                    },
-                )),
-                None => {
-                    for &(message, attempt, partition) in run {
-                        self.write(None, |time| Event::Invoke {
-                            time,
+            let lane = self.lane(run[0].0.producer);
+            let mut list = lane.unwrap_or(self.other_lane()).0.lock().unwrap();
+            list.extend(run.iter().map(|&(message, attempt, partition)| {
+                // Words only on a producer's lane, where the producer is implied.
+                match SendWord::new(message.index, attempt, partition).filter(|_| lane.is_some()) {
+                    Some(send) => Pending::Invoke { time, send },
+                    None => Pending::Other {
+                        time,
+                        event: Box::new(Event::Invoke {
+                            time: self.nanos(time),
                             message,
                             attempt,
                             partition,
-                        });
-                    }
+                        }),
+                    },
                 }
-            }
+            }));
         }
     }
 

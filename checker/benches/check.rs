@@ -1,7 +1,8 @@
 //! Decode + analysis throughput on a 300,000-message synthetic run (the
-//! `bench` example and `eoscheck bench checker` cover ten million).
+//! `bench` example and `eoscheck bench checker` cover ten million), and the
+//! workload's value encoding, which runs once per send on the client's thread.
 
-use checker::{synth, Checker, Guarantee, Options, Results};
+use checker::{ids::MessageId, payload, synth, Checker, Guarantee, Options, Results};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn check(run: &synth::SynthRun) -> Results {
@@ -28,5 +29,24 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn encode(c: &mut Criterion) {
+    const SENDS: u64 = 65_536;
+    let mut group = c.benchmark_group("payload");
+    group.throughput(Throughput::Elements(SENDS));
+    group.bench_function("encode 64k values of 100 bytes", |b| {
+        let mut values = payload::Values::new(100);
+        // Indexes of the length a long run's have.
+        let mut index = 10_000_000;
+        b.iter(|| {
+            for _ in 0..SENDS {
+                index += 1;
+                let message = MessageId { producer: 1, index };
+                std::hint::black_box(values.encode(message, 0));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, encode);
 criterion_main!(benches);

@@ -7,7 +7,8 @@
 //! ([`log`]) and `results.json` ([`Results`]). It does no I/O, no async and
 //! no networking: the harness reads and writes files and hands over their
 //! contents. [`synth`] generates realistic runs with chosen anomalies, for
-//! tests and the benchmark.
+//! tests and the benchmark; [`decimal`] writes numbers for the two texts made
+//! once per send, a value's identity and the harness's history lines.
 //!
 //! ```
 //! use checker::{synth, Checker, Guarantee, Options};
@@ -24,6 +25,7 @@
 
 pub mod anomaly;
 mod check;
+pub mod decimal;
 pub mod guarantee;
 pub mod history;
 pub mod ids;

@@ -6,7 +6,10 @@
 //! `.` to the requested size. A console consumer shows it as is, and the
 //! checker parses it with a handful of byte comparisons per record.
 
-use crate::ids::{Attempt, MessageId};
+use crate::{
+    decimal::Cursor,
+    ids::{Attempt, MessageId},
+};
 
 /// Marks the payload layout; a future layout gets a new prefix.
 const PREFIX: &[u8] = b"eos1:";
@@ -23,16 +26,21 @@ pub fn encode(message: MessageId, attempt: Attempt, size: usize) -> Vec<u8> {
 /// writing the padding again each time (a `memset` per send) was a third of
 /// the cost of encoding.
 pub struct Values {
-    value: Vec<u8>,
+    /// The value, then room for the longest identity and a number's last store
+    /// ([`Cursor::SLACK`]); padding wherever no identity is.
+    buf: Vec<u8>,
     size: usize,
-    /// How long the identity at the front of `value` is.
+    /// How long the identity at the front of `buf` is.
     identity: usize,
 }
+
+/// `eos1:`, a producer, an index and an attempt at their longest, and colons.
+const LONGEST_IDENTITY: usize = PREFIX.len() + 10 + 1 + 20 + 1 + 10;
 
 impl Values {
     pub fn new(size: usize) -> Values {
         Values {
-            value: Vec::with_capacity(size),
+            buf: vec![PADDING; size.max(LONGEST_IDENTITY) + Cursor::SLACK],
             size,
             identity: 0,
         }
@@ -40,30 +48,22 @@ impl Values {
 
     /// The value for `message`'s `attempt`, exactly as [`encode`] makes it.
     pub fn encode(&mut self, message: MessageId, attempt: Attempt) -> &[u8] {
-        let mut id = [0u8; 64];
-        let mut len = 0;
-        let mut put = |bytes: &[u8]| {
-            id[len..len + bytes.len()].copy_from_slice(bytes);
-            len += bytes.len();
-        };
-        let mut n = itoa::Buffer::new();
-        put(PREFIX);
-        put(n.format(message.producer).as_bytes());
-        put(b":");
-        put(n.format(message.index).as_bytes());
-        put(b":");
-        put(n.format(attempt).as_bytes());
-        let total = len.max(self.size);
-        // Truncates, or pads what is new.
-        self.value.resize(total, PADDING);
-        self.value[..len].copy_from_slice(&id[..len]);
+        // Written in place; the number stores reach into the padding behind
+        // with padding.
+        let mut id = Cursor::new(&mut self.buf, PADDING);
+        id.text(PREFIX);
+        id.number(message.producer.into());
+        id.text(b":");
+        id.number(message.index);
+        id.text(b":");
+        id.number(attempt.into());
+        let len = id.len();
         // Padding again where a longer identity was.
-        let stale = self.identity.min(total);
-        if stale > len {
-            self.value[len..stale].fill(PADDING);
+        if self.identity > len {
+            self.buf[len..self.identity].fill(PADDING);
         }
         self.identity = len;
-        &self.value
+        &self.buf[..len.max(self.size)]
     }
 }
 

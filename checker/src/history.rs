@@ -6,12 +6,34 @@
 //! A send is named by its [`MessageId`] and [`Attempt`]; its completion
 //! (`ok`, `fail` or `info`) repeats both, so completions may come in any
 //! order. The crate README shows an example of every kind.
+//!
+//! Format 2 gives the fields of every line's time and of sends short keys
+//! (`t`, `m`, `a`, `p`, `o`), writes a message id as `[producer, index]` and
+//! leaves out a first attempt: invokes and acks are nearly every line, and an
+//! unthrottled run writes two of them per acknowledged message, so this about halves
+//! what the recorder puts on the disk the brokers share. Format 1's long keys
+//! are read as aliases, so older runs still check.
 
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use serde::{Deserialize, Serialize};
 
-/// The history layout this crate reads and writes.
-pub const FORMAT: u32 = 1;
+/// The history layout this crate writes.
+pub const FORMAT: u32 = 2;
+
+/// The layouts this crate reads.
+const READS: [u32; 2] = [1, FORMAT];
+
+/// `Err` says why a history of `format` cannot be read.
+pub fn readable(format: u64) -> Result<(), String> {
+    if READS.iter().any(|&f| u64::from(f) == format) {
+        Ok(())
+    } else {
+        Err(format!(
+            "history format {format} is not supported (this checker reads formats {READS:?}): \
+             check it with the eoscheck release that wrote it"
+        ))
+    }
+}
 
 /// Monotonic nanoseconds since the run started.
 pub type Nanos = u64;
@@ -24,25 +46,52 @@ pub enum Event {
     Header { format: u32, topic: String },
     /// The workload hands a message to its client, for `partition`.
     Invoke {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
+        #[serde(rename = "m", alias = "message", with = "message_pair")]
         message: MessageId,
+        #[serde(
+            rename = "a",
+            alias = "attempt",
+            default,
+            skip_serializing_if = "is_first"
+        )]
         attempt: Attempt,
+        #[serde(rename = "p", alias = "partition")]
         partition: Partition,
     },
     /// The client acknowledged the send at `partition`/`offset`.
     Ok {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
+        #[serde(rename = "m", alias = "message", with = "message_pair")]
         message: MessageId,
+        #[serde(
+            rename = "a",
+            alias = "attempt",
+            default,
+            skip_serializing_if = "is_first"
+        )]
         attempt: Attempt,
+        #[serde(rename = "p", alias = "partition")]
         partition: Partition,
+        #[serde(rename = "o", alias = "offset")]
         offset: Offset,
     },
     /// The client reported an error. `definite` is the client's claim that
     /// the message was not written (e.g. a rejected record); otherwise the
     /// send is as open as an `info`.
     Fail {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
+        #[serde(rename = "m", alias = "message", with = "message_pair")]
         message: MessageId,
+        #[serde(
+            rename = "a",
+            alias = "attempt",
+            default,
+            skip_serializing_if = "is_first"
+        )]
         attempt: Attempt,
         error: String,
         definite: bool,
@@ -50,13 +99,22 @@ pub enum Event {
     /// Indeterminate: the client does not know whether the write happened
     /// (timeout, lost connection).
     Info {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
+        #[serde(rename = "m", alias = "message", with = "message_pair")]
         message: MessageId,
+        #[serde(
+            rename = "a",
+            alias = "attempt",
+            default,
+            skip_serializing_if = "is_first"
+        )]
         attempt: Attempt,
         error: String,
     },
     /// The nemesis began a fault (name from the nemesis crate, kept as text).
     NemesisStart {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
         fault: String,
         targets: Vec<String>,
@@ -64,6 +122,7 @@ pub enum Event {
     },
     /// The nemesis healed a fault it had started.
     NemesisStop {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
         fault: String,
         targets: Vec<String>,
@@ -71,6 +130,7 @@ pub enum Event {
     },
     /// The client told us the PID and epoch it now writes with.
     ProducerSession {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
         producer: Producer,
         pid: ProducerId,
@@ -78,12 +138,14 @@ pub enum Event {
     },
     /// The client entered a fatal error state and will send no more.
     ProducerFatal {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
         producer: Producer,
         error: String,
     },
     /// The client refused the configuration it was given.
     ConfigRejected {
+        #[serde(rename = "t", alias = "time")]
         time: Nanos,
         producer: Producer,
         reason: String,
@@ -119,15 +181,56 @@ pub fn parse_header(text: &str) -> Result<Event, HistoryError> {
         ));
     }
     match value.get("format").and_then(|f| f.as_u64()) {
-        Some(f) if f == u64::from(FORMAT) => {}
-        Some(f) => {
-            return Err(problem(format!(
-                "history format {f} is not supported (this checker reads format {FORMAT})"
-            )))
-        }
+        Some(f) => readable(f).map_err(problem)?,
         None => return Err(problem("the header has no numeric \"format\" field".into())),
     }
     serde_json::from_value(value).map_err(|e| problem(e.to_string()))
+}
+
+fn is_first(attempt: &Attempt) -> bool {
+    *attempt == 0
+}
+
+/// A [`MessageId`] as `[producer, index]`; format 1's `{"producer", "index"}`
+/// object is read too.
+mod message_pair {
+    use super::MessageId;
+    use serde::{de, Deserialize, Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(id: &MessageId, out: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut pair = out.serialize_tuple(2)?;
+        pair.serialize_element(&id.producer)?;
+        pair.serialize_element(&id.index)?;
+        pair.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<MessageId, D::Error> {
+        struct Pair;
+        impl<'de> de::Visitor<'de> for Pair {
+            type Value = MessageId;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a message id, [producer, index]")
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<MessageId, A::Error> {
+                let missing = |n| de::Error::invalid_length(n, &Pair);
+                let producer = seq.next_element()?.ok_or_else(|| missing(0))?;
+                let index = seq.next_element()?.ok_or_else(|| missing(1))?;
+                if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &Pair));
+                }
+                Ok(MessageId { producer, index })
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<MessageId, A::Error> {
+                MessageId::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        input.deserialize_any(Pair)
+    }
 }
 
 #[cfg(test)]
@@ -207,12 +310,41 @@ mod tests {
     }
 
     #[test]
+    fn format_2_is_short_and_format_1_still_reads() {
+        let ok = Event::Ok {
+            time: 41,
+            message: MessageId {
+                producer: 1,
+                index: 17,
+            },
+            attempt: 0,
+            partition: 2,
+            offset: 311,
+        };
+        let line = r#"{"type":"ok","t":41,"m":[1,17],"p":2,"o":311}"#;
+        assert_eq!(serde_json::to_string(&ok).unwrap(), line);
+        let old = r#"{"type":"ok","time":41,"message":{"producer":1,"index":17},"attempt":0,"partition":2,"offset":311}"#;
+        assert_eq!(parse_line(1, old).unwrap(), ok);
+        assert!(parse_header(r#"{"type":"header","format":1,"topic":"t"}"#).is_ok());
+        let resent = r#"{"type":"invoke","t":5,"m":[1,17],"a":1,"p":2}"#;
+        assert!(matches!(
+            parse_line(1, resent).unwrap(),
+            Event::Invoke { attempt: 1, .. }
+        ));
+        for bad in [r#""m":[1]"#, r#""m":[1,2,3]"#, r#""m":"1/2""#] {
+            let line = format!(r#"{{"type":"invoke","t":5,{bad},"p":2}}"#);
+            let err = parse_line(3, &line).unwrap_err();
+            assert!(err.problem.contains("message id"), "{line}: {err}");
+        }
+    }
+
+    #[test]
     fn header_errors_say_what_is_wrong() {
-        let err = parse_header(r#"{"type":"header","format":2,"topic":"t"}"#).unwrap_err();
-        assert!(err.problem.contains("format 2 is not supported"), "{err}");
+        let err = parse_header(r#"{"type":"header","format":3,"topic":"t"}"#).unwrap_err();
+        assert!(err.problem.contains("format 3 is not supported"), "{err}");
         let err = parse_header(r#"{"type":"invoke"}"#).unwrap_err();
         assert!(err.problem.contains("must be the header"), "{err}");
-        let err = parse_line(7, r#"{"type":"ok","time":1}"#).unwrap_err();
+        let err = parse_line(7, r#"{"type":"ok","t":1}"#).unwrap_err();
         assert_eq!(err.line, 7);
         assert!(
             err.to_string().starts_with("line 7: missing field"),

@@ -412,9 +412,8 @@ fn history_errors_name_the_line() {
     let err = read(&(lines.join("\n") + "\n")).err().unwrap();
     assert_eq!(err.line, 3);
 
-    let err = read(&good.replace("\"format\":1", "\"format\":9"))
-        .err()
-        .unwrap();
+    let header = format!("\"format\":{}", checker::history::FORMAT);
+    let err = read(&good.replace(&header, "\"format\":9")).err().unwrap();
     assert_eq!(err.line, 1);
     assert!(
         err.problem.contains("format 9 is not supported"),

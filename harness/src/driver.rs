@@ -648,7 +648,7 @@ mod tests {
         assert!(h.send().is_ok());
         let history = eventually(&h, "protocol error");
         assert!(
-            history.contains(r#""type":"ok""#) && history.contains(r#""offset":41"#),
+            history.contains(r#""type":"ok""#) && history.contains(r#""o":41"#),
             "{history}"
         );
         assert!(history.contains("send 7, which is not open"), "{history}");

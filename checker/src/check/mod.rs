@@ -161,12 +161,7 @@ impl Checker {
             if self.header_seen {
                 return Err("a second header line".into());
             }
-            if *format != history::FORMAT {
-                return Err(format!(
-                    "history format {format} is not supported (this checker reads format {})",
-                    history::FORMAT
-                ));
-            }
+            history::readable((*format).into())?;
             self.header_seen = true;
             return Ok(());
         }

@@ -180,7 +180,7 @@ pub enum Outcome {
 
 /// The client's view of one send, as examples show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Send {
+pub struct ClientSend {
     pub message: MessageId,
     pub attempt: Attempt,
     pub outcome: Outcome,
@@ -190,7 +190,7 @@ pub struct Send {
 
 /// One record of a message in the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Copy {
+pub struct LogCopy {
     pub partition: Partition,
     pub offset: Offset,
     pub pid: ProducerId,
@@ -222,7 +222,7 @@ pub enum DuplicateCause {
 
 impl DuplicateCause {
     /// Judges the cause from all copies of one message.
-    pub fn of(copies: &[Copy]) -> DuplicateCause {
+    pub fn of(copies: &[LogCopy]) -> DuplicateCause {
         let pairs = || {
             copies.iter().enumerate().flat_map(move |(i, a)| {
                 copies[i + 1..]
@@ -252,7 +252,7 @@ impl DuplicateCause {
     }
 }
 
-fn positions(copies: &[Copy]) -> String {
+fn positions(copies: &[LogCopy]) -> String {
     let list: Vec<String> = copies
         .iter()
         .map(|c| format!("{}@{}", c.partition, c.offset))
@@ -281,7 +281,7 @@ anomaly! {
     "An acknowledged (ok) send whose message is nowhere in the final log.",
     pub struct Lost {
         #[serde(flatten)]
-        pub send: Send,
+        pub send: ClientSend,
     }
 }
 explained!(Lost, |a| format!(
@@ -296,9 +296,9 @@ anomaly! {
     pub struct Duplicate {
         pub cause: DuplicateCause,
         /// Every copy, in the order the checker read them.
-        pub copies: Vec<Copy>,
+        pub copies: Vec<LogCopy>,
         #[serde(flatten)]
-        pub send: Send,
+        pub send: ClientSend,
     }
 }
 explained!(Duplicate, |a| format!(
@@ -314,12 +314,12 @@ anomaly! {
     "Within one producer session (producer instance and PID) and partition, a message sits after a message that was sent later; counted once per message that landed late.",
     pub struct Reorder {
         /// The message that landed late.
-        pub copy: Copy,
+        pub copy: LogCopy,
         /// The later-sent message it landed after, and where that one sits.
         pub after: MessageId,
         pub after_offset: Offset,
         #[serde(flatten)]
-        pub send: Send,
+        pub send: ClientSend,
     }
 }
 explained!(Reorder, |a| format!(
@@ -384,9 +384,9 @@ anomaly! {
     "A send was acknowledged at a partition and offset where its message does not sit (the message is in the log elsewhere).",
     pub struct OffsetMismatch {
         /// Where the message really is.
-        pub copies: Vec<Copy>,
+        pub copies: Vec<LogCopy>,
         #[serde(flatten)]
-        pub send: Send,
+        pub send: ClientSend,
     }
 }
 explained!(OffsetMismatch, |a| format!(
@@ -400,9 +400,9 @@ anomaly! {
     "failed-but-present", violates [NoDuplicates],
     "A send the client reported as definitely failed is in the log; an application that trusts the error and resends writes a duplicate.",
     pub struct FailedButPresent {
-        pub copy: Copy,
+        pub copy: LogCopy,
         #[serde(flatten)]
-        pub send: Send,
+        pub send: ClientSend,
     }
 }
 explained!(FailedButPresent, |a| format!(
@@ -450,8 +450,8 @@ explained!(Phantom, |a| match (a.message, &a.value) {
 mod tests {
     use super::*;
 
-    fn copy(pid: ProducerId, epoch: Epoch, attempt: Attempt) -> Copy {
-        Copy {
+    fn copy(pid: ProducerId, epoch: Epoch, attempt: Attempt) -> LogCopy {
+        LogCopy {
             partition: 0,
             offset: 0,
             pid,

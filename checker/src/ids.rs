@@ -42,3 +42,68 @@ impl fmt::Display for MessageId {
         write!(f, "{}/{}", self.producer, self.index)
     }
 }
+
+/// One send as the workload hands it to a client: which message, which of
+/// its attempts, to which partition. The one key of a send everywhere in the
+/// harness: the workload's invoke, the client's hand-over, the completion it
+/// waits for, and the application's resend of a failed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SendKey {
+    pub message: MessageId,
+    pub attempt: Attempt,
+    pub partition: Partition,
+}
+
+impl SendKey {
+    /// The send in one word, without its producer (known from where the word
+    /// is kept): message index in 40 bits (a trillion messages), attempt in 8
+    /// (the workload makes a handful), partition in 16 (as the checker reads).
+    /// None when a field does not fit. The harness's recorder and librdkafka's
+    /// per-message opaque carry sends this way: no allocation per send.
+    pub fn to_word(self) -> Option<u64> {
+        let (index, attempt, partition) = (self.message.index, self.attempt, self.partition);
+        (index < 1 << 40 && attempt < 1 << 8 && (0..1 << 16).contains(&partition))
+            .then_some((index << 24) | (u64::from(attempt) << 16) | partition as u64)
+    }
+
+    /// The send `producer` packed into `word` with [`SendKey::to_word`].
+    pub fn from_word(producer: Producer, word: u64) -> SendKey {
+        SendKey {
+            message: MessageId {
+                producer,
+                index: word >> 24,
+            },
+            attempt: ((word >> 16) & 0xff) as Attempt,
+            partition: (word & 0xffff) as Partition,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(index: u64, attempt: Attempt, partition: Partition) -> SendKey {
+        SendKey {
+            message: MessageId { producer: 7, index },
+            attempt,
+            partition,
+        }
+    }
+
+    #[test]
+    fn a_send_word_keeps_its_fields_or_refuses_them() {
+        for (index, attempt, partition) in
+            [(0, 0, 0), ((1 << 40) - 1, 255, 65_535), (123_456_789, 4, 2)]
+        {
+            let send = key(index, attempt, partition);
+            let word = send.to_word().unwrap();
+            assert_eq!(SendKey::from_word(7, word), send);
+        }
+        for (index, attempt, partition) in
+            [(1 << 40, 0, 0), (0, 256, 0), (0, 0, 65_536), (0, 0, -1)]
+        {
+            assert_eq!(key(index, attempt, partition).to_word(), None);
+        }
+    }
+}

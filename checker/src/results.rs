@@ -15,6 +15,17 @@ pub enum Validity {
     Unknown,
 }
 
+impl Validity {
+    /// The verdict as a word: `valid`, `invalid` or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "invalid",
+            Validity::Unknown => "unknown",
+        }
+    }
+}
+
 impl Serialize for Validity {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

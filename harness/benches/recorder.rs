@@ -6,9 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use checker::MessageId;
+use checker::{MessageId, SendKey};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use harness::recorder::Recorder;
+use harness::recording::Recorder;
+
+mod common;
 
 const SENDS: u64 = 64_000;
 const BATCH: u64 = 64;
@@ -17,21 +19,17 @@ fn record(recorder: &Recorder) {
     let mut batch = Vec::with_capacity(BATCH as usize);
     for start in (0..SENDS).step_by(BATCH as usize) {
         batch.clear();
-        batch.extend((start..start + BATCH).map(|index| {
-            let message = MessageId {
+        batch.extend((start..start + BATCH).map(|index| SendKey {
+            message: MessageId {
                 producer: (start / BATCH % 2) as u32,
                 index,
-            };
-            (message, 0, (index % 3) as i32)
+            },
+            attempt: 0,
+            partition: (index % 3) as i32,
         }));
         recorder.invoke_all(&batch);
-        for &(message, attempt, partition) in &batch {
-            recorder.ok(
-                message,
-                attempt,
-                partition,
-                1_000_000 + message.index as i64,
-            );
+        for &send in &batch {
+            recorder.ok(send, 1_000_000 + send.message.index as i64);
         }
     }
     recorder.flush();
@@ -39,11 +37,12 @@ fn record(recorder: &Recorder) {
 
 /// This process's CPU time so far, all threads.
 fn cpu_time() -> Duration {
-    Duration::from_secs_f64(harness::bench::cpu_seconds())
+    Duration::from_secs_f64(common::cpu_seconds())
 }
 
 fn bench(c: &mut Criterion) {
-    let path = std::env::temp_dir().join(format!("eoscheck-bench-recorder-{}", std::process::id()));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("history.jsonl");
     let mut group = c.benchmark_group("recorder");
     group.throughput(Throughput::Elements(SENDS));
     group.bench_function("record 64k sends (CPU time)", |b| {

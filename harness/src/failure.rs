@@ -1,4 +1,5 @@
-//! Why a command failed, as the exit code DESIGN.md fixes: scripts and CI branch on it.
+//! Why a command failed, as one of the exit codes the README documents: scripts
+//! and CI branch on them.
 
 use std::fmt;
 

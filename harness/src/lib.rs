@@ -2,29 +2,24 @@
 //! the container engine, builds broker images, runs the cluster, drives producers,
 //! reads the final log and writes the run directory; the pure judgement lives in
 //! the `checker` crate, the faults in `nemesis`, the rendering in `reports`.
+//!
+//! Rooms, from the bottom up (ARCHITECTURE.md has who may use whom, and
+//! `tests/architecture.rs` holds the code to it):
+//!
+//! - [`failure`], [`tools`]: exit codes, and running external tools;
+//! - [`recording`]: the history recorder and its append-only file;
+//! - [`cluster`]: engine, images, containers, admin requests, the final raw read,
+//!   the nemesis's door;
+//! - [`clients`]: the producer libraries under test, their presets and installs;
+//! - [`workload`]: the run's producers, sending at a rate;
+//! - [`run_dir`]: the run directory, the contract with `check` and `report`;
+//! - [`commands`]: one module per command, composing the rooms above.
 
-mod admin;
-mod appendfile;
-pub mod bench;
-pub mod check;
-pub mod client;
+pub mod clients;
 pub mod cluster;
-mod command;
-pub mod compare;
-pub mod driver;
-pub mod engine;
+pub mod commands;
 pub mod failure;
-pub mod images;
-pub mod inprocess;
-pub mod install;
-pub mod library;
-pub mod logread;
-pub mod preset;
-pub mod recorder;
-pub mod run;
-pub mod rundir;
-pub mod runinfo;
-pub mod smoke;
-pub mod target;
-mod wire;
+pub mod recording;
+pub mod run_dir;
+pub mod tools;
 pub mod workload;

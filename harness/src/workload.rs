@@ -16,14 +16,14 @@ use std::{
 
 use anyhow::{bail, Result};
 use checker::{
-    ids::{Attempt, Partition, Producer},
-    payload, MessageId,
+    ids::{Partition, Producer},
+    payload, MessageId, SendKey,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
-    client::{Client, Failed, Launcher, Refused, Sinks},
-    recorder::Recorder,
+    clients::{Client, Launcher, Refused, Sinks},
+    recording::Recorder,
 };
 
 /// How often the rate limiter hands out sends.
@@ -51,22 +51,24 @@ pub struct WorkloadConfig {
 /// `client-crash` swaps it.
 type Slot = Mutex<Option<Arc<dyn Client>>>;
 
-struct Shared {
+/// The run's producers, shared by their send loops, the resender and the
+/// crasher.
+struct Producers {
     config: WorkloadConfig,
     slots: Vec<Slot>,
     stop: AtomicBool,
     sinks: Sinks,
 }
 
-impl Shared {
+impl Producers {
     /// Starts producer `producer` off the async threads: a driver takes seconds.
     async fn create(self: &Arc<Self>, producer: Producer) -> Option<Arc<dyn Client>> {
-        let shared = self.clone();
+        let producers = self.clone();
         tokio::task::spawn_blocking(move || {
-            let config = &shared.config;
+            let config = &producers.config;
             config
                 .launcher
-                .create(producer, &config.topic, &shared.sinks)
+                .create(producer, &config.topic, &producers.sinks)
         })
         .await
         .ok()
@@ -75,7 +77,7 @@ impl Shared {
 }
 
 pub struct Workload {
-    shared: Arc<Shared>,
+    producers: Arc<Producers>,
     senders: Vec<JoinHandle<()>>,
     resender: Option<JoinHandle<()>>,
 }
@@ -89,23 +91,24 @@ impl Workload {
             (None, None)
         };
         let slots = (0..config.producers).map(|_| Mutex::new(None)).collect();
-        let shared = Arc::new(Shared {
+        let producers = Arc::new(Producers {
             config,
             slots,
             stop: AtomicBool::new(false),
             sinks: Sinks { recorder, resend },
         });
         let clients =
-            futures::future::join_all((0..shared.config.producers).map(|p| shared.create(p))).await;
-        for (slot, client) in shared.slots.iter().zip(clients) {
+            futures::future::join_all((0..producers.config.producers).map(|p| producers.create(p)))
+                .await;
+        for (slot, client) in producers.slots.iter().zip(clients) {
             *slot.lock().unwrap() = client;
         }
-        let senders = (0..shared.config.producers)
-            .map(|p| tokio::spawn(send_loop(shared.clone(), p)))
+        let senders = (0..producers.config.producers)
+            .map(|p| tokio::spawn(send_loop(producers.clone(), p)))
             .collect();
-        let resender = resends.map(|rx| tokio::spawn(resend_loop(shared.clone(), rx)));
+        let resender = resends.map(|rx| tokio::spawn(resend_loop(producers.clone(), rx)));
         Workload {
-            shared,
+            producers,
             senders,
             resender,
         }
@@ -113,7 +116,7 @@ impl Workload {
 
     /// How many producers the client library accepted.
     pub fn running(&self) -> usize {
-        self.shared
+        self.producers
             .slots
             .iter()
             .filter(|s| s.lock().unwrap().is_some())
@@ -123,19 +126,19 @@ impl Workload {
     /// A handle that restarts producers while the workload runs (`client-crash`).
     pub fn crasher(&self) -> Crasher {
         Crasher {
-            shared: self.shared.clone(),
+            producers: self.producers.clone(),
         }
     }
 
     /// Stops handing out sends, then gives every client up to `bound` to complete
     /// what it holds; whatever is still open stays indeterminate in the history.
     pub async fn stop(self, bound: Duration) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.producers.stop.store(true, Ordering::Relaxed);
         for sender in self.senders {
             let _ = sender.await;
         }
         let clients: Vec<Arc<dyn Client>> = self
-            .shared
+            .producers
             .slots
             .iter()
             .filter_map(|s| s.lock().unwrap().take())
@@ -148,39 +151,39 @@ impl Workload {
         if let Some(resender) = self.resender {
             resender.abort();
         }
-        self.shared.sinks.recorder.flush();
+        self.producers.sinks.recorder.flush();
     }
 }
 
 #[derive(Clone)]
 pub struct Crasher {
-    shared: Arc<Shared>,
+    producers: Arc<Producers>,
 }
 
 impl Crasher {
     /// Restarts one producer: it abandons what it had queued or in flight and comes
     /// back as a new client, with a new producer id.
     pub async fn crash(&self, producer: Producer) -> Result<String> {
-        let shared = self.shared.clone();
-        let Some(slot) = shared.slots.get(producer as usize) else {
+        let producers = self.producers.clone();
+        let Some(slot) = producers.slots.get(producer as usize) else {
             bail!("no producer {producer}");
         };
         let Some(old) = slot.lock().unwrap().take() else {
             bail!("producer {producer} is not running");
         };
         tokio::task::spawn_blocking(move || old.crash()).await?;
-        let new = shared.create(producer).await;
+        let new = producers.create(producer).await;
         *slot.lock().unwrap() = new;
         Ok(format!("producer {producer}"))
     }
 
     pub fn producers(&self) -> u32 {
-        self.shared.config.producers
+        self.producers.config.producers
     }
 }
 
-async fn send_loop(shared: Arc<Shared>, producer: Producer) {
-    let config = &shared.config;
+async fn send_loop(producers: Arc<Producers>, producer: Producer) {
+    let config = &producers.config;
     let per_second = f64::from(config.rate) / f64::from(config.producers);
     let started = tokio::time::Instant::now();
     let mut handed = 0u64;
@@ -195,11 +198,11 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
     // at full speed a lock and a clock read per message would be a good part of
     // what recording costs the producer. `batch[taken..]` are invoked but not yet
     // taken by the client.
-    let mut batch: Vec<(MessageId, Attempt, Partition)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<SendKey> = Vec::with_capacity(BATCH);
     let mut taken = 0;
     // librdkafka copies each value, so one buffer serves every send.
     let mut values = payload::Values::new(config.message_size);
-    while !shared.stop.load(Ordering::Relaxed) {
+    while !producers.stop.load(Ordering::Relaxed) {
         ticker.tick().await;
         // Sends due by now at the target rate; after a stall at most one second's
         // worth is made up, so a fault is not followed by an unbounded burst.
@@ -210,27 +213,28 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
             handed = handed.max(due.saturating_sub(per_second.ceil() as u64));
             due
         };
-        let Some(client) = shared.slots[producer as usize].lock().unwrap().clone() else {
+        let Some(client) = producers.slots[producer as usize].lock().unwrap().clone() else {
             continue;
         };
         while handed < due {
             if taken == batch.len() {
-                if shared.stop.load(Ordering::Relaxed) {
+                if producers.stop.load(Ordering::Relaxed) {
                     break;
                 }
                 batch.clear();
                 taken = 0;
                 let count = (due - handed).min(BATCH as u64);
-                batch.extend((next_index..next_index + count).map(|index| {
-                    let partition = (index % config.partitions as u64) as Partition;
-                    (MessageId { producer, index }, 0, partition)
+                batch.extend((next_index..next_index + count).map(|index| SendKey {
+                    message: MessageId { producer, index },
+                    attempt: 0,
+                    partition: (index % config.partitions as u64) as Partition,
                 }));
                 next_index += count;
-                shared.sinks.recorder.invoke_all(&batch);
+                producers.sinks.recorder.invoke_all(&batch);
             }
-            let (message, attempt, partition) = batch[taken];
-            let value = values.encode(message, attempt);
-            match client.send(message, attempt, partition, value) {
+            let send = batch[taken];
+            let value = values.encode(send.message, send.attempt);
+            match client.send(send, value) {
                 Ok(()) | Err(Refused::Rejected) => {
                     taken += 1;
                     handed += 1;
@@ -240,33 +244,30 @@ async fn send_loop(shared: Arc<Shared>, producer: Producer) {
         }
     }
     // Invoked but never handed to the client: certainly not written.
-    for &(message, attempt, _) in &batch[taken..] {
+    for &send in &batch[taken..] {
         let reason = "not sent: the workload stopped before the client took it";
-        shared
-            .sinks
-            .recorder
-            .fail(message, attempt, reason.to_owned(), true);
+        producers.sinks.recorder.fail(send, reason.to_owned(), true);
     }
 }
 
 /// The `app-resend` application: a send that failed or timed out is sent again as
 /// a new attempt of the same message, which idempotence does not cover.
-async fn resend_loop(shared: Arc<Shared>, mut failed: mpsc::UnboundedReceiver<Failed>) {
+async fn resend_loop(producers: Arc<Producers>, mut failed: mpsc::UnboundedReceiver<SendKey>) {
     while let Some(f) = failed.recv().await {
-        let attempt = f.attempt + 1;
-        if attempt >= MAX_ATTEMPTS || shared.stop.load(Ordering::Relaxed) {
+        let send = SendKey {
+            attempt: f.attempt + 1,
+            ..f
+        };
+        if send.attempt >= MAX_ATTEMPTS || producers.stop.load(Ordering::Relaxed) {
             continue;
         }
-        let slot = &shared.slots[f.message.producer as usize];
+        let slot = &producers.slots[send.message.producer as usize];
         let Some(client) = slot.lock().unwrap().clone() else {
             continue;
         };
-        shared
-            .sinks
-            .recorder
-            .invoke_all(&[(f.message, attempt, f.partition)]);
-        let value = payload::encode(f.message, attempt, shared.config.message_size);
-        while let Err(Refused::Busy) = client.send(f.message, attempt, f.partition, &value) {
+        producers.sinks.recorder.invoke_all(&[send]);
+        let value = payload::encode(send.message, send.attempt, producers.config.message_size);
+        while let Err(Refused::Busy) = client.send(send, &value) {
             tokio::time::sleep(TICK).await;
         }
     }

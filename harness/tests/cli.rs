@@ -17,7 +17,7 @@ fn eoscheck(args: &[&str]) -> (i32, String) {
 fn bad_flags_are_usage_errors() {
     for args in [
         &["run", "--time-limit", "abc"][..],
-        &["bench", "overhead", "--seconds", "0"],
+        &["bench", "checker", "--records", "many"],
         &["no-such-command"],
         &["run", "--preset", "no-such-preset"],
     ] {

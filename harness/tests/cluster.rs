@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Instant;
 
-use harness::{cluster, smoke};
+use harness::{cluster, commands::smoke};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_cluster_takes_idempotent_writes_and_gives_them_back_raw() {
@@ -25,7 +25,7 @@ async fn a_real_cluster_takes_idempotent_writes_and_gives_them_back_raw() {
             let cluster =
                 cluster::Cluster::start(&docker, &run_id, &reference, Some(&nodes_dir)).await?;
             eprintln!("cluster ready in {:.1}s", started.elapsed().as_secs_f64());
-            smoke::run(&cluster, 3_000, &log_dir).await
+            smoke::send_and_read_back(&cluster, 3_000, &log_dir).await
         }
     })
     .await

@@ -11,11 +11,10 @@ use std::{sync::Arc, time::Duration};
 
 use checker::{Kind, Results, Validity};
 use harness::{
+    clients::{self, ClientSpec, Library, Preset},
     cluster::{self, Cluster},
-    install,
-    library::{ClientSpec, Library},
-    preset::Preset,
-    run::{self, RunConfig, Site},
+    commands::run::{self, RunConfig, Site},
+    run_dir::verdict_line,
 };
 use nemesis::Fault;
 
@@ -58,7 +57,7 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
             let mut failures = Vec::new();
             for library in Library::ALL {
                 let preset = preset_for(library);
-                let client = install::resolve(&ClientSpec {
+                let client = clients::resolve(&ClientSpec {
                     library,
                     version: None,
                 })?;
@@ -92,7 +91,7 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     ));
                     continue;
                 };
-                eprintln!("{client} {preset}: {}", harness::check::summary(&results));
+                eprintln!("{client} {preset}: {}", verdict_line(&results));
                 let history =
                     std::fs::read_to_string(path.join("history.jsonl")).unwrap_or_default();
                 let verdict_ok = match known_breakage(library) {

@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use harness::{cluster::Cluster, logread, rundir::RunDir, target::Target};
+use harness::{
+    cluster::{final_read, Cluster, Target},
+    run_dir::RunDir,
+};
 use nemesis::{Cluster as _, Fault, Nemesis};
 use rdkafka::{
     producer::{FutureProducer, FutureRecord},
@@ -414,7 +417,7 @@ async fn send_plain(producer: &FutureProducer, partition: i32, n: usize) -> usiz
 async fn read(cluster: &Cluster, run: &RunDir, partition: i32) -> anyhow::Result<bytes::Bytes> {
     let file = run.join(&format!("partition-{partition}.bin"));
     let leader = cluster.leader_address(TOPIC, partition).await?;
-    logread::read_partition(&leader, TOPIC, partition, &file, Duration::from_secs(30)).await?;
+    final_read::read_partition(&leader, TOPIC, partition, &file, Duration::from_secs(30)).await?;
     Ok(std::fs::read(&file)?.into())
 }
 

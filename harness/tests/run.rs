@@ -7,17 +7,22 @@ mod common;
 use std::time::Duration;
 
 use checker::{Kind, Results, Validity};
-use harness::{cluster, images, preset::Preset, run, rundir::RunDir};
+use harness::{
+    clients::{self, Preset},
+    cluster::{self, BrokerImage},
+    commands::run::{self, Site},
+    run_dir::{self, RunDir},
+};
 use nemesis::Fault;
 
 async fn run_preset(
     docker: &bollard::Docker,
-    image: &images::BrokerImage,
+    image: &BrokerImage,
     preset: Preset,
 ) -> (Results, RunDir) {
     let config = run::RunConfig {
         preset,
-        client: harness::install::resolve(&"rdkafka".parse().unwrap()).unwrap(),
+        client: clients::resolve(&"rdkafka".parse().unwrap()).unwrap(),
         guarantees: preset.guarantees(),
         faults: vec![Fault::AckLoss],
         time_limit: Duration::from_secs(40),
@@ -30,9 +35,12 @@ async fn run_preset(
     };
     let dir = common::run_dir(&format!("{preset}-"));
     let path = dir.path.clone();
-    let code = cluster::with_teardown(docker, run::run(docker.clone(), config, dir))
-        .await
-        .expect("the run completes");
+    let code = cluster::with_teardown(
+        docker,
+        run::run_at(Site::Fresh(docker.clone()), config, dir),
+    )
+    .await
+    .expect("the run completes");
     let results: Results =
         serde_json::from_str(&std::fs::read_to_string(path.join("results.json")).unwrap()).unwrap();
     assert_eq!(code, results.exit_code());
@@ -78,7 +86,7 @@ async fn ack_loss_duplicates_at_least_once_writes_but_not_idempotent_ones() {
             && history.contains("\"fault\":\"ack-loss\"")
     );
     // The same run judged against what idempotence promises fails.
-    let strict = harness::check::check_dir(
+    let strict = run_dir::check_dir(
         &dir.path,
         Some(checker::Guarantee::parse_list("exactly-once").unwrap()),
     )
@@ -88,7 +96,7 @@ async fn ack_loss_duplicates_at_least_once_writes_but_not_idempotent_ones() {
     let (idempotent, _) = run_preset(&docker, &image, Preset::Idempotent).await;
     eprintln!(
         "idempotent under ack-loss: {}",
-        harness::check::summary(&idempotent)
+        run_dir::verdict_line(&idempotent)
     );
     assert_eq!(idempotent.anomalies.count(Kind::Duplicate), 0);
     assert_eq!(idempotent.valid, Validity::Valid);

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults;
 
-/// A kind of fault, by its stable name (DESIGN.md, "Nemesis").
+/// A kind of fault, by its stable name (ARCHITECTURE.md, "Stable names").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fault {

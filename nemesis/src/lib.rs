@@ -22,5 +22,5 @@ mod schedule;
 
 pub use cluster::{Cluster, NodeId};
 pub use fault::{Fault, FaultError};
-pub use nemesis::{Event, Nemesis, Phase};
+pub use nemesis::{FaultEvent, Nemesis, Phase};
 pub use schedule::{Schedule, ScheduleConfig, Step, StepAction};

@@ -22,7 +22,7 @@ pub struct Nemesis<C> {
 
 /// What the nemesis did, for the history: the harness stamps the time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Event {
+pub struct FaultEvent {
     pub phase: Phase,
     /// None for a heal of everything.
     pub fault: Option<Fault>,
@@ -51,14 +51,14 @@ impl<C: Cluster> Nemesis<C> {
         self.active.iter().map(|(f, _)| *f).collect()
     }
 
-    pub async fn apply(&mut self, step: &Step) -> Result<Event> {
+    pub async fn apply(&mut self, step: &Step) -> Result<FaultEvent> {
         match step.action {
             StepAction::Start => self.start(step.fault).await,
             StepAction::Stop => self.stop(step.fault).await,
         }
     }
 
-    pub async fn start(&mut self, fault: Fault) -> Result<Event> {
+    pub async fn start(&mut self, fault: Fault) -> Result<FaultEvent> {
         if self.active.iter().any(|(f, _)| *f == fault) {
             bail!("{fault} is already active");
         }
@@ -66,7 +66,7 @@ impl<C: Cluster> Nemesis<C> {
             .await
             .with_context(|| format!("could not inject {fault}"))?;
         info!(%fault, detail = %injection.detail, "fault started");
-        let event = Event {
+        let event = FaultEvent {
             phase: Phase::Start,
             fault: Some(fault),
             targets: injection.targets.clone(),
@@ -76,7 +76,7 @@ impl<C: Cluster> Nemesis<C> {
         Ok(event)
     }
 
-    pub async fn stop(&mut self, fault: Fault) -> Result<Event> {
+    pub async fn stop(&mut self, fault: Fault) -> Result<FaultEvent> {
         let Some(i) = self.active.iter().position(|(f, _)| *f == fault) else {
             bail!("{fault} is not active");
         };
@@ -85,7 +85,7 @@ impl<C: Cluster> Nemesis<C> {
             .await
             .with_context(|| format!("could not undo {fault}"))?;
         info!(%fault, "fault stopped");
-        Ok(Event {
+        Ok(FaultEvent {
             phase: Phase::Stop,
             fault: Some(fault),
             targets: injection.targets,
@@ -96,7 +96,7 @@ impl<C: Cluster> Nemesis<C> {
     /// Undoes every fault, on every node, whether or not this nemesis started it,
     /// checks that no rule or qdisc is left, and waits until all brokers are back
     /// and every partition has a full ISR.
-    pub async fn heal_all(&mut self, timeout: Duration) -> Result<Event> {
+    pub async fn heal_all(&mut self, timeout: Duration) -> Result<FaultEvent> {
         let started = tokio::time::Instant::now();
         let mut healed: Vec<String> = Vec::new();
         for (fault, injection) in std::mem::take(&mut self.active) {
@@ -119,7 +119,7 @@ impl<C: Cluster> Nemesis<C> {
             .context("after healing, the cluster did not become whole again")?;
         let took = started.elapsed().as_secs_f64();
         info!("cluster healed and whole after {took:.1}s");
-        Ok(Event {
+        Ok(FaultEvent {
             phase: Phase::Heal,
             fault: None,
             targets: self

@@ -5,8 +5,8 @@
 
 use crate::timeline::Timeline;
 use checker::anomaly::{
-    Anomalies, Copy, Duplicate, FailedButPresent, Finding, Lost, OffsetMismatch, Phantom, Reorder,
-    Send, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat,
+    Anomalies, ClientSend, Duplicate, FailedButPresent, Finding, LogCopy, Lost, OffsetMismatch,
+    Phantom, Reorder, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat,
 };
 use checker::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
 use checker::{Guarantee, Kind};
@@ -32,7 +32,7 @@ pub struct Facts<'a> {
     /// What the kind adds: the duplicate's cause, the sequence before, ...
     pub note: Option<String>,
     /// The client's view, for kinds about a send.
-    pub send: Option<&'a Send>,
+    pub send: Option<&'a ClientSend>,
 }
 
 impl Facts<'_> {
@@ -52,8 +52,8 @@ pub struct LogRecord {
     pub sequence: Sequence,
 }
 
-impl From<&Copy> for LogRecord {
-    fn from(c: &Copy) -> Self {
+impl From<&LogCopy> for LogRecord {
+    fn from(c: &LogCopy) -> Self {
         LogRecord {
             partition: c.partition,
             offset: c.offset,
@@ -104,7 +104,7 @@ fn finding<A: Shown>(kind: Kind, f: &Finding<A>) -> KindFinding<'_> {
 }
 
 /// Facts of an example about one send; the caller adds records and notes.
-fn about(send: &Send) -> Facts<'_> {
+fn about(send: &ClientSend) -> Facts<'_> {
     Facts {
         explanation: "",
         message: Some(send.message),

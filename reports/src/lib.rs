@@ -31,7 +31,7 @@ pub use index::{render_index, ComparisonEntry, IndexEntry};
 pub use junit::render_junit;
 pub use page::{render_report, Run};
 pub use run_info::RunInfo;
-pub use timeline::{CompletedSend, FaultInterval, LeaderChange, SendOutcome, Timeline};
+pub use timeline::{CompletedSend, FaultInterval, LeaderChange, LeaderLine, SendOutcome, Timeline};
 
 use anyhow::{Context, Result};
 use std::fs;

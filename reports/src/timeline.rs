@@ -10,7 +10,7 @@
 use anyhow::{bail, Context, Result};
 use checker::history::{self, Event, Nanos};
 use checker::ids::{Attempt, MessageId, Partition};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// How the client's answer to one send is drawn. `fail` is a definite
@@ -264,11 +264,15 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
-#[derive(Deserialize)]
-struct LeaderLine {
-    time: Nanos,
-    partition: Partition,
-    leader: i32,
+/// One line of `leaders.jsonl`: a change of a partition's leader as the
+/// harness saw it during the workload, at `time` on the history's clock; the
+/// harness writes these and the report reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaderLine {
+    pub time: Nanos,
+    pub partition: Partition,
+    /// The leading broker's id, -1 for none.
+    pub leader: i32,
 }
 
 /// `leaders.jsonl`: one observed leader change a line; leader -1 means none.

@@ -14,8 +14,8 @@ mod scan;
 mod sends;
 
 use crate::anomaly::{
-    Anomalies, Copy, Duplicate, DuplicateCause, FailedButPresent, Lost, OffsetMismatch, Outcome,
-    Phantom, Reorder, Send,
+    Anomalies, ClientSend, Duplicate, DuplicateCause, FailedButPresent, Kind, LogCopy, Lost,
+    OffsetMismatch, Outcome, Phantom, Reorder,
 };
 use crate::guarantee::Guarantee;
 use crate::history::{self, Event, HistoryError, Nanos};
@@ -85,7 +85,7 @@ pub struct Checker {
     places: Vec<(Partition, ProducerId, Epoch)>,
     place_of: FastMap<(Partition, ProducerId, Epoch), u32>,
     /// Every copy of each message that is in the log more than once.
-    duplicates: BTreeMap<MessageId, Vec<Copy>>,
+    duplicates: BTreeMap<MessageId, Vec<LogCopy>>,
     partitions: BTreeMap<Partition, PartitionStats>,
     control_records: u64,
     aborted_records: u64,
@@ -156,91 +156,48 @@ impl Checker {
 
     /// Takes one history event, in file order. `Err` says how the history
     /// contradicts itself (the caller knows the line).
+    ///
+    /// Called once per line of a history that may hold tens of millions, so
+    /// the send events (nearly all lines) go straight to their step, with
+    /// their fields by value.
     pub fn observe(&mut self, event: &Event) -> Result<(), String> {
-        if let Event::Header { format, .. } = event {
-            if self.header_seen {
-                return Err("a second header line".into());
-            }
-            history::readable((*format).into())?;
-            self.header_seen = true;
-            return Ok(());
-        }
-        if !self.header_seen {
-            return Err("the history must begin with a header line".into());
-        }
         match event {
-            Event::Header { .. } => unreachable!("handled above"),
+            Event::Header { format, .. } => self.header(*format),
+            _ if !self.header_seen => Err("the history must begin with a header line".into()),
             Event::Invoke {
                 time,
                 message,
                 attempt,
                 partition,
-            } => {
-                self.liveness.invoke(message.producer, *time);
-                self.sends
-                    .invoke(*message, *attempt, *partition, self.faults.current())?;
-                self.send_stats.invoked += 1;
-                self.send_stats.resends += u64::from(*attempt > 0);
-                self.sent_to.insert(*partition);
-            }
+            } => self.invoke(*time, *message, *attempt, *partition),
             Event::Ok {
                 time,
                 message,
                 attempt,
                 partition,
                 offset,
-            } => {
-                let partition16 = u16::try_from(*partition)
-                    .map_err(|_| format!("partition {partition} is outside 0..=65535"))?;
-                self.send_stats.ok += 1;
-                let state = self.completion(*time, *message, *attempt)?;
-                if !state.has(flag::ACKED) {
-                    state.flags |= flag::ACKED;
-                    state.partition = partition16;
-                    state.acked_offset = *offset;
-                } else if (state.partition, state.acked_offset) != (partition16, *offset) {
-                    state.flags |= flag::ACKED_AGAIN;
-                    self.sends
-                        .extra_acks
-                        .entry((*message, *attempt))
-                        .or_default()
-                        .push((*partition, *offset));
-                }
-            }
+            } => self.ok(*time, *message, *attempt, *partition, *offset),
             Event::Fail {
                 time,
                 message,
                 attempt,
                 error,
                 definite,
-            } => {
-                let error = self.sends.error_number(error);
-                let bit = if *definite {
-                    flag::FAILED_DEFINITE
-                } else {
-                    flag::FAILED_MAYBE
-                };
-                if *definite {
-                    self.send_stats.failed_definite += 1
-                } else {
-                    self.send_stats.failed_maybe += 1
-                }
-                let state = self.completion(*time, *message, *attempt)?;
-                state.flags |= bit;
-                state.error = error;
-            }
+            } => self.fail(*time, *message, *attempt, error, *definite),
             Event::Info {
                 time,
                 message,
                 attempt,
                 error,
-            } => {
-                let error = self.sends.error_number(error);
-                self.send_stats.info += 1;
-                let state = self.completion(*time, *message, *attempt)?;
-                state.flags |= flag::INFO;
-                state.error = error;
-            }
+            } => self.info(*time, *message, *attempt, error),
+            _ => self.context(event),
+        }
+    }
+
+    /// The rare events about the run rather than one send: faults, the
+    /// sessions producers report, and what they say about themselves.
+    fn context(&mut self, event: &Event) -> Result<(), String> {
+        match event {
             Event::NemesisStart {
                 time,
                 fault,
@@ -248,8 +205,7 @@ impl Checker {
                 ..
             } => {
                 self.faults.start(fault, targets);
-                self.liveness
-                    .faults_changed(self.faults.current() != 0, *time);
+                self.faults_changed(*time)
             }
             Event::NemesisStop {
                 time,
@@ -258,42 +214,160 @@ impl Checker {
                 ..
             } => {
                 self.faults.stop(fault, targets);
-                self.liveness
-                    .faults_changed(self.faults.current() != 0, *time);
+                self.faults_changed(*time)
             }
             Event::ProducerSession {
                 producer,
                 pid,
                 epoch,
                 ..
-            } => {
-                let sessions = self.reported.entry(*producer).or_default();
-                let session = Session {
-                    pid: *pid,
-                    epoch: *epoch,
-                };
-                if !sessions.contains(&session) {
-                    sessions.push(session);
-                }
-            }
+            } => self.session(*producer, *pid, *epoch),
             Event::ProducerFatal {
                 time,
                 producer,
                 error,
-            } => self.findings.producer_fatal.push(ProducerNote {
-                time: *time,
-                producer: *producer,
-                message: error.clone(),
-            }),
+            } => note(&mut self.findings.producer_fatal, *time, *producer, error),
             Event::ConfigRejected {
                 time,
                 producer,
                 reason,
-            } => self.findings.config_rejected.push(ProducerNote {
-                time: *time,
-                producer: *producer,
-                message: reason.clone(),
-            }),
+            } => note(&mut self.findings.config_rejected, *time, *producer, reason),
+            Event::Header { .. }
+            | Event::Invoke { .. }
+            | Event::Ok { .. }
+            | Event::Fail { .. }
+            | Event::Info { .. } => unreachable!("observe handles headers and sends"),
+        }
+    }
+
+    /// The first line: every later one is read in the format it names, so a
+    /// format this build cannot read stops the check before any event.
+    fn header(&mut self, format: u32) -> Result<(), String> {
+        if self.header_seen {
+            return Err("a second header line".into());
+        }
+        history::readable(format.into())?;
+        self.header_seen = true;
+        Ok(())
+    }
+
+    /// A send handed to the client: it now owes a completion, and the faults
+    /// active at this moment are the ones its examples will name.
+    #[inline]
+    fn invoke(
+        &mut self,
+        time: Nanos,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+    ) -> Result<(), String> {
+        self.liveness.invoke(message.producer, time);
+        self.sends
+            .invoke(message, attempt, partition, self.faults.current())?;
+        self.send_stats.invoked += 1;
+        self.send_stats.resends += u64::from(attempt > 0);
+        self.sent_to.insert(partition);
+        Ok(())
+    }
+
+    /// An acknowledgement. The first says where the send sits; one naming
+    /// another position is rare, so it goes to a side table, and the judge
+    /// checks every position named against the log.
+    #[inline]
+    fn ok(
+        &mut self,
+        time: Nanos,
+        message: MessageId,
+        attempt: Attempt,
+        partition: Partition,
+        offset: Offset,
+    ) -> Result<(), String> {
+        let partition16 = sends::narrow(partition)?;
+        self.send_stats.ok += 1;
+        let state = self.completion(time, message, attempt)?;
+        if !state.has(flag::ACKED) {
+            state.flags |= flag::ACKED;
+            state.partition = partition16;
+            state.acked_offset = offset;
+        } else if (state.partition, state.acked_offset) != (partition16, offset) {
+            state.flags |= flag::ACKED_AGAIN;
+            self.sends
+                .extra_acks
+                .entry((message, attempt))
+                .or_default()
+                .push((partition, offset));
+        }
+        Ok(())
+    }
+
+    /// A failure: `definite` if the client says the send was not written,
+    /// which a copy in the log then contradicts.
+    #[inline]
+    fn fail(
+        &mut self,
+        time: Nanos,
+        message: MessageId,
+        attempt: Attempt,
+        error: &str,
+        definite: bool,
+    ) -> Result<(), String> {
+        let bit = if definite {
+            self.send_stats.failed_definite += 1;
+            flag::FAILED_DEFINITE
+        } else {
+            self.send_stats.failed_maybe += 1;
+            flag::FAILED_MAYBE
+        };
+        self.failure(time, message, attempt, error, bit)
+    }
+
+    /// An indeterminate completion: the client cannot say whether the send
+    /// was written, so only the log decides.
+    #[inline]
+    fn info(
+        &mut self,
+        time: Nanos,
+        message: MessageId,
+        attempt: Attempt,
+        error: &str,
+    ) -> Result<(), String> {
+        self.send_stats.info += 1;
+        self.failure(time, message, attempt, error, flag::INFO)
+    }
+
+    /// Marks a completion that was not an ack with `bit`, keeping its error
+    /// text as a number (each distinct text is stored once).
+    #[inline]
+    fn failure(
+        &mut self,
+        time: Nanos,
+        message: MessageId,
+        attempt: Attempt,
+        error: &str,
+        bit: u16,
+    ) -> Result<(), String> {
+        let error = self.sends.error_number(error);
+        let state = self.completion(time, message, attempt)?;
+        state.flags |= bit;
+        state.error = error;
+        Ok(())
+    }
+
+    /// A fault began or ended: a producer that completes nothing is only
+    /// stalled while no fault explains it.
+    fn faults_changed(&mut self, time: Nanos) -> Result<(), String> {
+        self.liveness
+            .faults_changed(self.faults.current() != 0, time);
+        Ok(())
+    }
+
+    /// A (PID, epoch) a producer reported, kept once each in the order first
+    /// seen, to compare with the sessions the log shows.
+    fn session(&mut self, producer: Producer, pid: ProducerId, epoch: Epoch) -> Result<(), String> {
+        let session = Session { pid, epoch };
+        let sessions = self.reported.entry(producer).or_default();
+        if !sessions.contains(&session) {
+            sessions.push(session);
         }
         Ok(())
     }
@@ -433,7 +507,7 @@ impl Checker {
         let limit = self.options.max_examples;
         let (partition, pid, epoch) = self.places[place as usize];
         scan.stats.records += 1;
-        let copy = Copy {
+        let copy = LogCopy {
             partition,
             offset: record.offset,
             pid,
@@ -522,14 +596,23 @@ impl Checker {
     }
 
     /// Judges every send against the log and gives the verdict.
+    ///
+    /// The phases run in a fixed order over sorted tables, so the same input
+    /// gives the same examples, reasons and numbers whatever the threads did.
     pub fn finish(mut self) -> Results {
-        let mut unknown = Vec::new();
-        let complete: BTreeSet<Partition> = self
-            .partitions
-            .values()
-            .filter(|p| p.complete)
-            .map(|p| p.partition)
-            .collect();
+        let tally = self.judge_sends();
+        self.send_stats.no_completion = tally.no_completion;
+        self.report_duplicates();
+        let unknown = self.unknown_reasons(tally.unjudged_acks);
+        let violated = self.violated();
+        let valid = verdict(&violated, &unknown);
+        self.results(valid, violated, tally.indeterminate, unknown)
+    }
+
+    /// Judges each send once the whole log is known: only then is a message
+    /// that is nowhere in it lost rather than not read yet.
+    fn judge_sends(&mut self) -> Tally {
+        let complete = self.complete_partitions();
         self.sends.sort_producers();
         let mut judge = Judge {
             sends: &self.sends,
@@ -539,59 +622,54 @@ impl Checker {
             complete: &complete,
             anomalies: &mut self.anomalies,
             limit: self.options.max_examples,
-            indeterminate: IndeterminateStats::default(),
-            no_completion: 0,
-            unjudged_acks: 0,
+            tally: Tally::default(),
         };
-        for (producer, slots) in self.sends.producers() {
-            for (index, slot) in slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.send.has(flag::INVOKED))
-            {
-                judge.send(
-                    MessageId {
-                        producer: *producer,
-                        index: index as u64,
-                    },
-                    0,
-                    &slot.send,
-                    slot,
-                );
-            }
-        }
-        let mut resends: Vec<_> = self.sends.resends.iter().collect();
-        resends.sort_by_key(|(key, _)| **key);
-        for (&(message, attempt), state) in resends {
-            judge.send(
-                message,
-                attempt,
-                state,
-                self.sends.slot(message).expect("a resend has an attempt 0"),
-            );
-        }
-        let Judge {
-            indeterminate,
-            no_completion,
-            unjudged_acks,
-            limit,
-            ..
-        } = judge;
-        self.send_stats.no_completion = no_completion;
+        judge.first_attempts();
+        judge.resends();
+        judge.tally
+    }
+
+    /// Partitions read to their end: only there does absence prove anything.
+    fn complete_partitions(&self) -> BTreeSet<Partition> {
+        self.partitions
+            .values()
+            .filter(|p| p.complete)
+            .map(|p| p.partition)
+            .collect()
+    }
+
+    /// One anomaly per message in the log more than once, not per extra
+    /// copy: its cause is judged over all copies together.
+    fn report_duplicates(&mut self) {
+        let (sends, faults) = (&self.sends, &self.faults);
+        let limit = self.options.max_examples;
         for (message, copies) in &self.duplicates {
-            let (sends, faults) = (&self.sends, &self.faults);
             self.anomalies.duplicate.add(limit, || Duplicate {
                 cause: DuplicateCause::of(copies),
                 copies: copies.clone(),
                 send: send_view(sends, faults, *message, 0),
             });
         }
+    }
 
+    /// Why a run with no anomaly is still not valid: each reason is a part of
+    /// the evidence that was not seen, where an anomaly could hide.
+    fn unknown_reasons(&self, unjudged_acks: u64) -> Vec<String> {
+        let mut unknown = Vec::new();
         if unjudged_acks > 0 {
             unknown.push(format!(
                 "{unjudged_acks} acknowledged sends are not in the log read so far, but their partitions were not read completely, so loss cannot be judged"
             ));
         }
+        self.unread_partitions(&mut unknown);
+        self.partial_reads(&mut unknown);
+        self.undecided_input(&mut unknown);
+        unknown
+    }
+
+    /// The final read is missing, or left out partitions that the manifest
+    /// lists or the history sent to.
+    fn unread_partitions(&self, unknown: &mut Vec<String>) {
         match &self.manifest {
             None => unknown.push("no log manifest was given: the final read is missing".into()),
             Some((complete, listed)) => {
@@ -614,6 +692,10 @@ impl Checker {
                 "messages were sent to partition {p}, but its log was not read"
             ));
         }
+    }
+
+    /// Partitions read, but not to the end the broker reported.
+    fn partial_reads(&self, unknown: &mut Vec<String>) {
         for p in self.partitions.values() {
             let reached = p.last_offset.map_or(p.log_start_offset, |o| o + 1);
             if !p.complete {
@@ -628,6 +710,11 @@ impl Checker {
                 ));
             }
         }
+    }
+
+    /// Input that was read but decides nothing: a history cut off mid-line,
+    /// transactions with no outcome, or no sends at all.
+    fn undecided_input(&self, unknown: &mut Vec<String>) {
         if self.history_truncated {
             unknown.push("history.jsonl ends in a partial line: the recorder stopped mid-write, so sends may be missing".into());
         }
@@ -640,29 +727,37 @@ impl Checker {
         if self.send_stats.invoked == 0 {
             unknown.push("the history has no sends, so nothing was tested".into());
         }
+    }
 
-        let promised = &self.options.guarantees;
-        let violated: Vec<Guarantee> = promised
+    /// The promised guarantees that some anomaly found breaks. Anomalies
+    /// against guarantees the run did not promise are reported but do not
+    /// decide the verdict.
+    fn violated(&self) -> Vec<Guarantee> {
+        self.options
+            .guarantees
             .iter()
             .copied()
             .filter(|g| {
-                crate::anomaly::Kind::ALL
+                Kind::ALL
                     .iter()
                     .any(|k| self.anomalies.count(*k) > 0 && k.violates().contains(g))
             })
-            .collect();
-        let valid = if !violated.is_empty() {
-            Validity::Invalid
-        } else if !unknown.is_empty() {
-            Validity::Unknown
-        } else {
-            Validity::Valid
-        };
+            .collect()
+    }
+
+    /// Puts the verdict, the anomalies and the statistics together.
+    fn results(
+        self,
+        valid: Validity,
+        violated: Vec<Guarantee>,
+        indeterminate: IndeterminateStats,
+        unknown_reasons: Vec<String>,
+    ) -> Results {
         let partitions: Vec<PartitionStats> = self.partitions.into_values().collect();
         let producers = producer_stats(&partitions, self.reported);
         Results {
             valid,
-            guarantees: promised.clone(),
+            guarantees: self.options.guarantees,
             violated,
             anomalies: self.anomalies,
             findings: Findings {
@@ -679,9 +774,31 @@ impl Checker {
                 partitions,
                 producers,
             },
-            unknown_reasons: unknown,
+            unknown_reasons,
         }
     }
+}
+
+/// A broken promise makes the run invalid whatever else is missing; without
+/// one, anything unseen makes it unknown rather than valid.
+fn verdict(violated: &[Guarantee], unknown: &[String]) -> Validity {
+    if !violated.is_empty() {
+        Validity::Invalid
+    } else if !unknown.is_empty() {
+        Validity::Unknown
+    } else {
+        Validity::Valid
+    }
+}
+
+/// What judging the sends counts besides anomalies.
+#[derive(Default)]
+struct Tally {
+    indeterminate: IndeterminateStats,
+    no_completion: u64,
+    /// Acknowledged sends not found in partitions that were not read to the
+    /// end: they may be lost or just unread.
+    unjudged_acks: u64,
 }
 
 /// Judges sends, once the whole log has been read.
@@ -689,75 +806,61 @@ struct Judge<'a> {
     sends: &'a Sends,
     faults: &'a Faults,
     places: &'a [(Partition, ProducerId, Epoch)],
-    duplicates: &'a BTreeMap<MessageId, Vec<Copy>>,
+    duplicates: &'a BTreeMap<MessageId, Vec<LogCopy>>,
     /// Partitions read completely: only there does absence prove anything.
     complete: &'a BTreeSet<Partition>,
     anomalies: &'a mut Anomalies,
     /// Examples kept per kind.
     limit: usize,
-    indeterminate: IndeterminateStats,
-    no_completion: u64,
-    unjudged_acks: u64,
+    tally: Tally,
 }
 
 impl Judge<'_> {
-    /// Judges one send (`state`) of a message (`slot`).
-    fn send(&mut self, message: MessageId, attempt: Attempt, state: &SendState, slot: &Slot) {
-        let (partition, limit) = (Partition::from(state.partition), self.limit);
-        let found = slot.send.has(flag::FOUND);
-        if !state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
-            self.no_completion += 1;
-        }
-        if state.indeterminate() {
-            if state.has(flag::LANDED) {
-                self.indeterminate.landed += 1;
-            } else if self.complete.contains(&partition) {
-                self.indeterminate.not_landed += 1;
-            } else {
-                self.indeterminate.undetermined += 1;
+    /// Attempt 0 of every invoked message, in (producer, index) order.
+    fn first_attempts(&mut self) {
+        let sends = self.sends;
+        for (producer, slots) in sends.producers() {
+            for (index, slot) in slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.send.has(flag::INVOKED))
+            {
+                let message = MessageId {
+                    producer: *producer,
+                    index: index as u64,
+                };
+                self.send(message, 0, &slot.send, slot);
             }
         }
+    }
+
+    /// The application's resends, sorted by (message, attempt) so their
+    /// examples do not follow hash order.
+    fn resends(&mut self) {
+        let sends = self.sends;
+        let mut resends: Vec<_> = sends.resends.iter().collect();
+        resends.sort_by_key(|(key, _)| **key);
+        for (&(message, attempt), state) in resends {
+            let slot = sends.slot(message).expect("a resend has an attempt 0");
+            self.send(message, attempt, state, slot);
+        }
+    }
+
+    /// Judges one send (`state`) of a message (`slot`): only an ack promises
+    /// anything, so only an acked send can be lost or misplaced.
+    fn send(&mut self, message: MessageId, attempt: Attempt, state: &SendState, slot: &Slot) {
+        self.count(state);
         if !state.has(flag::ACKED) {
             return;
         }
-        let (sends, faults) = (self.sends, self.faults);
-        if !found {
-            if self.complete.contains(&partition) {
-                self.anomalies.lost.add(limit, || Lost {
-                    send: send_view(sends, faults, message, attempt),
-                });
-            } else {
-                self.unjudged_acks += 1;
-            }
-            return;
-        }
-        // The flags spare the common case (one ack, one copy) any map lookup.
-        let extra = match state.has(flag::ACKED_AGAIN) {
-            true => self.sends.extra_acks[&(message, attempt)].as_slice(),
-            false => &[],
-        };
-        let mut acked =
-            std::iter::once((partition, state.acked_offset)).chain(extra.iter().copied());
-        // A negative offset is an ack that does not say where: it only names the
-        // partition (librdkafka acks a retried batch the broker calls a duplicate so).
-        let at = |p: Partition, o: Offset, copy_p: Partition, copy_o: Offset| {
-            p == copy_p && (o < 0 || o == copy_o)
-        };
-        let misplaced = match slot.send.has(flag::DUPLICATED) {
-            false => {
-                let place = self.places[slot.first_place as usize].0;
-                acked.any(|(p, o)| !at(p, o, place, slot.first_offset))
-            }
-            true => {
-                let copies = &self.duplicates[&message];
-                acked.any(|(p, o)| !copies.iter().any(|c| at(p, o, c.partition, c.offset)))
-            }
-        };
-        if misplaced {
-            let (places, duplicates) = (self.places, self.duplicates);
+        if !slot.send.has(flag::FOUND) {
+            self.missing(message, attempt, Partition::from(state.partition));
+        } else if self.misplaced(message, attempt, state, slot) {
+            let (sends, faults, places, duplicates) =
+                (self.sends, self.faults, self.places, self.duplicates);
             self.anomalies
                 .offset_mismatch
-                .add(limit, || OffsetMismatch {
+                .add(self.limit, || OffsetMismatch {
                     copies: duplicates
                         .get(&message)
                         .cloned()
@@ -766,6 +869,86 @@ impl Judge<'_> {
                 });
         }
     }
+
+    /// Counts sends with no completion, and where indeterminate ones ended.
+    fn count(&mut self, state: &SendState) {
+        let tally = &mut self.tally;
+        if !state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
+            tally.no_completion += 1;
+        }
+        if state.indeterminate() {
+            if state.has(flag::LANDED) {
+                tally.indeterminate.landed += 1;
+            } else if self.complete.contains(&Partition::from(state.partition)) {
+                tally.indeterminate.not_landed += 1;
+            } else {
+                tally.indeterminate.undetermined += 1;
+            }
+        }
+    }
+
+    /// An acked message with no copy in the log: lost if its partition was
+    /// read completely, else it cannot be judged.
+    fn missing(&mut self, message: MessageId, attempt: Attempt, partition: Partition) {
+        if self.complete.contains(&partition) {
+            let (sends, faults) = (self.sends, self.faults);
+            self.anomalies.lost.add(self.limit, || Lost {
+                send: send_view(sends, faults, message, attempt),
+            });
+        } else {
+            self.tally.unjudged_acks += 1;
+        }
+    }
+
+    /// Whether some ack of the send names a position where no copy of its
+    /// message sits.
+    fn misplaced(
+        &self,
+        message: MessageId,
+        attempt: Attempt,
+        state: &SendState,
+        slot: &Slot,
+    ) -> bool {
+        // The flags spare the common case (one ack, one copy) any map lookup.
+        let extra = match state.has(flag::ACKED_AGAIN) {
+            true => self.sends.extra_acks[&(message, attempt)].as_slice(),
+            false => &[],
+        };
+        let mut acked = std::iter::once((Partition::from(state.partition), state.acked_offset))
+            .chain(extra.iter().copied());
+        // A negative offset is an ack that does not say where: it only names the
+        // partition (librdkafka acks a retried batch the broker calls a duplicate so).
+        let at = |p: Partition, o: Offset, copy_p: Partition, copy_o: Offset| {
+            p == copy_p && (o < 0 || o == copy_o)
+        };
+        match slot.send.has(flag::DUPLICATED) {
+            false => {
+                let place = self.places[slot.first_place as usize].0;
+                acked.any(|(p, o)| !at(p, o, place, slot.first_offset))
+            }
+            true => {
+                let copies = &self.duplicates[&message];
+                acked.any(|(p, o)| !copies.iter().any(|c| at(p, o, c.partition, c.offset)))
+            }
+        }
+    }
+}
+
+/// Something a producer said about itself (a fatal error, a refused
+/// configuration), passed on as a finding: it decides nothing, but explains
+/// why a producer went quiet.
+fn note(
+    notes: &mut Vec<ProducerNote>,
+    time: Nanos,
+    producer: Producer,
+    message: &str,
+) -> Result<(), String> {
+    notes.push(ProducerNote {
+        time,
+        producer,
+        message: message.to_string(),
+    });
+    Ok(())
 }
 
 /// Where the first copy of a found message sits.
@@ -773,7 +956,7 @@ fn first_copy(
     sends: &Sends,
     places: &[(Partition, ProducerId, Epoch)],
     message: MessageId,
-) -> Copy {
+) -> LogCopy {
     let slot = sends.slot(message).expect("a found message has a slot");
     let (partition, pid, epoch) = places[slot.first_place as usize];
     let attempt = if slot.send.has(flag::FIRST_IS_RESEND) {
@@ -781,7 +964,7 @@ fn first_copy(
     } else {
         0
     };
-    Copy {
+    LogCopy {
         partition,
         offset: slot.first_offset,
         pid,
@@ -792,7 +975,7 @@ fn first_copy(
 }
 
 /// The client's view of one send, for an example.
-fn send_view(sends: &Sends, faults: &Faults, message: MessageId, attempt: Attempt) -> Send {
+fn send_view(sends: &Sends, faults: &Faults, message: MessageId, attempt: Attempt) -> ClientSend {
     let state = sends.send(message, attempt).copied().unwrap_or_default();
     let error = || sends.error_text(state.error).to_string();
     let outcome = if state.has(flag::ACKED) {
@@ -815,7 +998,7 @@ fn send_view(sends: &Sends, faults: &Faults, message: MessageId, attempt: Attemp
     } else {
         Outcome::None
     };
-    Send {
+    ClientSend {
         message,
         attempt,
         outcome,

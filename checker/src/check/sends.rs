@@ -57,6 +57,12 @@ impl SendState {
     }
 }
 
+/// A partition as a [`SendState`] keeps it, in 2 bytes; `Err` names one that
+/// does not fit.
+pub(crate) fn narrow(partition: Partition) -> Result<u16, String> {
+    u16::try_from(partition).map_err(|_| format!("partition {partition} is outside 0..=65535"))
+}
+
 /// Attempt 0 of a message plus where its first copy in the log sits.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Slot {
@@ -94,8 +100,7 @@ impl Sends {
         partition: Partition,
         faults: u16,
     ) -> Result<(), String> {
-        let partition = u16::try_from(partition)
-            .map_err(|_| format!("partition {partition} is outside 0..=65535"))?;
+        let partition = narrow(partition)?;
         let fresh = SendState {
             partition,
             faults,

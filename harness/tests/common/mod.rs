@@ -1,7 +1,10 @@
 //! Set-up shared by the tests that need a real cluster: they prepare the engine and
 //! the default broker image themselves, as every eoscheck command does.
 
-use harness::{engine, images, rundir::RunDir};
+use harness::{
+    cluster::{engine, images},
+    run_dir::RunDir,
+};
 
 pub async fn engine_and_image() -> (bollard::Docker, images::BrokerImage) {
     let docker = engine::connect().await.expect("a Docker engine");

@@ -17,7 +17,7 @@
 //! - Events are stamped with the CPU's time-stamp counter (via `quanta`), a few
 //!   nanoseconds where the OS clock takes 25 on these VMs; the writer converts.
 //! - An invoke or an ack is 32 bytes: the producer is the lane's, and index,
-//!   attempt and partition share one word ([`SendWord`]).
+//!   attempt and partition share one word ([`SendKey::to_word`]).
 //!
 //! Order: a lane keeps its events in push order, so a completion always follows
 //! its invoke (recorded before the send began). The writer merges the lanes by
@@ -39,12 +39,11 @@ use anyhow::{Context, Result};
 use checker::{
     decimal::Cursor,
     history::{Event, Nanos, FORMAT},
-    ids::{Attempt, Epoch, Partition, Producer, ProducerId},
-    MessageId,
+    ids::{Epoch, Producer, ProducerId, SendKey},
 };
 use tracing::warn;
 
-use crate::appendfile::{AppendFile, BlockBuf};
+use super::appendfile::{AppendFile, BlockBuf};
 
 /// How often the writer thread moves pending events to the file.
 pub const DRAIN_EVERY: Duration = Duration::from_millis(10);
@@ -76,11 +75,12 @@ struct Lane(Mutex<Vec<Pending>>);
 enum Pending {
     Invoke {
         time: u64,
-        send: SendWord,
+        /// [`SendKey::to_word`]; the producer is the lane's.
+        send: u64,
     },
     Ok {
         time: u64,
-        send: SendWord,
+        send: u64,
         offset: i64,
     },
     Other {
@@ -96,42 +96,6 @@ impl Pending {
             | Pending::Ok { time, .. }
             | Pending::Other { time, .. } => time,
         }
-    }
-}
-
-/// A send in one word: message index (40 bits, a trillion messages), attempt (8
-/// bits; the workload makes a handful) and partition (16 bits, as the checker
-/// reads). Its producer is known from where the word is: a lane, or the client
-/// whose delivery callback it comes back to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendWord(u64);
-
-impl SendWord {
-    /// None when a field does not fit.
-    pub fn new(index: u64, attempt: Attempt, partition: Partition) -> Option<SendWord> {
-        (index < 1 << 40 && attempt < 1 << 8 && (0..1 << 16).contains(&partition)).then_some(
-            SendWord((index << 24) | (u64::from(attempt) << 16) | partition as u64),
-        )
-    }
-
-    pub fn from_bits(bits: u64) -> SendWord {
-        SendWord(bits)
-    }
-
-    pub fn bits(self) -> u64 {
-        self.0
-    }
-
-    pub fn index(self) -> u64 {
-        self.0 >> 24
-    }
-
-    pub fn attempt(self) -> Attempt {
-        ((self.0 >> 16) & 0xff) as Attempt
-    }
-
-    pub fn partition(self) -> Partition {
-        (self.0 & 0xffff) as Partition
     }
 }
 
@@ -310,11 +274,12 @@ impl Recorder {
                                 &invoke.insert((time, producer, start)).2
                             }
                         };
-                        hot_line(staged, start, send, None)
+                        hot_line(staged, start, SendKey::from_word(producer, send), None)
                     }
                     Pending::Ok { time, send, offset } => {
                         acked += 1;
                         let start = LineStart::new(b"ok", self.nanos(time), producer);
+                        let send = SendKey::from_word(producer, send);
                         hot_line(staged, &start, send, Some(offset))
                     }
                     Pending::Other { ref event, .. } => {
@@ -340,23 +305,23 @@ impl Recorder {
 
     /// A batch of invokes shares one time: the sender's, just before it hands the
     /// first of them to the client.
-    pub fn invoke_all(&self, sends: &[(MessageId, Attempt, Partition)]) {
+    pub fn invoke_all(&self, sends: &[SendKey]) {
         self.counts.invoked.fetch_add(sends.len() as u64, Relaxed);
         let time = self.clock.raw();
-        for run in sends.chunk_by(|a, b| a.0.producer == b.0.producer) {
-            let lane = self.lane(run[0].0.producer);
+        for run in sends.chunk_by(|a, b| a.message.producer == b.message.producer) {
+            let lane = self.lane(run[0].message.producer);
             let mut list = lane.unwrap_or(self.other_lane()).0.lock().unwrap();
-            list.extend(run.iter().map(|&(message, attempt, partition)| {
+            list.extend(run.iter().map(|&send| {
                 // Words only on a producer's lane, where the producer is implied.
-                match SendWord::new(message.index, attempt, partition).filter(|_| lane.is_some()) {
+                match send.to_word().filter(|_| lane.is_some()) {
                     Some(send) => Pending::Invoke { time, send },
                     None => Pending::Other {
                         time,
                         event: Box::new(Event::Invoke {
                             time: self.nanos(time),
-                            message,
-                            attempt,
-                            partition,
+                            message: send.message,
+                            attempt: send.attempt,
+                            partition: send.partition,
                         }),
                     },
                 }
@@ -364,27 +329,30 @@ impl Recorder {
         }
     }
 
-    pub fn ok(&self, message: MessageId, attempt: Attempt, partition: Partition, offset: i64) {
-        let send = SendWord::new(message.index, attempt, partition);
-        match (self.lane(message.producer), send) {
-            (Some(lane), Some(send)) => {
+    pub fn ok(&self, send: SendKey, offset: i64) {
+        match (self.lane(send.message.producer), send.to_word()) {
+            (Some(lane), Some(word)) => {
                 let time = self.clock.raw();
-                lane.0
-                    .lock()
-                    .unwrap()
-                    .push(Pending::Ok { time, send, offset });
+                lane.0.lock().unwrap().push(Pending::Ok {
+                    time,
+                    send: word,
+                    offset,
+                });
             }
-            _ => self.write(Some(message.producer), |time| Event::Ok {
+            _ => self.write(Some(send.message.producer), |time| Event::Ok {
                 time,
-                message,
-                attempt,
-                partition,
+                message: send.message,
+                attempt: send.attempt,
+                partition: send.partition,
                 offset,
             }),
         }
     }
 
-    pub fn fail(&self, message: MessageId, attempt: Attempt, error: String, definite: bool) {
+    pub fn fail(&self, send: SendKey, error: String, definite: bool) {
+        let SendKey {
+            message, attempt, ..
+        } = send;
         let count = if definite {
             &self.counts.failed
         } else {
@@ -400,7 +368,10 @@ impl Recorder {
         });
     }
 
-    pub fn info(&self, message: MessageId, attempt: Attempt, error: String) {
+    pub fn info(&self, send: SendKey, error: String) {
+        let SendKey {
+            message, attempt, ..
+        } = send;
         self.counts.indeterminate.fetch_add(1, Relaxed);
         self.write(Some(message.producer), |time| Event::Info {
             time,
@@ -435,7 +406,7 @@ impl Recorder {
         });
     }
 
-    pub fn nemesis(&self, event: &nemesis::Event) {
+    pub fn nemesis(&self, event: &nemesis::FaultEvent) {
         let fault = event
             .fault
             .map(|f| f.to_string())
@@ -462,18 +433,18 @@ impl Recorder {
 /// faster: invokes and acks are nearly every line of a history. The fields are
 /// numbers and a fixed kind, so nothing needs escaping, and the line is built in
 /// place ([`Cursor`]).
-fn hot_line(out: &mut BlockBuf, start: &LineStart, send: SendWord, offset: Option<i64>) {
+fn hot_line(out: &mut BlockBuf, start: &LineStart, send: SendKey, offset: Option<i64>) {
     out.append(LINE_MAX, |buf| {
         let mut line = Cursor::new(buf, b' ');
         line.text_of(&start.bytes, start.len);
-        line.number(send.index());
+        line.number(send.message.index);
         line.text(b"]");
-        if send.attempt() != 0 {
+        if send.attempt != 0 {
             line.text(b",\"a\":");
-            line.number(send.attempt().into());
+            line.number(send.attempt.into());
         }
         line.text(b",\"p\":");
-        line.number(send.partition() as u64);
+        line.number(send.partition as u64);
         if let Some(offset) = offset {
             line.text(b",\"o\":");
             if offset < 0 {
@@ -538,10 +509,12 @@ fn drain_loop(recorder: Weak<Recorder>) {
 
 #[cfg(test)]
 mod tests {
+    use checker::MessageId;
+
     use super::*;
 
     /// An `invoke` or `ok` line as `hot_line` writes it, and as serde does.
-    fn both_ways(event: &Event, send: SendWord) -> (String, String) {
+    fn both_ways(event: &Event, send: SendKey) -> (String, String) {
         let (kind, time, producer, offset) = match *event {
             Event::Invoke { time, message, .. } => (&b"invoke"[..], time, message.producer, None),
             Event::Ok {
@@ -575,8 +548,8 @@ mod tests {
         ) {
             // Every length of number, not only the long ones random values are.
             let time = time % 10u64.pow(digits).max(1);
-            let send = SendWord::new(index, attempt, partition).unwrap();
             let message = MessageId { producer, index };
+            let send = SendKey { message, attempt, partition };
             let event = match offset {
                 None => Event::Invoke { time, message, attempt, partition },
                 Some(offset) => Event::Ok { time, message, attempt, partition, offset },
@@ -588,12 +561,17 @@ mod tests {
 
     #[test]
     fn hand_formatted_lines_hold_the_extremes() {
-        let send = SendWord::new((1 << 40) - 1, 255, 65_535).unwrap();
         let message = MessageId {
             producer: u32::MAX,
-            index: send.index(),
+            index: (1 << 40) - 1,
         };
-        let (attempt, partition) = (send.attempt(), send.partition());
+        let (attempt, partition) = (255, 65_535);
+        let send = SendKey {
+            message,
+            attempt,
+            partition,
+        };
+        assert!(send.to_word().is_some(), "the widest send that fits a word");
         for (time, offset) in [
             (u64::MAX, None),
             (0, Some(-1001)),
@@ -621,25 +599,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_send_word_keeps_its_fields_or_refuses_them() {
-        for (index, attempt, partition) in
-            [(0, 0, 0), ((1 << 40) - 1, 255, 65_535), (123_456_789, 4, 2)]
-        {
-            let word = SendWord::new(index, attempt, partition).unwrap();
-            let back = SendWord::from_bits(word.bits());
-            assert_eq!(
-                (back.index(), back.attempt(), back.partition()),
-                (index, attempt, partition)
-            );
-        }
-        for (index, attempt, partition) in
-            [(1 << 40, 0, 0), (0, 256, 0), (0, 0, 65_536), (0, 0, -1)]
-        {
-            assert_eq!(SendWord::new(index, attempt, partition), None);
-        }
-    }
-
     /// Whatever lane an event goes through, and whether it waits as a word or as
     /// a full event, the file has every event once, in time order, and the acks
     /// are counted.
@@ -659,21 +618,26 @@ mod tests {
                         producer: (index % 3) as Producer,
                         index,
                     };
-                    (message, 0, if index % 7 == 0 { 70_000 } else { 1 })
+                    SendKey {
+                        message,
+                        attempt: 0,
+                        partition: if index % 7 == 0 { 70_000 } else { 1 },
+                    }
                 })
                 .collect();
             recorder.invoke_all(&batch);
             expected.extend(
                 batch
                     .iter()
-                    .map(|(m, ..)| format!("invoke {} {}", m.producer, m.index)),
+                    .map(|s| format!("invoke {} {}", s.message.producer, s.message.index)),
             );
-            for &(message, attempt, partition) in &batch {
-                recorder.ok(message, attempt, partition, message.index as i64);
+            for &send in &batch {
+                let message = send.message;
+                recorder.ok(send, message.index as i64);
                 expected.push(format!("ok {} {}", message.producer, message.index));
             }
             if first % 48 == 0 {
-                recorder.nemesis(&nemesis::Event {
+                recorder.nemesis(&nemesis::FaultEvent {
                     phase: nemesis::Phase::Start,
                     fault: None,
                     targets: vec![],

@@ -131,6 +131,21 @@ impl FromStr for ClientSpec {
     }
 }
 
+impl ClientSpec {
+    /// Parses a comma-separated list of client specs.
+    pub fn parse_list(list: &str) -> Result<Vec<ClientSpec>, String> {
+        let specs: Vec<ClientSpec> = list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        if specs.is_empty() {
+            return Err("no client named; e.g. --clients rdkafka,java,franz-go@1.18.0".into());
+        }
+        Ok(specs)
+    }
+}
+
 /// A release number as the registries spell them: digits, dots and the usual
 /// pre-release marks, never anything a shell or a path could misread.
 fn is_version(v: &str) -> bool {
@@ -138,19 +153,6 @@ fn is_version(v: &str) -> bool {
         && v.starts_with(|c: char| c.is_ascii_digit() || c == 'v')
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
-}
-
-/// Parses a comma-separated list of client specs.
-pub fn parse_list(list: &str) -> Result<Vec<ClientSpec>, String> {
-    let specs: Vec<ClientSpec> = list
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
-    if specs.is_empty() {
-        return Err("no client named; e.g. --clients rdkafka,java,franz-go@1.18.0".into());
-    }
-    Ok(specs)
 }
 
 #[cfg(test)]
@@ -175,7 +177,12 @@ mod tests {
         assert!(err.contains("confluent-kafka-javascript"), "{err}");
         let err = "java@latest;rm".parse::<ClientSpec>().unwrap_err();
         assert!(err.contains("not a release number"), "{err}");
-        assert!(parse_list(" , ").is_err());
-        assert_eq!(parse_list("rdkafka,kafkajs@2.2.4").unwrap().len(), 2);
+        assert!(ClientSpec::parse_list(" , ").is_err());
+        assert_eq!(
+            ClientSpec::parse_list("rdkafka,kafkajs@2.2.4")
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

@@ -8,17 +8,19 @@
 
 use std::{
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Instant,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use bollard::Docker;
 use sha2::{Digest, Sha256};
+use tempfile::TempDir;
 use tracing::info;
 
-use crate::{command::run, engine, failure::Failure};
+use super::engine;
+use crate::{failure::Failure, tools::output};
 
 /// The newest Kafka release when this was written; `--kafka-version` picks another.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.4.0";
@@ -29,9 +31,9 @@ const RECIPE_LABEL: &str = "eoscheck.recipe";
 const BASE_PACKAGES: &str = "openjdk-17-jre-headless,iptables,iproute2,procps";
 const SUITE: &str = "bookworm";
 
-const ENTRYPOINT: &str = include_str!("../image/entrypoint.sh");
-const LOG4J: &str = include_str!("../image/log4j.properties");
-const LOG4J2: &str = include_str!("../image/log4j2.properties");
+const ENTRYPOINT: &str = include_str!("../../image/entrypoint.sh");
+const LOG4J: &str = include_str!("../../image/log4j.properties");
+const LOG4J2: &str = include_str!("../../image/log4j2.properties");
 
 /// Which broker image a cluster runs.
 #[derive(Debug, Clone)]
@@ -77,7 +79,7 @@ pub fn validate_version(version: &str) -> Result<()> {
             "--kafka-version {version} is not supported: eoscheck runs KRaft clusters of Kafka 3.9.x and 4.x"
         )));
     }
-    match maven_versions("org.apache.kafka", "kafka_2.13") {
+    match crate::tools::maven_versions("org.apache.kafka", "kafka_2.13") {
         Ok(published) if !published.iter().any(|v| v == version) => {
             let same_line: Vec<&str> = published
                 .iter()
@@ -93,27 +95,6 @@ pub fn validate_version(version: &str) -> Result<()> {
         // Offline checks are best effort: the Maven build names the version if it fails.
         _ => Ok(()),
     }
-}
-
-/// Every release of a Maven Central artifact, oldest first.
-pub(crate) fn maven_versions(group: &str, artifact: &str) -> Result<Vec<String>> {
-    let url = format!(
-        "https://repo.maven.apache.org/maven2/{}/{artifact}/maven-metadata.xml",
-        group.replace('.', "/")
-    );
-    let out = Command::new("curl")
-        .args(["-fsSL", "--max-time", "15", &url])
-        .output()?;
-    if !out.status.success() {
-        bail!("could not read {url}");
-    }
-    let xml = String::from_utf8_lossy(&out.stdout);
-    Ok(xml
-        .split("<version>")
-        .skip(1)
-        .filter_map(|s| s.split("</version>").next())
-        .map(str::to_owned)
-        .collect())
 }
 
 /// Makes sure the broker image exists, building what is missing.
@@ -177,26 +158,26 @@ async fn ensure_base(docker: &Docker) -> Result<String> {
         engine::install_packages(&["debootstrap"])?;
     }
     let started = Instant::now();
-    let root = BuildDir::new("base")?;
+    let root = build_dir("base")?;
     info!("building {reference} with debootstrap (about a minute)");
-    run(Command::new("debootstrap").args([
+    output(Command::new("debootstrap").args([
         "--variant=minbase",
         &format!("--include={BASE_PACKAGES}"),
         SUITE,
-        root.path_str(),
+        path_str(&root),
         &debian_mirror(),
     ]))
     .context("debootstrap of the base image failed")?;
     // Package caches are dead weight in every container started from the image.
     for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
-        clear_dir(&root.0.join(dir))?;
+        clear_dir(&root.path().join(dir))?;
     }
     let import = format!(
         "tar -C {} -c . | docker import --change 'LABEL {RECIPE_LABEL}={recipe}' \
          --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - {reference}",
-        root.path_str()
+        path_str(&root)
     );
-    run(Command::new("bash").args(["-o", "pipefail", "-c", &import]))
+    output(Command::new("bash").args(["-o", "pipefail", "-c", &import]))
         .context("docker import of the base image failed")?;
     info!(
         "built {reference} in {:.0}s",
@@ -213,15 +194,15 @@ async fn ensure_kafka(docker: &Docker, base: &str, version: &str) -> Result<()> 
     }
     let started = Instant::now();
     info!("building {reference} from Maven Central jars");
-    let ctx = BuildDir::new("kafka")?;
-    fs::write(ctx.0.join("pom.xml"), pom(version))?;
-    let opt = ctx.0.join("opt");
+    let ctx = build_dir("kafka")?;
+    fs::write(ctx.path().join("pom.xml"), pom(version))?;
+    let opt = ctx.path().join("opt");
     fs::create_dir_all(&opt)?;
-    run(Command::new("mvn").args([
+    output(Command::new("mvn").args([
         "-q",
         "-B",
         "-f",
-        &ctx.0.join("pom.xml").to_string_lossy(),
+        &ctx.path().join("pom.xml").to_string_lossy(),
         "dependency:copy-dependencies",
         "-DincludeScope=runtime",
         &format!("-DoutputDirectory={}", opt.join("libs").display()),
@@ -238,19 +219,30 @@ async fn ensure_kafka(docker: &Docker, base: &str, version: &str) -> Result<()> 
     ] {
         fs::write(opt.join(name), text)?;
     }
-    run(Command::new("chmod").args(["0755", &opt.join("entrypoint.sh").to_string_lossy()]))?;
+    output(Command::new("chmod").args(["0755", &opt.join("entrypoint.sh").to_string_lossy()]))?;
 
     // create + cp + commit layers the jars on the base image without `docker build`,
     // which the engine's legacy builder and newer CLIs disagree about.
     let builder = format!("eoscheck-build-{}", std::process::id());
-    run(Command::new("docker").args(["create", "--name", &builder, base, "true"]))?;
-    let result = run(Command::new("docker").args([
+    // Labelled like a cluster's containers, so that `eoscheck cleanup` removes a
+    // builder that a killed build left behind (the image inherits the label,
+    // and so do the brokers, which carry it anyway).
+    output(Command::new("docker").args([
+        "create",
+        "--name",
+        &builder,
+        "--label",
+        &format!("{}=true", super::containers::LABEL),
+        base,
+        "true",
+    ]))?;
+    let result = output(Command::new("docker").args([
         "cp",
         &format!("{}/.", opt.display()),
         &format!("{builder}:/opt/kafka"),
     ]))
     .and_then(|_| {
-        run(Command::new("docker").args([
+        output(Command::new("docker").args([
             "commit",
             "--change",
             "ENTRYPOINT [\"/opt/kafka/entrypoint.sh\"]",
@@ -336,25 +328,13 @@ fn clear_dir(dir: &Path) -> Result<()> {
 }
 
 /// A scratch directory removed when the build ends, however it ends.
-struct BuildDir(PathBuf);
-
-impl BuildDir {
-    fn new(what: &str) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("eoscheck-{what}-{}", std::process::id()));
-        if dir.exists() {
-            fs::remove_dir_all(&dir)?;
-        }
-        fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-
-    fn path_str(&self) -> &str {
-        self.0.to_str().expect("temp dir paths are UTF-8")
-    }
+fn build_dir(what: &str) -> Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("eoscheck-{what}-"))
+        .tempdir()
+        .context("creating a scratch directory for the image build")
 }
 
-impl Drop for BuildDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+fn path_str(dir: &TempDir) -> &str {
+    dir.path().to_str().expect("temp dir paths are UTF-8")
 }

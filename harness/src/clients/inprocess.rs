@@ -9,10 +9,7 @@ use std::{
     time::Duration,
 };
 
-use checker::{
-    ids::{Attempt, Partition, Producer},
-    MessageId,
-};
+use checker::{ids::Producer, SendKey};
 use rdkafka::{
     config::ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
@@ -24,11 +21,11 @@ use rdkafka::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::{
-    client::{Client, Failed, Refused, Sinks},
+use super::{
+    client::{Client, Refused, Sinks},
     preset::ProducerSettings,
-    recorder::{Recorder, SendWord},
 };
+use crate::recording::Recorder;
 
 /// The librdkafka release linked in: the in-process client's version.
 pub fn version() -> String {
@@ -62,7 +59,7 @@ pub struct Context {
     producer: Producer,
     recorder: Arc<Recorder>,
     session: Mutex<Option<(i64, i64)>>,
-    resend: Option<UnboundedSender<Failed>>,
+    resend: Option<UnboundedSender<SendKey>>,
 }
 
 impl ClientContext for Context {
@@ -94,33 +91,27 @@ impl ProducerContext for Context {
     /// The send comes back in the message's pointer-sized opaque word: no
     /// allocation per message (the producer is the context's).
     fn delivery(&self, result: &DeliveryResult<'_>, send: usize) {
-        let send = SendWord::from_bits(send as u64);
-        let message = MessageId {
-            producer: self.producer,
-            index: send.index(),
-        };
-        let attempt = send.attempt();
+        let send = SendKey::from_word(self.producer, send as u64);
         match result {
-            Ok(m) => self
-                .recorder
-                .ok(message, attempt, m.partition(), m.offset()),
+            Ok(m) => self.recorder.ok(
+                SendKey {
+                    partition: m.partition(),
+                    ..send
+                },
+                m.offset(),
+            ),
             Err((error, m)) => {
                 // SAFETY: the message pointer is valid for the duration of the callback.
                 let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };
                 if status
                     == rdkafka::bindings::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED
                 {
-                    self.recorder
-                        .fail(message, attempt, error.to_string(), true);
+                    self.recorder.fail(send, error.to_string(), true);
                 } else {
-                    self.recorder.info(message, attempt, error.to_string());
+                    self.recorder.info(send, error.to_string());
                 }
                 if let Some(resend) = &self.resend {
-                    let _ = resend.send(Failed {
-                        message,
-                        attempt,
-                        partition: send.partition(),
-                    });
+                    let _ = resend.send(send);
                 }
             }
         }
@@ -167,20 +158,14 @@ impl InProcess {
 }
 
 impl Client for InProcess {
-    fn send(
-        &self,
-        message: MessageId,
-        attempt: Attempt,
-        partition: Partition,
-        payload: &[u8],
-    ) -> Result<(), Refused> {
-        let Some(send) = SendWord::new(message.index, attempt, partition) else {
+    fn send(&self, send: SendKey, payload: &[u8]) -> Result<(), Refused> {
+        let Some(word) = send.to_word() else {
             let error = "the send does not fit the word librdkafka carries it in".to_owned();
-            self.recorder.fail(message, attempt, error, true);
+            self.recorder.fail(send, error, true);
             return Err(Refused::Rejected);
         };
-        let record = BaseRecord::<(), [u8], _>::with_opaque_to(&self.topic, send.bits() as usize)
-            .partition(partition)
+        let record = BaseRecord::<(), [u8], _>::with_opaque_to(&self.topic, word as usize)
+            .partition(send.partition)
             .payload(payload);
         match self.producer.send(record) {
             Ok(()) => Ok(()),
@@ -188,8 +173,7 @@ impl Client for InProcess {
                 Err(Refused::Busy)
             }
             Err((error, _)) => {
-                self.recorder
-                    .fail(message, attempt, error.to_string(), true);
+                self.recorder.fail(send, error.to_string(), true);
                 Err(Refused::Rejected)
             }
         }

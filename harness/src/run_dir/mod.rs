@@ -1,5 +1,17 @@
 //! Run directories: `<runs>/<id>/`, with `<runs>/latest` pointing at the newest.
-//! The run directory is the contract between the stages (DESIGN.md, "Run directory").
+//!
+//! The run directory is the contract between the stages: the harness writes
+//! `run.json` ([`RunRecord`]), `history.jsonl`, `leaders.jsonl` and `log/`;
+//! [`check_dir`] hands them to the pure checker and writes `results.json`; the
+//! reports crate renders from the directory alone. Nothing downstream reaches
+//! back, so `eoscheck check` and `eoscheck report` work offline on a copied
+//! run directory (ARCHITECTURE.md, "The run directory").
+
+mod check;
+mod record;
+
+pub use check::{analyse, check_dir, verdict_line, write_results};
+pub use record::{ClientInfo, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
 
 use std::{
     fs,

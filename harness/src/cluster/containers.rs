@@ -40,7 +40,7 @@ use tracing::{info, warn};
 use crate::failure::Failure;
 
 pub const NODES: i32 = 3;
-const LABEL: &str = "eoscheck";
+pub(super) const LABEL: &str = "eoscheck";
 const RUN_LABEL: &str = "eoscheck.run";
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -83,6 +83,59 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
 }
 
+/// A broker's environment: its place in the KRaft quorum and [`BROKER_SETTINGS`],
+/// which the image's entrypoint writes into `server.properties`.
+fn broker_env(id: i32, cluster_id: &str, voters: &str) -> Vec<String> {
+    let mut env = vec![
+        format!("KAFKA_NODE_ID={id}"),
+        format!("KAFKA_CLUSTER_ID={cluster_id}"),
+        format!("KAFKA_VOTERS={voters}"),
+    ];
+    env.extend(
+        BROKER_SETTINGS
+            .iter()
+            .map(|(k, v)| format!("KAFKA_CFG_{k}={v}")),
+    );
+    env
+}
+
+/// One node's container: on the run's network at the node's fixed address,
+/// allowed to change its own firewall and queues (the nemesis works inside).
+fn container_body(
+    image: &str,
+    node: &Node,
+    env: Vec<String>,
+    labels: &HashMap<String, String>,
+    network: &str,
+) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_owned()),
+        hostname: Some(format!("kafka-{}", node.id)),
+        env: Some(env),
+        labels: Some(labels.clone()),
+        host_config: Some(HostConfig {
+            network_mode: Some(network.to_owned()),
+            cap_add: Some(vec!["NET_ADMIN".to_owned()]),
+            ..Default::default()
+        }),
+        // A fixed address: a killed and restarted broker must come back where
+        // clients, peers and the nemesis's rules expect it.
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.to_owned(),
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(node.ip.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
 /// Runs whose containers exist right now, so that teardown can find them from a
 /// signal handler or after a panic, where no `Cluster` value is at hand.
 static LIVE: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
@@ -105,57 +158,23 @@ impl Cluster {
             .unwrap()
             .push((run_id.to_owned(), logs_dir.map(Path::to_path_buf)));
         let (subnet, gateway) = create_network(docker, &network, &labels).await?;
-
-        let names: Vec<String> = (1..=NODES)
-            .map(|n| format!("eoscheck-{run_id}-kafka-{n}"))
+        let nodes: Vec<Node> = (1..=NODES)
+            .map(|id| Node {
+                id,
+                container: format!("eoscheck-{run_id}-kafka-{id}"),
+                ip: host_address(gateway, id as u32).to_string(),
+            })
             .collect();
-        let voters = names
+        let voters = nodes
             .iter()
-            .enumerate()
-            .map(|(i, name)| format!("{}@{name}:9093", i + 1))
+            .map(|n| format!("{}@{}:9093", n.id, n.container))
             .collect::<Vec<_>>()
             .join(",");
         let cluster_id = cluster_id();
-        let ips: Vec<String> = (1..=NODES as u32)
-            .map(|i| host_address(gateway, i).to_string())
-            .collect();
-        for (i, name) in names.iter().enumerate() {
-            let mut env = vec![
-                format!("KAFKA_NODE_ID={}", i + 1),
-                format!("KAFKA_CLUSTER_ID={cluster_id}"),
-                format!("KAFKA_VOTERS={voters}"),
-            ];
-            env.extend(
-                BROKER_SETTINGS
-                    .iter()
-                    .map(|(k, v)| format!("KAFKA_CFG_{k}={v}")),
-            );
-            let body = ContainerCreateBody {
-                image: Some(image.to_owned()),
-                hostname: Some(format!("kafka-{}", i + 1)),
-                env: Some(env),
-                labels: Some(labels.clone()),
-                host_config: Some(HostConfig {
-                    network_mode: Some(network.clone()),
-                    cap_add: Some(vec!["NET_ADMIN".to_owned()]),
-                    ..Default::default()
-                }),
-                // A fixed address: a killed and restarted broker must come back where
-                // clients, peers and the nemesis's rules expect it.
-                networking_config: Some(NetworkingConfig {
-                    endpoints_config: Some(HashMap::from([(
-                        network.clone(),
-                        EndpointSettings {
-                            ipam_config: Some(EndpointIpamConfig {
-                                ipv4_address: Some(ips[i].clone()),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        },
-                    )])),
-                }),
-                ..Default::default()
-            };
+        for node in &nodes {
+            let env = broker_env(node.id, &cluster_id, &voters);
+            let body = container_body(image, node, env, &labels, &network);
+            let name = &node.container;
             docker
                 .create_container(
                     Some(CreateContainerOptionsBuilder::new().name(name).build()),
@@ -166,22 +185,15 @@ impl Cluster {
                     Failure::infrastructure(format!("creating container {name} from {image}: {e}"))
                 })?;
         }
-        for name in &names {
+        for Node {
+            container: name, ..
+        } in &nodes
+        {
             docker
                 .start_container(name, None)
                 .await
                 .map_err(|e| Failure::infrastructure(format!("starting container {name}: {e}")))?;
         }
-        let nodes = names
-            .into_iter()
-            .zip(ips)
-            .enumerate()
-            .map(|(i, (container, ip))| Node {
-                id: i as i32 + 1,
-                container,
-                ip,
-            })
-            .collect();
         let cluster = Cluster {
             docker: docker.clone(),
             gateway: gateway.to_string(),
@@ -626,6 +638,31 @@ where
     let outcome = tokio::spawn(job).await;
     teardown_live(docker).await;
     outcome.unwrap_or_else(|e| Err(anyhow::anyhow!("eoscheck failed unexpectedly: {e}")))
+}
+
+/// Runs a job that owns clusters so that they are torn down on every way out:
+/// success, error, panic, Ctrl-C and SIGTERM.
+pub async fn guarded<F>(docker: &Docker, job: F) -> Result<i32>
+where
+    F: std::future::Future<Output = Result<i32>> + Send + 'static,
+{
+    tokio::select! {
+        outcome = with_teardown(docker, job) => outcome,
+        signal = shutdown_signal() => {
+            teardown_live(docker).await;
+            Err(Failure::interrupted(signal))
+        }
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// Tears down every run this process started and has not torn down yet. Called on

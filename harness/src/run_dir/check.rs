@@ -7,12 +7,21 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use checker::{Checker, Guarantee, Manifest, Options, Results};
 
-use crate::{failure::Failure, runinfo::RunInfo};
+use super::record::RunRecord;
+use crate::failure::Failure;
 
 /// Analyses `dir` and writes its `results.json`. `guarantees` overrides the
-/// promise stored in run.json. Missing or damaged files are usage errors naming
-/// the file (and line or byte): the run directory, not the cluster, is at fault.
+/// promise stored in run.json.
 pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
+    let results = analyse(dir, guarantees)?;
+    write_results(dir, &results)?;
+    Ok(results)
+}
+
+/// The checker's results for the run in `dir`, written nowhere. Missing or
+/// damaged files are usage errors naming the file (and line or byte): the run
+/// directory, not the cluster, is at fault.
+pub fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
     if !dir.is_dir() {
         return Err(Failure::usage(format!(
             "{} is not a directory; give a run directory such as runs/latest",
@@ -22,21 +31,29 @@ pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Resul
     let guarantees = match guarantees {
         Some(g) => g,
         None => {
-            RunInfo::read(dir)
+            RunRecord::read(dir)
                 .map_err(|e| Failure::usage(format!("{e:#}")))?
                 .guarantees
         }
     };
     let mut checker = Checker::new(Options::new(guarantees));
+    read_history(dir, &mut checker)?;
+    read_log(&dir.join("log"), &mut checker)?;
+    Ok(checker.finish())
+}
 
+/// `history.jsonl` into the checker.
+fn read_history(dir: &Path, checker: &mut Checker) -> Result<()> {
     let history_path = dir.join("history.jsonl");
     let history = std::fs::read_to_string(&history_path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", history_path.display())))?;
     checker
         .read_history(&history)
-        .map_err(|e| Failure::usage(format!("{}: {e}", history_path.display())))?;
+        .map_err(|e| Failure::usage(format!("{}: {e}", history_path.display())))
+}
 
-    let log_dir = dir.join("log");
+/// `log/`: its manifest, then every partition's batches, into the checker.
+fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
     let manifest_path = log_dir.join("manifest.json");
     // A run that never got to its final read has no log: the answer is unknown.
     let manifest = match std::fs::read_to_string(&manifest_path) {
@@ -72,9 +89,7 @@ pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Resul
             .read_partition(entry, bytes.into())
             .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     }
-    let results = checker.finish();
-    write_results(dir, &results)?;
-    Ok(results)
+    Ok(())
 }
 
 pub fn write_results(dir: &Path, results: &Results) -> Result<()> {
@@ -83,13 +98,19 @@ pub fn write_results(dir: &Path, results: &Results) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// One line per verdict for the terminal.
-pub fn summary(results: &Results) -> String {
-    let verdict = match results.valid {
-        checker::Validity::Valid => "valid",
-        checker::Validity::Invalid => "invalid",
-        checker::Validity::Unknown => "unknown",
-    };
+/// The verdict as one line for the terminal, the same wherever eoscheck prints
+/// one (`run`, `check`): the verdict and the promise it judged, what was
+/// violated, the anomalies found, and why the answer is unknown when it is.
+pub fn verdict_line(results: &Results) -> String {
+    let names = |gs: &[Guarantee]| gs.iter().map(|g| g.name()).collect::<Vec<_>>().join(", ");
+    let mut line = format!(
+        "verdict: {} ({})",
+        results.valid.name(),
+        names(&results.guarantees)
+    );
+    if !results.violated.is_empty() {
+        line += &format!("; violated: {}", names(&results.violated));
+    }
     let anomalies: Vec<String> = checker::Kind::ALL
         .iter()
         .filter_map(|k| {
@@ -97,17 +118,11 @@ pub fn summary(results: &Results) -> String {
             (n > 0).then(|| format!("{} {n}", k.name()))
         })
         .collect();
-    format!(
-        "verdict: {verdict}; anomalies: {}{}",
-        if anomalies.is_empty() {
-            "none".into()
-        } else {
-            anomalies.join(", ")
-        },
-        if results.unknown_reasons.is_empty() {
-            String::new()
-        } else {
-            format!("; unknown because: {}", results.unknown_reasons.join("; "))
-        }
-    )
+    if !anomalies.is_empty() {
+        line += &format!("; anomalies: {}", anomalies.join(", "));
+    }
+    if !results.unknown_reasons.is_empty() {
+        line += &format!("; unknown because: {}", results.unknown_reasons.join("; "));
+    }
+    line
 }

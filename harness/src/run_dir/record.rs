@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 pub const FORMAT: u32 = 1;
 
+/// Written by the harness and read back by `eoscheck check` (for the promise
+/// to judge); the report reads the same file leniently (`reports::RunInfo`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunInfo {
+pub struct RunRecord {
     pub format: u32,
     pub id: String,
     /// Wall-clock start, UTC, RFC 3339.
@@ -56,14 +58,14 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-impl RunInfo {
+impl RunRecord {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join("run.json");
         std::fs::write(&path, serde_json::to_string_pretty(self)?)
             .with_context(|| format!("writing {}", path.display()))
     }
 
-    pub fn read(dir: &Path) -> Result<RunInfo> {
+    pub fn read(dir: &Path) -> Result<RunRecord> {
         let path = dir.join("run.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;

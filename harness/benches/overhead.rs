@@ -1,92 +1,98 @@
-//! `eoscheck bench checker`: the checker's speed and memory on a synthetic run of
-//! N records, encoded as real RecordBatch v2 bytes so that decoding is measured too.
-//! Generating the run is not timed; replaying its history and decoding and
-//! analysing its log is.
+//! What recording every send costs a run, on a real cluster: bare rdkafka
+//! loops (no history, nothing but a counter in the delivery callback) and
+//! eoscheck's own workload (`--rate 0`, history written), with as many producers
+//! each as `eoscheck run` has (2 by default), take turns, each on a fresh topic,
+//! after untimed warm-up turns, `rounds` times each for `seconds` in ABBA order,
+//! so that drift in the machine's load weighs on both alike. The lines compare
+//! acknowledged messages per second (the ratio is the median over pairs of
+//! neighbouring turns), and this process's CPU time per acknowledged message.
+//! With `--control`, the bare loop takes both sides: the spread of its ratios is
+//! what the bench cannot resolve on this machine.
+//!
+//! A benchmark of the repository's own, not a user command: it measures
+//! eoscheck's implementation, not a producer under test.
+//!
+//! ```sh
+//! cargo bench -p harness --bench overhead -- --seconds 10 --rounds 8
+//! ```
+
+mod common;
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
-use checker::{synth, Checker, Guarantee, Options};
+use anyhow::Result;
+use clap::Parser;
+use harness::{
+    clients::{librdkafka_settings, Launcher, Preset},
+    cluster::{self, engine, images, BrokerImage, Cluster},
+    recording::Recorder,
+    workload,
+};
 
-/// Runs the benchmark and returns its report line.
-pub fn checker(records: u64) -> Result<String> {
-    if records == 0 {
-        bail!(crate::failure::Failure::usage(
-            "--records must be at least 1"
-        ));
-    }
-    let generated = Instant::now();
-    let run =
-        synth::generate(&synth::SynthConfig::benchmark(records)).map_err(anyhow::Error::msg)?;
-    let bytes: usize = run.logs.iter().map(|l| l.len()).sum();
-    eprintln!(
-        "generated {records} records, {} MiB of batches, in {:.1?}",
-        bytes >> 20,
-        generated.elapsed()
-    );
-
-    let started = Instant::now();
-    let mut checker = Checker::new(Options::new(Guarantee::ALL.to_vec()));
-    let mut consistent = Ok(());
-    run.for_each_event(|e| {
-        if consistent.is_ok() {
-            consistent = checker.observe(e);
-        }
-    });
-    consistent.map_err(anyhow::Error::msg)?;
-    checker.begin_log(&run.manifest);
-    for (entry, log) in run.manifest.partitions.iter().zip(&run.logs) {
-        checker.read_partition(entry, log.clone())?;
-    }
-    let results = checker.finish();
-    let seconds = started.elapsed().as_secs_f64();
-    if results.exit_code() != 0 {
-        bail!(
-            "the synthetic run should be valid, but: {}",
-            crate::check::summary(&results)
-        );
-    }
-    let read = results.stats.records_read;
-    Ok(format!(
-        "bench checker: records {read}, seconds {seconds:.3}, records/s {:.0}, peak RSS {} MiB",
-        read as f64 / seconds,
-        peak_rss_kib() / 1024
-    ))
+#[derive(Parser)]
+#[command(about = "Acknowledged messages/s of a bare rdkafka loop versus eoscheck's workload")]
+struct Args {
+    /// Seconds each turn sends.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    seconds: u64,
+    /// Turns of each, alternating.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    /// Producers on each side, as `eoscheck run --producers`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    producers: u32,
+    /// Run the bare loop on both sides: the ratios' spread is the bench's
+    /// noise floor on this machine.
+    #[arg(long)]
+    control: bool,
+    /// Kafka release to run.
+    #[arg(long, default_value = images::DEFAULT_KAFKA_VERSION)]
+    kafka_version: String,
+    /// What `cargo bench` passes to every bench binary.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
-/// The process's peak resident set (VmHWM), in KiB.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("info,librdkafka=warn,rdkafka=warn")
+        .init();
+    let args = Args::parse();
+    tokio::runtime::Runtime::new()?.block_on(async {
+        images::validate_version(&args.kafka_version)?;
+        let image = BrokerImage::Local {
+            version: args.kafka_version.clone(),
+        };
+        let docker = engine::connect().await?;
+        images::ensure(&docker, &image).await?;
+        let id = format!("bench-{:04x}", rand::random::<u16>());
+        let job = {
+            let docker = docker.clone();
+            async move {
+                println!(
+                    "{}",
+                    overhead(&docker, &image.reference(), &id, &args).await?
+                );
+                Ok(0)
+            }
+        };
+        cluster::guarded(&docker, job).await.map(|_| ())
+    })
 }
 
-/// `eoscheck bench overhead`: what recording every send costs. Against one cluster,
-/// bare rdkafka loops (no history, nothing but a counter in the delivery callback)
-/// and eoscheck's own workload (`--rate 0`, history written), with as many
-/// producers each as `eoscheck run` has (2 by default), take turns, each on a
-/// fresh topic, after untimed warm-up turns, `rounds` times each for
-/// `seconds` in ABBA order, so that drift in the machine's load weighs on both
-/// alike. The lines compare acknowledged messages per second (the ratio is the
-/// median over pairs of neighbouring turns), and this process's CPU time per
-/// acknowledged message. With `control`, the bare loop takes both sides: the
-/// spread of its ratios is what the bench cannot resolve on this machine.
-pub async fn overhead(
+async fn overhead(
     docker: &bollard::Docker,
     image: &str,
     run_id: &str,
-    config: &OverheadConfig,
+    config: &Args,
 ) -> Result<String> {
-    use crate::cluster::Cluster;
-
-    let &OverheadConfig {
+    let &Args {
         producers,
         seconds,
         rounds,
         control,
+        ..
     } = config;
     let cluster = Cluster::start(docker, run_id, image, None).await?;
     let mut taken = 0;
@@ -175,18 +181,6 @@ pub async fn overhead(
     ))
 }
 
-/// What `eoscheck bench overhead` was asked for.
-pub struct OverheadConfig {
-    /// On each side.
-    pub producers: u32,
-    /// Of each turn.
-    pub seconds: u64,
-    /// Timed turns of each side.
-    pub rounds: u32,
-    /// The bare loop on both sides.
-    pub control: bool,
-}
-
 /// One timed turn: acknowledged messages per second, and this process's CPU time
 /// (user + system, µs) per acknowledged message, which the brokers' share of the
 /// machine does not blur the way throughput is blurred.
@@ -199,9 +193,9 @@ impl Turn {
     /// Starts a turn; the returned closure ends it, given the acknowledgements
     /// counted since the start.
     fn start() -> impl FnOnce(u64) -> Turn {
-        let (started, cpu) = (Instant::now(), cpu_seconds());
+        let (started, cpu) = (Instant::now(), common::cpu_seconds());
         move |acked| {
-            let (elapsed, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            let (elapsed, cpu) = (started.elapsed().as_secs_f64(), common::cpu_seconds() - cpu);
             let acked = acked.max(1) as f64;
             Turn {
                 rate: acked / elapsed,
@@ -209,18 +203,6 @@ impl Turn {
             }
         }
     }
-}
-
-/// This process's CPU time so far, all threads.
-pub fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 const OVERHEAD_MESSAGE: usize = 100;
@@ -258,17 +240,16 @@ impl Side {
 
 /// One timed turn of one side, with exactly the settings of an `eoscheck run`.
 async fn take_turn(
-    cluster: &crate::cluster::Cluster,
+    cluster: &Cluster,
     side: Side,
     topic: &str,
     producers: u32,
     duration: std::time::Duration,
 ) -> Result<Turn> {
-    let settings = crate::preset::Preset::Idempotent.settings();
+    let settings = Preset::Idempotent.settings();
     match side {
         Side::Bare | Side::Control => {
-            let librdkafka =
-                crate::inprocess::librdkafka_settings(&cluster.bootstrap_servers(), &settings);
+            let librdkafka = librdkafka_settings(&cluster.bootstrap_servers(), &settings);
             let topic = topic.to_owned();
             tokio::task::spawn_blocking(move || {
                 bare_loops(&librdkafka, &topic, producers, duration)
@@ -276,7 +257,7 @@ async fn take_turn(
             .await?
         }
         Side::Eoscheck => {
-            let launcher = crate::client::Launcher::InProcess {
+            let launcher = Launcher::InProcess {
                 bootstrap: cluster.bootstrap_servers(),
                 settings,
             };
@@ -299,17 +280,15 @@ fn list(turns: &[Turn]) -> String {
 
 /// eoscheck's workload, unthrottled, history written to a temp file.
 async fn workload_rate(
-    launcher: crate::client::Launcher,
+    launcher: Launcher,
     topic: &str,
     producers: u32,
     duration: std::time::Duration,
 ) -> Result<Turn> {
     use std::sync::atomic::Ordering;
 
-    use crate::{recorder::Recorder, workload};
-
-    let history = tempfile_path(topic);
-    let recorder = Recorder::create(&history, topic, Instant::now(), producers)?;
+    let history = tempfile::NamedTempFile::new()?;
+    let recorder = Recorder::create(history.path(), topic, Instant::now(), producers)?;
     let load = workload::Workload::start(
         workload::WorkloadConfig {
             topic: topic.to_owned(),
@@ -327,12 +306,7 @@ async fn workload_rate(
     tokio::time::sleep(duration).await;
     let turn = turn(recorder.counts.ok.load(Ordering::Relaxed));
     load.stop(std::time::Duration::from_secs(10)).await;
-    let _ = std::fs::remove_file(&history);
     Ok(turn)
-}
-
-fn tempfile_path(run_id: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("eoscheck-bench-{run_id}.jsonl"))
 }
 
 /// Plain producer loops, one thread and one idempotent producer each, messages

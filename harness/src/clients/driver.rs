@@ -1,5 +1,5 @@
 //! A producer in another language: a child process speaking the driver protocol
-//! (drivers/PROTOCOL.md), JSON lines on its stdin and stdout.
+//! (`drivers/PROTOCOL.md`), JSON lines on its stdin and stdout.
 //!
 //! Two threads per driver keep the workload from ever waiting on the child:
 //! the workload appends `send` lines to an outbox and returns; a writer thread
@@ -22,19 +22,19 @@ use std::{
 };
 
 use checker::{
-    ids::{Attempt, Epoch, Offset, Partition, Producer, ProducerId},
-    MessageId,
+    ids::{Epoch, Offset, Partition, Producer, ProducerId},
+    SendKey,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-use crate::{
-    client::{Client, Failed, Refused, Sinks},
+use super::{
+    client::{Client, Refused, Sinks},
     install::Installed,
     preset::ProducerSettings,
-    recorder::Recorder,
 };
+use crate::recording::Recorder;
 
 /// How long a driver may take to answer `configure` (a cold JVM, a Python import).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,7 +57,7 @@ pub struct Configure<'a> {
 /// What a driver prints.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-enum Event {
+enum DriverEvent {
     Started {
         library: String,
         version: String,
@@ -95,12 +95,6 @@ enum State {
     Gone,
 }
 
-struct InFlight {
-    message: MessageId,
-    attempt: Attempt,
-    partition: Partition,
-}
-
 #[derive(Default)]
 struct Outbox {
     bytes: Vec<u8>,
@@ -108,11 +102,13 @@ struct Outbox {
     shut: bool,
 }
 
-struct Shared {
+/// The child process and what the two threads and the workload share about it.
+struct Process {
     producer: Producer,
     recorder: Arc<Recorder>,
-    resend: Option<UnboundedSender<Failed>>,
-    open: Mutex<HashMap<u64, InFlight>>,
+    resend: Option<UnboundedSender<SendKey>>,
+    /// Sends handed over and not yet completed, by the id the driver knows them by.
+    open: Mutex<HashMap<u64, SendKey>>,
     next_id: AtomicU64,
     outbox: Mutex<Outbox>,
     outbox_ready: Condvar,
@@ -122,7 +118,7 @@ struct Shared {
 }
 
 pub struct Driver {
-    shared: Arc<Shared>,
+    process: Arc<Process>,
 }
 
 impl Driver {
@@ -134,40 +130,22 @@ impl Driver {
         sinks: &Sinks,
     ) -> Option<Driver> {
         let producer = configure.producer;
-        let fatal = |reason: String| {
-            sinks.recorder.fatal(producer, reason);
-            None
-        };
-        let spawned = std::fs::create_dir_all(logs)
-            .and_then(|()| {
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(logs.join(format!("producer-{producer}.log")))
-            })
-            .and_then(|log| {
-                Command::new(&installed.program)
-                    .args(&installed.args)
-                    .current_dir(&installed.dir)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(log)
-                    .spawn()
-            });
-        let mut child = match spawned {
+        let mut child = match spawn(installed, logs, producer) {
             Ok(child) => child,
             Err(e) => {
-                return fatal(format!(
+                let reason = format!(
                     "could not start the {} driver ({}): {e}",
                     installed.resolved,
                     installed.program.display()
-                ))
+                );
+                sinks.recorder.fatal(producer, reason);
+                return None;
             }
         };
         let (stdin, stdout) = (child.stdin.take()?, child.stdout.take()?);
         let mut first = serde_json::to_vec(&configure).expect("serialisable");
         first.push(b'\n');
-        let shared = Arc::new(Shared {
+        let process = Arc::new(Process {
             producer,
             recorder: sinks.recorder.clone(),
             resend: sinks.resend.clone(),
@@ -182,38 +160,64 @@ impl Driver {
             state_changed: Condvar::new(),
             child: Mutex::new(child),
         });
-        let name = format!("driver-{producer}");
-        let s = shared.clone();
+        process.clone().start_threads(stdin, stdout)?;
+        process.await_started(installed)
+    }
+}
+
+/// The driver process, its stderr appended to `producer-<N>.log` in `logs`.
+fn spawn(installed: &Installed, logs: &Path, producer: Producer) -> std::io::Result<Child> {
+    std::fs::create_dir_all(logs)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join(format!("producer-{producer}.log")))?;
+    Command::new(&installed.program)
+        .args(&installed.args)
+        .current_dir(&installed.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+}
+
+impl Process {
+    /// The writer and the reader thread.
+    fn start_threads(self: Arc<Self>, stdin: ChildStdin, stdout: ChildStdout) -> Option<()> {
+        let name = format!("driver-{}", self.producer);
+        let writer = self.clone();
         std::thread::Builder::new()
             .name(format!("{name}-in"))
-            .spawn(move || s.write_loop(stdin))
+            .spawn(move || writer.write_loop(stdin))
             .ok()?;
-        let s = shared.clone();
         std::thread::Builder::new()
             .name(format!("{name}-out"))
-            .spawn(move || s.read_loop(stdout))
+            .spawn(move || self.read_loop(stdout))
             .ok()?;
+        Some(())
+    }
 
-        let state = shared.wait_while(State::Starting, START_TIMEOUT);
-        match state {
-            State::Running => Some(Driver { shared }),
+    /// Waits for `started`: a driver then, None if the library refused the
+    /// configuration, died, or did not answer in time (then it is killed).
+    fn await_started(self: Arc<Self>, installed: &Installed) -> Option<Driver> {
+        match self.wait_while(State::Starting, START_TIMEOUT) {
+            State::Running => Some(Driver { process: self }),
             State::Starting => {
-                shared.kill(format!(
-                    "the {} driver did not answer `configure` within {}s; see drivers/producer-{producer}.log",
+                self.kill(format!(
+                    "the {} driver did not answer `configure` within {}s; see drivers/producer-{}.log",
                     installed.resolved,
-                    START_TIMEOUT.as_secs()
+                    START_TIMEOUT.as_secs(),
+                    self.producer
                 ));
                 None
             }
             State::Rejected | State::Gone => {
-                shared.stop_child();
+                self.stop_child();
                 None
             }
         }
     }
-}
 
-impl Shared {
     /// Waits while the state is `from`, at most `timeout`; returns the state then.
     fn wait_while(&self, from: State, timeout: Duration) -> State {
         let state = self.state.lock().unwrap();
@@ -285,7 +289,7 @@ impl Shared {
     fn read_loop(&self, stdout: ChildStdout) {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            let handled = serde_json::from_str::<Event>(&line)
+            let handled = serde_json::from_str::<DriverEvent>(&line)
                 .map_err(|e| e.to_string())
                 .and_then(|event| self.handle(event));
             if let Err(problem) = handled {
@@ -314,9 +318,9 @@ impl Shared {
         }
     }
 
-    fn handle(&self, event: Event) -> Result<(), String> {
+    fn handle(&self, event: DriverEvent) -> Result<(), String> {
         match event {
-            Event::Started { library, version } => {
+            DriverEvent::Started { library, version } => {
                 if self.state() != State::Starting {
                     return Err("`started` twice".into());
                 }
@@ -326,37 +330,31 @@ impl Shared {
                 );
                 self.set_state(State::Running);
             }
-            Event::ConfigRejected { reason } => {
+            DriverEvent::ConfigRejected { reason } => {
                 self.recorder.config_rejected(self.producer, reason);
                 self.set_state(State::Rejected);
             }
-            Event::Ok {
+            DriverEvent::Ok {
                 id,
                 partition,
                 offset,
             } => {
                 let send = self.complete(id)?;
-                self.recorder
-                    .ok(send.message, send.attempt, partition, offset);
+                self.recorder.ok(SendKey { partition, ..send }, offset);
             }
-            Event::Fail {
+            DriverEvent::Fail {
                 id,
                 error,
                 definite,
             } => {
                 let send = self.complete(id)?;
-                self.recorder
-                    .fail(send.message, send.attempt, error, definite);
+                self.recorder.fail(send, error, definite);
                 if let Some(resend) = &self.resend {
-                    let _ = resend.send(Failed {
-                        message: send.message,
-                        attempt: send.attempt,
-                        partition: send.partition,
-                    });
+                    let _ = resend.send(send);
                 }
             }
-            Event::Session { pid, epoch } => self.recorder.session(self.producer, pid, epoch),
-            Event::Fatal { error } => {
+            DriverEvent::Session { pid, epoch } => self.recorder.session(self.producer, pid, epoch),
+            DriverEvent::Fatal { error } => {
                 self.recorder.fatal(self.producer, error);
                 // Before `started` it means there is no producer (e.g. the library
                 // could not bootstrap): nothing to wait for.
@@ -366,12 +364,12 @@ impl Shared {
                     self.state_changed.notify_all();
                 }
             }
-            Event::Closed => self.set_state(State::Gone),
+            DriverEvent::Closed => self.set_state(State::Gone),
         }
         Ok(())
     }
 
-    fn complete(&self, id: u64) -> Result<InFlight, String> {
+    fn complete(&self, id: u64) -> Result<SendKey, String> {
         self.open
             .lock()
             .unwrap()
@@ -397,37 +395,23 @@ fn reap(child: &mut Child, grace: Duration) -> String {
 }
 
 impl Client for Driver {
-    fn send(
-        &self,
-        message: MessageId,
-        attempt: Attempt,
-        partition: Partition,
-        payload: &[u8],
-    ) -> Result<(), Refused> {
-        let shared = &self.shared;
-        if shared.state() != State::Running {
-            shared.recorder.fail(
-                message,
-                attempt,
+    fn send(&self, send: SendKey, payload: &[u8]) -> Result<(), Refused> {
+        let process = &self.process;
+        if process.state() != State::Running {
+            process.recorder.fail(
+                send,
                 "the driver is not running; the send was never handed over".into(),
                 true,
             );
             return Err(Refused::Rejected);
         }
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = process.next_id.fetch_add(1, Ordering::Relaxed);
         {
-            let mut open = shared.open.lock().unwrap();
+            let mut open = process.open.lock().unwrap();
             if open.len() >= MAX_OPEN {
                 return Err(Refused::Busy);
             }
-            open.insert(
-                id,
-                InFlight {
-                    message,
-                    attempt,
-                    partition,
-                },
-            );
+            open.insert(id, send);
         }
         // Payloads are ASCII without quotes or backslashes (checker::payload), so
         // the value goes into the JSON string as it is.
@@ -435,7 +419,7 @@ impl Client for Driver {
             .iter()
             .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
         let mut n = itoa::Buffer::new();
-        let mut outbox = shared.outbox.lock().unwrap();
+        let mut outbox = process.outbox.lock().unwrap();
         if outbox.shut {
             return Ok(()); // stopping: the send stays open, so indeterminate
         }
@@ -443,19 +427,19 @@ impl Client for Driver {
         line.extend_from_slice(b"{\"type\":\"send\",\"id\":");
         line.extend_from_slice(n.format(id).as_bytes());
         line.extend_from_slice(b",\"partition\":");
-        line.extend_from_slice(n.format(partition).as_bytes());
+        line.extend_from_slice(n.format(send.partition).as_bytes());
         line.extend_from_slice(b",\"value\":\"");
         line.extend_from_slice(payload);
         line.extend_from_slice(b"\"}\n");
         drop(outbox);
-        shared.outbox_ready.notify_one();
+        process.outbox_ready.notify_one();
         Ok(())
     }
 
     fn close(&self, bound: Duration) {
-        let shared = &self.shared;
+        let process = &self.process;
         {
-            let mut outbox = shared.outbox.lock().unwrap();
+            let mut outbox = process.outbox.lock().unwrap();
             if !outbox.shut {
                 let line = format!(
                     "{{\"type\":\"close\",\"timeout_ms\":{}}}\n",
@@ -465,37 +449,37 @@ impl Client for Driver {
                 outbox.shut = true;
             }
         }
-        shared.outbox_ready.notify_all();
+        process.outbox_ready.notify_all();
         let deadline = Instant::now() + bound + CLOSE_GRACE;
-        if shared.wait_while(
+        if process.wait_while(
             State::Running,
             deadline.saturating_duration_since(Instant::now()),
         ) == State::Running
         {
-            shared.kill(format!(
+            process.kill(format!(
                 "the driver did not say `closed` within {}s of `close`",
                 (bound + CLOSE_GRACE).as_secs()
             ));
         } else {
             // It said `closed` (or died): it gets a moment to exit on its own.
-            reap(&mut shared.child.lock().unwrap(), CLOSE_GRACE);
+            reap(&mut process.child.lock().unwrap(), CLOSE_GRACE);
         }
     }
 
     /// A real crash: SIGKILL. Nothing the child held is reported; those sends stay
     /// indeterminate, as they would for an application that died.
     fn crash(&self) {
-        self.shared.set_state(State::Gone);
-        self.shared.stop_child();
+        self.process.set_state(State::Gone);
+        self.process.stop_child();
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if self.shared.state() != State::Gone {
-            self.shared.set_state(State::Gone);
+        if self.process.state() != State::Gone {
+            self.process.set_state(State::Gone);
         }
-        self.shared.stop_child();
+        self.process.stop_child();
     }
 }
 
@@ -504,8 +488,10 @@ mod tests {
     //! Misbehaving drivers, played by shell scripts: each must end up recorded,
     //! and none may hold the caller up.
 
+    use checker::MessageId;
+
     use super::*;
-    use crate::{install::Resolved, library::Library, preset::Preset};
+    use crate::clients::{library::Library, preset::Preset, registry::Resolved};
 
     const STARTED: &str = r#"echo '{"type":"started","library":"sh","version":"1"}'"#;
 
@@ -522,14 +508,15 @@ mod tests {
         }
 
         fn send(&self) -> Result<(), Refused> {
-            let message = MessageId {
-                producer: 0,
-                index: 0,
+            let send = SendKey {
+                message: MessageId {
+                    producer: 0,
+                    index: 0,
+                },
+                attempt: 0,
+                partition: 0,
             };
-            self.driver
-                .as_ref()
-                .unwrap()
-                .send(message, 0, 0, b"eos1:0:0:0")
+            self.driver.as_ref().unwrap().send(send, b"eos1:0:0:0")
         }
     }
 

@@ -15,7 +15,7 @@ use kafka_protocol::{
     protocol::StrBytes,
 };
 
-use crate::wire::Connection;
+use super::wire::Connection;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 /// Where KRaft keeps the metadata log; its Raft leader is the active controller.

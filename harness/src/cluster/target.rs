@@ -5,7 +5,7 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{admin, cluster::Cluster};
+use super::{admin, containers::Cluster};
 
 /// Restarts one producer of the workload and names it. The workload provides it;
 /// without a workload, `client-crash` cannot be injected.

@@ -12,11 +12,63 @@ use anyhow::Result;
 use bollard::Docker;
 use tracing::{error, info};
 
+use super::run::{run_at, RunConfig, Site, WorkloadArgs};
 use crate::{
-    cluster, failure::Failure, install::Resolved, preset::Preset, run, run::RunConfig,
-    rundir::RunDir,
+    clients::{self, ClientSpec, Preset, Resolved},
+    cluster::{self, engine, images},
+    failure::Failure,
+    run_dir::RunDir,
 };
 
+#[derive(clap::Args)]
+pub struct Args {
+    /// Clients to compare, NAME[@VERSION] separated by commas; one library may
+    /// appear at several versions (e.g. java@3.7.2,java).
+    #[arg(long)]
+    clients: String,
+    /// Presets to run each client with, separated by commas.
+    #[arg(long, default_value = "idempotent,at-least-once")]
+    presets: String,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+}
+
+impl Args {
+    fn config(&self) -> Result<CompareConfig> {
+        let presets: Vec<Preset> = self
+            .presets
+            .split(',')
+            .map(|p| p.trim().parse().map_err(Failure::usage))
+            .collect::<Result<_>>()?;
+        let clients: Vec<Resolved> = ClientSpec::parse_list(&self.clients)
+            .map_err(Failure::usage)?
+            .iter()
+            .map(clients::resolve)
+            .collect::<Result<_>>()?;
+        let (Some(&first_preset), Some(first_client)) = (presets.first(), clients.first()) else {
+            return Err(Failure::usage("--presets names no preset"));
+        };
+        // The template's seed, given or drawn once, is every cell's: every cell
+        // meets the same faults at the same times.
+        let template = self.workload.config(first_preset, first_client.clone())?;
+        Ok(CompareConfig {
+            clients,
+            presets,
+            template,
+            out: self.workload.out.clone(),
+        })
+    }
+}
+
+/// Validates the flags, then runs the matrix.
+pub async fn execute(args: Args) -> Result<i32> {
+    let config = args.config()?;
+    let docker = engine::connect().await?;
+    images::ensure(&docker, &config.template.image).await?;
+    cluster::guarded(&docker, compare(docker.clone(), config)).await
+}
+
+/// A comparison: the matrix of clients × presets, and what every cell shares.
 pub struct CompareConfig {
     pub clients: Vec<Resolved>,
     pub presets: Vec<Preset>,
@@ -58,29 +110,8 @@ pub async fn compare(docker: Docker, config: CompareConfig) -> Result<i32> {
                 "compare: cell {} of {total}: {client} × {preset}",
                 record.cells.len() + 1
             );
-            let run_dir = RunDir::create(&config.out, "")?;
-            let (run_id, run_path) = (run_dir.id.clone(), run_dir.path.clone());
-            let cell = RunConfig {
-                preset,
-                client: client.clone(),
-                guarantees: preset.guarantees(),
-                ..config.template.clone()
-            };
-            let exit_code = match run::run(docker.clone(), cell, run_dir).await {
-                Ok(code) => code,
-                Err(e) => {
-                    error!("{client} × {preset}: {e:#}");
-                    Failure::exit_code(&e)
-                }
-            };
-            cluster::teardown_live(&docker).await;
-            record.cells.push(reports::Cell {
-                client: client.to_string(),
-                preset: preset.to_string(),
-                run: format!("../{run_id}"),
-                exit_code,
-                summary: reports::summarize(&run_path).ok(),
-            });
+            let cell = run_cell(&docker, &config, client, preset).await?;
+            record.cells.push(cell);
             std::fs::write(
                 dir.join("compare.json"),
                 serde_json::to_vec_pretty(&record)?,
@@ -92,6 +123,39 @@ pub async fn compare(docker: Docker, config: CompareConfig) -> Result<i32> {
     print_matrix(&record);
     println!("compare: {}", dir.join("index.html").display());
     Ok(exit_code(&record.cells))
+}
+
+/// One cell: a whole run of `client` with `preset` on a fresh cluster, in a
+/// run directory of its own.
+async fn run_cell(
+    docker: &Docker,
+    config: &CompareConfig,
+    client: &Resolved,
+    preset: Preset,
+) -> Result<reports::Cell> {
+    let run_dir = RunDir::create(&config.out, "")?;
+    let (run_id, run_path) = (run_dir.id.clone(), run_dir.path.clone());
+    let cell = RunConfig {
+        preset,
+        client: client.clone(),
+        guarantees: preset.guarantees(),
+        ..config.template.clone()
+    };
+    let exit_code = match run_at(Site::Fresh(docker.clone()), cell, run_dir).await {
+        Ok(code) => code,
+        Err(e) => {
+            error!("{client} × {preset}: {e:#}");
+            Failure::exit_code(&e)
+        }
+    };
+    cluster::teardown_live(docker).await;
+    Ok(reports::Cell {
+        client: client.to_string(),
+        preset: preset.to_string(),
+        run: format!("../{run_id}"),
+        exit_code,
+        summary: reports::summarize(&run_path).ok(),
+    })
 }
 
 fn exit_code(cells: &[reports::Cell]) -> i32 {

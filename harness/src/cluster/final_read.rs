@@ -24,7 +24,7 @@ use kafka_protocol::{
 };
 use tracing::debug;
 
-use crate::{cluster::Cluster, wire::Connection};
+use super::{containers::Cluster, wire::Connection};
 
 /// Attempts at reading one partition before it is declared incomplete.
 const READ_ATTEMPTS: usize = 6;

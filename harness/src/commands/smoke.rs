@@ -2,7 +2,7 @@
 //! cluster, one idempotent rdkafka producer, a raw read of every partition, and
 //! counts that must all agree.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use anyhow::Result;
 use futures::StreamExt;
@@ -13,7 +13,51 @@ use rdkafka::{
 };
 use tracing::info;
 
-use crate::{cluster::Cluster, logread};
+use super::images::{ready_engine, ImageArgs};
+use crate::{
+    cluster::{self, final_read, Cluster},
+    run_dir::RunDir,
+};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// How many messages to send.
+    #[arg(long, default_value_t = 10_000)]
+    messages: u64,
+    /// The runs folder; this run goes to DIR/<id>/.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+}
+
+/// A cluster of the run's own, the sends and the read-back; exit 0 when every
+/// count agrees.
+pub async fn execute(args: Args) -> Result<i32> {
+    let (docker, image) = ready_engine(&args.image).await?;
+    let run = RunDir::create(&args.out, "smoke-")?;
+    let job = {
+        let docker = docker.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let nodes = run.join("nodes");
+            let cluster =
+                Cluster::start(&docker, &run.id, &image.reference(), Some(&nodes)).await?;
+            info!(
+                "cluster ready after {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            let report = send_and_read_back(&cluster, args.messages, &run.join("log")).await?;
+            println!("run directory: {}", run.path.display());
+            println!(
+                "smoke: sent {} acked {} read {} producers {}",
+                report.sent, report.acked, report.read, report.producers
+            );
+            Ok(if report.passed() { 0 } else { 1 })
+        }
+    };
+    cluster::guarded(&docker, job).await
+}
 
 pub struct SmokeReport {
     pub sent: u64,
@@ -31,7 +75,9 @@ impl SmokeReport {
 pub const TOPIC: &str = "eoscheck-smoke";
 const PARTITIONS: i32 = 3;
 
-pub async fn run(
+/// Sends `messages` with one idempotent producer, then reads every partition
+/// back raw into `log_dir` and counts what it holds.
+pub async fn send_and_read_back(
     cluster: &Cluster,
     messages: u64,
     log_dir: &std::path::Path,
@@ -69,7 +115,8 @@ pub async fn run(
     for partition in 0..PARTITIONS {
         let leader = cluster.leader_address(TOPIC, partition).await?;
         let file = log_dir.join(format!("partition-{partition}.bin"));
-        logread::read_partition(&leader, TOPIC, partition, &file, Duration::from_secs(30)).await?;
+        final_read::read_partition(&leader, TOPIC, partition, &file, Duration::from_secs(30))
+            .await?;
         let mut bytes = bytes::Bytes::from(std::fs::read(&file)?);
         while !bytes.is_empty() {
             let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)?;

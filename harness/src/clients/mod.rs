@@ -1,0 +1,30 @@
+//! The clients: the producer libraries under test and how a run gets them.
+//!
+//! - [`client`]: the door, [`Client`], that every producer goes through;
+//!   [`inprocess`] (librdkafka, linked in) and [`driver`] (any other library, a
+//!   child process speaking `drivers/PROTOCOL.md`) are its two implementations,
+//!   and [`Launcher`] starts one or the other.
+//! - [`library`]: the libraries by their stable names; [`registry`]: a
+//!   `NAME[@VERSION]` resolved to an exact release; [`install`]: that release
+//!   built with its driver into a cache.
+//! - [`preset`]: the producer configurations and what each promises.
+//!
+//! Clients record their own completions through the recording room; they know
+//! nothing of the cluster beyond its bootstrap address.
+
+mod client;
+mod driver;
+mod inprocess;
+mod install;
+mod launcher;
+mod library;
+mod preset;
+mod registry;
+
+pub use client::{Client, Refused, Sinks};
+pub use inprocess::librdkafka_settings;
+pub use install::{install, Installed};
+pub use launcher::Launcher;
+pub use library::{ClientSpec, Library};
+pub use preset::{Preset, ProducerSettings};
+pub use registry::{resolve, Resolved};

@@ -1,0 +1,27 @@
+//! The cluster: everything between eoscheck and the Kafka brokers it tests.
+//!
+//! - [`engine`]: the container engine (Docker), installed and started when
+//!   none answers; [`images`]: the broker images, built here because no image
+//!   registry may be reachable.
+//! - [`Cluster`]: three KRaft nodes in containers on a network of the run's
+//!   own, torn down however a command ends ([`with_teardown`]).
+//! - Admin requests and the Kafka wire framing under them, and
+//!   [`final_read`]: every partition fetched raw for the checker.
+//! - [`Target`]: the nemesis's door into the cluster, which is how faults
+//!   reach the brokers.
+//!
+//! Nothing here knows of producers, histories or verdicts.
+
+mod admin;
+mod containers;
+pub mod engine;
+pub mod final_read;
+pub mod images;
+mod target;
+mod wire;
+
+pub use containers::{
+    guarded, remove, teardown_live, with_teardown, Cluster, Node, Removed, NODES,
+};
+pub use images::BrokerImage;
+pub use target::{CrashClient, Target};

@@ -1,0 +1,52 @@
+//! `eoscheck images`, and the flags that name a broker image, shared by every
+//! command that starts a cluster.
+
+use anyhow::Result;
+
+use crate::cluster::{
+    engine,
+    images::{self, BrokerImage},
+};
+
+#[derive(clap::Args, Clone)]
+pub struct ImageArgs {
+    /// Kafka release to run (3.9.x or 4.x); its image is built from Maven Central jars.
+    #[arg(long, default_value = images::DEFAULT_KAFKA_VERSION)]
+    kafka_version: String,
+    /// Use this broker image instead of building one (e.g. apache/kafka:4.1.0).
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+}
+
+impl ImageArgs {
+    /// Validates the flags before anything slow starts.
+    pub fn broker_image(&self) -> Result<BrokerImage> {
+        match &self.image {
+            Some(reference) => Ok(BrokerImage::External {
+                reference: reference.clone(),
+            }),
+            None => {
+                images::validate_version(&self.kafka_version)?;
+                Ok(BrokerImage::Local {
+                    version: self.kafka_version.clone(),
+                })
+            }
+        }
+    }
+}
+
+/// The broker image ready in the engine, started nothing.
+pub async fn execute(args: ImageArgs) -> Result<i32> {
+    let (_, image) = ready_engine(&args).await?;
+    println!("images: {} ready", image.reference());
+    Ok(0)
+}
+
+/// The engine up and the image built (or confirmed cached): what every command
+/// that starts a cluster does first. Returns the engine and the image.
+pub async fn ready_engine(args: &ImageArgs) -> Result<(bollard::Docker, BrokerImage)> {
+    let image = args.broker_image()?;
+    let docker = engine::connect().await?;
+    images::ensure(&docker, &image).await?;
+    Ok((docker, image))
+}

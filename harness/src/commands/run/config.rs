@@ -1,0 +1,66 @@
+//! What a run is asked to do, and where its cluster comes from.
+
+use std::{sync::Arc, time::Duration};
+
+use bollard::Docker;
+use checker::Guarantee;
+use nemesis::{Fault, Schedule, ScheduleConfig};
+
+use crate::{
+    clients::{Preset, Resolved},
+    cluster::{BrokerImage, Cluster},
+};
+
+/// The topic a run on a cluster of its own writes to.
+pub const TOPIC: &str = "eoscheck";
+/// Mean quiet time between two faults.
+pub const QUIET: Duration = Duration::from_secs(5);
+
+/// Everything a run was asked for, checked before anything slow starts.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub preset: Preset,
+    /// The client library under test, at an exact release.
+    pub client: Resolved,
+    pub guarantees: Vec<Guarantee>,
+    pub faults: Vec<Fault>,
+    pub time_limit: Duration,
+    pub rate: u32,
+    pub producers: u32,
+    pub partitions: i32,
+    pub message_size: usize,
+    pub seed: u64,
+    pub image: BrokerImage,
+}
+
+impl RunConfig {
+    pub fn schedule(&self) -> Schedule {
+        Schedule::generate(&ScheduleConfig {
+            faults: self.faults.clone(),
+            seed: self.seed,
+            time_limit: self.time_limit,
+            quiet: QUIET,
+        })
+    }
+}
+
+/// Where a run's cluster comes from.
+pub enum Site {
+    /// A fresh cluster of the run's own (what `eoscheck run` does).
+    Fresh(Docker),
+    /// A cluster the caller keeps, shared by several runs (the driver tests): the
+    /// run works on its own topic there, and the broker logs are not its own.
+    Shared {
+        cluster: Arc<Cluster>,
+        topic: String,
+    },
+}
+
+impl Site {
+    pub(super) fn topic(&self) -> &str {
+        match self {
+            Site::Fresh(_) => TOPIC,
+            Site::Shared { topic, .. } => topic,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `eoscheck run`: the whole test, composed as its phases.
+//!
+//! set-up → workload under the nemesis schedule → heal-all → quiet (producers
+//! flushed, with a bound) → final read → check → results, report → runs/latest.
+//! Each phase is one function of [`phases`], timed into run.json as it ends.
+//! The history is on disk as the run goes; if anything breaks after the
+//! workload started, what was recorded is kept and the verdict says `unknown`.
+
+mod args;
+mod config;
+mod phases;
+mod progress;
+
+use anyhow::Result;
+
+pub use args::{parse_guarantees, Args, WorkloadArgs};
+pub use config::{RunConfig, Site, QUIET, TOPIC};
+pub use phases::run_at;
+
+use crate::{cluster, run_dir::RunDir};
+
+/// `eoscheck run`: validates the flags, then runs the test on a fresh cluster
+/// (or prints the plan with `--dry-run`).
+pub async fn execute(args: Args) -> Result<i32> {
+    let config = args.config()?;
+    if args.dry_run {
+        print_plan(&config);
+        return Ok(0);
+    }
+    let docker = cluster::engine::connect().await?;
+    cluster::images::ensure(&docker, &config.image).await?;
+    let dir = RunDir::create(&args.workload.out, "")?;
+    cluster::guarded(&docker, run_at(Site::Fresh(docker.clone()), config, dir)).await
+}
+
+/// What a run would do: its configuration and its fault schedule.
+fn print_plan(config: &RunConfig) {
+    println!("preset: {}", config.preset);
+    for (k, v) in config.preset.settings().kafka_names() {
+        println!("  {k}={v}");
+    }
+    let guarantees: Vec<&str> = config.guarantees.iter().map(|g| g.name()).collect();
+    println!("promised: {}", guarantees.join(", "));
+    println!("client: {}", config.client);
+    println!("broker image: {}", config.image.reference());
+    println!(
+        "workload: {} producers, {} partitions, {} msg/s, {} bytes, {}s",
+        config.producers,
+        config.partitions,
+        config.rate,
+        config.message_size,
+        config.time_limit.as_secs()
+    );
+    println!("seed: {}", config.seed);
+    println!("nemesis schedule:");
+    print!("{}", config.schedule());
+}

@@ -1,0 +1,397 @@
+//! The phases of a run, one function each, in the order [`run_at`] calls them.
+//!
+//! A phase that cannot be done (a fault that could not be injected, a heal that
+//! did not finish) is a problem, not an error: it is recorded and the verdict
+//! becomes `unknown`, because the run can no longer prove what it was asked to.
+//! `results.json` is written once, after the last thing that decides the
+//! verdict is known.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+use checker::{Manifest, Results, Validity};
+use nemesis::{Nemesis, Schedule};
+use rand::{Rng, SeedableRng};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use super::{
+    config::{RunConfig, Site},
+    progress::{fault_names, watch_leaders, Progress},
+};
+use crate::{
+    clients::{self, Installed, Launcher, ProducerSettings},
+    cluster::{final_read, Cluster, CrashClient, Target},
+    failure::Failure,
+    recording::Recorder,
+    run_dir::{self, verdict_line, ClientInfo, Outcome, PhaseTime, RunDir, RunRecord},
+    workload::{Crasher, Workload, WorkloadConfig},
+};
+
+/// How long the nemesis gets to undo every fault after the workload.
+const HEAL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the producers get to complete what they hold after the workload.
+const FLUSH_BOUND: Duration = Duration::from_secs(30);
+
+type SharedNemesis = Arc<Mutex<Nemesis<Target>>>;
+
+/// Runs the whole test in `dir` at `site`, prints its outcome and returns the
+/// exit code.
+pub async fn run_at(site: Site, config: RunConfig, dir: RunDir) -> Result<i32> {
+    let mut record = Record::begin(&site, &config, dir)?;
+    info!(
+        "run {}: preset {}, faults: {}",
+        record.info.id,
+        config.preset,
+        fault_names(&config.faults)
+    );
+    let result = phases(&site, &config, &mut record).await;
+    record.end(&result)?;
+    print_outcome(&record.dir, &result?)
+}
+
+/// The run from set-up to verdict.
+async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<Results> {
+    let t = Instant::now();
+    let stage = set_up(site, config, record).await?;
+    record.phase("setup", t);
+
+    let t = Instant::now();
+    let mut problems = Vec::new();
+    let (workload, nemesis) =
+        workload_under_schedule(&stage, config, record, t, &mut problems).await;
+    record.phase("workload", t);
+
+    let t = Instant::now();
+    heal(&nemesis, &stage.recorder, &mut problems).await;
+    record.phase("heal", t);
+
+    let t = Instant::now();
+    quiet(workload, &stage.recorder).await;
+    record.phase("quiet", t);
+
+    let t = Instant::now();
+    let manifest = read_log(&stage, config.partitions, &record.dir).await?;
+    record.phase("final-read", t);
+    if !manifest.complete {
+        warn!("the final read did not complete for every partition");
+    }
+
+    let t = Instant::now();
+    drop(stage);
+    let results = check(&record.dir, config, problems)?;
+    record.phase("check", t);
+    Ok(results)
+}
+
+/// What the set-up made and the later phases use.
+struct Stage {
+    cluster: Arc<Cluster>,
+    topic: String,
+    recorder: Arc<Recorder>,
+    launcher: Launcher,
+}
+
+/// The client installed, the cluster up with the run's topic, the history open.
+async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stage> {
+    let client = config.client.clone();
+    let installed = tokio::task::spawn_blocking(move || clients::install(&client))
+        .await?
+        .map_err(|e| Failure::infrastructure(format!("{e:#}")))?;
+    let cluster = match site {
+        Site::Fresh(docker) => Arc::new(
+            Cluster::start(
+                docker,
+                &record.dir.id,
+                &config.image.reference(),
+                Some(&record.dir.join("nodes")),
+            )
+            .await?,
+        ),
+        Site::Shared { cluster, .. } => cluster.clone(),
+    };
+    let topic = site.topic().to_owned();
+    cluster.create_topic(&topic, config.partitions).await?;
+    let recorder = Recorder::create(
+        &record.dir.join("history.jsonl"),
+        &topic,
+        record.origin,
+        config.producers,
+    )?;
+    let launcher = launcher(
+        installed,
+        cluster.bootstrap_servers(),
+        config.preset.settings(),
+        &record.dir,
+    );
+    Ok(Stage {
+        cluster,
+        topic,
+        recorder,
+        launcher,
+    })
+}
+
+/// In process when the library is linked in, else through its installed driver.
+fn launcher(
+    installed: Option<Installed>,
+    bootstrap: String,
+    settings: ProducerSettings,
+    dir: &RunDir,
+) -> Launcher {
+    match installed {
+        None => Launcher::InProcess {
+            bootstrap,
+            settings,
+        },
+        Some(installed) => Launcher::Driver {
+            installed,
+            bootstrap,
+            settings,
+            logs: dir.join("drivers"),
+        },
+    }
+}
+
+/// The producers started and sending for the time limit while the nemesis
+/// applies the schedule, whose times count from `started`. Returns the workload
+/// still running, and the nemesis with whatever faults are still active.
+async fn workload_under_schedule(
+    stage: &Stage,
+    config: &RunConfig,
+    record: &Record,
+    started: Instant,
+    problems: &mut Vec<String>,
+) -> (Workload, SharedNemesis) {
+    let workload = Workload::start(
+        WorkloadConfig {
+            topic: stage.topic.clone(),
+            producers: config.producers,
+            partitions: config.partitions,
+            rate: config.rate,
+            message_size: config.message_size,
+            launcher: stage.launcher.clone(),
+            app_resend: config.preset.app_resends(),
+        },
+        stage.recorder.clone(),
+    )
+    .await;
+    let target = Arc::new(Target {
+        cluster: stage.cluster.clone(),
+        topic: stage.topic.clone(),
+        partitions: config.partitions,
+        crash_client: Some(crash_client(workload.crasher(), config.seed)),
+    });
+    let nemesis = Arc::new(Mutex::new(Nemesis::new(target, config.seed)));
+    if workload.running() == 0 {
+        warn!("the client refused the configuration of every producer; nothing to send");
+    } else if let Err(problem) = apply_schedule(stage, config, record, started, &nemesis).await {
+        problems.push(problem);
+    }
+    (workload, nemesis)
+}
+
+/// The time limit, with the schedule's faults applied at their times, progress
+/// shown and leadership watched. Err says why the schedule could not be kept.
+async fn apply_schedule(
+    stage: &Stage,
+    config: &RunConfig,
+    record: &Record,
+    started: Instant,
+    nemesis: &SharedNemesis,
+) -> Result<(), String> {
+    let progress = Progress::start(stage.recorder.clone(), nemesis.clone(), config.time_limit);
+    let leaders = tokio::spawn(watch_leaders(
+        stage.cluster.clone(),
+        stage.topic.clone(),
+        config.partitions,
+        stage.recorder.clone(),
+        record.dir.join("leaders.jsonl"),
+    ));
+    let faults = tokio::spawn(inject(
+        nemesis.clone(),
+        config.schedule(),
+        stage.recorder.clone(),
+        started,
+    ));
+    tokio::time::sleep(config.time_limit).await;
+    let outcome = match faults.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("the nemesis failed: {e:#}")),
+        Err(e) => Err(format!("the nemesis task failed: {e}")),
+    };
+    progress.finish();
+    leaders.abort();
+    outcome
+}
+
+/// Applies the schedule's steps at their times, recording each in the history.
+async fn inject(
+    nemesis: SharedNemesis,
+    schedule: Schedule,
+    recorder: Arc<Recorder>,
+    start: Instant,
+) -> Result<()> {
+    for step in &schedule.steps {
+        tokio::time::sleep_until((start + step.at).into()).await;
+        let event = nemesis.lock().await.apply(step).await?;
+        recorder.nemesis(&event);
+    }
+    Ok(())
+}
+
+/// `client-crash` restarts a producer chosen by the run's seed.
+fn crash_client(crasher: Crasher, seed: u64) -> CrashClient {
+    let rng = Arc::new(std::sync::Mutex::new(
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc1a5),
+    ));
+    Arc::new(move || {
+        let crasher = crasher.clone();
+        let producer = rng.lock().unwrap().random_range(0..crasher.producers());
+        Box::pin(async move { crasher.crash(producer).await })
+    })
+}
+
+/// Every fault undone, each still-active one recorded as stopped by the heal.
+async fn heal(nemesis: &SharedNemesis, recorder: &Recorder, problems: &mut Vec<String>) {
+    let mut nemesis = nemesis.lock().await;
+    let still_active = nemesis.active();
+    match nemesis.heal_all(HEAL_TIMEOUT).await {
+        Ok(event) => {
+            for fault in still_active {
+                recorder.nemesis(&nemesis::FaultEvent {
+                    fault: Some(fault),
+                    ..event.clone()
+                });
+            }
+        }
+        Err(e) => problems.push(format!("healing the cluster failed: {e:#}")),
+    }
+}
+
+/// No more sends; the producers get [`FLUSH_BOUND`] to complete what they hold.
+async fn quiet(workload: Workload, recorder: &Recorder) {
+    workload.stop(FLUSH_BOUND).await;
+    recorder.flush();
+}
+
+/// The final read of every partition into the run's `log/`.
+async fn read_log(stage: &Stage, partitions: i32, dir: &RunDir) -> Result<Manifest> {
+    final_read::read_topic(&stage.cluster, &stage.topic, partitions, &dir.join("log")).await
+}
+
+/// The checker's verdict on the run directory, made `unknown` by any problem
+/// the run had, written to `results.json`.
+fn check(dir: &RunDir, config: &RunConfig, problems: Vec<String>) -> Result<Results> {
+    let mut results = run_dir::analyse(&dir.path, Some(config.guarantees.clone()))?;
+    if !problems.is_empty() {
+        // A fault that could not be injected or healed leaves the run unproven.
+        for p in &problems {
+            warn!("{p}");
+        }
+        if results.valid == Validity::Valid {
+            results.valid = Validity::Unknown;
+        }
+        results.unknown_reasons.extend(problems);
+    }
+    run_dir::write_results(&dir.path, &results)?;
+    Ok(results)
+}
+
+/// The end of a run on the terminal: where it is, its verdict, its report.
+fn print_outcome(dir: &RunDir, results: &Results) -> Result<i32> {
+    println!("run directory: {}", dir.path.display());
+    println!("{}", verdict_line(results));
+    println!("results: {}", dir.join("results.json").display());
+    let written = reports::write_all(&dir.path)?;
+    if let Some(runs) = dir.path.parent() {
+        reports::write_index(runs)?;
+    }
+    println!("report: {}", written.report.display());
+    Ok(results.exit_code())
+}
+
+/// The run's record of itself, kept current in run.json: written at the start,
+/// after every phase, and with the outcome at the end.
+struct Record {
+    dir: RunDir,
+    info: RunRecord,
+    /// The run's time zero, the history's too.
+    origin: Instant,
+}
+
+impl Record {
+    fn begin(site: &Site, config: &RunConfig, dir: RunDir) -> Result<Record> {
+        let info = RunRecord {
+            format: run_dir::RUN_FORMAT,
+            id: dir.id.clone(),
+            started: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            preset: config.preset.to_string(),
+            guarantees: config.guarantees.clone(),
+            client: ClientInfo {
+                name: config.client.library.name().into(),
+                version: config.client.version.clone(),
+            },
+            producer_settings: config
+                .preset
+                .settings()
+                .kafka_names()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<BTreeMap<_, _>>(),
+            kafka_version: config.image.version().map(str::to_owned),
+            image: config.image.reference(),
+            topic: site.topic().into(),
+            seed: config.seed,
+            time_limit_s: config.time_limit.as_secs_f64(),
+            rate: config.rate,
+            producers: config.producers,
+            partitions: config.partitions,
+            message_size: config.message_size,
+            nemesis: config.schedule(),
+            phases: Vec::new(),
+            outcome: None,
+        };
+        info.write(&dir.path)?;
+        Ok(Record {
+            dir,
+            info,
+            origin: Instant::now(),
+        })
+    }
+
+    /// Records that phase `name`, begun at `started`, has ended.
+    fn phase(&mut self, name: &str, started: Instant) {
+        self.info.phases.push(PhaseTime {
+            name: name.to_owned(),
+            start_s: started.duration_since(self.origin).as_secs_f64(),
+            end_s: self.origin.elapsed().as_secs_f64(),
+        });
+        if let Err(e) = self.info.write(&self.dir.path) {
+            warn!("{e:#}");
+        }
+    }
+
+    /// The outcome, a verdict or the error that ended the run.
+    fn end(&mut self, result: &Result<Results>) -> Result<()> {
+        self.info.outcome = Some(match result {
+            Ok(results) => Outcome {
+                exit_code: results.exit_code(),
+                verdict: results.valid.name().into(),
+                error: None,
+            },
+            Err(e) => Outcome {
+                exit_code: Failure::exit_code(e),
+                verdict: "error".into(),
+                error: Some(format!("{e:#}")),
+            },
+        });
+        self.info.write(&self.dir.path)
+    }
+}

@@ -32,3 +32,100 @@ fn help_is_not_an_error() {
     assert_eq!(eoscheck(&["--help"]).0, 0);
     assert_eq!(eoscheck(&["run", "--help"]).0, 0);
 }
+
+/// Flags that would run something other than what was asked, or that no run
+/// could carry out, are refused before any work with a message that says what
+/// to use instead.
+#[test]
+fn flags_out_of_bounds_or_contradicting_each_other_say_what_to_use() {
+    let not_a_dir = tempfile::NamedTempFile::new().unwrap();
+    let out = not_a_dir.path().join("runs");
+    let out = out.to_str().unwrap();
+    for (args, says) in [
+        (&["run", "--dry-run", "--nemesis", ""][..], "names no fault"),
+        (&["run", "--dry-run", "--nemesis", "all,none"], "contradict"),
+        (
+            &["run", "--dry-run", "--partitions", "100000"],
+            "more than 10000",
+        ),
+        (
+            &["run", "--dry-run", "--time-limit", "1000000000"],
+            "a week",
+        ),
+        (
+            &["run", "--dry-run", "--time-limit", "18446744073709551615"],
+            "a week",
+        ),
+        (
+            &["run", "--dry-run", "--producers", "5000"],
+            "more than 1000",
+        ),
+        (
+            &["run", "--dry-run", "--message-size", "2000000"],
+            "message.max.bytes",
+        ),
+        (&["run", "--dry-run", "--message-size", "10"], "at least 32"),
+        (
+            &["run", "--dry-run", "--kafka-version", "3.9"],
+            "release line",
+        ),
+        (
+            &["run", "--nemesis", "none", "--out", out],
+            "cannot write run directories",
+        ),
+        (
+            &["compare", "--clients", "rdkafka,rdkafka", "--dry-run"],
+            "rdkafka twice",
+        ),
+        (
+            &[
+                "compare",
+                "--clients",
+                "rdkafka",
+                "--presets",
+                "idempotent,idempotent",
+                "--dry-run",
+            ],
+            "idempotent twice",
+        ),
+        (
+            &["compare", "--clients", "rdkafka", "--out", out],
+            "cannot write run directories",
+        ),
+    ] {
+        let (code, stderr) = eoscheck(args);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} says {says:?}: {stderr}");
+    }
+}
+
+/// `compare --dry-run` shows every cell and the one schedule they share.
+#[test]
+fn compare_dry_run_prints_every_cell_and_the_shared_schedule() {
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args([
+            "compare",
+            "--clients",
+            "rdkafka",
+            "--seed",
+            "11",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("cells: 2 (1 clients × 2 presets)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(" × idempotent (promised: no-loss, no-duplicates, order)")
+            && stdout.contains(" × at-least-once (promised: no-loss)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("seed: 11") && stdout.contains("start  client-crash"),
+        "{stdout}"
+    );
+}

@@ -75,9 +75,26 @@ impl Fault {
     }
 
     /// Parses `--nemesis`: a comma-separated list of names, `all` or `none`.
+    /// A list that names nothing, or `none` beside a fault, is refused: either
+    /// would silently run something other than what was asked.
     pub fn parse_list(list: &str) -> Result<Vec<Fault>, FaultError> {
+        let names: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Err(FaultError::Empty);
+        }
+        if let Some(other) = names
+            .iter()
+            .find(|&&n| n != "none")
+            .filter(|_| names.contains(&"none"))
+        {
+            return Err(FaultError::NoneWith((*other).to_owned()));
+        }
         let mut faults = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for name in names {
             match name {
                 "all" => faults.extend(Fault::ALL),
                 "none" => {}
@@ -110,6 +127,10 @@ impl FromStr for Fault {
 #[derive(Debug, PartialEq, Eq)]
 pub enum FaultError {
     Unknown(String),
+    /// The list names nothing.
+    Empty,
+    /// `none` beside a fault (or `all`).
+    NoneWith(String),
 }
 
 impl fmt::Display for FaultError {
@@ -123,6 +144,13 @@ impl fmt::Display for FaultError {
                     names.join(", ")
                 )
             }
+            FaultError::Empty => f.write_str(
+                "the fault list names no fault; give fault names, `all`, or `none` for a run without faults",
+            ),
+            FaultError::NoneWith(other) => write!(
+                f,
+                "`none` and {other:?} contradict each other; give `none` alone for a run without faults"
+            ),
         }
     }
 }
@@ -151,6 +179,16 @@ mod tests {
         assert_eq!(
             Fault::parse_list("kill-leader, ack-loss,kill-leader").unwrap(),
             vec![Fault::AckLoss, Fault::KillLeader]
+        );
+        assert_eq!(Fault::parse_list(" , "), Err(FaultError::Empty));
+        assert_eq!(Fault::parse_list(""), Err(FaultError::Empty));
+        assert_eq!(
+            Fault::parse_list("all,none"),
+            Err(FaultError::NoneWith("all".into()))
+        );
+        assert_eq!(
+            Fault::parse_list("none,kill-leader"),
+            Err(FaultError::NoneWith("kill-leader".into()))
         );
         let err = Fault::parse_list("ack-los").unwrap_err().to_string();
         assert!(

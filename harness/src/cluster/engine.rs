@@ -75,7 +75,7 @@ fn start_dockerd() -> Result<()> {
 }
 
 /// Installs Debian packages, running `apt-get update` once first.
-pub fn install_packages(packages: &[&str]) -> Result<()> {
+pub(super) fn install_packages(packages: &[&str]) -> Result<()> {
     require_root(&format!("install {}", packages.join(" ")))?;
     info!("installing {} with apt-get", packages.join(" "));
     let update = Command::new("apt-get").args(["update", "-qq"]).status();
@@ -109,7 +109,7 @@ fn require_root(what: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn which(program: &str) -> Option<std::path::PathBuf> {
+pub(super) fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])

@@ -72,28 +72,48 @@ pub fn validate_version(version: &str) -> Result<()> {
                 "--kafka-version {version:?} is not a release number like {DEFAULT_KAFKA_VERSION} or 3.9.1"
             ))
         })?;
-    let supported = matches!(parts.as_slice(), [3, minor, _] if *minor >= 9)
-        || matches!(parts.as_slice(), [4, _, _]);
-    if !supported {
+    let supported_line = matches!(parts.as_slice(), [3, minor, ..] if *minor >= 9)
+        || matches!(parts.as_slice(), [4, ..]);
+    if !supported_line || parts.len() > 3 {
         return Err(Failure::usage(format!(
             "--kafka-version {version} is not supported: eoscheck runs KRaft clusters of Kafka 3.9.x and 4.x"
         )));
     }
-    match crate::tools::maven_versions("org.apache.kafka", "kafka_2.13") {
-        Ok(published) if !published.iter().any(|v| v == version) => {
-            let same_line: Vec<&str> = published
-                .iter()
-                .filter(|v| v.starts_with(&format!("{}.", parts[0])))
-                .map(String::as_str)
-                .collect();
-            Err(Failure::usage(format!(
-                "Kafka {version} is not published on Maven Central; {}.x releases there: {}",
-                parts[0],
-                same_line.join(", ")
-            )))
-        }
+    let published = crate::tools::maven_versions("org.apache.kafka", "kafka_2.13");
+    if parts.len() < 3 {
+        // A release line (`3.9`, `4`): name its releases.
+        return Err(Failure::usage(format!(
+            "--kafka-version {version} names a release line, not a release; {}",
+            releases_of(version, published.as_deref().ok())
+        )));
+    }
+    match published {
+        Ok(published) if !published.iter().any(|v| v == version) => Err(Failure::usage(format!(
+            "Kafka {version} is not published on Maven Central; {}",
+            releases_of(&parts[0].to_string(), Some(&published))
+        ))),
         // Offline checks are best effort: the Maven build names the version if it fails.
         _ => Ok(()),
+    }
+}
+
+/// The published releases of a release line, for an error message; without
+/// Maven Central, an example.
+fn releases_of(line: &str, published: Option<&[String]>) -> String {
+    let prefix = format!("{line}.");
+    let releases: Vec<&str> = published
+        .unwrap_or_default()
+        .iter()
+        .filter(|v| v.starts_with(&prefix) && v.split('.').all(|p| p.parse::<u32>().is_ok()))
+        .map(String::as_str)
+        .collect();
+    if releases.is_empty() {
+        format!("name one such as {DEFAULT_KAFKA_VERSION} or 3.9.1")
+    } else {
+        format!(
+            "{line}.x releases on Maven Central: {}",
+            releases.join(", ")
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::Result;
 use bollard::Docker;
 use tracing::{error, info};
 
-use super::run::{run_at, RunConfig, Site, WorkloadArgs};
+use super::run::{print_shared_plan, run_at, RunConfig, Site, WorkloadArgs};
 use crate::{
     clients::{self, ClientSpec, Preset, Resolved},
     cluster::{self, engine, images},
@@ -29,6 +29,9 @@ pub struct Args {
     /// Presets to run each client with, separated by commas.
     #[arg(long, default_value = "idempotent,at-least-once")]
     presets: String,
+    /// Print every cell and the fault schedule they share, and start nothing.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     workload: WorkloadArgs,
 }
@@ -40,11 +43,12 @@ impl Args {
             .split(',')
             .map(|p| p.trim().parse().map_err(Failure::usage))
             .collect::<Result<_>>()?;
-        let clients: Vec<Resolved> = ClientSpec::parse_list(&self.clients)
-            .map_err(Failure::usage)?
-            .iter()
-            .map(clients::resolve)
-            .collect::<Result<_>>()?;
+        named_once("--presets", &presets)?;
+        let specs = ClientSpec::parse_list(&self.clients).map_err(Failure::usage)?;
+        named_once("--clients", &specs)?;
+        let clients: Vec<Resolved> = specs.iter().map(clients::resolve).collect::<Result<_>>()?;
+        // `java` and `java@<newest>` are the same release.
+        named_once("--clients", &clients)?;
         let (Some(&first_preset), Some(first_client)) = (presets.first(), clients.first()) else {
             return Err(Failure::usage("--presets names no preset"));
         };
@@ -60,9 +64,26 @@ impl Args {
     }
 }
 
-/// Validates the flags, then runs the matrix.
+/// Two cells of one client and preset would be one run twice: refused.
+fn named_once<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Result<()> {
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            return Err(Failure::usage(format!(
+                "{flag} names {item} twice; every cell is a whole run, name each once"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Validates the flags, then runs the matrix (or prints it with `--dry-run`).
 pub async fn execute(args: Args) -> Result<i32> {
     let config = args.config()?;
+    if args.dry_run {
+        print_plan(&config);
+        return Ok(0);
+    }
+    RunDir::check_writable(&config.out)?;
     let docker = engine::connect().await?;
     images::ensure(&docker, &config.template.image).await?;
     cluster::guarded(&docker, compare(docker.clone(), config)).await
@@ -75,6 +96,23 @@ pub struct CompareConfig {
     /// Everything but the client and the preset, the same for every cell.
     pub template: RunConfig,
     pub out: PathBuf,
+}
+
+/// The cells, each a fresh cluster, then what they all share.
+fn print_plan(config: &CompareConfig) {
+    println!(
+        "cells: {} ({} clients × {} presets), each a whole run on a fresh cluster:",
+        config.clients.len() * config.presets.len(),
+        config.clients.len(),
+        config.presets.len()
+    );
+    for client in &config.clients {
+        for preset in &config.presets {
+            let promised: Vec<&str> = preset.guarantees().iter().map(|g| g.name()).collect();
+            println!("  {client} × {preset} (promised: {})", promised.join(", "));
+        }
+    }
+    print_shared_plan(&config.template);
 }
 
 /// Runs the matrix and returns the exit code: 1 if any cell broke a promise,

@@ -46,7 +46,7 @@ use tracing::warn;
 use super::appendfile::{AppendFile, BlockBuf};
 
 /// How often the writer thread moves pending events to the file.
-pub const DRAIN_EVERY: Duration = Duration::from_millis(10);
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
 /// Room for one lane's events of one drain at a million a second, so that no
 /// list grows on the client's threads in a steady run.
 const LANE_CAPACITY: usize = 1 << 14;

@@ -20,12 +20,28 @@ use std::{
 
 use anyhow::{Context, Result};
 
+use crate::failure::Failure;
+
 pub struct RunDir {
     pub id: String,
     pub path: PathBuf,
 }
 
 impl RunDir {
+    /// Fails, as a usage error, unless run directories can be made under `runs`
+    /// (`--out`): checked before anything slow starts, so that a run is never
+    /// lost at its end for want of a place to keep it.
+    pub fn check_writable(runs: &Path) -> Result<()> {
+        fs::create_dir_all(runs)
+            .and_then(|()| tempfile::tempfile_in(runs).map(drop))
+            .map_err(|e| {
+                Failure::usage(format!(
+                    "--out {}: cannot write run directories there ({e}); choose a folder you can write to",
+                    runs.display()
+                ))
+            })
+    }
+
     /// Creates a fresh run directory under `runs` and points `latest` at it.
     pub fn create(runs: &Path, prefix: &str) -> Result<RunDir> {
         let now = time::OffsetDateTime::now_utc();

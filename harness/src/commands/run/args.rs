@@ -86,7 +86,8 @@ pub fn parse_guarantees(list: &str) -> Result<Vec<Guarantee>> {
 impl WorkloadArgs {
     /// The run `preset` × `client` would be with these flags.
     pub fn config(&self, preset: Preset, client: Resolved) -> Result<RunConfig> {
-        let faults = Fault::parse_list(&self.nemesis).map_err(|e| Failure::usage(e.to_string()))?;
+        let faults = Fault::parse_list(&self.nemesis)
+            .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
         self.check_counts()?;
         let config = RunConfig {
             preset,
@@ -105,24 +106,77 @@ impl WorkloadArgs {
         Ok(config)
     }
 
+    /// Every count within what a run can do; each bound says why it is there.
     fn check_counts(&self) -> Result<()> {
-        for (flag, value) in [
-            ("--time-limit", self.time_limit),
-            ("--producers", self.producers.into()),
-            ("--partitions", self.partitions.max(0) as u64),
+        for (flag, value, bounds) in [
+            ("--time-limit", self.time_limit, TIME_LIMIT),
+            ("--producers", self.producers.into(), PRODUCERS),
+            ("--partitions", self.partitions.max(0) as u64, PARTITIONS),
+            ("--message-size", self.message_size as u64, MESSAGE_SIZE),
         ] {
-            if value == 0 {
-                return Err(Failure::usage(format!("{flag} must be at least 1")));
-            }
-        }
-        if self.message_size < 32 {
-            return Err(Failure::usage(
-                "--message-size must be at least 32 bytes (the message id lives in the value)",
-            ));
+            bounds.check(flag, value)?;
         }
         Ok(())
     }
 }
+
+/// A count's least and greatest value, and why.
+struct Bounds {
+    least: u64,
+    /// After the number in "must be at least N…".
+    least_why: &'static str,
+    most: u64,
+    most_why: &'static str,
+}
+
+impl Bounds {
+    fn check(&self, flag: &str, value: u64) -> Result<()> {
+        let Bounds {
+            least,
+            least_why,
+            most,
+            most_why,
+        } = self;
+        if value < *least {
+            return Err(Failure::usage(format!(
+                "{flag} must be at least {least}{least_why}"
+            )));
+        }
+        if value > *most {
+            return Err(Failure::usage(format!(
+                "{flag} {value} is more than {most}, {most_why}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+const TIME_LIMIT: Bounds = Bounds {
+    least: 1,
+    least_why: "",
+    most: 7 * 24 * 3600,
+    most_why: "a week, the longest run eoscheck plans",
+};
+const PRODUCERS: Bounds = Bounds {
+    least: 1,
+    least_why: "",
+    most: 1_000,
+    most_why:
+        "the most producers one machine runs side by side (each a client, a driver each a process)",
+};
+const PARTITIONS: Bounds = Bounds {
+    least: 1,
+    least_why: "",
+    most: 10_000,
+    most_why: "the most partitions a run's topic gets on a 3-node test cluster",
+};
+const MESSAGE_SIZE: Bounds = Bounds {
+    least: 32,
+    least_why: " bytes (the message id lives in the value)",
+    most: 1_000_000,
+    most_why:
+        "under the brokers' default message.max.bytes (1 MiB), with room for the batch around it",
+};
 
 /// Faults asked for but none fits the time limit would be a run that silently
 /// tests nothing of what was asked.

@@ -27,6 +27,7 @@ pub async fn execute(args: Args) -> Result<i32> {
         print_plan(&config);
         return Ok(0);
     }
+    RunDir::check_writable(&args.workload.out)?;
     let docker = cluster::engine::connect().await?;
     cluster::images::ensure(&docker, &config.image).await?;
     let dir = RunDir::create(&args.workload.out, "")?;
@@ -42,6 +43,12 @@ fn print_plan(config: &RunConfig) {
     let guarantees: Vec<&str> = config.guarantees.iter().map(|g| g.name()).collect();
     println!("promised: {}", guarantees.join(", "));
     println!("client: {}", config.client);
+    print_shared_plan(config);
+}
+
+/// What every run with these workload and fault flags shares: the cluster,
+/// the workload and the fault schedule (one seed, one schedule).
+pub fn print_shared_plan(config: &RunConfig) {
     println!("broker image: {}", config.image.reference());
     println!(
         "workload: {} producers, {} partitions, {} msg/s, {} bytes, {}s",

@@ -212,6 +212,13 @@ enum Completion {
     },
 }
 
+impl Completion {
+    /// Acknowledged, the batch's first message at `first_offset`.
+    fn acked(first_offset: Offset) -> Completion {
+        Completion::Ok { first_offset }
+    }
+}
+
 /// Nanoseconds between an invoke and its completion.
 const LATENCY: Nanos = 2_000_000;
 
@@ -419,6 +426,27 @@ enum Fate {
     Acked,
     Lands(Completion),
     Vanishes(Completion),
+}
+
+/// What an injection planted, for its [`Injected`].
+struct Planted {
+    message: Option<MessageId>,
+    offset: Option<Offset>,
+    count: u32,
+    also: Vec<Kind>,
+}
+
+impl Planted {
+    /// An anomaly about `message` (and the record at `offset`) that brings
+    /// no other kind along.
+    fn at(message: MessageId, offset: Option<Offset>, count: u32) -> Planted {
+        Planted {
+            message: Some(message),
+            offset,
+            count,
+            also: Vec::new(),
+        }
+    }
 }
 
 const FAULT: &str = "ack-loss";
@@ -695,10 +723,15 @@ impl<'a> Simulation<'a> {
     }
 
     fn take_sequences(&mut self, p: Producer, q: Partition, k: u32) -> Sequence {
-        let next = &mut self.producers[p as usize].next_sequence[q as usize];
+        let next = self.next_sequence(p, q);
         let base = *next;
         *next = wrap(base, i64::from(k));
         base
+    }
+
+    /// The sequence producer `p` gives its next record in partition `q`.
+    fn next_sequence(&mut self, p: Producer, q: Partition) -> &mut Sequence {
+        &mut self.producers[p as usize].next_sequence[q as usize]
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -778,203 +811,174 @@ impl<'a> Simulation<'a> {
         self.record(t, q, first.index, k, 0, completion);
     }
 
+    /// Plants `injection` with producer `p` in partition `q`, on a batch of
+    /// `k` messages where the anomaly is about a batch.
     fn inject(&mut self, injection: Injection, p: Producer, q: Partition, k: u32) {
-        let mut also = Vec::new();
-        let (message, offset, count) = match injection {
-            Injection::Lost => {
-                let first = self.invoke(p, k);
-                let would_be = self.ends[q as usize];
-                self.record(
-                    p,
-                    q,
-                    first.index,
-                    k,
-                    0,
-                    Completion::Ok {
-                        first_offset: would_be,
-                    },
-                );
-                (Some(first), None, k)
-            }
-            Injection::Duplicate(cause) => {
-                let first = self.invoke(p, k);
-                let offset = self.write_next(p, q, first, k, 0, false);
-                match cause {
-                    DuplicateCause::SamePidEpoch => {
-                        let base = wrap(
-                            self.producers[p as usize].next_sequence[q as usize],
-                            -i64::from(k),
-                        );
-                        self.write(p, q, first, k, 0, base, false);
-                        if self.config.idempotent {
-                            also.push(if k == 1 {
-                                Kind::SequenceRepeat
-                            } else {
-                                Kind::SequenceRegress
-                            });
-                        }
-                    }
-                    DuplicateCause::EpochBump | DuplicateCause::NewPid => {
-                        match cause {
-                            DuplicateCause::EpochBump => self.bump_epoch(p),
-                            _ => self.restart(p),
-                        }
-                        self.write_next(p, q, first, k, 0, false);
-                    }
-                    DuplicateCause::AppResend => {
-                        self.record(p, q, first.index, k, 0, Completion::Info { error: TIMEOUT });
-                        let resent = self.write_next(p, q, first, k, 1, false);
-                        self.record(
-                            p,
-                            q,
-                            first.index,
-                            k,
-                            1,
-                            Completion::Ok {
-                                first_offset: resent,
-                            },
-                        );
-                        return self.injected(injection, Some(first), q, Some(offset), also, k);
-                    }
-                }
-                self.record(
-                    p,
-                    q,
-                    first.index,
-                    k,
-                    0,
-                    Completion::Ok {
-                        first_offset: offset,
-                    },
-                );
-                (Some(first), Some(offset), k)
-            }
-            Injection::Reorder => {
-                let later = self.batch_size() as u32;
-                let early = self.invoke(p, k);
-                let late = self.invoke(p, later);
-                // The later batch lands first; sequences follow the log, as
-                // if the client had numbered them after reordering.
-                let late_at = self.write_next(p, q, late, later, 0, false);
-                let early_at = self.write_next(p, q, early, k, 0, false);
-                self.record(
-                    p,
-                    q,
-                    early.index,
-                    k,
-                    0,
-                    Completion::Ok {
-                        first_offset: early_at,
-                    },
-                );
-                self.record(
-                    p,
-                    q,
-                    late.index,
-                    later,
-                    0,
-                    Completion::Ok {
-                        first_offset: late_at,
-                    },
-                );
-                (Some(early), Some(early_at), k)
-            }
+        let planted = match injection {
+            Injection::Lost => self.lose(p, q, k),
+            Injection::Duplicate(cause) => self.duplicate(cause, p, q, k),
+            Injection::Reorder => self.reorder(p, q, k),
             Injection::SequenceGap | Injection::SequenceRepeat | Injection::SequenceRegress => {
-                // Repeat and regress step back from what this producer
-                // already wrote here, so make sure there is something.
-                while self.producers[p as usize].next_sequence[q as usize] < 2 {
-                    self.send(p, q, 2, Fate::Acked);
-                }
-                let next = self.producers[p as usize].next_sequence[q as usize];
-                let base = match injection {
-                    Injection::SequenceGap => next + 1,
-                    Injection::SequenceRepeat => next - 1,
-                    _ => next - 2,
-                };
-                let first = self.invoke(p, k);
-                let offset = self.write(p, q, first, k, 0, base, false);
-                self.producers[p as usize].next_sequence[q as usize] = wrap(base, i64::from(k));
-                self.record(
-                    p,
-                    q,
-                    first.index,
-                    k,
-                    0,
-                    Completion::Ok {
-                        first_offset: offset,
-                    },
-                );
-                (Some(first), Some(offset), 1)
+                self.break_sequence(injection, p, q, k)
             }
-            Injection::OffsetMismatch => {
-                let first = self.invoke(p, 1);
-                let offset = self.write_next(p, q, first, 1, 0, false);
-                self.record(
-                    p,
-                    q,
-                    first.index,
-                    1,
-                    0,
-                    Completion::Ok {
-                        first_offset: offset + 1,
-                    },
-                );
-                (Some(first), Some(offset), 1)
-            }
-            Injection::FailedButPresent => {
-                let (first, offset) = self.send(
-                    p,
-                    q,
-                    1,
-                    Fate::Lands(Completion::Fail {
-                        error: REJECTED,
-                        definite: true,
-                    }),
-                );
-                (Some(first), offset, 1)
-            }
-            Injection::Phantom => {
-                let foreign = self.rng.below(2) == 0;
-                let stranger = MessageId {
-                    producer: u32::MAX - 1,
-                    index: self.rng.below(1000),
-                };
-                let value = match foreign {
-                    true => b"not an eoscheck record".to_vec(),
-                    false => payload::encode(stranger, 0, self.config.value_size),
-                };
-                let spec = BatchSpec {
-                    first_offset: 0,
-                    pid: NO_PRODUCER_ID,
-                    epoch: -1,
-                    base_sequence: -1,
-                    transactional: false,
-                    values: &[value],
-                };
-                let offset = self.append(q, &spec);
-                ((!foreign).then_some(stranger), Some(offset), 1)
-            }
+            Injection::OffsetMismatch => self.misplace_ack(p, q),
+            Injection::FailedButPresent => self.fail_but_land(p, q),
+            Injection::Phantom => self.phantom(q),
         };
-        self.injected(injection, message, q, offset, also, count);
-    }
-
-    fn injected(
-        &mut self,
-        injection: Injection,
-        message: Option<MessageId>,
-        partition: Partition,
-        offset: Option<Offset>,
-        also: Vec<Kind>,
-        count: u32,
-    ) {
         self.injected.push(Injected {
             injection,
-            message,
-            partition,
-            offset,
-            also,
-            count: count.into(),
+            message: planted.message,
+            partition: q,
+            offset: planted.offset,
+            count: planted.count.into(),
+            also: planted.also,
         });
+    }
+
+    /// A batch acknowledged at the offset it would have had, never written.
+    fn lose(&mut self, p: Producer, q: Partition, k: u32) -> Planted {
+        let first = self.invoke(p, k);
+        let would_be = self.ends[q as usize];
+        self.record(p, q, first.index, k, 0, Completion::acked(would_be));
+        Planted::at(first, None, k)
+    }
+
+    /// A batch written twice though sent once, for `cause`.
+    fn duplicate(&mut self, cause: DuplicateCause, p: Producer, q: Partition, k: u32) -> Planted {
+        let first = self.invoke(p, k);
+        let offset = self.write_next(p, q, first, k, 0, false);
+        let also = match cause {
+            DuplicateCause::SamePidEpoch => self.write_again(p, q, first, k),
+            DuplicateCause::EpochBump | DuplicateCause::NewPid => {
+                match cause {
+                    DuplicateCause::EpochBump => self.bump_epoch(p),
+                    _ => self.restart(p),
+                }
+                self.write_next(p, q, first, k, 0, false);
+                Vec::new()
+            }
+            DuplicateCause::AppResend => {
+                self.resend(p, q, first, k);
+                return Planted::at(first, Some(offset), k);
+            }
+        };
+        self.record(p, q, first.index, k, 0, Completion::acked(offset));
+        Planted {
+            also,
+            ..Planted::at(first, Some(offset), k)
+        }
+    }
+
+    /// The batch again in the same session with the same sequences, as a
+    /// broker that failed to deduplicate a retry keeps it. For an idempotent
+    /// producer that is also a sequence repeat (one record) or regress.
+    fn write_again(&mut self, p: Producer, q: Partition, first: MessageId, k: u32) -> Vec<Kind> {
+        let base = wrap(*self.next_sequence(p, q), -i64::from(k));
+        self.write(p, q, first, k, 0, base, false);
+        if !self.config.idempotent {
+            return Vec::new();
+        }
+        vec![match k {
+            1 => Kind::SequenceRepeat,
+            _ => Kind::SequenceRegress,
+        }]
+    }
+
+    /// The application's own resend of a batch that landed: attempt 0 timed
+    /// out, attempt 1 is written again and acknowledged.
+    fn resend(&mut self, p: Producer, q: Partition, first: MessageId, k: u32) {
+        self.record(p, q, first.index, k, 0, Completion::Info { error: TIMEOUT });
+        let resent = self.write_next(p, q, first, k, 1, false);
+        self.record(p, q, first.index, k, 1, Completion::acked(resent));
+    }
+
+    /// Two batches of one producer written in the opposite order to the one
+    /// they were sent in.
+    fn reorder(&mut self, p: Producer, q: Partition, k: u32) -> Planted {
+        let later = self.batch_size() as u32;
+        let early = self.invoke(p, k);
+        let late = self.invoke(p, later);
+        // The later batch lands first; sequences follow the log, as if the
+        // client had numbered them after reordering.
+        let late_at = self.write_next(p, q, late, later, 0, false);
+        let early_at = self.write_next(p, q, early, k, 0, false);
+        self.record(p, q, early.index, k, 0, Completion::acked(early_at));
+        self.record(p, q, late.index, later, 0, Completion::acked(late_at));
+        Planted::at(early, Some(early_at), k)
+    }
+
+    /// A batch whose base sequence skips ahead (gap), repeats the last one
+    /// (repeat) or steps back further (regress).
+    fn break_sequence(
+        &mut self,
+        injection: Injection,
+        p: Producer,
+        q: Partition,
+        k: u32,
+    ) -> Planted {
+        // Repeat and regress step back from what this producer already
+        // wrote here, so make sure there is something.
+        while *self.next_sequence(p, q) < 2 {
+            self.send(p, q, 2, Fate::Acked);
+        }
+        let next = *self.next_sequence(p, q);
+        let base = match injection {
+            Injection::SequenceGap => next + 1,
+            Injection::SequenceRepeat => next - 1,
+            _ => next - 2,
+        };
+        let first = self.invoke(p, k);
+        let offset = self.write(p, q, first, k, 0, base, false);
+        *self.next_sequence(p, q) = wrap(base, i64::from(k));
+        self.record(p, q, first.index, k, 0, Completion::acked(offset));
+        Planted::at(first, Some(offset), 1)
+    }
+
+    /// One message acknowledged at the offset after the one it got.
+    fn misplace_ack(&mut self, p: Producer, q: Partition) -> Planted {
+        let first = self.invoke(p, 1);
+        let offset = self.write_next(p, q, first, 1, 0, false);
+        self.record(p, q, first.index, 1, 0, Completion::acked(offset + 1));
+        Planted::at(first, Some(offset), 1)
+    }
+
+    /// One message the client is told was rejected, written all the same.
+    fn fail_but_land(&mut self, p: Producer, q: Partition) -> Planted {
+        let rejected = Completion::Fail {
+            error: REJECTED,
+            definite: true,
+        };
+        let (first, offset) = self.send(p, q, 1, Fate::Lands(rejected));
+        Planted::at(first, offset, 1)
+    }
+
+    /// A record nobody sent: a foreign value, or a payload naming a message
+    /// of a producer that does not exist.
+    fn phantom(&mut self, q: Partition) -> Planted {
+        let foreign = self.rng.below(2) == 0;
+        let stranger = MessageId {
+            producer: u32::MAX - 1,
+            index: self.rng.below(1000),
+        };
+        let value = match foreign {
+            true => b"not an eoscheck record".to_vec(),
+            false => payload::encode(stranger, 0, self.config.value_size),
+        };
+        let spec = BatchSpec {
+            first_offset: 0,
+            pid: NO_PRODUCER_ID,
+            epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+            values: &[value],
+        };
+        let offset = self.append(q, &spec);
+        Planted {
+            message: (!foreign).then_some(stranger),
+            offset: Some(offset),
+            count: 1,
+            also: Vec::new(),
+        }
     }
 
     fn finish(self) -> SynthRun {

@@ -14,10 +14,11 @@
 use crate::charts::{self, Bar};
 use crate::markup::{count, escape, millis, seconds, wall_clock};
 use crate::page::{cell, facts_table, table, STYLE};
+use crate::run_info::RunInfo;
 use crate::timeline::{quantile, SendOutcome, Timeline};
 use crate::{read_file, read_info, read_results, unnamed, write};
 use anyhow::{bail, Context, Result};
-use checker::{Kind, Validity};
+use checker::{Kind, Results, Validity};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -161,43 +162,16 @@ pub fn summarize(run_dir: &Path) -> Result<RunSummary> {
     });
     let results = read_results(run_dir).map_err(|e| format!("{e:#}"));
     let timeline = read_file(run_dir, "history.jsonl", "the run directory is incomplete")
-        .and_then(|history| Timeline::parse(&history, None));
-    let latencies = match &timeline {
-        Ok(t) => t.latencies(SendOutcome::Ok),
-        Err(e) => {
-            problems.push(format!("{e:#}"));
-            Vec::new()
-        }
-    };
-    let acked = match &results {
-        Ok(r) => Some(r.stats.sends.ok),
-        Err(_) => timeline.is_ok().then_some(latencies.len() as u64),
-    };
-    let workload = info.phases.iter().find(|p| p.name == "workload");
-    // A workload cut short has no end; its last acknowledgement stands in.
-    let last_ack = timeline.as_ref().ok().and_then(|t| {
-        t.sends
-            .iter()
-            .filter(|s| s.outcome == SendOutcome::Ok)
-            .map(|s| s.completed())
-            .reduce(f64::max)
-    });
-    let acked_per_s = workload.zip(acked).and_then(|(phase, acked)| {
-        let length = phase.end_s.or(last_ack)? - phase.start_s;
-        (length > 0.0).then(|| acked as f64 / length)
-    });
-    let ms = |q: f64| quantile(&latencies, q).map(|s| s * 1e3);
+        .and_then(|history| Timeline::parse(&history, None))
+        .inspect_err(|e| problems.push(format!("{e:#}")))
+        .ok();
     let mut summary = RunSummary {
         id: info.id.clone(),
         client: info.client.as_ref().map(|c| c.name.clone()),
         client_version: info.client.as_ref().and_then(|c| c.version.clone()),
         preset: info.preset.clone(),
-        acked,
-        acked_per_s,
-        latency_p50_ms: ms(0.5),
-        latency_p99_ms: ms(0.99),
         error: info.outcome.as_ref().and_then(|o| o.error.clone()),
-        ..RunSummary::default()
+        ..acknowledged(&info, results.as_ref().ok(), timeline.as_ref())
     };
     match results {
         Err(problem) => {
@@ -205,36 +179,86 @@ pub fn summarize(run_dir: &Path) -> Result<RunSummary> {
             summary.error.get_or_insert(problem.clone());
             problems.push(problem);
         }
-        Ok(r) => {
-            let refused = !r.findings.config_rejected.is_empty() && r.stats.sends.ok == 0;
-            summary.verdict = match (refused, r.valid) {
-                (true, _) => "config-rejected",
-                (false, Validity::Valid) => "valid",
-                (false, Validity::Invalid) => "invalid",
-                (false, Validity::Unknown) => "unknown",
-            }
-            .into();
-            let names =
-                |gs: &[checker::Guarantee]| gs.iter().map(|g| g.name().to_string()).collect();
-            summary.promised = names(&r.guarantees);
-            summary.violated = names(&r.violated);
-            summary.unknown_reasons = r.unknown_reasons.clone();
-            summary.anomalies = Kind::ALL
-                .iter()
-                .map(|&k| (k.name().to_string(), r.anomalies.count(k)))
-                .filter(|&(_, n)| n > 0)
-                .collect();
-            let open = &r.stats.indeterminate;
-            summary.indeterminate = Some(open.landed + open.not_landed + open.undetermined);
-            summary.indeterminate_landed = Some(open.landed);
-            let f = &r.findings;
-            summary.producer_fatal = Some(f.producer_fatal.len() as u64);
-            summary.producer_fatal_reason = f.producer_fatal.first().map(|n| n.message.clone());
-            summary.config_rejected = f.config_rejected.first().map(|n| n.message.clone());
-        }
+        Ok(r) => add_judgement(&mut summary, &r),
     }
     summary.problems = problems;
     Ok(summary)
+}
+
+/// The acknowledged sends: how many (the checker's count, or failing that
+/// the history's), how fast, and how long they took.
+fn acknowledged(
+    info: &RunInfo,
+    results: Option<&Results>,
+    timeline: Option<&Timeline>,
+) -> RunSummary {
+    let latencies = timeline.map_or_else(Vec::new, |t| t.latencies(SendOutcome::Ok));
+    let acked = match results {
+        Some(r) => Some(r.stats.sends.ok),
+        None => timeline.is_some().then_some(latencies.len() as u64),
+    };
+    let ms = |q: f64| quantile(&latencies, q).map(|s| s * 1e3);
+    RunSummary {
+        acked,
+        acked_per_s: acked.and_then(|acked| acked_per_s(info, timeline, acked)),
+        latency_p50_ms: ms(0.5),
+        latency_p99_ms: ms(0.99),
+        ..RunSummary::default()
+    }
+}
+
+/// `acked` per second of the workload phase. A workload cut short has no
+/// end; its last acknowledgement stands in.
+fn acked_per_s(info: &RunInfo, timeline: Option<&Timeline>, acked: u64) -> Option<f64> {
+    let phase = info.phases.iter().find(|p| p.name == "workload")?;
+    let end = phase.end_s.or_else(|| last_ack(timeline?))?;
+    let length = end - phase.start_s;
+    (length > 0.0).then(|| acked as f64 / length)
+}
+
+/// When the client answered its last acknowledged send.
+fn last_ack(timeline: &Timeline) -> Option<f64> {
+    timeline
+        .sends
+        .iter()
+        .filter(|s| s.outcome == SendOutcome::Ok)
+        .map(|s| s.completed())
+        .reduce(f64::max)
+}
+
+/// What the checker judged: the verdict, the guarantees and anomalies
+/// behind it, where indeterminate sends ended, and what producers said.
+fn add_judgement(summary: &mut RunSummary, r: &Results) {
+    summary.verdict = verdict_word(r).into();
+    let names = |gs: &[checker::Guarantee]| gs.iter().map(|g| g.name().to_string()).collect();
+    summary.promised = names(&r.guarantees);
+    summary.violated = names(&r.violated);
+    summary.unknown_reasons = r.unknown_reasons.clone();
+    summary.anomalies = Kind::ALL
+        .iter()
+        .map(|&k| (k.name().to_string(), r.anomalies.count(k)))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    let open = &r.stats.indeterminate;
+    summary.indeterminate = Some(open.landed + open.not_landed + open.undetermined);
+    summary.indeterminate_landed = Some(open.landed);
+    let f = &r.findings;
+    summary.producer_fatal = Some(f.producer_fatal.len() as u64);
+    summary.producer_fatal_reason = f.producer_fatal.first().map(|n| n.message.clone());
+    summary.config_rejected = f.config_rejected.first().map(|n| n.message.clone());
+}
+
+/// The checker's verdict, except that a library that refused its settings
+/// and so acknowledged nothing is `config-rejected`: a finding about the
+/// library, not a verdict on it.
+fn verdict_word(r: &Results) -> &'static str {
+    let refused = !r.findings.config_rejected.is_empty() && r.stats.sends.ok == 0;
+    match (refused, r.valid) {
+        (true, _) => "config-rejected",
+        (false, Validity::Valid) => "valid",
+        (false, Validity::Invalid) => "invalid",
+        (false, Validity::Unknown) => "unknown",
+    }
 }
 
 /// Renders `index.html` of the compare directory `compare_dir` from its

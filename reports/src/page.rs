@@ -7,13 +7,16 @@
 //! beside it in `nodes/`.
 
 use crate::charts::{self, TimeFrame, ANOMALY_COLOUR, POINTS_PER_OUTCOME};
-use crate::examples::{findings, Facts, KindFinding};
+use crate::examples::{findings, Facts, KindFinding, LogRecord};
 use crate::markup::{count, escape, millis, seconds, wall_clock};
 use crate::run_info::RunInfo;
 use crate::timeline::{quantile, SendOutcome, Timeline};
 use anyhow::Result;
 use checker::anomaly::Outcome;
-use checker::results::PartitionStats;
+use checker::ids::Partition;
+use checker::results::{
+    IndeterminateStats, PartitionStats, ProducerNote, ProducerStats, SendStats, Session, Stats,
+};
 use checker::{Guarantee, Results, Validity};
 use std::collections::BTreeSet;
 
@@ -170,85 +173,102 @@ fn number(n: u64) -> String {
     format!("<td class=\"n\">{}</td>", count(n))
 }
 
+/// How the run was set up, as run.json recorded it; a setting the run did
+/// not record is left out rather than shown empty.
 fn configuration(run: &Run) -> String {
+    format!(
+        "<h2 id=\"configuration\">Configuration</h2>\n{}",
+        facts_table(&configuration_rows(run))
+    )
+}
+
+fn configuration_rows(run: &Run) -> [(&'static str, String); 17] {
     let i = run.info;
-    let text = |v: &Option<String>| v.as_deref().map(escape).unwrap_or_default();
-    let shown = |v: Option<String>| v.map(|v| escape(&v)).unwrap_or_default();
-    let settings = table(
+    [
+        ("preset", shown(i.preset.as_ref())),
+        (
+            "promised guarantees",
+            escape(&guarantee_names(&run.results.guarantees)),
+        ),
+        ("client", shown(i.client.as_ref())),
+        ("producer settings", producer_settings(i)),
+        ("Kafka version", shown(i.kafka_version.as_ref())),
+        ("image", shown(i.image.as_ref())),
+        ("topic", shown(i.topic.as_ref())),
+        ("seed", shown(i.seed)),
+        ("time limit", shown(i.time_limit_s.map(seconds))),
+        ("rate", shown(i.rate.map(|r| format!("{r} messages/s")))),
+        ("producers", shown(i.producers)),
+        ("partitions", shown(i.partitions)),
+        (
+            "message size",
+            shown(i.message_size.map(|n| format!("{n} bytes"))),
+        ),
+        ("nemesis faults", escape(&i.faults().join(", "))),
+        ("nemesis schedule", nemesis_schedule(i)),
+        ("phases", phases(i)),
+        ("broker logs", broker_log_links(run.broker_logs)),
+    ]
+}
+
+/// A value run.json may lack, as markup; empty when it does.
+fn shown(value: Option<impl std::fmt::Display>) -> String {
+    value.map(|v| escape(&v.to_string())).unwrap_or_default()
+}
+
+/// The producer configuration as the client was given it; strings without
+/// their JSON quotes.
+fn producer_settings(info: &RunInfo) -> String {
+    if info.producer_settings.is_empty() {
+        return String::new();
+    }
+    table(
         &["setting", "value"],
-        i.producer_settings.iter().map(|(k, v)| {
+        info.producer_settings.iter().map(|(k, v)| {
             let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
             vec![cell(k), cell(v)]
         }),
-    );
-    let schedule = i.nemesis.as_ref().map(|n| {
-        let steps = n.steps.iter().map(|s| {
-            vec![
-                cell(format!("{:.3}", s.at)),
-                cell(&s.action),
-                cell(&s.fault),
-            ]
-        });
-        table(&["at (s into the workload)", "action", "fault"], steps)
+    )
+}
+
+/// The fault schedule the nemesis resolved its configuration to.
+fn nemesis_schedule(info: &RunInfo) -> String {
+    let Some(nemesis) = &info.nemesis else {
+        return String::new();
+    };
+    let steps = nemesis.steps.iter().map(|s| {
+        vec![
+            cell(format!("{:.3}", s.at)),
+            cell(&s.action),
+            cell(&s.fault),
+        ]
     });
-    let phases = table(
+    table(&["at (s into the workload)", "action", "fault"], steps)
+}
+
+fn phases(info: &RunInfo) -> String {
+    if info.phases.is_empty() {
+        return String::new();
+    }
+    table(
         &["phase", "from (s)", "to (s)"],
-        i.phases.iter().map(|p| {
+        info.phases.iter().map(|p| {
             vec![
                 cell(&p.name),
                 cell(format!("{:.1}", p.start_s)),
                 cell(p.end_s.map(|e| format!("{e:.1}")).unwrap_or_default()),
             ]
         }),
-    );
-    let logs: Vec<String> = run
-        .broker_logs
+    )
+}
+
+/// Links to the broker logs beside the report in `nodes/`.
+fn broker_log_links(logs: &[String]) -> String {
+    let links: Vec<String> = logs
         .iter()
         .map(|f| format!("<a href=\"{}\">{}</a>", escape(f), escape(f)))
         .collect();
-    let rows = [
-        ("preset", text(&i.preset)),
-        (
-            "promised guarantees",
-            escape(&guarantee_names(&run.results.guarantees)),
-        ),
-        ("client", shown(i.client.as_ref().map(|c| c.to_string()))),
-        (
-            "producer settings",
-            if i.producer_settings.is_empty() {
-                String::new()
-            } else {
-                settings
-            },
-        ),
-        ("Kafka version", text(&i.kafka_version)),
-        ("image", text(&i.image)),
-        ("topic", text(&i.topic)),
-        ("seed", shown(i.seed.map(|s| s.to_string()))),
-        ("time limit", shown(i.time_limit_s.map(seconds))),
-        ("rate", shown(i.rate.map(|r| format!("{r} messages/s")))),
-        ("producers", shown(i.producers.map(|n| n.to_string()))),
-        ("partitions", shown(i.partitions.map(|n| n.to_string()))),
-        (
-            "message size",
-            shown(i.message_size.map(|n| format!("{n} bytes"))),
-        ),
-        ("nemesis faults", escape(&i.faults().join(", "))),
-        ("nemesis schedule", schedule.unwrap_or_default()),
-        (
-            "phases",
-            if i.phases.is_empty() {
-                String::new()
-            } else {
-                phases
-            },
-        ),
-        ("broker logs", logs.join(" ")),
-    ];
-    format!(
-        "<h2 id=\"configuration\">Configuration</h2>\n{}",
-        facts_table(&rows)
-    )
+    links.join(" ")
 }
 
 fn guarantee_names(guarantees: &[Guarantee]) -> String {
@@ -412,24 +432,50 @@ fn anomalies(run: &Run, kinds: &[KindFinding]) -> String {
     out
 }
 
+/// One example as a table row: when it was sent, which message, its records
+/// in the log, what the kind adds, what the client was told, and the faults
+/// active at the time.
 fn example_row(timeline: &Timeline, e: &Facts) -> Vec<String> {
     let time = e.time(timeline);
-    let message = match (e.message, e.attempt) {
+    vec![
+        cell(time.map_or("—".to_string(), seconds)),
+        cell(example_message(e)),
+        format!("<td>{}</td>", log_records(&e.records)),
+        cell(e.note.as_deref().unwrap_or("")),
+        cell(
+            e.send
+                .map_or("—".to_string(), |s| client_outcome(&s.outcome)),
+        ),
+        cell(active_faults(timeline, e, time)),
+        cell(e.explanation),
+    ]
+}
+
+fn example_message(e: &Facts) -> String {
+    match (e.message, e.attempt) {
         (Some(m), Some(a)) if a > 0 => format!("{m} attempt {a}"),
         (Some(m), _) => m.to_string(),
         (None, _) => "—".to_string(),
-    };
-    let records: Vec<String> = e
-        .records
+    }
+}
+
+/// One line a record: `partition@offset PID/epoch seq N`.
+fn log_records(records: &[LogRecord]) -> String {
+    records
         .iter()
         .map(|r| {
-            format!(
+            escape(&format!(
                 "{}@{} {}/{} seq {}",
                 r.partition, r.offset, r.pid, r.epoch, r.sequence
-            )
+            ))
         })
-        .collect();
-    let outcome = e.send.map_or("—".to_string(), |s| match &s.outcome {
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// What the client was told about a send, in words.
+fn client_outcome(outcome: &Outcome) -> String {
+    match outcome {
         Outcome::Ok { partition, offset } if *offset < 0 => {
             format!("ok on partition {partition}, no offset given")
         }
@@ -444,72 +490,82 @@ fn example_row(timeline: &Timeline, e: &Facts) -> Vec<String> {
         } => format!("failed, maybe written ({error})"),
         Outcome::Info { error } => format!("indeterminate ({error})"),
         Outcome::None => "never answered".to_string(),
-    });
-    // The checker records the faults active at the send; for records no
-    // send explains, the history's intervals at the message's invoke.
+    }
+}
+
+/// The faults active when the example's send was invoked: the checker
+/// records them with the send; for records no send explains, the history's
+/// intervals at the message's invoke stand in.
+fn active_faults(timeline: &Timeline, e: &Facts, time: Option<f64>) -> String {
     let faults: Vec<String> = match e.send {
         Some(s) => s
             .faults
             .iter()
-            .map(|f| format!("{} {}", f.fault, f.targets.join(",")))
+            .map(|f| fault_on(&f.fault, &f.targets))
             .collect(),
         None => time.map_or(Vec::new(), |t| {
             timeline
                 .faults_at(t)
-                .map(|f| format!("{} {}", f.fault, f.targets.join(",")))
+                .map(|f| fault_on(&f.fault, &f.targets))
                 .collect()
         }),
     };
-    vec![
-        cell(time.map_or("—".to_string(), seconds)),
-        cell(message),
-        format!(
-            "<td>{}</td>",
-            records
-                .iter()
-                .map(|r| escape(r))
-                .collect::<Vec<_>>()
-                .join("<br>")
-        ),
-        cell(e.note.as_deref().unwrap_or("")),
-        cell(outcome),
-        cell(if faults.is_empty() {
-            "none".to_string()
-        } else {
-            faults.join("; ")
-        }),
-        cell(e.explanation),
-    ]
+    match faults.is_empty() {
+        true => "none".to_string(),
+        false => faults.join("; "),
+    }
 }
 
+/// `fault target,target`.
+fn fault_on(fault: &str, targets: &[String]) -> String {
+    format!("{fault} {}", targets.join(","))
+}
+
+/// Each partition: who led it when, what it holds, the (PID, epoch)
+/// sessions that wrote it, and each producer's sessions as the log shows
+/// them against those the client reported.
 fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
     let stats = &run.results.stats;
-    let ids: BTreeSet<i32> = stats
+    let leadership = leaders_over_time(run, frame)?;
+    let contents = partition_contents(run);
+    let sequences = sequence_ranges(&stats.partitions);
+    let producers = producer_sessions(&stats.producers);
+    Ok(format!(
+        "<h2 id=\"partitions\">Partitions</h2>\n<h3>Leadership</h3>\n{leadership}\
+         <h3>What each partition holds</h3>\n{contents}\
+         <h3>Sequence ranges per (PID, epoch)</h3>\n{sequences}\
+         <h3>Producers</h3>\n{producers}"
+    ))
+}
+
+/// Each partition's leader over time: a bar for every partition that the
+/// log was read from or `leaders.jsonl` names.
+fn leaders_over_time(run: &Run, frame: &TimeFrame) -> Result<String> {
+    let leaders = &run.timeline.leaders;
+    if leaders.is_empty() {
+        return Ok(
+            "<p>This run recorded no leader changes (no <code>leaders.jsonl</code>).</p>\n"
+                .to_string(),
+        );
+    }
+    let ids: BTreeSet<Partition> = run
+        .results
+        .stats
         .partitions
         .iter()
         .map(|p| p.partition)
-        .chain(run.timeline.leaders.iter().map(|l| l.partition))
+        .chain(leaders.iter().map(|l| l.partition))
         .collect();
-    let ids: Vec<i32> = ids.into_iter().collect();
-    let mut out = "<h2 id=\"partitions\">Partitions</h2>\n<h3>Leadership</h3>\n".to_string();
-    out += &match run.timeline.leaders.is_empty() {
-        true => "<p>This run recorded no leader changes (no <code>leaders.jsonl</code>).</p>\n".to_string(),
-        false => format!(
-            "<figure>{}<figcaption>Each bar is one partition's leader (node id) from when the harness saw it \
-             change; dark bars: no leader.</figcaption></figure>\n",
-            charts::leadership_chart(frame, &ids, &run.timeline.leaders)?
-        ),
-    };
-    let changes = |p: i32| {
-        run.timeline
-            .leaders
-            .iter()
-            .filter(|l| l.partition == p)
-            .count()
-            .saturating_sub(1)
-    };
-    out += "<h3>What each partition holds</h3>\n";
-    out += &table(
+    let ids: Vec<Partition> = ids.into_iter().collect();
+    Ok(format!(
+        "<figure>{}<figcaption>Each bar is one partition's leader (node id) from when the harness saw it \
+         change; dark bars: no leader.</figcaption></figure>\n",
+        charts::leadership_chart(frame, &ids, leaders)?
+    ))
+}
+
+fn partition_contents(run: &Run) -> String {
+    table(
         &[
             "partition",
             "records",
@@ -521,7 +577,7 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
             "PIDs",
             "epochs",
         ],
-        stats.partitions.iter().map(|p| {
+        run.results.stats.partitions.iter().map(|p| {
             vec![
                 cell(p.partition),
                 number(p.records),
@@ -529,14 +585,27 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
                 cell(p.high_watermark),
                 cell(p.last_offset.map_or("—".to_string(), |o| o.to_string())),
                 cell(if p.complete { "yes" } else { "NO" }),
-                number(changes(p.partition) as u64),
+                number(leader_changes(run.timeline, p.partition)),
                 cell(pids(p)),
                 cell(epochs(p)),
             ]
         }),
-    );
-    out += "<h3>Sequence ranges per (PID, epoch)</h3>\n";
-    out += &table(
+    )
+}
+
+/// Changes of `partition`'s leader seen during the run; the first
+/// observation is where it started, not a change.
+fn leader_changes(timeline: &Timeline, partition: Partition) -> u64 {
+    let observed = timeline
+        .leaders
+        .iter()
+        .filter(|l| l.partition == partition)
+        .count();
+    observed.saturating_sub(1) as u64
+}
+
+fn sequence_ranges(partitions: &[PartitionStats]) -> String {
+    table(
         &[
             "partition",
             "PID",
@@ -546,7 +615,7 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
             "last sequence",
             "records",
         ],
-        stats.partitions.iter().flat_map(|p| {
+        partitions.iter().flat_map(|p| {
             p.sessions.iter().map(move |s| {
                 let producers: Vec<String> = s.producers.iter().map(u32::to_string).collect();
                 vec![
@@ -560,29 +629,32 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
                 ]
             })
         }),
-    );
-    out += "<h3>Producers</h3>\n";
-    let sessions = |list: &[checker::results::Session]| {
-        list.iter()
-            .map(|s| format!("{}/{}", s.pid, s.epoch))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    out += &table(
+    )
+}
+
+fn producer_sessions(producers: &[ProducerStats]) -> String {
+    table(
         &[
             "producer instance",
             "PID/epoch in the log",
             "PID/epoch the client reported",
         ],
-        stats.producers.iter().map(|p| {
+        producers.iter().map(|p| {
             vec![
                 cell(p.producer),
                 cell(sessions(&p.sessions_in_log)),
                 cell(sessions(&p.sessions_reported)),
             ]
         }),
-    );
-    Ok(out)
+    )
+}
+
+/// `PID/epoch, PID/epoch, ...`
+fn sessions(list: &[Session]) -> String {
+    list.iter()
+        .map(|s| format!("{}/{}", s.pid, s.epoch))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn pids(p: &PartitionStats) -> String {
@@ -602,33 +674,50 @@ fn epochs(p: &PartitionStats) -> String {
         .join(", ")
 }
 
+/// The numbers behind the verdict: sends by outcome, latency quantiles, the
+/// fate of indeterminate sends, the final log, and what producers said about
+/// themselves.
 fn stats(run: &Run) -> String {
     let s = &run.results.stats;
-    let sends = facts_table(&[
-        ("invoked", count(s.sends.invoked)),
-        ("of which the application's resends", count(s.sends.resends)),
-        ("ok", count(s.sends.ok)),
-        ("failed, definitely", count(s.sends.failed_definite)),
-        ("failed, maybe written", count(s.sends.failed_maybe)),
-        ("indeterminate (info)", count(s.sends.info)),
-        ("never answered", count(s.sends.no_completion)),
+    let sends = sends_by_outcome(&s.sends);
+    let quantiles = latency_quantiles(run.timeline);
+    let indeterminate = indeterminate_fates(&s.indeterminate);
+    let log = final_log(s);
+    let f = &run.results.findings;
+    format!(
+        "<h2 id=\"stats\">Stats</h2>\n<h3>Sends by outcome</h3>\n{sends}<h3>Latency quantiles</h3>\n{quantiles}\
+         <h3>Indeterminate sends (each may land at most once)</h3>\n{indeterminate}<h3>The final log</h3>\n{log}{}{}{}",
+        producer_notes("Producers that entered a fatal state", &f.producer_fatal),
+        producer_notes(
+            "Producers that stalled (open sends, none completed, no fault active)",
+            &f.stalled
+        ),
+        producer_notes("Producers that rejected their configuration", &f.config_rejected)
+    )
+}
+
+fn sends_by_outcome(sends: &SendStats) -> String {
+    facts_table(&[
+        ("invoked", count(sends.invoked)),
+        ("of which the application's resends", count(sends.resends)),
+        ("ok", count(sends.ok)),
+        ("failed, definitely", count(sends.failed_definite)),
+        ("failed, maybe written", count(sends.failed_maybe)),
+        ("indeterminate (info)", count(sends.info)),
+        ("never answered", count(sends.no_completion)),
         (
             "repeated answers (a buggy client)",
-            count(s.sends.repeated_completions),
+            count(sends.repeated_completions),
         ),
-    ]);
-    let indeterminate = facts_table(&[
-        ("landed (once)", count(s.indeterminate.landed)),
-        ("did not land", count(s.indeterminate.not_landed)),
-        (
-            "cannot tell (partition not fully read)",
-            count(s.indeterminate.undetermined),
-        ),
-    ]);
-    let quantiles = table(
+    ])
+}
+
+/// Quantiles of each outcome's latency; outcomes no send had are left out.
+fn latency_quantiles(timeline: &Timeline) -> String {
+    table(
         &["outcome", "sends", "p50", "p90", "p99", "p99.9", "max"],
         SendOutcome::ALL.iter().filter_map(|&o| {
-            let l = run.timeline.latencies(o);
+            let l = timeline.latencies(o);
             let q = |q: f64| cell(quantile(&l, q).map(millis).unwrap_or_default());
             (!l.is_empty()).then(|| {
                 vec![
@@ -642,8 +731,22 @@ fn stats(run: &Run) -> String {
                 ]
             })
         }),
-    );
-    let log = facts_table(&[
+    )
+}
+
+fn indeterminate_fates(indeterminate: &IndeterminateStats) -> String {
+    facts_table(&[
+        ("landed (once)", count(indeterminate.landed)),
+        ("did not land", count(indeterminate.not_landed)),
+        (
+            "cannot tell (partition not fully read)",
+            count(indeterminate.undetermined),
+        ),
+    ])
+}
+
+fn final_log(s: &Stats) -> String {
+    facts_table(&[
         ("data records read", count(s.records_read)),
         ("control records", count(s.control_records)),
         ("aborted transactional records", count(s.aborted_records)),
@@ -651,30 +754,24 @@ fn stats(run: &Run) -> String {
             "transactional records without a marker",
             count(s.undecided_records),
         ),
-    ]);
-    let f = &run.results.findings;
-    let notes = |title: &str, notes: &[checker::results::ProducerNote]| match notes.is_empty() {
-        true => String::new(),
-        false => format!(
-            "<h3>{title}</h3>\n{}",
-            table(
-                &["at", "producer", "message"],
-                notes.iter().map(|n| vec![
-                    cell(seconds(crate::timeline::seconds(n.time))),
-                    cell(n.producer),
-                    cell(&n.message)
-                ])
-            )
-        ),
-    };
+    ])
+}
+
+/// A section of what producers said about themselves; none when they said
+/// nothing.
+fn producer_notes(title: &str, notes: &[ProducerNote]) -> String {
+    if notes.is_empty() {
+        return String::new();
+    }
+    let rows = notes.iter().map(|n| {
+        vec![
+            cell(seconds(crate::timeline::seconds(n.time))),
+            cell(n.producer),
+            cell(&n.message),
+        ]
+    });
     format!(
-        "<h2 id=\"stats\">Stats</h2>\n<h3>Sends by outcome</h3>\n{sends}<h3>Latency quantiles</h3>\n{quantiles}\
-         <h3>Indeterminate sends (each may land at most once)</h3>\n{indeterminate}<h3>The final log</h3>\n{log}{}{}{}",
-        notes("Producers that entered a fatal state", &f.producer_fatal),
-        notes(
-            "Producers that stalled (open sends, none completed, no fault active)",
-            &f.stalled
-        ),
-        notes("Producers that rejected their configuration", &f.config_rejected)
+        "<h3>{title}</h3>\n{}",
+        table(&["at", "producer", "message"], rows)
     )
 }

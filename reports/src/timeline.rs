@@ -38,6 +38,14 @@ impl SendOutcome {
         }
     }
 
+    /// A failure is drawn as `fail` only when the client calls it definite.
+    fn of_failure(definite: bool) -> SendOutcome {
+        match definite {
+            true => SendOutcome::Fail,
+            false => SendOutcome::Indeterminate,
+        }
+    }
+
     /// CSS colour of the outcome in every chart and legend.
     pub fn colour(self) -> &'static str {
         match self {
@@ -102,6 +110,11 @@ pub struct Timeline {
     pub last_event: f64,
 }
 
+/// Each send invoked, by its invoke time while it is open; `None` once it
+/// completed, so only a first completion counts and what stays `Some` was
+/// never answered.
+type OpenSends = HashMap<(MessageId, Attempt), Option<f64>>;
+
 /// Seconds since the run started.
 pub fn seconds(time: Nanos) -> f64 {
     time as f64 / 1e9
@@ -116,7 +129,7 @@ impl Timeline {
             bail!("history.jsonl is empty")
         };
         history::parse_header(header.trim_end()).context("history.jsonl")?;
-        let mut open: HashMap<(MessageId, Attempt), Option<f64>> = HashMap::new();
+        let mut open = OpenSends::new();
         for (n, line) in lines {
             let torn = !line.ends_with('\n');
             let text = line.trim_end();
@@ -139,87 +152,95 @@ impl Timeline {
         Ok(timeline)
     }
 
-    /// `open` holds each send not yet completed (its invoke time).
-    fn observe(&mut self, event: &Event, open: &mut HashMap<(MessageId, Attempt), Option<f64>>) {
-        let completion = match event {
+    /// Takes one history event, in file order.
+    fn observe(&mut self, event: &Event, open: &mut OpenSends) {
+        match event {
             Event::Invoke {
                 time,
                 message,
                 attempt,
                 ..
-            } => {
-                let t = seconds(*time);
-                self.invoked.insert((*message, *attempt), t);
-                open.insert((*message, *attempt), Some(t));
-                self.last_event = self.last_event.max(t);
-                None
-            }
+            } => self.invoke(*time, (*message, *attempt), open),
             Event::Ok {
                 time,
                 message,
                 attempt,
                 ..
-            } => Some((*time, *message, *attempt, SendOutcome::Ok)),
+            } => self.complete(*time, (*message, *attempt), SendOutcome::Ok, open),
             Event::Fail {
                 time,
                 message,
                 attempt,
-                definite: true,
+                definite,
                 ..
-            } => Some((*time, *message, *attempt, SendOutcome::Fail)),
-            Event::Fail {
-                time,
-                message,
-                attempt,
-                ..
+            } => {
+                let outcome = SendOutcome::of_failure(*definite);
+                self.complete(*time, (*message, *attempt), outcome, open)
             }
-            | Event::Info {
+            Event::Info {
                 time,
                 message,
                 attempt,
                 ..
-            } => Some((*time, *message, *attempt, SendOutcome::Indeterminate)),
+            } => {
+                let outcome = SendOutcome::Indeterminate;
+                self.complete(*time, (*message, *attempt), outcome, open)
+            }
             Event::NemesisStart {
                 time,
                 fault,
                 targets,
                 ..
-            } => {
-                let (fault, targets, start) = (fault.clone(), targets.clone(), seconds(*time));
-                self.faults.push(FaultInterval {
-                    fault,
-                    targets,
-                    start,
-                    end: None,
-                });
-                None
-            }
+            } => self.start_fault(*time, fault, targets),
             Event::NemesisStop {
                 time,
                 fault,
                 targets,
                 ..
-            } => {
-                self.heal(seconds(*time), fault, targets);
-                None
-            }
+            } => self.heal(seconds(*time), fault, targets),
             Event::Header { .. }
             | Event::ProducerSession { .. }
             | Event::ProducerFatal { .. }
-            | Event::ConfigRejected { .. } => None,
-        };
-        if let Some((time, message, attempt, outcome)) = completion {
-            let completed = seconds(time);
-            self.last_event = self.last_event.max(completed);
-            // `take` leaves `None`, so a repeated completion is not counted twice.
-            if let Some(invoked) = open.get_mut(&(message, attempt)).and_then(Option::take) {
-                self.sends.push(CompletedSend {
-                    invoked,
-                    latency: completed - invoked,
-                    outcome,
-                });
-            }
+            | Event::ConfigRejected { .. } => {}
         }
+    }
+
+    /// A send handed to the client: it stays open until its first completion.
+    fn invoke(&mut self, time: Nanos, send: (MessageId, Attempt), open: &mut OpenSends) {
+        let t = seconds(time);
+        self.invoked.insert(send, t);
+        open.insert(send, Some(t));
+        self.last_event = self.last_event.max(t);
+    }
+
+    /// The client's answer to a send. Only the first answer counts: `take`
+    /// leaves `None`, so a repeated completion is not counted twice.
+    fn complete(
+        &mut self,
+        time: Nanos,
+        send: (MessageId, Attempt),
+        outcome: SendOutcome,
+        open: &mut OpenSends,
+    ) {
+        let completed = seconds(time);
+        self.last_event = self.last_event.max(completed);
+        if let Some(invoked) = open.get_mut(&send).and_then(Option::take) {
+            self.sends.push(CompletedSend {
+                invoked,
+                latency: completed - invoked,
+                outcome,
+            });
+        }
+    }
+
+    /// A fault the nemesis began; open until a stop heals it.
+    fn start_fault(&mut self, time: Nanos, fault: &str, targets: &[String]) {
+        self.faults.push(FaultInterval {
+            fault: fault.to_string(),
+            targets: targets.to_vec(),
+            start: seconds(time),
+            end: None,
+        });
     }
 
     /// Ends the open interval of `fault` with the same targets, or failing

@@ -503,78 +503,117 @@ impl Checker {
 
     /// One data record that counts as written (not transactional, or
     /// committed): match it to its send and message.
+    ///
+    /// Runs once per record: the steps of the common case (a first copy of a
+    /// send that was invoked) are `#[inline]`, and the record's [`LogCopy`]
+    /// is only made where an anomaly needs it.
     fn message(&mut self, scan: &mut Scan, place: u32, record: &Record, foreign: Option<String>) {
-        let limit = self.options.max_examples;
-        let (partition, pid, epoch) = self.places[place as usize];
         scan.stats.records += 1;
-        let copy = LogCopy {
+        let Some((message, attempt)) = record.message() else {
+            return self.phantom(place, record, None, foreign);
+        };
+        if !self.land(message, attempt, place, record) {
+            return self.phantom(place, record, Some(message), None);
+        }
+        if !self.sends.found(message, attempt, place, record) {
+            return self.duplicate(message, place, record);
+        }
+        if attempt == 0 {
+            self.check_order(scan, message, place, record);
+        }
+    }
+
+    /// Where `record` sits: its partition, PID and epoch (`place`), offset
+    /// and sequence.
+    #[inline]
+    fn copy(&self, place: u32, record: &Record) -> LogCopy {
+        let (partition, pid, epoch) = self.places[place as usize];
+        LogCopy {
             partition,
             offset: record.offset,
             pid,
             epoch,
             sequence: record.sequence,
             attempt: record.attempt,
-        };
-        let phantom = |message: Option<MessageId>, value: Option<String>| Phantom {
-            partition,
-            offset: record.offset,
-            pid,
-            epoch,
-            sequence: record.sequence,
-            attempt: message.map(|_| record.attempt),
-            message,
-            value,
-        };
-        let Some((message, attempt)) = record.message() else {
-            self.anomalies.phantom.add(limit, || phantom(None, foreign));
-            return;
-        };
+        }
+    }
+
+    /// A record no send explains: its value is not an eoscheck payload
+    /// (`value` holds its start), or names a message never invoked.
+    fn phantom(
+        &mut self,
+        place: u32,
+        record: &Record,
+        message: Option<MessageId>,
+        value: Option<String>,
+    ) {
+        let (partition, pid, epoch) = self.places[place as usize];
+        self.anomalies
+            .phantom
+            .add(self.options.max_examples, || Phantom {
+                partition,
+                offset: record.offset,
+                pid,
+                epoch,
+                sequence: record.sequence,
+                attempt: message.map(|_| record.attempt),
+                message,
+                value,
+            });
+    }
+
+    /// Marks the send of the record at `place` as landed; `false` when it
+    /// was never invoked. A send the client was told definitely failed is
+    /// reported once, however many of its copies land.
+    #[inline]
+    fn land(&mut self, message: MessageId, attempt: Attempt, place: u32, record: &Record) -> bool {
         let Some(send) = self.sends.send_mut(message, attempt) else {
-            self.anomalies
-                .phantom
-                .add(limit, || phantom(Some(message), None));
-            return;
+            return false;
         };
         send.flags |= flag::LANDED;
         if send.has(flag::FAILED_DEFINITE) && !send.has(flag::FAILURE_REPORTED) {
             send.flags |= flag::FAILURE_REPORTED;
+            let copy = self.copy(place, record);
             let (sends, faults) = (&self.sends, &self.faults);
             self.anomalies
                 .failed_but_present
-                .add(limit, || FailedButPresent {
+                .add(self.options.max_examples, || FailedButPresent {
                     copy,
                     send: send_view(sends, faults, message, attempt),
                 });
         }
-        let slot = self
-            .sends
-            .slot_mut(message)
-            .expect("an invoked send has a slot");
-        if !slot.send.has(flag::FOUND) {
-            slot.send.flags |= flag::FOUND;
-            slot.first_offset = record.offset;
-            slot.first_place = place;
-            slot.first_sequence = record.sequence;
-            if attempt != 0 {
-                slot.send.flags |= flag::FIRST_IS_RESEND;
-                self.sends.first_attempts.insert(message, attempt);
-            } else if let Some(after) = scan.order(pid, message, record.offset) {
-                let (sends, faults) = (&self.sends, &self.faults);
-                self.anomalies.reorder.add(limit, || Reorder {
+        true
+    }
+
+    /// A later copy of a message already found. Every copy is kept, the
+    /// first included, because the duplicate's cause is judged over all of
+    /// them once the log is read.
+    fn duplicate(&mut self, message: MessageId, place: u32, record: &Record) {
+        let first = first_copy(&self.sends, &self.places, message);
+        let copy = self.copy(place, record);
+        self.duplicates
+            .entry(message)
+            .or_insert_with(|| vec![first])
+            .push(copy);
+    }
+
+    /// The first copy of an attempt 0: it must not sit after a message its
+    /// producer sent later in the same session.
+    #[inline]
+    fn check_order(&mut self, scan: &mut Scan, message: MessageId, place: u32, record: &Record) {
+        let (_, pid, _) = self.places[place as usize];
+        if let Some(after) = scan.order(pid, message, record.offset) {
+            let copy = self.copy(place, record);
+            let (sends, faults) = (&self.sends, &self.faults);
+            self.anomalies
+                .reorder
+                .add(self.options.max_examples, || Reorder {
                     copy,
                     after: after.message,
                     after_offset: after.offset,
                     send: send_view(sends, faults, message, 0),
                 });
-            }
-            return;
         }
-        slot.send.flags |= flag::DUPLICATED;
-        let first = first_copy(&self.sends, &self.places, message);
-        self.duplicates
-            .entry(message)
-            .or_insert_with(|| vec![first])
-            .push(copy);
     }
 
     /// Numbers a (partition, PID, epoch) so a slot can name it in 4 bytes.

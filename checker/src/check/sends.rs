@@ -6,6 +6,7 @@
 
 use super::hashing::FastMap;
 use crate::ids::{Attempt, MessageId, Offset, Partition, Producer};
+use crate::log::Record;
 
 /// Bits of [`SendState::flags`].
 pub(crate) mod flag {
@@ -190,6 +191,33 @@ impl Sends {
             _ => self.resends.get_mut(&(message, attempt))?,
         };
         state.has(flag::INVOKED).then_some(state)
+    }
+
+    /// Notes a copy of `message` (from `attempt`) read at `place`; `true`
+    /// when it is the first, whose position the slot then keeps, `false`
+    /// when the message is now known to be duplicated.
+    #[inline]
+    pub fn found(
+        &mut self,
+        message: MessageId,
+        attempt: Attempt,
+        place: u32,
+        record: &Record,
+    ) -> bool {
+        let slot = self.slot_mut(message).expect("an invoked send has a slot");
+        if slot.send.has(flag::FOUND) {
+            slot.send.flags |= flag::DUPLICATED;
+            return false;
+        }
+        slot.send.flags |= flag::FOUND;
+        slot.first_offset = record.offset;
+        slot.first_place = place;
+        slot.first_sequence = record.sequence;
+        if attempt != 0 {
+            slot.send.flags |= flag::FIRST_IS_RESEND;
+            self.first_attempts.insert(message, attempt);
+        }
+        true
     }
 
     /// Puts the producers in ascending order, for deterministic judging.

@@ -13,15 +13,19 @@
 //! unthrottled run writes two of them per acknowledged message, so this about halves
 //! what the recorder puts on the disk the brokers share. Format 1's long keys
 //! are read as aliases, so older runs still check.
+//!
+//! Format 3 adds [`Event::NemesisFail`]: a fault the nemesis could not inject,
+//! undo or heal is in the history itself, so that checking a run directory
+//! again gives the verdict the run gave.
 
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use serde::{Deserialize, Serialize};
 
 /// The history layout this crate writes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The layouts this crate reads.
-const READS: [u32; 2] = [1, FORMAT];
+const READS: [u32; 3] = [1, 2, FORMAT];
 
 /// `Err` says why a history of `format` cannot be read.
 pub fn readable(format: u64) -> Result<(), String> {
@@ -128,6 +132,20 @@ pub enum Event {
         targets: Vec<String>,
         detail: String,
     },
+    /// The nemesis could not carry out a step of its schedule. `phase`
+    /// `start`: the fault was not injected, even after one more try against
+    /// fresh metadata (or no room was left in the time limit after waiting for
+    /// the cluster to be whole), and its stop was skipped; `stop`: the undo
+    /// failed twice and everything was healed instead; `heal`: healing the
+    /// cluster failed, so the final read may not be reliable. `fault` is `all`
+    /// for a heal of everything.
+    NemesisFail {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        fault: String,
+        phase: NemesisPhase,
+        error: String,
+    },
     /// The client told us the PID and epoch it now writes with.
     ProducerSession {
         #[serde(rename = "t", alias = "time")]
@@ -150,6 +168,34 @@ pub enum Event {
         producer: Producer,
         reason: String,
     },
+}
+
+impl Event {
+    /// When it happened; None for the header.
+    pub fn time(&self) -> Option<Nanos> {
+        match self {
+            Event::Header { .. } => None,
+            Event::Invoke { time, .. }
+            | Event::Ok { time, .. }
+            | Event::Fail { time, .. }
+            | Event::Info { time, .. }
+            | Event::NemesisStart { time, .. }
+            | Event::NemesisStop { time, .. }
+            | Event::NemesisFail { time, .. }
+            | Event::ProducerSession { time, .. }
+            | Event::ProducerFatal { time, .. }
+            | Event::ConfigRejected { time, .. } => Some(*time),
+        }
+    }
+}
+
+/// Which step of the nemesis a [`Event::NemesisFail`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NemesisPhase {
+    Start,
+    Stop,
+    Heal,
 }
 
 /// A history line that could not be used; the harness adds the file name.
@@ -340,8 +386,8 @@ mod tests {
 
     #[test]
     fn header_errors_say_what_is_wrong() {
-        let err = parse_header(r#"{"type":"header","format":3,"topic":"t"}"#).unwrap_err();
-        assert!(err.problem.contains("format 3 is not supported"), "{err}");
+        let err = parse_header(r#"{"type":"header","format":4,"topic":"t"}"#).unwrap_err();
+        assert!(err.problem.contains("format 4 is not supported"), "{err}");
         let err = parse_header(r#"{"type":"invoke"}"#).unwrap_err();
         assert!(err.problem.contains("must be the header"), "{err}");
         let err = parse_line(7, r#"{"type":"ok","t":1}"#).unwrap_err();

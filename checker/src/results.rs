@@ -2,7 +2,7 @@
 
 use crate::anomaly::Anomalies;
 use crate::guarantee::Guarantee;
-use crate::history::Nanos;
+use crate::history::{Nanos, NemesisPhase};
 use crate::ids::{Epoch, Offset, Partition, Producer, ProducerId, Sequence};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -88,6 +88,19 @@ pub struct Findings {
     /// Producers that refused their configuration (e.g. in-flight > 5 with
     /// idempotence): they sent nothing, so they tested nothing.
     pub config_rejected: Vec<ProducerNote>,
+    /// Steps of the fault schedule the nemesis could not carry out: a fault
+    /// that did not take effect tested nothing of what it was asked to.
+    #[serde(default)]
+    pub nemesis_failed: Vec<NemesisNote>,
+}
+
+/// A step of the fault schedule that failed, as the history records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NemesisNote {
+    pub time: Nanos,
+    pub fault: String,
+    pub phase: NemesisPhase,
+    pub error: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

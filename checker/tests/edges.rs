@@ -5,7 +5,7 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use checker::anomaly::DuplicateCause;
-use checker::history::Event;
+use checker::history::{Event, NemesisPhase};
 use checker::synth::{encode_marker, generate, SynthConfig};
 use checker::{payload, Checker, Guarantee, Kind, Results, Validity};
 use common::{found_kinds, msg, options, Run};
@@ -365,6 +365,47 @@ fn faults_active_at_send_time_are_in_examples() {
     assert_eq!(
         (faults[0].fault.as_str(), faults[0].targets.as_slice()),
         ("ack-loss", &["kafka-1".to_string()][..])
+    );
+}
+
+/// A fault that could not be injected is a finding, not a reason for
+/// `unknown`: the data still proves what happened. A heal that failed is a
+/// reason: the final read may not show what the brokers kept.
+#[test]
+fn nemesis_failures_are_findings_and_a_failed_heal_is_unknown() {
+    let fail = |phase| Event::NemesisFail {
+        time: 7,
+        fault: "leader-transfer".into(),
+        phase,
+        error: "preferred leader not available".into(),
+    };
+    let mut run = Run::new(1);
+    run.event(fail(NemesisPhase::Start));
+    send(&mut run, 0, 5, 0, 0, msg(0, 0));
+    let results = run.check(&ALL);
+    assert_eq!(
+        results.valid,
+        Validity::Valid,
+        "{:?}",
+        results.unknown_reasons
+    );
+    let noted = &results.findings.nemesis_failed;
+    assert_eq!(noted.len(), 1);
+    assert_eq!(
+        (noted[0].fault.as_str(), noted[0].phase),
+        ("leader-transfer", NemesisPhase::Start)
+    );
+
+    let mut run = Run::new(1);
+    send(&mut run, 0, 5, 0, 0, msg(0, 0));
+    run.event(fail(NemesisPhase::Heal));
+    let results = run.check(&ALL);
+    assert_eq!(results.valid, Validity::Unknown);
+    assert!(
+        results.unknown_reasons[0].contains("healing the cluster failed")
+            && results.unknown_reasons[0].contains("preferred leader not available"),
+        "{:?}",
+        results.unknown_reasons
     );
 }
 

@@ -92,6 +92,9 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     continue;
                 };
                 eprintln!("{client} {preset}: {}", verdict_line(&results));
+                if let Some(differs) = common::recheck_differs(&path, &results) {
+                    failures.push(format!("{client}: {differs}"));
+                }
                 let history =
                     std::fs::read_to_string(path.join("history.jsonl")).unwrap_or_default();
                 let verdict_ok = match known_breakage(library) {

@@ -44,6 +44,7 @@ async fn run_preset(
     let results: Results =
         serde_json::from_str(&std::fs::read_to_string(path.join("results.json")).unwrap()).unwrap();
     assert_eq!(code, results.exit_code());
+    assert_eq!(common::recheck_differs(&path, &results), None);
     (
         results,
         RunDir {

@@ -10,17 +10,21 @@
 //! The rules every fault keeps:
 //! - targets are resolved when the fault starts, from live metadata (a leader now,
 //!   not the leader at plan time);
-//! - a fault that cannot be injected or undone is an error, never skipped;
+//! - a fault starts only on a cluster that is whole again after the previous one
+//!   ([`Keeper`]); one that cannot be injected or undone is reported, never
+//!   silently skipped;
 //! - [`Nemesis::heal_all`] undoes everything, whatever is active, and proves the
 //!   cluster whole again before the final read.
 
 mod cluster;
 mod fault;
 mod faults;
+mod keeper;
 mod nemesis;
 mod schedule;
 
 pub use cluster::{Cluster, NodeId};
 pub use fault::{Fault, FaultError};
+pub use keeper::{Keeper, Kept, WHOLE_WITHIN};
 pub use nemesis::{FaultEvent, Nemesis, Phase};
 pub use schedule::{Schedule, ScheduleConfig, Step, StepAction};

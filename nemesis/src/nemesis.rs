@@ -76,14 +76,16 @@ impl<C: Cluster> Nemesis<C> {
         Ok(event)
     }
 
+    /// Undoes `fault`. A fault whose undo fails stays active, so the undo can
+    /// be tried again (or left to [`Nemesis::heal_all`]).
     pub async fn stop(&mut self, fault: Fault) -> Result<FaultEvent> {
         let Some(i) = self.active.iter().position(|(f, _)| *f == fault) else {
             bail!("{fault} is not active");
         };
-        let (_, injection) = self.active.remove(i);
-        faults::undo(&*self.cluster, &injection.undo)
+        faults::undo(&*self.cluster, &self.active[i].1.undo)
             .await
             .with_context(|| format!("could not undo {fault}"))?;
+        let (_, injection) = self.active.remove(i);
         info!(%fault, "fault stopped");
         Ok(FaultEvent {
             phase: Phase::Stop,
@@ -91,6 +93,14 @@ impl<C: Cluster> Nemesis<C> {
             targets: injection.targets,
             detail: format!("undone: {}", injection.detail),
         })
+    }
+
+    /// Waits until every broker is registered and every partition has a leader
+    /// and a full ISR, at most `within`; returns how long that took.
+    pub async fn wait_whole(&self, within: Duration) -> Result<Duration> {
+        let started = tokio::time::Instant::now();
+        self.cluster.wait_whole(within).await?;
+        Ok(started.elapsed())
     }
 
     /// Undoes every fault, on every node, whether or not this nemesis started it,

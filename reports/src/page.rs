@@ -13,9 +13,11 @@ use crate::run_info::RunInfo;
 use crate::timeline::{quantile, SendOutcome, Timeline};
 use anyhow::Result;
 use checker::anomaly::Outcome;
+use checker::history::NemesisPhase;
 use checker::ids::Partition;
 use checker::results::{
-    IndeterminateStats, PartitionStats, ProducerNote, ProducerStats, SendStats, Session, Stats,
+    IndeterminateStats, NemesisNote, PartitionStats, ProducerNote, ProducerStats, SendStats,
+    Session, Stats,
 };
 use checker::{Guarantee, Results, Validity};
 use std::collections::BTreeSet;
@@ -686,7 +688,8 @@ fn stats(run: &Run) -> String {
     let f = &run.results.findings;
     format!(
         "<h2 id=\"stats\">Stats</h2>\n<h3>Sends by outcome</h3>\n{sends}<h3>Latency quantiles</h3>\n{quantiles}\
-         <h3>Indeterminate sends (each may land at most once)</h3>\n{indeterminate}<h3>The final log</h3>\n{log}{}{}{}",
+         <h3>Indeterminate sends (each may land at most once)</h3>\n{indeterminate}<h3>The final log</h3>\n{log}{}{}{}{}",
+        nemesis_notes(&f.nemesis_failed),
         producer_notes("Producers that entered a fatal state", &f.producer_fatal),
         producer_notes(
             "Producers that stalled (open sends, none completed, no fault active)",
@@ -759,6 +762,31 @@ fn final_log(s: &Stats) -> String {
 
 /// A section of what producers said about themselves; none when they said
 /// nothing.
+/// Steps of the fault schedule that did not happen as planned: the faults the
+/// run asked for but did not test.
+fn nemesis_notes(notes: &[NemesisNote]) -> String {
+    if notes.is_empty() {
+        return String::new();
+    }
+    let rows = notes.iter().map(|n| {
+        let phase = match n.phase {
+            NemesisPhase::Start => "not injected",
+            NemesisPhase::Stop => "undo failed, healed instead",
+            NemesisPhase::Heal => "heal failed",
+        };
+        vec![
+            cell(seconds(crate::timeline::seconds(n.time))),
+            cell(&n.fault),
+            cell(phase),
+            cell(&n.error),
+        ]
+    });
+    format!(
+        "<h3>Faults that did not go as planned</h3>\n{}",
+        table(&["at", "fault", "what", "error"], rows)
+    )
+}
+
 fn producer_notes(title: &str, notes: &[ProducerNote]) -> String {
     if notes.is_empty() {
         return String::new();

@@ -198,7 +198,9 @@ impl Timeline {
                 targets,
                 ..
             } => self.heal(seconds(*time), fault, targets),
-            Event::Header { .. }
+            // Shown from results.json's findings, with the error.
+            Event::NemesisFail { .. }
+            | Event::Header { .. }
             | Event::ProducerSession { .. }
             | Event::ProducerFatal { .. }
             | Event::ConfigRejected { .. } => {}

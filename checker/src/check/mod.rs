@@ -18,12 +18,12 @@ use crate::anomaly::{
     OffsetMismatch, Outcome, Phantom, Reorder,
 };
 use crate::guarantee::Guarantee;
-use crate::history::{self, Event, HistoryError, Nanos};
+use crate::history::{self, Event, HistoryError, Nanos, NemesisPhase};
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
-    Findings, IndeterminateStats, PartitionStats, ProducerNote, ProducerStats, Results, SendStats,
-    Session, Stats, Validity,
+    Findings, IndeterminateStats, NemesisNote, PartitionStats, ProducerNote, ProducerStats,
+    Results, SendStats, Session, Stats, Validity,
 };
 use bytes::Bytes;
 use faults::Faults;
@@ -232,6 +232,20 @@ impl Checker {
                 producer,
                 reason,
             } => note(&mut self.findings.config_rejected, *time, *producer, reason),
+            Event::NemesisFail {
+                time,
+                fault,
+                phase,
+                error,
+            } => {
+                self.findings.nemesis_failed.push(NemesisNote {
+                    time: *time,
+                    fault: fault.clone(),
+                    phase: *phase,
+                    error: error.clone(),
+                });
+                Ok(())
+            }
             Event::Header { .. }
             | Event::Invoke { .. }
             | Event::Ok { .. }
@@ -703,7 +717,22 @@ impl Checker {
         self.unread_partitions(&mut unknown);
         self.partial_reads(&mut unknown);
         self.undecided_input(&mut unknown);
+        self.failed_heals(&mut unknown);
         unknown
+    }
+
+    /// A heal that failed may have left the cluster in a state the final read
+    /// cannot be trusted in. A fault that was not injected or undone is a
+    /// finding, not a reason: the data can still prove what happened.
+    fn failed_heals(&self, unknown: &mut Vec<String>) {
+        for note in &self.findings.nemesis_failed {
+            if note.phase == NemesisPhase::Heal {
+                unknown.push(format!(
+                    "healing the cluster failed ({}): {}; the final read may not show what the brokers kept",
+                    note.fault, note.error
+                ));
+            }
+        }
     }
 
     /// The final read is missing, or left out partitions that the manifest

@@ -38,7 +38,7 @@ use std::{
 use anyhow::{Context, Result};
 use checker::{
     decimal::Cursor,
-    history::{Event, Nanos, FORMAT},
+    history::{Event, Nanos, NemesisPhase, FORMAT},
     ids::{Epoch, Producer, ProducerId, SendKey},
 };
 use tracing::warn;
@@ -407,10 +407,7 @@ impl Recorder {
     }
 
     pub fn nemesis(&self, event: &nemesis::FaultEvent) {
-        let fault = event
-            .fault
-            .map(|f| f.to_string())
-            .unwrap_or_else(|| "all".to_owned());
+        let fault = fault_name(event.fault);
         let (targets, detail) = (event.targets.clone(), event.detail.clone());
         self.write(None, |time| match event.phase {
             nemesis::Phase::Start => Event::NemesisStart {
@@ -427,6 +424,44 @@ impl Recorder {
             },
         });
     }
+
+    /// A step of the fault schedule the nemesis could not carry out.
+    pub fn nemesis_failed(
+        &self,
+        fault: Option<nemesis::Fault>,
+        phase: nemesis::Phase,
+        error: String,
+    ) {
+        let fault = fault_name(fault);
+        let phase = match phase {
+            nemesis::Phase::Start => NemesisPhase::Start,
+            nemesis::Phase::Stop => NemesisPhase::Stop,
+            nemesis::Phase::Heal => NemesisPhase::Heal,
+        };
+        self.write(None, |time| Event::NemesisFail {
+            time,
+            fault,
+            phase,
+            error,
+        });
+    }
+
+    /// What the nemesis made of one step of its schedule.
+    pub fn kept(&self, kept: &nemesis::Kept) {
+        match kept {
+            nemesis::Kept::Applied(event) => self.nemesis(event),
+            nemesis::Kept::Failed {
+                fault,
+                phase,
+                error,
+            } => self.nemesis_failed(*fault, *phase, error.clone()),
+        }
+    }
+}
+
+/// A fault as the history names it; `all` for a heal of everything.
+fn fault_name(fault: Option<nemesis::Fault>) -> String {
+    fault.map_or_else(|| "all".to_owned(), |f| f.to_string())
 }
 
 /// Appends an `invoke` or `ok` line exactly as serde would write it, several times

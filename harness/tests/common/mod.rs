@@ -20,3 +20,18 @@ pub fn run_dir(prefix: &str) -> RunDir {
     RunDir::create(&std::env::temp_dir().join("eoscheck-test-runs"), prefix)
         .expect("a run directory")
 }
+
+/// `eoscheck check` on a finished run gives what the run gave: everything the
+/// verdict depends on is in the run directory. Some(why) when it does not.
+#[allow(dead_code)] // only the tests that make whole runs use it
+pub fn recheck_differs(dir: &std::path::Path, results: &checker::Results) -> Option<String> {
+    match harness::run_dir::check_dir(dir, None) {
+        Ok(again) if again == *results => None,
+        Ok(again) => Some(format!(
+            "check gives {} where the run gave {}",
+            harness::run_dir::verdict_line(&again),
+            harness::run_dir::verdict_line(results)
+        )),
+        Err(e) => Some(format!("check fails: {e:#}")),
+    }
+}

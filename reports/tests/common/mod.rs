@@ -149,6 +149,7 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
             }
             Event::NemesisStart { time, .. }
             | Event::NemesisStop { time, .. }
+            | Event::NemesisFail { time, .. }
             | Event::ProducerSession { time, .. }
             | Event::ProducerFatal { time, .. }
             | Event::ConfigRejected { time, .. } => *time = at(*time),
@@ -185,18 +186,7 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
 }
 
 fn time(e: &Event) -> Option<Nanos> {
-    match e {
-        Event::Header { .. } => None,
-        Event::Invoke { time, .. }
-        | Event::Ok { time, .. }
-        | Event::Fail { time, .. }
-        | Event::Info { time, .. }
-        | Event::NemesisStart { time, .. }
-        | Event::NemesisStop { time, .. }
-        | Event::ProducerSession { time, .. }
-        | Event::ProducerFatal { time, .. }
-        | Event::ConfigRejected { time, .. } => Some(*time),
-    }
+    e.time()
 }
 
 /// A few milliseconds, now and then tens; up to seconds while the leader is down.

@@ -1,10 +1,11 @@
 //! The phases of a run, one function each, in the order [`run_at`] calls them.
 //!
-//! A phase that cannot be done (a fault that could not be injected, a heal that
-//! did not finish) is a problem, not an error: it is recorded and the verdict
-//! becomes `unknown`, because the run can no longer prove what it was asked to.
-//! `results.json` is written once, after the last thing that decides the
-//! verdict is known.
+//! A fault that could not be injected or undone, or a heal that did not finish,
+//! is not an error of the run: it goes into the history like every other thing
+//! the nemesis did, and the checker judges from there (a heal that failed makes
+//! the verdict `unknown`; a fault not injected is a finding). So everything the
+//! verdict depends on is in the run directory, and `eoscheck check` gives the
+//! verdict the run gave. `results.json` is written once, by the check.
 
 use std::{
     collections::BTreeMap,
@@ -12,9 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Result;
-use checker::{Manifest, Results, Validity};
-use nemesis::{Nemesis, Schedule};
+use anyhow::{Context, Result};
+use checker::{Manifest, Results};
+use nemesis::{Keeper, Nemesis, Schedule};
 use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -61,13 +62,11 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("setup", t);
 
     let t = Instant::now();
-    let mut problems = Vec::new();
-    let (workload, nemesis) =
-        workload_under_schedule(&stage, config, record, t, &mut problems).await;
+    let (workload, nemesis) = workload_under_schedule(&stage, config, record, t).await?;
     record.phase("workload", t);
 
     let t = Instant::now();
-    heal(&nemesis, &stage.recorder, &mut problems).await;
+    heal(&nemesis, &stage.recorder).await;
     record.phase("heal", t);
 
     let t = Instant::now();
@@ -83,7 +82,7 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
 
     let t = Instant::now();
     drop(stage);
-    let results = check(&record.dir, config, problems)?;
+    let results = run_dir::check_dir(&record.dir.path, Some(config.guarantees.clone()))?;
     record.phase("check", t);
     Ok(results)
 }
@@ -158,15 +157,14 @@ fn launcher(
 }
 
 /// The producers started and sending for the time limit while the nemesis
-/// applies the schedule, whose times count from `started`. Returns the workload
+/// keeps the schedule, whose times count from `started`. Returns the workload
 /// still running, and the nemesis with whatever faults are still active.
 async fn workload_under_schedule(
     stage: &Stage,
     config: &RunConfig,
     record: &Record,
     started: Instant,
-    problems: &mut Vec<String>,
-) -> (Workload, SharedNemesis) {
+) -> Result<(Workload, SharedNemesis)> {
     let workload = Workload::start(
         WorkloadConfig {
             topic: stage.topic.clone(),
@@ -189,21 +187,21 @@ async fn workload_under_schedule(
     let nemesis = Arc::new(Mutex::new(Nemesis::new(target, config.seed)));
     if workload.running() == 0 {
         warn!("the client refused the configuration of every producer; nothing to send");
-    } else if let Err(problem) = apply_schedule(stage, config, record, started, &nemesis).await {
-        problems.push(problem);
+    } else {
+        apply_schedule(stage, config, record, started, &nemesis).await?;
     }
-    (workload, nemesis)
+    Ok((workload, nemesis))
 }
 
-/// The time limit, with the schedule's faults applied at their times, progress
-/// shown and leadership watched. Err says why the schedule could not be kept.
+/// The time limit, with the schedule kept, progress shown and leadership
+/// watched. Err only when the nemesis itself broke down (a bug, not a fault).
 async fn apply_schedule(
     stage: &Stage,
     config: &RunConfig,
     record: &Record,
     started: Instant,
     nemesis: &SharedNemesis,
-) -> Result<(), String> {
+) -> Result<()> {
     let progress = Progress::start(stage.recorder.clone(), nemesis.clone(), config.time_limit);
     let leaders = tokio::spawn(watch_leaders(
         stage.cluster.clone(),
@@ -212,36 +210,35 @@ async fn apply_schedule(
         stage.recorder.clone(),
         record.dir.join("leaders.jsonl"),
     ));
-    let faults = tokio::spawn(inject(
+    let faults = tokio::spawn(keep_schedule(
         nemesis.clone(),
         config.schedule(),
         stage.recorder.clone(),
         started,
     ));
     tokio::time::sleep(config.time_limit).await;
-    let outcome = match faults.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("the nemesis failed: {e:#}")),
-        Err(e) => Err(format!("the nemesis task failed: {e}")),
-    };
+    let kept = faults.await;
     progress.finish();
     leaders.abort();
-    outcome
+    kept.context("the nemesis broke down")
 }
 
-/// Applies the schedule's steps at their times, recording each in the history.
-async fn inject(
+/// Carries out the schedule's steps when they are due, recording what became
+/// of each in the history. A step still waiting when the time limit is over
+/// is left to the heal.
+async fn keep_schedule(
     nemesis: SharedNemesis,
     schedule: Schedule,
     recorder: Arc<Recorder>,
     start: Instant,
-) -> Result<()> {
-    for step in &schedule.steps {
-        tokio::time::sleep_until((start + step.at).into()).await;
-        let event = nemesis.lock().await.apply(step).await?;
-        recorder.nemesis(&event);
+) {
+    let mut keeper = Keeper::new(&schedule);
+    while let Some((step, due)) = keeper.next_step() {
+        tokio::time::sleep_until((start + due).into()).await;
+        for kept in keeper.keep(&step, &nemesis).await {
+            recorder.kept(&kept);
+        }
     }
-    Ok(())
 }
 
 /// `client-crash` restarts a producer chosen by the run's seed.
@@ -256,8 +253,9 @@ fn crash_client(crasher: Crasher, seed: u64) -> CrashClient {
     })
 }
 
-/// Every fault undone, each still-active one recorded as stopped by the heal.
-async fn heal(nemesis: &SharedNemesis, recorder: &Recorder, problems: &mut Vec<String>) {
+/// Every fault undone, each still-active one recorded as stopped by the heal; a
+/// heal that fails is recorded too, and makes the verdict `unknown`.
+async fn heal(nemesis: &SharedNemesis, recorder: &Recorder) {
     let mut nemesis = nemesis.lock().await;
     let still_active = nemesis.active();
     match nemesis.heal_all(HEAL_TIMEOUT).await {
@@ -269,7 +267,7 @@ async fn heal(nemesis: &SharedNemesis, recorder: &Recorder, problems: &mut Vec<S
                 });
             }
         }
-        Err(e) => problems.push(format!("healing the cluster failed: {e:#}")),
+        Err(e) => recorder.nemesis_failed(None, nemesis::Phase::Heal, format!("{e:#}")),
     }
 }
 
@@ -282,24 +280,6 @@ async fn quiet(workload: Workload, recorder: &Recorder) {
 /// The final read of every partition into the run's `log/`.
 async fn read_log(stage: &Stage, partitions: i32, dir: &RunDir) -> Result<Manifest> {
     final_read::read_topic(&stage.cluster, &stage.topic, partitions, &dir.join("log")).await
-}
-
-/// The checker's verdict on the run directory, made `unknown` by any problem
-/// the run had, written to `results.json`.
-fn check(dir: &RunDir, config: &RunConfig, problems: Vec<String>) -> Result<Results> {
-    let mut results = run_dir::analyse(&dir.path, Some(config.guarantees.clone()))?;
-    if !problems.is_empty() {
-        // A fault that could not be injected or healed leaves the run unproven.
-        for p in &problems {
-            warn!("{p}");
-        }
-        if results.valid == Validity::Valid {
-            results.valid = Validity::Unknown;
-        }
-        results.unknown_reasons.extend(problems);
-    }
-    run_dir::write_results(&dir.path, &results)?;
-    Ok(results)
 }
 
 /// The end of a run on the terminal: where it is, its verdict, its report.

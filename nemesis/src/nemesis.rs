@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use crate::{
     faults::{self, Injection},
-    Cluster, Fault, Step, StepAction,
+    Cluster, Fault,
 };
 
 /// Starts, stops and heals faults in one cluster, remembering what is active.
@@ -49,13 +49,6 @@ impl<C: Cluster> Nemesis<C> {
 
     pub fn active(&self) -> Vec<Fault> {
         self.active.iter().map(|(f, _)| *f).collect()
-    }
-
-    pub async fn apply(&mut self, step: &Step) -> Result<FaultEvent> {
-        match step.action {
-            StepAction::Start => self.start(step.fault).await,
-            StepAction::Stop => self.stop(step.fault).await,
-        }
     }
 
     pub async fn start(&mut self, fault: Fault) -> Result<FaultEvent> {

@@ -21,7 +21,7 @@ pub fn check_dir(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Resul
 /// The checker's results for the run in `dir`, written nowhere. Missing or
 /// damaged files are usage errors naming the file (and line or byte): the run
 /// directory, not the cluster, is at fault.
-pub fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
+fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
     if !dir.is_dir() {
         return Err(Failure::usage(format!(
             "{} is not a directory; give a run directory such as runs/latest",
@@ -92,7 +92,7 @@ fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
     Ok(())
 }
 
-pub fn write_results(dir: &Path, results: &Results) -> Result<()> {
+fn write_results(dir: &Path, results: &Results) -> Result<()> {
     let path = dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(results)?)
         .with_context(|| format!("writing {}", path.display()))

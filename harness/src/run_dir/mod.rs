@@ -10,7 +10,7 @@
 mod check;
 mod record;
 
-pub use check::{analyse, check_dir, verdict_line, write_results};
+pub use check::{check_dir, verdict_line};
 pub use record::{ClientInfo, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
 
 use std::{

@@ -224,8 +224,8 @@ async fn apply_schedule(
 }
 
 /// Carries out the schedule's steps when they are due, recording what became
-/// of each in the history. A step still waiting when the time limit is over
-/// is left to the heal.
+/// of each in the history. No step is due after the time limit: a start that
+/// no longer fits is reported there as not injected.
 async fn keep_schedule(
     nemesis: SharedNemesis,
     schedule: Schedule,

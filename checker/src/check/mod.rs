@@ -686,7 +686,7 @@ impl Checker {
     fn complete_partitions(&self) -> BTreeSet<Partition> {
         self.partitions
             .values()
-            .filter(|p| p.complete)
+            .filter(|p| p.complete && read_to(p) >= p.high_watermark)
             .map(|p| p.partition)
             .collect()
     }
@@ -765,7 +765,7 @@ impl Checker {
     /// Partitions read, but not to the end the broker reported.
     fn partial_reads(&self, unknown: &mut Vec<String>) {
         for p in self.partitions.values() {
-            let reached = p.last_offset.map_or(p.log_start_offset, |o| o + 1);
+            let reached = read_to(p);
             if !p.complete {
                 unknown.push(format!(
                     "the read of partition {} did not complete",
@@ -845,6 +845,11 @@ impl Checker {
             unknown_reasons,
         }
     }
+}
+
+/// The offset a partition's read reached: one past its last record.
+fn read_to(p: &PartitionStats) -> Offset {
+    p.last_offset.map_or(p.log_start_offset, |o| o + 1)
 }
 
 /// A broken promise makes the run invalid whatever else is missing; without

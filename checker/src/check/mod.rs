@@ -90,6 +90,8 @@ pub struct Checker {
     control_records: u64,
     aborted_records: u64,
     undecided_records: u64,
+    /// The sends of those records: in the log, but neither written nor not.
+    undecided: BTreeSet<(MessageId, Attempt)>,
     anomalies: Anomalies,
 }
 
@@ -115,6 +117,7 @@ impl Checker {
             control_records: 0,
             aborted_records: 0,
             undecided_records: 0,
+            undecided: BTreeSet::new(),
         }
     }
 
@@ -644,7 +647,10 @@ impl Checker {
 
     /// Ends a partition: transactions still open are undecided.
     fn close(&mut self, scan: Scan) {
-        self.undecided_records += scan.open.values().map(|p| p.len() as u64).sum::<u64>();
+        let open = scan.open.values().flatten();
+        self.undecided_records += open.clone().count() as u64;
+        self.undecided
+            .extend(open.filter_map(|pending| pending.record.message()));
         self.partitions.insert(scan.stats.partition, scan.stats);
     }
 
@@ -673,6 +679,7 @@ impl Checker {
             places: &self.places,
             duplicates: &self.duplicates,
             complete: &complete,
+            undecided: &self.undecided,
             anomalies: &mut self.anomalies,
             limit: self.options.max_examples,
             tally: Tally::default(),
@@ -882,6 +889,8 @@ struct Judge<'a> {
     duplicates: &'a BTreeMap<MessageId, Vec<LogCopy>>,
     /// Partitions read completely: only there does absence prove anything.
     complete: &'a BTreeSet<Partition>,
+    /// Sends whose records wait for their transaction's marker.
+    undecided: &'a BTreeSet<(MessageId, Attempt)>,
     anomalies: &'a mut Anomalies,
     /// Examples kept per kind.
     limit: usize,
@@ -963,7 +972,9 @@ impl Judge<'_> {
     /// An acked message with no copy in the log: lost if its partition was
     /// read completely, else it cannot be judged.
     fn missing(&mut self, message: MessageId, attempt: Attempt, partition: Partition) {
-        if self.complete.contains(&partition) {
+        if self.undecided.contains(&(message, attempt)) {
+            // In the log, its fate undecided: the verdict says so already.
+        } else if self.complete.contains(&partition) {
             let (sends, faults) = (self.sends, self.faults);
             self.anomalies.lost.add(self.limit, || Lost {
                 send: send_view(sends, faults, message, attempt),

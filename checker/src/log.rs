@@ -153,8 +153,11 @@ pub(crate) struct Batch {
     pub control: Option<Option<Marker>>,
     /// How many of the chunk's records belong to this batch.
     pub records: usize,
-    /// The offset of its last record (control records included).
+    /// The offsets of its first and last record (control records included).
+    pub first_offset: Offset,
     pub last_offset: Offset,
+    /// Where the batch starts in the partition file.
+    pub byte: usize,
 }
 
 /// One decoded data record, reduced to what the analysis uses.
@@ -207,13 +210,21 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
         let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else {
             continue;
         };
+        if set.records.windows(2).any(|w| w[1].offset <= w[0].offset) {
+            return Err(LogError {
+                byte,
+                problem: damaged("its records' offsets do not increase"),
+            });
+        }
         chunk.batches.push(Batch {
             pid: first.producer_id,
             epoch: first.producer_epoch,
             transactional: first.transactional,
             control: first.control.then(|| marker(first.key.as_deref())),
             records: if first.control { 0 } else { set.records.len() },
+            first_offset: first.offset,
             last_offset: last.offset,
+            byte,
         });
         if first.control {
             continue;
@@ -252,6 +263,16 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
         }
     }
     Ok(chunk)
+}
+
+/// A structural fault of the log file, said so that nobody mistakes it for
+/// something a client did: the file is damaged, and the checker will not judge
+/// a client by it.
+pub(crate) fn damaged(what: &str) -> String {
+    format!(
+        "the batch here is damaged: {what}. This is not a client anomaly: the log file is not \
+         what the brokers served; copy the run directory again from its source, or run again"
+    )
 }
 
 /// A control record's key is (version: i16, type: i16); type 0 aborts and 1

@@ -575,3 +575,62 @@ proptest! {
         let _ = checker.finish();
     }
 }
+
+/// The byte length of the batch starting at `at`: its 12-byte prefix (base
+/// offset, length) plus the length it gives.
+fn batch_len(log: &[u8], at: usize) -> usize {
+    12 + i32::from_be_bytes(log[at + 8..at + 12].try_into().unwrap()) as usize
+}
+
+/// Reads the log with its second batch's base offset replaced by `offset`
+/// (the batch CRC does not cover it): the error, and where the batch starts.
+fn with_second_base_offset(offset: impl Fn(i64) -> i64) -> (checker::LogError, usize) {
+    let (run, mut checker) = synthetic();
+    let mut log = BytesMut::from(&run.logs[0][..]);
+    let second = batch_len(&log, 0);
+    let base = i64::from_be_bytes(log[second..second + 8].try_into().unwrap());
+    log[second..second + 8].copy_from_slice(&offset(base).to_be_bytes());
+    let err = checker
+        .read_partition(&run.manifest.partitions[0], log.freeze())
+        .expect_err("a damaged log is refused");
+    (err, second)
+}
+
+/// Damage is not an anomaly: a batch whose offsets are out of place is a
+/// damaged file, named with its byte, never blamed on the client.
+#[test]
+fn a_batch_out_of_place_is_damage_not_an_anomaly() {
+    for (what, offset) in [
+        (
+            "the first batch's offsets again",
+            &(|_| 0i64) as &dyn Fn(i64) -> i64,
+        ),
+        ("a flipped high byte", &|base| base ^ (1 << 40)),
+        ("below the log start", &|_| -5),
+    ] {
+        let (err, second) = with_second_base_offset(offset);
+        assert_eq!(err.byte, second, "{what}: {err}");
+        assert!(
+            err.problem.contains("damaged") && err.problem.contains("not a client anomaly"),
+            "{what}: {err}"
+        );
+    }
+}
+
+/// One batch appended twice at the same offsets is damage too, not a duplicate.
+#[test]
+fn a_batch_appended_twice_is_damage_not_a_duplicate() {
+    let (run, mut checker) = synthetic();
+    let log = &run.logs[0];
+    let first = batch_len(log, 0);
+    let mut doubled = BytesMut::from(&log[..first]);
+    doubled.extend_from_slice(&log[..]);
+    let err = checker
+        .read_partition(&run.manifest.partitions[0], doubled.freeze())
+        .expect_err("a damaged log is refused");
+    assert_eq!(err.byte, first, "{err}");
+    assert!(
+        err.problem.contains("do not follow the previous batch"),
+        "{err}"
+    );
+}

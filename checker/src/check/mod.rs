@@ -428,7 +428,7 @@ impl Checker {
         if threads <= 1 {
             for range in chunks {
                 let chunk = log::decode_chunk(bytes.slice(range.clone()), range.start)?;
-                self.analyse(&mut scan, &chunk);
+                self.analyse(&mut scan, &chunk)?;
             }
         } else {
             std::thread::scope(|threads_scope| -> Result<(), LogError> {
@@ -460,7 +460,7 @@ impl Checker {
                     let chunk = receivers[k % threads]
                         .recv()
                         .expect("a decoder thread panicked")?;
-                    self.analyse(&mut scan, &chunk);
+                    self.analyse(&mut scan, &chunk)?;
                 }
                 Ok(())
             })?;
@@ -470,10 +470,11 @@ impl Checker {
     }
 
     /// Walks one decoded chunk in log order.
-    fn analyse(&mut self, scan: &mut Scan, chunk: &Chunk) {
+    fn analyse(&mut self, scan: &mut Scan, chunk: &Chunk) -> Result<(), LogError> {
         let mut next = 0;
         let mut foreign = chunk.foreign.iter().peekable();
         for batch in &chunk.batches {
+            in_place(&scan.stats, batch)?;
             scan.stats.last_offset = Some(batch.last_offset);
             if let Some(marker) = batch.control {
                 self.control_records += 1;
@@ -516,6 +517,7 @@ impl Checker {
             }
             next += batch.records;
         }
+        Ok(())
     }
 
     /// One data record that counts as written (not transactional, or
@@ -852,6 +854,40 @@ impl Checker {
             unknown_reasons,
         }
     }
+}
+
+/// A batch must sit after the one before it and inside what the read covered
+/// ([log start, high watermark)): offsets are the log's own structure, which
+/// no client writes, so a batch out of place is a damaged file, never an
+/// anomaly (the batch CRC does not cover the base offset).
+fn in_place(partition: &PartitionStats, batch: &log::Batch) -> Result<(), LogError> {
+    let problem = if partition
+        .last_offset
+        .is_some_and(|last| batch.first_offset <= last)
+    {
+        format!(
+            "its offsets {}..={} do not follow the previous batch's last offset {}",
+            batch.first_offset,
+            batch.last_offset,
+            partition.last_offset.unwrap_or_default()
+        )
+    } else if batch.first_offset < partition.log_start_offset
+        || batch.last_offset >= partition.high_watermark
+    {
+        format!(
+            "its offsets {}..={} are outside the partition's [log start {}, high watermark {})",
+            batch.first_offset,
+            batch.last_offset,
+            partition.log_start_offset,
+            partition.high_watermark
+        )
+    } else {
+        return Ok(());
+    };
+    Err(LogError {
+        byte: batch.byte,
+        problem: log::damaged(&problem),
+    })
 }
 
 /// The offset a partition's read reached: one past its last record.

@@ -187,7 +187,9 @@ mod tests {
                 transactional: false,
                 control: None,
                 records: records.len(),
+                first_offset: offset - records.len() as Offset,
                 last_offset: offset - 1,
+                byte: 0,
             };
             scan.sequences(&batch, &records, &mut anomalies, 10);
         }

@@ -68,7 +68,7 @@ fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
     };
     checker.begin_log(&manifest);
     for entry in &manifest.partitions {
-        let path = log_dir.join(&entry.file);
+        let path = inside(log_dir, &entry.file, entry.partition)?;
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if !entry.complete => {
@@ -90,6 +90,21 @@ fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
             .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// The file a manifest entry names, which must be a plain file name inside
+/// `log/`: a manifest is data, and data does not choose which files the check
+/// reads.
+fn inside(log_dir: &Path, file: &str, partition: i32) -> Result<std::path::PathBuf> {
+    let mut parts = Path::new(file).components();
+    match (parts.next(), parts.next()) {
+        (Some(std::path::Component::Normal(_)), None) => Ok(log_dir.join(file)),
+        _ => Err(Failure::usage(format!(
+            "{}: the entry of partition {partition} names {file:?}, which is not a file in log/; \
+             the run directory is damaged, copy it again from its source",
+            log_dir.join("manifest.json").display()
+        ))),
+    }
 }
 
 fn write_results(dir: &Path, results: &Results) -> Result<()> {
@@ -125,4 +140,31 @@ pub fn verdict_line(results: &Results) -> String {
         line += &format!("; unknown because: {}", results.unknown_reasons.join("; "));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_names_files_inside_log_only() {
+        let log = Path::new("runs/x/log");
+        assert_eq!(
+            inside(log, "partition-0.bin", 0).unwrap(),
+            log.join("partition-0.bin")
+        );
+        for outside in [
+            "../run.json",
+            "/etc/passwd",
+            "sub/partition-0.bin",
+            "..",
+            "",
+        ] {
+            let err = inside(log, outside, 3).unwrap_err().to_string();
+            assert!(
+                err.contains("partition 3") && err.contains("not a file in log/"),
+                "{outside}: {err}"
+            );
+        }
+    }
 }

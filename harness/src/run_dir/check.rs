@@ -55,16 +55,18 @@ fn read_history(dir: &Path, checker: &mut Checker) -> Result<()> {
 /// `log/`: its manifest, then every partition's batches, into the checker.
 fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
     let manifest_path = log_dir.join("manifest.json");
-    // A run that never got to its final read has no log: the answer is unknown.
+    // A run that never got to its final read has no log: the checker, given no
+    // manifest, says the answer is unknown because the final read is missing.
     let manifest = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => Manifest::parse(&text)
             .map_err(|e| Failure::usage(format!("{}: {e}", manifest_path.display())))?,
-        Err(_) => Manifest {
-            format: checker::log::FORMAT,
-            topic: String::new(),
-            complete: false,
-            partitions: Vec::new(),
-        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "cannot read {}: {e}",
+                manifest_path.display()
+            )))
+        }
     };
     checker.begin_log(&manifest);
     for entry in &manifest.partitions {
@@ -145,6 +147,39 @@ pub fn verdict_line(results: &Results) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run killed before its final read: unknown, and the reason says the
+    /// final read is missing (not that a read was incomplete).
+    #[test]
+    fn a_run_without_a_final_read_is_unknown_for_that_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("history.jsonl"),
+            concat!(
+                "{\"type\":\"header\",\"format\":3,\"topic\":\"t\"}\n",
+                "{\"type\":\"invoke\",\"t\":5,\"m\":[0,0],\"p\":0}\n",
+            ),
+        )
+        .unwrap();
+        let results = check_dir(dir.path(), Some(vec![Guarantee::NoLoss])).unwrap();
+        assert_eq!(results.valid, checker::Validity::Unknown);
+        assert!(
+            results
+                .unknown_reasons
+                .iter()
+                .any(|r| r.contains("the final read is missing")),
+            "{:?}",
+            results.unknown_reasons
+        );
+        assert!(
+            !results
+                .unknown_reasons
+                .iter()
+                .any(|r| r.contains("\"complete\": false")),
+            "{:?}",
+            results.unknown_reasons
+        );
+    }
 
     #[test]
     fn a_manifest_names_files_inside_log_only() {

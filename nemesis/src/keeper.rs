@@ -163,8 +163,13 @@ async fn stop<C: Cluster>(fault: Fault, nemesis: &Mutex<Nemesis<C>>) -> Vec<Kept
         phase: Phase::Stop,
         error: format!("{second:#} (the first try: {first:#}); everything was healed instead"),
     };
+    // The heal ends this fault too: recorded as its stop, so that nothing
+    // after it counts the fault as still active.
     let healed = match nemesis.heal_all(HEAL_WITHIN).await {
-        Ok(event) => Kept::Applied(event),
+        Ok(event) => Kept::Applied(FaultEvent {
+            fault: Some(fault),
+            ..event
+        }),
         Err(e) => Kept::Failed {
             fault: None,
             phase: Phase::Heal,
@@ -425,7 +430,7 @@ mod tests {
         let stop = &kept[1].2;
         assert_eq!(failed_phases(stop), [Phase::Stop], "{stop:?}");
         assert!(
-            matches!(&stop[1], Kept::Applied(e) if e.phase == Phase::Heal),
+            matches!(&stop[1], Kept::Applied(e) if e.phase == Phase::Heal && e.fault == Some(Fault::KillRandom)),
             "{stop:?}"
         );
     }

@@ -74,7 +74,7 @@ pub fn install(resolved: &Resolved) -> Result<Option<Installed>> {
 
 /// Where installs are kept: `$EOSCHECK_CACHE`, else `$XDG_CACHE_HOME/eoscheck/clients`,
 /// else `~/.cache/eoscheck/clients`.
-pub fn cache_root() -> PathBuf {
+fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("EOSCHECK_CACHE") {
         return PathBuf::from(dir);
     }

@@ -12,10 +12,13 @@ use anyhow::Result;
 use bollard::Docker;
 use tracing::{error, info};
 
-use super::run::{print_shared_plan, run_at, RunConfig, Site, WorkloadArgs};
+use super::{
+    images::ready_engine,
+    run::{print_shared_plan, run_at, RunConfig, Site, WorkloadArgs},
+};
 use crate::{
     clients::{self, ClientSpec, Preset, Resolved},
-    cluster::{self, engine, images},
+    cluster,
     failure::Failure,
     run_dir::RunDir,
 };
@@ -84,8 +87,7 @@ pub async fn execute(args: Args) -> Result<i32> {
         return Ok(0);
     }
     RunDir::check_writable(&config.out)?;
-    let docker = engine::connect().await?;
-    images::ensure(&docker, &config.template.image).await?;
+    let docker = ready_engine(&config.template.image).await?;
     cluster::guarded(&docker, compare(docker.clone(), config)).await
 }
 

@@ -37,16 +37,16 @@ impl ImageArgs {
 
 /// The broker image ready in the engine, started nothing.
 pub async fn execute(args: ImageArgs) -> Result<i32> {
-    let (_, image) = ready_engine(&args).await?;
+    let image = args.broker_image()?;
+    ready_engine(&image).await?;
     println!("images: {} ready", image.reference());
     Ok(0)
 }
 
-/// The engine up and the image built (or confirmed cached): what every command
-/// that starts a cluster does first. Returns the engine and the image.
-pub async fn ready_engine(args: &ImageArgs) -> Result<(bollard::Docker, BrokerImage)> {
-    let image = args.broker_image()?;
+/// The engine up and `image` built (or confirmed cached): what every command
+/// that starts a cluster does first.
+pub async fn ready_engine(image: &BrokerImage) -> Result<bollard::Docker> {
     let docker = engine::connect().await?;
-    images::ensure(&docker, &image).await?;
-    Ok((docker, image))
+    images::ensure(&docker, image).await?;
+    Ok(docker)
 }

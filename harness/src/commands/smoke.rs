@@ -34,7 +34,8 @@ pub struct Args {
 /// A cluster of the run's own, the sends and the read-back; exit 0 when every
 /// count agrees.
 pub async fn execute(args: Args) -> Result<i32> {
-    let (docker, image) = ready_engine(&args.image).await?;
+    let image = args.image.broker_image()?;
+    let docker = ready_engine(&image).await?;
     let run = RunDir::create(&args.out, "smoke-")?;
     let job = {
         let docker = docker.clone();

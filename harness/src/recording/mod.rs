@@ -13,4 +13,4 @@
 mod appendfile;
 mod recorder;
 
-pub use recorder::{Counts, Recorder};
+pub use recorder::Recorder;

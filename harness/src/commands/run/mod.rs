@@ -17,6 +17,7 @@ pub use args::{parse_guarantees, Args, WorkloadArgs};
 pub use config::{RunConfig, Site, QUIET, TOPIC};
 pub use phases::run_at;
 
+use super::images::ready_engine;
 use crate::{cluster, run_dir::RunDir};
 
 /// `eoscheck run`: validates the flags, then runs the test on a fresh cluster
@@ -28,8 +29,7 @@ pub async fn execute(args: Args) -> Result<i32> {
         return Ok(0);
     }
     RunDir::check_writable(&args.workload.out)?;
-    let docker = cluster::engine::connect().await?;
-    cluster::images::ensure(&docker, &config.image).await?;
+    let docker = ready_engine(&config.image).await?;
     let dir = RunDir::create(&args.workload.out, "")?;
     cluster::guarded(&docker, run_at(Site::Fresh(docker.clone()), config, dir)).await
 }

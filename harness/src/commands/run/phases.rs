@@ -212,7 +212,7 @@ async fn apply_schedule(
     ));
     let faults = tokio::spawn(keep_schedule(
         nemesis.clone(),
-        config.schedule(),
+        record.info.nemesis.clone(),
         stage.recorder.clone(),
         started,
     ));

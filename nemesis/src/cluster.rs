@@ -32,6 +32,8 @@ pub trait Cluster: Send + Sync {
 
     /// The current leader of a partition of the topic under test.
     fn leader(&self, partition: i32) -> impl Future<Output = Result<NodeId>> + Send;
+    /// The replicas of a partition of the topic under test that are in sync now.
+    fn in_sync(&self, partition: i32) -> impl Future<Output = Result<Vec<NodeId>>> + Send;
     /// The active KRaft controller.
     fn controller(&self) -> impl Future<Output = Result<NodeId>> + Send;
     /// Moves a partition's leadership to another in-sync replica.

@@ -247,6 +247,9 @@ mod tests {
         async fn leader(&self, partition: i32) -> Result<NodeId> {
             Ok(partition % 3 + 1)
         }
+        async fn in_sync(&self, _: i32) -> Result<Vec<NodeId>> {
+            Ok(vec![1, 2, 3])
+        }
         async fn controller(&self) -> Result<NodeId> {
             Ok(1)
         }

@@ -233,19 +233,45 @@ fn producer_settings(info: &RunInfo) -> String {
     )
 }
 
-/// The fault schedule the nemesis resolved its configuration to.
+/// The fault schedule the nemesis resolved its configuration to, with when
+/// each step was actually done (faults wait for the cluster to recover, so
+/// later steps move back). Runs that did not record it show the plan alone.
 fn nemesis_schedule(info: &RunInfo) -> String {
     let Some(nemesis) = &info.nemesis else {
         return String::new();
     };
-    let steps = nemesis.steps.iter().map(|s| {
+    if info.kept.is_empty() {
+        let steps = nemesis.steps.iter().map(|s| {
+            vec![
+                cell(format!("{:.3}", s.at)),
+                cell(&s.action),
+                cell(&s.fault),
+            ]
+        });
+        return table(&["planned (s into the workload)", "action", "fault"], steps);
+    }
+    let steps = info.kept.iter().map(|s| {
         vec![
-            cell(format!("{:.3}", s.at)),
+            cell(format!("{:.3}", s.planned_s)),
+            cell(
+                s.done_s
+                    .map_or_else(|| "not done".into(), |d| format!("{d:.3}")),
+            ),
             cell(&s.action),
             cell(&s.fault),
+            cell(s.note.as_deref().unwrap_or("")),
         ]
     });
-    table(&["at (s into the workload)", "action", "fault"], steps)
+    table(
+        &[
+            "planned (s into the workload)",
+            "done",
+            "action",
+            "fault",
+            "note",
+        ],
+        steps,
+    )
 }
 
 fn phases(info: &RunInfo) -> String {

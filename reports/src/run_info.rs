@@ -27,6 +27,7 @@ pub struct RunInfo {
     pub partitions: Option<u64>,
     pub message_size: Option<u64>,
     pub nemesis: Option<NemesisPlan>,
+    pub kept: Vec<KeptStep>,
     pub phases: Vec<Phase>,
     pub outcome: Option<RunOutcome>,
 }
@@ -71,6 +72,18 @@ pub struct NemesisStep {
     pub at: f64,
     pub action: String,
     pub fault: String,
+}
+
+/// One step of the schedule as it was carried out: planned against actual
+/// seconds into the workload; `done_s` none when it could not be done.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct KeptStep {
+    pub fault: String,
+    pub action: String,
+    pub planned_s: f64,
+    pub done_s: Option<f64>,
+    pub note: Option<String>,
 }
 
 /// A stage of the run (setup, workload, heal, final read), in seconds since

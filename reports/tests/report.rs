@@ -38,6 +38,12 @@ fn a_broken_run_renders_a_self_contained_report_that_shows_what_happened() {
         );
     }
     assert!(html.contains(">cosmic-ray<") && html.contains("#999999"));
+    // The schedule as planned and as done: a start that waited, one not done.
+    assert!(
+        html.contains("<td>26.000</td><td>35.400</td>"),
+        "planned and done times"
+    );
+    assert!(html.contains("<td>not done</td>") && html.contains("no room left in the time limit"));
     assert!(html.contains("<a href=\"nodes/kafka-1.log\">"));
     assert!(
         html.contains("rdkafka 0.39.0 (librdkafka 2.12.0)")

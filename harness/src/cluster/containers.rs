@@ -305,27 +305,23 @@ impl Cluster {
         topic_results("deleting", results)
     }
 
-    /// Waits until every node is a registered broker and every partition of `topic`
-    /// has a leader and all replicas in sync.
+    /// Waits until every node is a registered broker, `topic` has all its
+    /// `partitions`, and every partition of every topic, Kafka's internal ones
+    /// included (the run relies on them once they exist), has a leader and all
+    /// its replicas in sync.
     pub async fn wait_whole(&self, topic: &str, partitions: i32, timeout: Duration) -> Result<()> {
         let started = Instant::now();
         loop {
-            let whole = self.metadata(Some(topic)).await.ok().is_some_and(|m| {
-                m.brokers().len() == NODES as usize
-                    && m.topics().iter().any(|t| {
-                        t.name() == topic
-                            && t.partitions().len() == partitions as usize
-                            && t.partitions()
-                                .iter()
-                                .all(|p| p.leader() >= 0 && p.isr().len() == NODES as usize)
-                    })
-            });
-            if whole {
+            let missing = match self.metadata(None).await {
+                Ok(m) => not_whole(&m, topic, partitions),
+                Err(e) => Some(format!("metadata did not come: {e}")),
+            };
+            let Some(missing) = missing else {
                 return Ok(());
-            }
+            };
             if started.elapsed() > timeout {
                 bail!(Failure::infrastructure(format!(
-                    "topic {topic} did not get a leader and a full ISR on all {partitions} partitions within {}s",
+                    "the cluster was not whole within {}s: {missing}",
                     timeout.as_secs()
                 )));
             }
@@ -422,32 +418,28 @@ impl Cluster {
         Ok(state.is_some_and(|s| s.running == Some(true) && s.paused != Some(true)))
     }
 
-    /// The leader of a partition, as a node id.
-    pub async fn leader(&self, topic: &str, partition: i32) -> Result<i32> {
-        let metadata = self.metadata(Some(topic)).await?;
-        let leader = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
-            .map(|p| p.leader())
-            .with_context(|| format!("partition {partition} of {topic} missing from metadata"))?;
-        if leader < 0 {
-            bail!("partition {partition} of {topic} has no leader now");
-        }
-        Ok(leader)
-    }
-
-    /// Replica ids of a partition, in their current order.
-    pub async fn replicas(&self, topic: &str, partition: i32) -> Result<Vec<i32>> {
+    /// A partition's leader, replicas and in-sync replicas right now.
+    pub async fn partition_state(&self, topic: &str, partition: i32) -> Result<PartitionState> {
         let metadata = self.metadata(Some(topic)).await?;
         metadata
             .topics()
             .iter()
             .find(|t| t.name() == topic)
             .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
-            .map(|p| p.replicas().to_vec())
+            .map(|p| PartitionState {
+                leader: (p.leader() >= 0).then_some(p.leader()),
+                replicas: p.replicas().to_vec(),
+                in_sync: p.isr().to_vec(),
+            })
             .with_context(|| format!("partition {partition} of {topic} missing from metadata"))
+    }
+
+    /// The leader of a partition, as a node id.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<i32> {
+        self.partition_state(topic, partition)
+            .await?
+            .leader
+            .with_context(|| format!("partition {partition} of {topic} has no leader now"))
     }
 
     /// Addresses of the brokers that are up, to send admin requests to.
@@ -460,6 +452,44 @@ impl Cluster {
         }
         live
     }
+}
+
+/// A partition as metadata shows it.
+pub struct PartitionState {
+    pub leader: Option<i32>,
+    pub replicas: Vec<i32>,
+    pub in_sync: Vec<i32>,
+}
+
+/// What keeps the cluster from being whole, if anything: a broker not
+/// registered, `topic` without its `partitions`, a partition of any topic
+/// without a leader or with a replica out of sync.
+fn not_whole(metadata: &Metadata, topic: &str, partitions: i32) -> Option<String> {
+    let brokers = metadata.brokers().len();
+    if brokers != NODES as usize {
+        return Some(format!("{brokers} of {NODES} brokers registered"));
+    }
+    let ours = metadata.topics().iter().find(|t| t.name() == topic);
+    if ours.map_or(0, |t| t.partitions().len()) != partitions as usize {
+        return Some(format!(
+            "topic {topic} does not show its {partitions} partitions"
+        ));
+    }
+    let lagging: Vec<String> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(move |p| (t.name(), p)))
+        .filter(|(_, p)| p.leader() < 0 || p.isr().len() < p.replicas().len())
+        .map(|(name, p)| {
+            format!(
+                "{name}-{} (leader {}, ISR {:?})",
+                p.id(),
+                p.leader(),
+                p.isr()
+            )
+        })
+        .collect();
+    (!lagging.is_empty()).then(|| format!("partitions not whole: {}", lagging.join(", ")))
 }
 
 fn admin_options() -> AdminOptions {

@@ -92,8 +92,20 @@ impl nemesis::Cluster for Target {
         .await
     }
 
+    async fn in_sync(&self, partition: i32) -> Result<Vec<nemesis::NodeId>> {
+        Ok(self
+            .cluster
+            .partition_state(&self.topic, partition)
+            .await?
+            .in_sync)
+    }
+
     async fn transfer_leadership(&self, partition: i32, to: nemesis::NodeId) -> Result<()> {
-        let mut replicas = self.cluster.replicas(&self.topic, partition).await?;
+        let mut replicas = self
+            .cluster
+            .partition_state(&self.topic, partition)
+            .await?
+            .replicas;
         let Some(i) = replicas.iter().position(|&r| r == to) else {
             bail!("kafka-{to} holds no replica of partition {partition}");
         };

@@ -11,7 +11,7 @@ mod check;
 mod record;
 
 pub use check::{check_dir, verdict_line};
-pub use record::{ClientInfo, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
+pub use record::{ClientInfo, KeptStep, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
 
 use std::{
     fs,

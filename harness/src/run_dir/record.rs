@@ -32,6 +32,10 @@ pub struct RunRecord {
     pub partitions: i32,
     pub message_size: usize,
     pub nemesis: nemesis::Schedule,
+    /// What became of each step of `nemesis` that came due, in order: the
+    /// planned times against the actual ones (faults wait for recovery).
+    #[serde(default)]
+    pub kept: Vec<KeptStep>,
     pub phases: Vec<PhaseTime>,
     pub outcome: Option<Outcome>,
 }
@@ -48,6 +52,20 @@ pub struct PhaseTime {
     pub name: String,
     pub start_s: f64,
     pub end_s: f64,
+}
+
+/// One step of the schedule as it was carried out, in seconds into the
+/// workload like the plan's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeptStep {
+    pub fault: nemesis::Fault,
+    pub action: nemesis::StepAction,
+    /// When the plan had it.
+    pub planned_s: f64,
+    /// When it was done; none when it could not be.
+    pub done_s: Option<f64>,
+    /// What did not go as planned (the error, or the heal that replaced an undo).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::{seq::IndexedRandom, Rng};
 
 use super::{node_name, random_leader, Injection, Spec, Undo};
-use crate::Cluster;
+use crate::{Cluster, NodeId};
 
 pub(crate) const LEADER: Spec = Spec {
     name: "kill-leader",
@@ -46,10 +46,14 @@ pub(crate) async fn inject<C: Cluster>(
             (leader, format!("leader of partition {partition}"))
         }
         Target::Controller => (cluster.controller().await?, "active controller".to_owned()),
-        Target::Random => {
-            let node = *cluster.nodes().choose(rng).expect("a cluster has nodes");
-            (node, "random broker".to_owned())
-        }
+        Target::Random => (
+            serving(cluster)
+                .await?
+                .choose(rng)
+                .copied()
+                .context("no broker is up to kill")?,
+            "random broker".to_owned(),
+        ),
     };
     cluster.kill(node).await?;
     Ok(Injection {
@@ -57,4 +61,15 @@ pub(crate) async fn inject<C: Cluster>(
         detail: format!("SIGKILL of kafka-{node} ({why})"),
         undo: Undo::Restart(node),
     })
+}
+
+/// The nodes whose containers run now: a kill aims only at a broker that serves.
+async fn serving<C: Cluster>(cluster: &C) -> Result<Vec<NodeId>> {
+    let mut up = Vec::new();
+    for node in cluster.nodes() {
+        if cluster.is_up(node).await? {
+            up.push(node);
+        }
+    }
+    Ok(up)
 }

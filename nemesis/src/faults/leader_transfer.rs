@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::{seq::IndexedRandom, Rng};
 
 use super::{node_name, random_leader, Injection, Spec, Undo};
@@ -17,14 +17,17 @@ pub(crate) const SPEC: Spec = Spec {
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<Injection> {
     let (partition, leader) = random_leader(cluster, rng).await?;
+    // Only an in-sync replica can take leadership cleanly; a move to one
+    // still catching up would be an unclean election, another fault.
     let others: Vec<NodeId> = cluster
-        .nodes()
+        .in_sync(partition)
+        .await?
         .into_iter()
         .filter(|&n| n != leader)
         .collect();
-    let to = *others
-        .choose(rng)
-        .expect("a cluster has more than one node");
+    let to = *others.choose(rng).with_context(|| {
+        format!("partition {partition} has no in-sync replica besides its leader kafka-{leader}")
+    })?;
     cluster.transfer_leadership(partition, to).await?;
     Ok(Injection {
         targets: vec![node_name(leader), node_name(to)],

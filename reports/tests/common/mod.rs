@@ -238,6 +238,9 @@ fn run_json(id: &str, started: &str) -> String {
   "message_size": 32,
   "nemesis": {{"config": {{"faults": ["ack-loss", "kill-leader"], "seed": 1, "time_limit": 60.0, "quiet": 5.0}},
               "steps": [{{"at": 26.0, "action": "start", "fault": "kill-leader"}}, {{"at": 32.0, "action": "stop", "fault": "kill-leader"}}]}},
+  "kept": [{{"fault": "kill-leader", "action": "start", "planned_s": 26.0, "done_s": 35.4, "note": null}},
+           {{"fault": "kill-leader", "action": "stop", "planned_s": 32.0, "done_s": 41.4, "note": null}},
+           {{"fault": "ack-loss", "action": "start", "planned_s": 50.0, "done_s": null, "note": "no room left in the time limit"}}],
   "phases": [{{"name": "setup", "start_s": 0.0, "end_s": 14.2}}, {{"name": "workload", "start_s": 14.2, "end_s": 74.2}}],
   "outcome": {{"exit_code": 1, "verdict": "invalid", "error": null}},
   "a_field_from_the_future": {{"ignored": true}}

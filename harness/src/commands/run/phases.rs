@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use checker::{Manifest, Results};
-use nemesis::{Keeper, Nemesis, Schedule};
+use nemesis::{Keeper, Kept, Nemesis, Schedule};
 use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -29,7 +29,7 @@ use crate::{
     cluster::{final_read, Cluster, CrashClient, Target},
     failure::Failure,
     recording::Recorder,
-    run_dir::{self, verdict_line, ClientInfo, Outcome, PhaseTime, RunDir, RunRecord},
+    run_dir::{self, verdict_line, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
     workload::{Crasher, Workload, WorkloadConfig},
 };
 
@@ -62,7 +62,8 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("setup", t);
 
     let t = Instant::now();
-    let (workload, nemesis) = workload_under_schedule(&stage, config, record, t).await?;
+    let (workload, nemesis, kept) = workload_under_schedule(&stage, config, record, t).await?;
+    record.info.kept = kept;
     record.phase("workload", t);
 
     let t = Instant::now();
@@ -158,13 +159,14 @@ fn launcher(
 
 /// The producers started and sending for the time limit while the nemesis
 /// keeps the schedule, whose times count from `started`. Returns the workload
-/// still running, and the nemesis with whatever faults are still active.
+/// still running, the nemesis with whatever faults are still active, and what
+/// became of the schedule's steps.
 async fn workload_under_schedule(
     stage: &Stage,
     config: &RunConfig,
     record: &Record,
     started: Instant,
-) -> Result<(Workload, SharedNemesis)> {
+) -> Result<(Workload, SharedNemesis, Vec<KeptStep>)> {
     let workload = Workload::start(
         WorkloadConfig {
             topic: stage.topic.clone(),
@@ -185,12 +187,13 @@ async fn workload_under_schedule(
         crash_client: Some(crash_client(workload.crasher(), config.seed)),
     });
     let nemesis = Arc::new(Mutex::new(Nemesis::new(target, config.seed)));
-    if workload.running() == 0 {
+    let kept = if workload.running() == 0 {
         warn!("the client refused the configuration of every producer; nothing to send");
+        Vec::new()
     } else {
-        apply_schedule(stage, config, record, started, &nemesis).await?;
-    }
-    Ok((workload, nemesis))
+        apply_schedule(stage, config, record, started, &nemesis).await?
+    };
+    Ok((workload, nemesis, kept))
 }
 
 /// The time limit, with the schedule kept, progress shown and leadership
@@ -201,7 +204,7 @@ async fn apply_schedule(
     record: &Record,
     started: Instant,
     nemesis: &SharedNemesis,
-) -> Result<()> {
+) -> Result<Vec<KeptStep>> {
     let progress = Progress::start(stage.recorder.clone(), nemesis.clone(), config.time_limit);
     let leaders = tokio::spawn(watch_leaders(
         stage.cluster.clone(),
@@ -224,20 +227,47 @@ async fn apply_schedule(
 }
 
 /// Carries out the schedule's steps when they are due, recording what became
-/// of each in the history. No step is due after the time limit: a start that
-/// no longer fits is reported there as not injected.
+/// of each in the history, and returns them with their actual times for
+/// run.json. No step is due after the time limit: a start that no longer fits
+/// is reported there as not injected.
 async fn keep_schedule(
     nemesis: SharedNemesis,
     schedule: Schedule,
     recorder: Arc<Recorder>,
     start: Instant,
-) {
+) -> Vec<KeptStep> {
     let mut keeper = Keeper::new(&schedule);
+    let mut steps = Vec::new();
     while let Some((step, due)) = keeper.next_step() {
         tokio::time::sleep_until((start + due).into()).await;
-        for kept in keeper.keep(&step, &nemesis).await {
-            recorder.kept(&kept);
+        let kept = keeper.keep(&step, &nemesis).await;
+        let done_s = start.elapsed().as_secs_f64();
+        for kept in &kept {
+            recorder.kept(kept);
         }
+        steps.push(kept_step(&step, done_s, &kept));
+    }
+    steps
+}
+
+/// A step for run.json: done at `done_s` unless its first outcome failed
+/// (an undo that failed twice is done all the same, by the heal).
+fn kept_step(step: &nemesis::Step, done_s: f64, kept: &[Kept]) -> KeptStep {
+    let (done, note) = match kept {
+        [Kept::Failed {
+            error,
+            phase: nemesis::Phase::Start,
+            ..
+        }, ..] => (false, Some(error.clone())),
+        [Kept::Failed { error, .. }, ..] => (true, Some(error.clone())),
+        _ => (true, None),
+    };
+    KeptStep {
+        fault: step.fault,
+        action: step.action,
+        planned_s: step.at.as_secs_f64(),
+        done_s: done.then_some(done_s),
+        note,
     }
 }
 
@@ -335,6 +365,7 @@ impl Record {
             partitions: config.partitions,
             message_size: config.message_size,
             nemesis: config.schedule(),
+            kept: Vec::new(),
             phases: Vec::new(),
             outcome: None,
         };

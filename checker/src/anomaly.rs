@@ -154,7 +154,7 @@ impl<A: Anomaly> Finding<A> {
     }
 }
 
-/// A fault the nemesis had active when a send was invoked.
+/// A fault the nemesis had active while a send was on its way.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ActiveFault {
     pub fault: String,
@@ -184,7 +184,8 @@ pub struct ClientSend {
     pub message: MessageId,
     pub attempt: Attempt,
     pub outcome: Outcome,
-    /// Faults active when the send was invoked.
+    /// Every fault active at any time between the send's invoke and its
+    /// completion (until the end of the history if it never completed).
     pub faults: Vec<ActiveFault>,
 }
 

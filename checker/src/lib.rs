@@ -62,9 +62,9 @@ pub mod results;
 pub mod synth;
 
 pub use anomaly::{Anomalies, Kind};
-pub use check::{Checker, Options};
+pub use check::{Asked, Checker, Options};
 pub use guarantee::Guarantee;
 pub use history::{Event, HistoryError};
 pub use ids::{MessageId, SendKey};
 pub use log::{LogError, Manifest, PartitionLog};
-pub use results::{Results, Validity};
+pub use results::{Results, Tested, Validity};

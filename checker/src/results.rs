@@ -63,6 +63,33 @@ pub struct Results {
     pub stats: Stats,
     /// Why the verdict is not `true` although nothing promised was broken.
     pub unknown_reasons: Vec<String>,
+    /// What the run really tested against what it asked for.
+    #[serde(default)]
+    pub tested: Tested,
+}
+
+/// The faults and the load a run asked for, against those it got: a fault
+/// that never took effect, or a client far below the asked rate, tested less
+/// than the command line says. Neither changes the verdict; both are shown.
+/// A short run's schedule draws only some of the requested kinds (each kind
+/// once before any repeats, so a longer run covers them all): those are
+/// requested but not planned, which is no failure of the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tested {
+    /// Fault kinds the run asked for (none known when checked without run.json).
+    pub faults_requested: Vec<String>,
+    /// Requested kinds the seed's schedule drew, in the order it starts them.
+    pub faults_planned: Vec<String>,
+    /// Fault kinds that started at least once, in the order they first did.
+    pub faults_exercised: Vec<String>,
+    /// Planned kinds that never took effect.
+    pub faults_not_exercised: Vec<String>,
+    /// First attempts per second asked for over all producers; none
+    /// for "as fast as possible" or when not known.
+    pub rate_asked: Option<f64>,
+    /// First attempts invoked per second while the producers were sending;
+    /// none when that time is not known.
+    pub rate_achieved: Option<f64>,
 }
 
 impl Results {
@@ -73,6 +100,37 @@ impl Results {
             Validity::Invalid => 1,
             Validity::Unknown => 2,
         }
+    }
+}
+
+impl Tested {
+    /// One line for people: the planned fault kinds that took effect, and
+    /// the send rate achieved against the one asked for. None when the run
+    /// directory did not say what was asked.
+    pub fn summary(&self) -> Option<String> {
+        let achieved = self.rate_achieved?;
+        let planned = self.faults_planned.len();
+        let mut line = format!(
+            "tested: {} of {planned} planned fault kinds took effect",
+            planned - self.faults_not_exercised.len(),
+        );
+        if !self.faults_not_exercised.is_empty() {
+            line += &format!(" (never: {})", self.faults_not_exercised.join(", "));
+        }
+        let unplanned = self.faults_requested.len().saturating_sub(planned);
+        if unplanned > 0 {
+            line += &format!(
+                ", {unplanned} requested kinds not in this schedule (a longer --time-limit covers them)"
+            );
+        }
+        line += &match self.rate_asked {
+            Some(asked) => format!(
+                "; {achieved:.0} sends/s of {asked:.0}/s asked ({:.0}%)",
+                100.0 * achieved / asked
+            ),
+            None => format!("; {achieved:.0} sends/s (as fast as the client could)"),
+        };
+        Some(line)
     }
 }
 

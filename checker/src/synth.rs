@@ -601,23 +601,10 @@ impl<'a> Simulation<'a> {
             }
             Action::Transaction { commit } => self.transaction(p, q, k, commit),
             Action::FaultStart | Action::FaultStop => {
-                let targets = vec!["kafka-2".to_string()];
-                let detail = "responses from the broker to clients are dropped".to_string();
                 let time = self.tick();
-                self.steps.push(Step::Event(match action {
-                    Action::FaultStart => Event::NemesisStart {
-                        time,
-                        fault: FAULT.into(),
-                        targets,
-                        detail,
-                    },
-                    _ => Event::NemesisStop {
-                        time,
-                        fault: FAULT.into(),
-                        targets,
-                        detail,
-                    },
-                }));
+                let started = matches!(action, Action::FaultStart);
+                self.steps
+                    .push(Step::Event(fault_event(started, time, FAULT, "kafka-2")));
             }
             Action::Inject(injection) => self.inject(injection, p, q, k),
         }
@@ -1002,5 +989,25 @@ impl<'a> Simulation<'a> {
             injected: self.injected,
             steps: self.steps,
         }
+    }
+}
+
+/// A nemesis start (`started`) or stop of `fault` on one target, as the
+/// harness records it.
+pub fn fault_event(started: bool, time: Nanos, fault: &str, target: &str) -> Event {
+    let (fault, targets, detail) = (fault.to_string(), vec![target.to_string()], String::new());
+    match started {
+        true => Event::NemesisStart {
+            time,
+            fault,
+            targets,
+            detail,
+        },
+        false => Event::NemesisStop {
+            time,
+            fault,
+            targets,
+            detail,
+        },
     }
 }

@@ -6,8 +6,8 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use checker::anomaly::DuplicateCause;
 use checker::history::{Event, NemesisPhase};
-use checker::synth::{encode_marker, generate, SynthConfig};
-use checker::{payload, Checker, Guarantee, Kind, Results, Validity};
+use checker::synth::{encode_marker, fault_event, generate, SynthConfig};
+use checker::{payload, Asked, Checker, Guarantee, Kind, Results, Validity};
 use common::{found_kinds, msg, options, Run};
 use proptest::prelude::*;
 
@@ -390,6 +390,55 @@ fn faults_active_at_send_time_are_in_examples() {
     assert_eq!(
         (faults[0].fault.as_str(), faults[0].targets.as_slice()),
         ("ack-loss", &["kafka-1".to_string()][..])
+    );
+}
+
+/// A send exposed to a fault that began after its invoke and ended before its
+/// ack names it (the kill made the anomaly); `tested` says which requested
+/// kinds took effect and the rate achieved.
+#[test]
+fn examples_name_every_fault_a_send_went_through_and_tested_says_what_took_effect() {
+    let kill = |start: bool| fault_event(start, 0, "kill-leader", "kafka-2");
+    let mut run = Run::new(1);
+    run.invoke(msg(0, 0), 0, 0)
+        .event(kill(true))
+        .event(kill(false))
+        .ok(msg(0, 0), 0, 0, 0)
+        .invoke(msg(0, 1), 0, 0)
+        .ok(msg(0, 1), 0, 0, 1);
+    let mut options = options(&ALL);
+    options.asked = Some(Asked {
+        faults: vec!["kill-leader".into(), "netem".into(), "ack-loss".into()],
+        planned: vec!["kill-leader".into(), "netem".into()],
+        rate: 10,
+        seconds: 4.0,
+    });
+    let results = run.check_with(options);
+    let faults = |i: usize| -> Vec<&str> {
+        let send = &results.anomalies.lost.examples[i].detail.send;
+        send.faults.iter().map(|f| f.fault.as_str()).collect()
+    };
+    assert_eq!(
+        faults(0),
+        ["kill-leader"],
+        "invoked before the kill, acked after it"
+    );
+    assert!(faults(1).is_empty(), "invoked after the kill ended");
+    let tested = &results.tested;
+    assert_eq!(tested.faults_exercised, ["kill-leader"]);
+    assert_eq!(
+        tested.faults_not_exercised,
+        ["netem"],
+        "planned and not exercised; ack-loss was not planned"
+    );
+    assert_eq!(
+        (tested.rate_asked, tested.rate_achieved),
+        (Some(10.0), Some(0.5))
+    );
+    assert_eq!(
+        results.valid,
+        Validity::Invalid,
+        "the verdict is the data's"
     );
 }
 

@@ -3,7 +3,8 @@
 //! fails with the kind's one-sentence explanation and the first example, so
 //! the CI page alone says what went wrong. A run that could not establish
 //! its answer makes the guarantees `error` (not `failure`): nothing was
-//! shown broken, but nothing was shown to hold either.
+//! shown broken, but nothing was shown to hold either. One more case per
+//! requested fault kind fails when that kind never took effect.
 
 use crate::examples::{findings, KindFinding};
 use crate::markup::escape;
@@ -15,6 +16,7 @@ enum Verdict {
     Passed(Option<String>),
     Failed { message: String, detail: String },
     Errored { message: String, detail: String },
+    Skipped(String),
 }
 
 struct Case {
@@ -87,7 +89,46 @@ pub fn render_junit(info: &RunInfo, results: &Results) -> String {
             verdict,
         }
     }));
+    cases.extend(fault_cases(results));
     document(info, &cases)
+}
+
+/// One case per requested fault kind: it fails when the schedule planned the
+/// kind and it never took effect (the run tested less than it was asked to),
+/// with what the nemesis said about each try, and is skipped when this run's
+/// schedule had no room for it. The verdict, and so the exit code, stays the
+/// data's.
+fn fault_cases(results: &Results) -> impl Iterator<Item = Case> + '_ {
+    let tested = &results.tested;
+    tested.faults_requested.iter().map(move |fault| {
+        let verdict = if !tested.faults_planned.contains(fault) {
+            Verdict::Skipped(format!(
+                "{fault} is not in this run's schedule; a longer --time-limit reaches every kind"
+            ))
+        } else if tested.faults_not_exercised.contains(fault) {
+            let tries: Vec<String> = results
+                .findings
+                .nemesis_failed
+                .iter()
+                .filter(|n| &n.fault == fault)
+                .map(|n| n.error.clone())
+                .collect();
+            Verdict::Failed {
+                message: format!("{fault} was requested but never took effect"),
+                detail: match tries.is_empty() {
+                    true => "the schedule never came to it".into(),
+                    false => tries.join("\n"),
+                },
+            }
+        } else {
+            Verdict::Passed(None)
+        };
+        Case {
+            class: "eoscheck.faults",
+            name: fault.clone(),
+            verdict,
+        }
+    })
 }
 
 /// A kind's definition and its first example, for a failure's body.
@@ -107,6 +148,10 @@ fn document(info: &RunInfo, cases: &[Case]) -> String {
         .iter()
         .filter(|c| matches!(c.verdict, Verdict::Errored { .. }))
         .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Skipped(_)))
+        .count();
     let id = info.id.as_deref().unwrap_or("run");
     let mut suite_name = format!("eoscheck {id}");
     if let Some(preset) = &info.preset {
@@ -117,7 +162,7 @@ fn document(info: &RunInfo, cases: &[Case]) -> String {
     }
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"eoscheck\" tests=\"{n}\" failures=\"{failures}\" errors=\"{errors}\">\n\
-         <testsuite name=\"{}\" tests=\"{n}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\"{}>\n<properties>\n",
+         <testsuite name=\"{}\" tests=\"{n}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\"{}>\n<properties>\n",
         escape(&suite_name),
         info.started.as_ref().map_or(String::new(), |s| format!(" timestamp=\"{}\"", escape(s.trim_end_matches('Z')))),
         n = cases.len(),
@@ -156,6 +201,9 @@ fn document(info: &RunInfo, cases: &[Case]) -> String {
                 escape(message),
                 escape(detail)
             ),
+            Verdict::Skipped(message) => {
+                format!("><skipped message=\"{}\"/></testcase>\n", escape(message))
+            }
         };
     }
     out + "</testsuite>\n</testsuites>\n"

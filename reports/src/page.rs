@@ -184,7 +184,7 @@ fn configuration(run: &Run) -> String {
     )
 }
 
-fn configuration_rows(run: &Run) -> [(&'static str, String); 17] {
+fn configuration_rows(run: &Run) -> [(&'static str, String); 18] {
     let i = run.info;
     [
         ("preset", shown(i.preset.as_ref())),
@@ -208,6 +208,7 @@ fn configuration_rows(run: &Run) -> [(&'static str, String); 17] {
         ),
         ("nemesis faults", escape(&i.faults().join(", "))),
         ("nemesis schedule", nemesis_schedule(i)),
+        ("really tested", shown(run.results.tested.summary())),
         ("phases", phases(i)),
         ("broker logs", broker_log_links(run.broker_logs)),
     ]

@@ -29,7 +29,11 @@ fn cases(xml: &str) -> Vec<Case> {
         .map(|c| {
             let outcome = c
                 .children()
-                .find(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+                .find(|n| {
+                    ["failure", "error", "skipped"]
+                        .iter()
+                        .any(|t| n.has_tag_name(*t))
+                })
                 .map(|n| {
                     (
                         n.tag_name().name().to_string(),
@@ -53,6 +57,7 @@ fn cases(xml: &str) -> Vec<Case> {
     assert_eq!(suite.attribute("tests").unwrap(), cases.len().to_string());
     assert_eq!(suite.attribute("failures").unwrap(), counted("failure"));
     assert_eq!(suite.attribute("errors").unwrap(), counted("error"));
+    assert_eq!(suite.attribute("skipped").unwrap(), counted("skipped"));
     assert_eq!(root.attribute("failures"), suite.attribute("failures"));
     cases
 }
@@ -60,7 +65,11 @@ fn cases(xml: &str) -> Vec<Case> {
 #[test]
 fn a_broken_run_fails_each_violated_guarantee_and_each_kind_found() {
     let cases = cases(&junit_of(Spec::broken("broken", 2_000)));
-    assert_eq!(cases.len(), 3 + checker::Kind::ALL.len());
+    assert_eq!(
+        cases.len(),
+        3 + checker::Kind::ALL.len() + 2,
+        "with one per fault kind"
+    );
     let failed: Vec<(&str, &str)> = cases
         .iter()
         .filter(|c| c.2.is_some())
@@ -109,4 +118,37 @@ fn a_valid_run_passes_and_an_unknown_one_errors() {
         .unwrap()
         .1
         .contains("could not establish"));
+}
+
+#[test]
+fn a_requested_fault_that_never_took_effect_fails_its_own_case() {
+    let cases = cases(&junit_of(Spec {
+        also_planned: &["netem"],
+        unplanned: &["kill-random"],
+        ..Spec::clean("netem-missing", 1_000)
+    }));
+    let faults: Vec<(&str, Option<&str>)> = cases
+        .iter()
+        .filter(|c| c.0 == "eoscheck.faults")
+        .map(|c| (c.1.as_str(), c.2.as_ref().map(|o| o.0.as_str())))
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            ("ack-loss", None),
+            ("kill-leader", None),
+            ("netem", Some("failure")),
+            ("kill-random", Some("skipped"))
+        ],
+        "one case per requested kind"
+    );
+    let netem = cases.iter().find(|c| c.1 == "netem").unwrap();
+    assert!(netem.2.as_ref().unwrap().1.contains("never took effect"));
+    assert!(
+        cases
+            .iter()
+            .filter(|c| c.0 != "eoscheck.faults")
+            .all(|c| c.2.is_none()),
+        "the verdict's own cases stay as the data says"
+    );
 }

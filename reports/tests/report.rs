@@ -38,6 +38,11 @@ fn a_broken_run_renders_a_self_contained_report_that_shows_what_happened() {
         );
     }
     assert!(html.contains(">cosmic-ray<") && html.contains("#999999"));
+    assert!(
+        html.contains("tested: 2 of 2 planned fault kinds took effect")
+            && html.contains("sends/s of 1000/s asked"),
+        "what the run really tested"
+    );
     // The schedule as planned and as done: a start that waited, one not done.
     assert!(
         html.contains("<td>26.000</td><td>35.400</td>"),

@@ -23,7 +23,7 @@ use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, Produce
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
     Findings, IndeterminateStats, NemesisNote, PartitionStats, ProducerNote, ProducerStats,
-    Results, SendStats, Session, Stats, Validity,
+    Results, SendStats, Session, Stats, Tested, Validity,
 };
 use bytes::Bytes;
 use faults::Faults;
@@ -47,6 +47,22 @@ pub struct Options {
     /// How long a producer with open sends may complete none, with no fault
     /// active, before it is reported `stalled`.
     pub stall_grace: Nanos,
+    /// What the run asked for, when known (from run.json), to say what it
+    /// really tested.
+    pub asked: Option<Asked>,
+}
+
+/// The faults and the load a run asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Asked {
+    /// Fault kinds, by name.
+    pub faults: Vec<String>,
+    /// The kinds its schedule planned to start, in order, each once.
+    pub planned: Vec<String>,
+    /// First attempts per second over all producers; 0 for as fast as possible.
+    pub rate: u32,
+    /// How long the producers were sending.
+    pub seconds: f64,
 }
 
 impl Options {
@@ -59,6 +75,7 @@ impl Options {
             decode_threads: cores.min(4),
             // Reconnecting after a heal plus one request timeout, with room.
             stall_grace: 20_000_000_000,
+            asked: None,
         }
     }
 }
@@ -78,6 +95,8 @@ pub struct Checker {
     sends: Sends,
     send_stats: SendStats,
     findings: Findings,
+    /// Fault kinds that started, in the order they first did.
+    exercised: Vec<String>,
     reported: BTreeMap<Producer, Vec<Session>>,
     sent_to: BTreeSet<Partition>,
     /// From the manifest: whether the read completed, and what it listed.
@@ -107,6 +126,7 @@ impl Checker {
             sends: Sends::default(),
             send_stats: SendStats::default(),
             findings: Findings::default(),
+            exercised: Vec::new(),
             reported: BTreeMap::new(),
             sent_to: BTreeSet::new(),
             manifest: None,
@@ -208,6 +228,9 @@ impl Checker {
                 ..
             } => {
                 self.faults.start(fault, targets);
+                if !self.exercised.contains(fault) {
+                    self.exercised.push(fault.clone());
+                }
                 self.faults_changed(*time)
             }
             Event::NemesisStop {
@@ -269,7 +292,8 @@ impl Checker {
     }
 
     /// A send handed to the client: it now owes a completion, and the faults
-    /// active at this moment are the ones its examples will name.
+    /// active from this moment until it completes are the ones its examples
+    /// will name.
     #[inline]
     fn invoke(
         &mut self,
@@ -280,7 +304,7 @@ impl Checker {
     ) -> Result<(), String> {
         self.liveness.invoke(message.producer, time);
         self.sends
-            .invoke(message, attempt, partition, self.faults.current())?;
+            .invoke(message, attempt, partition, self.faults.change())?;
         self.send_stats.invoked += 1;
         self.send_stats.resends += u64::from(attempt > 0);
         self.sent_to.insert(partition);
@@ -373,8 +397,7 @@ impl Checker {
     /// A fault began or ended: a producer that completes nothing is only
     /// stalled while no fault explains it.
     fn faults_changed(&mut self, time: Nanos) -> Result<(), String> {
-        self.liveness
-            .faults_changed(self.faults.current() != 0, time);
+        self.liveness.faults_changed(self.faults.any_active(), time);
         Ok(())
     }
 
@@ -390,6 +413,7 @@ impl Checker {
     }
 
     /// The send a completion is about; counts completions beyond the first.
+    /// The first fixes the faults the send went through.
     fn completion(
         &mut self,
         time: Nanos,
@@ -399,10 +423,11 @@ impl Checker {
         let state = self.sends.send_mut(message, attempt).ok_or_else(|| {
             format!("completion of message {message} attempt {attempt}, which was never invoked")
         })?;
-        if state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
+        if state.completed() {
             self.send_stats.repeated_completions += 1;
         } else {
             self.liveness.complete(message.producer, time);
+            state.faults = self.faults.during(state.faults);
         }
         Ok(state)
     }
@@ -832,6 +857,8 @@ impl Checker {
     ) -> Results {
         let partitions: Vec<PartitionStats> = self.partitions.into_values().collect();
         let producers = producer_stats(&partitions, self.reported);
+        let first_attempts = self.send_stats.invoked - self.send_stats.resends;
+        let tested = tested(self.options.asked.as_ref(), self.exercised, first_attempts);
         Results {
             valid,
             guarantees: self.options.guarantees,
@@ -852,7 +879,32 @@ impl Checker {
                 producers,
             },
             unknown_reasons,
+            tested,
         }
+    }
+}
+
+/// What was tested against what was `asked`: fault kinds that started, and
+/// the rate of `first_attempts` over the workload.
+fn tested(asked: Option<&Asked>, exercised: Vec<String>, first_attempts: u64) -> Tested {
+    let Some(asked) = asked else {
+        return Tested {
+            faults_exercised: exercised,
+            ..Tested::default()
+        };
+    };
+    Tested {
+        faults_requested: asked.faults.clone(),
+        faults_planned: asked.planned.clone(),
+        faults_not_exercised: asked
+            .planned
+            .iter()
+            .filter(|f| !exercised.contains(f))
+            .cloned()
+            .collect(),
+        faults_exercised: exercised,
+        rate_asked: (asked.rate > 0).then_some(f64::from(asked.rate)),
+        rate_achieved: (asked.seconds > 0.0).then(|| first_attempts as f64 / asked.seconds),
     }
 }
 
@@ -1118,11 +1170,16 @@ fn send_view(sends: &Sends, faults: &Faults, message: MessageId, attempt: Attemp
     } else {
         Outcome::None
     };
+    let faults = if state.completed() {
+        faults.set(state.faults)
+    } else {
+        faults.since(state.faults)
+    };
     ClientSend {
         message,
         attempt,
         outcome,
-        faults: faults.set(state.faults),
+        faults,
     }
 }
 

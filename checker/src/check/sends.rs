@@ -40,7 +40,8 @@ pub(crate) struct SendState {
     pub acked_offset: Offset,
     /// The partition it was sent to, or acknowledged at if the client said so.
     pub partition: u16,
-    /// Number of the fault set active at invoke.
+    /// The fault change current at invoke; once completed, the number of the
+    /// set of faults active at any time in between (see `super::faults`).
     pub faults: u16,
     pub flags: u16,
     /// Number of the error text of its failure, if any.
@@ -50,6 +51,10 @@ pub(crate) struct SendState {
 impl SendState {
     pub fn has(&self, bits: u16) -> bool {
         self.flags & bits != 0
+    }
+    /// The client completed it, one way or another.
+    pub fn completed(&self) -> bool {
+        self.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO)
     }
     /// Completed as neither ok nor a definite failure: it may or may not
     /// have been written.

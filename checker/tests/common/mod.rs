@@ -250,7 +250,11 @@ impl Run {
     }
 
     pub fn check(&self, guarantees: &[Guarantee]) -> Results {
-        let mut checker = Checker::new(options(guarantees));
+        self.check_with(options(guarantees))
+    }
+
+    pub fn check_with(&self, options: Options) -> Results {
+        let mut checker = Checker::new(options);
         for e in &self.events {
             checker.observe(e).expect("consistent history");
         }

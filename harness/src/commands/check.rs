@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::run::parse_guarantees;
-use crate::run_dir::{check_dir, verdict_line};
+use crate::run_dir::{check_dir, print_verdict, Outcome, RunRecord};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,13 +17,22 @@ pub struct Args {
 }
 
 /// Re-analyses the run, rewrites its results.json and prints the verdict.
+/// Judged against the run's own promise, the verdict is the run's: run.json's
+/// outcome is brought up to date (a run killed half-way gets one). Judged
+/// against another promise, only results.json changes.
 pub fn execute(args: Args) -> Result<i32> {
     let guarantees = args
         .guarantee
         .as_deref()
         .map(parse_guarantees)
         .transpose()?;
+    let own_promise = guarantees.is_none();
     let results = check_dir(&args.run_dir, guarantees)?;
-    println!("{}", verdict_line(&results));
+    if own_promise {
+        let mut record = RunRecord::read(&args.run_dir)?;
+        record.outcome = Some(Outcome::of(&results));
+        record.write(&args.run_dir)?;
+    }
+    print_verdict(&results);
     Ok(results.exit_code())
 }

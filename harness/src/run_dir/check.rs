@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use checker::{Checker, Guarantee, Manifest, Options, Results};
+use checker::{Asked, Checker, Guarantee, Manifest, Options, Results};
 
 use super::record::RunRecord;
 use crate::failure::Failure;
@@ -28,18 +28,58 @@ fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
             dir.display()
         )));
     }
-    let guarantees = match guarantees {
-        Some(g) => g,
-        None => {
-            RunRecord::read(dir)
-                .map_err(|e| Failure::usage(format!("{e:#}")))?
-                .guarantees
-        }
+    let record = RunRecord::read(dir);
+    let guarantees = match (guarantees, &record) {
+        (Some(g), _) => g,
+        (None, Ok(record)) => record.guarantees.clone(),
+        (None, Err(e)) => return Err(Failure::usage(format!("{e:#}"))),
     };
-    let mut checker = Checker::new(Options::new(guarantees));
+    let mut options = Options::new(guarantees);
+    options.asked = record.ok().map(|r| asked(&r));
+    let mut checker = Checker::new(options);
     read_history(dir, &mut checker)?;
     read_log(&dir.join("log"), &mut checker)?;
     Ok(checker.finish())
+}
+
+/// What the run asked for, to say what it really tested.
+fn asked(record: &RunRecord) -> Asked {
+    let mut planned: Vec<String> = Vec::new();
+    for step in &record.nemesis.steps {
+        let fault = step.fault.to_string();
+        if step.action == nemesis::StepAction::Start && !planned.contains(&fault) {
+            planned.push(fault);
+        }
+    }
+    Asked {
+        planned,
+        faults: record
+            .nemesis
+            .config
+            .faults
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        rate: record.rate,
+        seconds: sending_seconds(record),
+    }
+}
+
+/// How long the producers were sending: from the workload's start until the
+/// quiet phase stopped them (the time limit and the heal), or the time limit
+/// for a run that did not get that far.
+fn sending_seconds(record: &RunRecord) -> f64 {
+    let start = |name: &str| {
+        record
+            .phases
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.start_s)
+    };
+    match (start("workload"), start("quiet")) {
+        (Some(from), Some(to)) if to > from => to - from,
+        _ => record.time_limit_s,
+    }
 }
 
 /// `history.jsonl` into the checker.
@@ -142,6 +182,14 @@ pub fn verdict_line(results: &Results) -> String {
         line += &format!("; unknown because: {}", results.unknown_reasons.join("; "));
     }
     line
+}
+
+/// The verdict and what was tested, as `run` and `check` print them.
+pub fn print_verdict(results: &Results) {
+    println!("{}", verdict_line(results));
+    if let Some(tested) = results.tested.summary() {
+        println!("{tested}");
+    }
 }
 
 #[cfg(test)]

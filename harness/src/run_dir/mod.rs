@@ -10,7 +10,7 @@
 mod check;
 mod record;
 
-pub use check::{check_dir, verdict_line};
+pub use check::{check_dir, print_verdict, verdict_line};
 pub use record::{ClientInfo, KeptStep, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
 
 use std::{

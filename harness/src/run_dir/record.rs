@@ -76,6 +76,17 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+impl Outcome {
+    /// The outcome of a run that reached its verdict.
+    pub fn of(results: &checker::Results) -> Outcome {
+        Outcome {
+            exit_code: results.exit_code(),
+            verdict: results.valid.name().into(),
+            error: None,
+        }
+    }
+}
+
 impl RunRecord {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join("run.json");

@@ -16,6 +16,7 @@ pub async fn engine_and_image() -> (bollard::Docker, images::BrokerImage) {
 }
 
 /// A fresh run directory under the system's temp dir.
+#[allow(dead_code)] // only the tests that run in process use it
 pub fn run_dir(prefix: &str) -> RunDir {
     RunDir::create(&std::env::temp_dir().join("eoscheck-test-runs"), prefix)
         .expect("a run directory")

@@ -9,7 +9,7 @@
 
 use checker::history::{Event, Nanos};
 use checker::synth::{self, Injection, SynthConfig};
-use checker::{Checker, Guarantee, Options, Results};
+use checker::{Asked, Checker, Guarantee, Options, Results};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,11 @@ pub struct Spec {
     pub inject: Vec<Injection>,
     /// Leave the last partition unread, so the verdict is `unknown`.
     pub unread_partition: bool,
+    /// Fault kinds the run asked for and planned besides the two its history
+    /// exercises.
+    pub also_planned: &'static [&'static str],
+    /// Fault kinds the run asked for that its schedule did not draw.
+    pub unplanned: &'static [&'static str],
 }
 
 impl Spec {
@@ -38,6 +43,8 @@ impl Spec {
             messages,
             inject: Vec::new(),
             unread_partition: false,
+            also_planned: &[],
+            unplanned: &[],
         }
     }
 
@@ -65,9 +72,16 @@ pub fn write_run(runs_dir: &Path, spec: &Spec) -> (PathBuf, Results) {
     })
     .expect("a valid synthetic configuration");
     let events = realistic(&run);
-    let mut checker = Checker::new(Options::new(
-        Guarantee::parse_list("exactly-once,order").unwrap(),
-    ));
+    let mut options = Options::new(Guarantee::parse_list("exactly-once,order").unwrap());
+    let names = |list: &[&str]| list.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    let planned = names(&[&["ack-loss", "kill-leader"], spec.also_planned].concat());
+    options.asked = Some(Asked {
+        faults: [planned.clone(), names(spec.unplanned)].concat(),
+        planned,
+        rate: 1000,
+        seconds: 60.0,
+    });
+    let mut checker = Checker::new(options);
     for event in &events {
         checker.observe(event).expect("a consistent history");
     }
@@ -156,24 +170,7 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
             Event::Header { .. } => {}
         }
     }
-    let fault = |start: bool, time: Nanos, fault: &str, target: &str| {
-        let (targets, detail) = (vec![target.to_string()], String::new());
-        let fault = fault.to_string();
-        match start {
-            true => Event::NemesisStart {
-                time,
-                fault,
-                targets,
-                detail,
-            },
-            false => Event::NemesisStop {
-                time,
-                fault,
-                targets,
-                detail,
-            },
-        }
-    };
+    let fault = synth::fault_event;
     events.extend([
         fault(true, LEADER_DOWN.0, "kill-leader", "kafka-1"),
         fault(false, LEADER_DOWN.1, "kill-leader", "kafka-1"),

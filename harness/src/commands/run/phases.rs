@@ -29,7 +29,7 @@ use crate::{
     cluster::{final_read, Cluster, CrashClient, Target},
     failure::Failure,
     recording::Recorder,
-    run_dir::{self, verdict_line, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
+    run_dir::{self, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
     workload::{Crasher, Workload, WorkloadConfig},
 };
 
@@ -315,7 +315,7 @@ async fn read_log(stage: &Stage, partitions: i32, dir: &RunDir) -> Result<Manife
 /// The end of a run on the terminal: where it is, its verdict, its report.
 fn print_outcome(dir: &RunDir, results: &Results) -> Result<i32> {
     println!("run directory: {}", dir.path.display());
-    println!("{}", verdict_line(results));
+    run_dir::print_verdict(results);
     println!("results: {}", dir.join("results.json").display());
     let written = reports::write_all(&dir.path)?;
     if let Some(runs) = dir.path.parent() {
@@ -392,11 +392,7 @@ impl Record {
     /// The outcome, a verdict or the error that ended the run.
     fn end(&mut self, result: &Result<Results>) -> Result<()> {
         self.info.outcome = Some(match result {
-            Ok(results) => Outcome {
-                exit_code: results.exit_code(),
-                verdict: results.valid.name().into(),
-                error: None,
-            },
+            Ok(results) => Outcome::of(results),
             Err(e) => Outcome {
                 exit_code: Failure::exit_code(e),
                 verdict: "error".into(),

@@ -314,6 +314,40 @@ fn aborted_and_undecided_transactions_are_not_messages() {
     assert_eq!(results.valid, Validity::Unknown);
 }
 
+/// A transaction with no marker in a read that stopped short may have its
+/// marker beyond the read: the reason names its records and partitions. In a
+/// complete read the marker is missing from the log, as the reason says.
+#[test]
+fn a_transaction_without_a_marker_in_a_short_read_is_named_with_its_partition() {
+    let mut run = Run::new(2);
+    let values = |i: u64| vec![payload::encode(msg(9, i), 0, 20)];
+    // One record waits in partition 0, two in partition 1, read short.
+    for (i, partition, sequence) in [(0, 0, 0), (1, 1, 0), (2, 1, 1)] {
+        run.invoke(msg(9, i), 0, partition);
+        let pid = 77 + i64::from(partition);
+        run.write_values(partition, pid, 0, sequence, true, values(i));
+    }
+    run.entries[1].complete = false;
+    let results = run.check(&ALL);
+    assert_eq!(results.stats.undecided_records, 3);
+    assert_eq!(found_kinds(&results), vec![], "{:?}", results.anomalies);
+    assert_eq!(results.valid, Validity::Unknown);
+    let reasons = &results.unknown_reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "1 transactional records have no COMMIT or ABORT marker in the log"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r
+                .starts_with("2 transactional records in partitions not read to their end (1)")),
+        "{reasons:?}"
+    );
+}
+
 #[test]
 fn a_resend_after_a_definite_failure_is_fine() {
     let mut run = Run::new(1);

@@ -90,7 +90,9 @@ pub struct Checker {
     partitions: BTreeMap<Partition, PartitionStats>,
     control_records: u64,
     aborted_records: u64,
-    undecided_records: u64,
+    /// Transactional records still waiting for their marker when each
+    /// partition's read ended.
+    undecided_records: BTreeMap<Partition, u64>,
     /// The sends of those records: in the log, but neither written nor not.
     undecided: BTreeSet<(MessageId, Attempt)>,
     anomalies: Anomalies,
@@ -116,7 +118,7 @@ impl Checker {
             partitions: BTreeMap::new(),
             control_records: 0,
             aborted_records: 0,
-            undecided_records: 0,
+            undecided_records: BTreeMap::new(),
             undecided: BTreeSet::new(),
         }
     }
@@ -648,7 +650,10 @@ impl Checker {
     /// Ends a partition: transactions still open are undecided.
     fn close(&mut self, scan: Scan) {
         let open = scan.open.values().flatten();
-        self.undecided_records += open.clone().count() as u64;
+        let waiting = open.clone().count() as u64;
+        if waiting > 0 {
+            self.undecided_records.insert(scan.stats.partition, waiting);
+        }
         self.undecided
             .extend(open.filter_map(|pending| pending.record.message()));
         self.partitions.insert(scan.stats.partition, scan.stats);
@@ -791,14 +796,35 @@ impl Checker {
     /// transactions with no outcome, or no sends at all.
     fn undecided_input(&self, unknown: &mut Vec<String>) {
         unknown.extend(self.extent.reason(self.send_stats.no_completion));
-        if self.undecided_records > 0 {
-            unknown.push(format!(
-                "{} transactional records have no COMMIT or ABORT marker in the log",
-                self.undecided_records
-            ));
-        }
+        self.undecided_transactions(unknown);
         if self.send_stats.invoked == 0 {
             unknown.push("the history has no sends, so nothing was tested".into());
+        }
+    }
+
+    /// Transactional records with no COMMIT or ABORT marker. Where the read
+    /// stopped short, the marker may lie beyond it, so those are named with
+    /// their partitions; in a complete read the marker is missing from the log.
+    fn undecided_transactions(&self, unknown: &mut Vec<String>) {
+        let complete = self.complete_partitions();
+        let (whole, short): (Vec<_>, Vec<_>) = self
+            .undecided_records
+            .iter()
+            .partition(|(p, _)| complete.contains(p));
+        let records = |list: &[(&Partition, &u64)]| list.iter().map(|(_, n)| **n).sum::<u64>();
+        if !whole.is_empty() {
+            unknown.push(format!(
+                "{} transactional records have no COMMIT or ABORT marker in the log",
+                records(&whole)
+            ));
+        }
+        if !short.is_empty() {
+            let partitions: Vec<String> = short.iter().map(|(p, _)| p.to_string()).collect();
+            unknown.push(format!(
+                "{} transactional records in partitions not read to their end ({}) have no COMMIT or ABORT marker in what was read: it may lie beyond the read",
+                records(&short),
+                partitions.join(", ")
+            ));
         }
     }
 
@@ -843,7 +869,7 @@ impl Checker {
                 records_read: partitions.iter().map(|p| p.records).sum(),
                 control_records: self.control_records,
                 aborted_records: self.aborted_records,
-                undecided_records: self.undecided_records,
+                undecided_records: self.undecided_records.values().sum(),
                 unrecorded_records: self.extent.unrecorded_records(),
                 partitions,
                 producers,

@@ -17,15 +17,25 @@
 //! Format 3 adds [`Event::NemesisFail`]: a fault the nemesis could not inject,
 //! undo or heal is in the history itself, so that checking a run directory
 //! again gives the verdict the run gave.
+//!
+//! Format 4 makes a short history tell: the header lists how many producers the
+//! run has, and the recorder closes the history with [`Event::End`] once the
+//! producers have had their time to answer. A history without that line stopped
+//! early (a killed run, a full disk), and the checker can then tell the records
+//! it holds no send for because of the cut from those no producer of the run
+//! wrote.
 
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use serde::{Deserialize, Serialize};
 
 /// The history layout this crate writes.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
+
+/// The first layout that lists the run's producers and ends with [`Event::End`].
+pub const CLOSED_FROM: u32 = 4;
 
 /// The layouts this crate reads.
-const READS: [u32; 3] = [1, 2, FORMAT];
+const READS: [u32; 4] = [1, 2, 3, FORMAT];
 
 /// `Err` says why a history of `format` cannot be read.
 pub fn readable(format: u64) -> Result<(), String> {
@@ -46,8 +56,14 @@ pub type Nanos = u64;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
-    /// First line: the layout version and the topic the run wrote.
-    Header { format: u32, topic: String },
+    /// First line: the layout version, the topic the run wrote and, from
+    /// format 4, how many producers the run has (numbered from 0).
+    Header {
+        format: u32,
+        topic: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        producers: Option<Producer>,
+    },
     /// The workload hands a message to its client, for `partition`.
     Invoke {
         #[serde(rename = "t", alias = "time")]
@@ -168,6 +184,12 @@ pub enum Event {
         producer: Producer,
         reason: String,
     },
+    /// Last line, from format 4: the recorder closed the history, after the
+    /// producers had their time to answer; nothing of the run comes after it.
+    End {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+    },
 }
 
 impl Event {
@@ -184,7 +206,8 @@ impl Event {
             | Event::NemesisFail { time, .. }
             | Event::ProducerSession { time, .. }
             | Event::ProducerFatal { time, .. }
-            | Event::ConfigRejected { time, .. } => Some(*time),
+            | Event::ConfigRejected { time, .. }
+            | Event::End { time } => Some(*time),
         }
     }
 }
@@ -293,6 +316,7 @@ mod tests {
             Event::Header {
                 format: FORMAT,
                 topic: "t".into(),
+                producers: Some(2),
             },
             Event::Invoke {
                 time: 1,
@@ -348,6 +372,7 @@ mod tests {
                 producer: 1,
                 reason: "in-flight > 5".into(),
             },
+            Event::End { time: 10 },
         ];
         for (n, event) in events.iter().enumerate() {
             let line = serde_json::to_string(event).unwrap();
@@ -386,8 +411,8 @@ mod tests {
 
     #[test]
     fn header_errors_say_what_is_wrong() {
-        let err = parse_header(r#"{"type":"header","format":4,"topic":"t"}"#).unwrap_err();
-        assert!(err.problem.contains("format 4 is not supported"), "{err}");
+        let err = parse_header(r#"{"type":"header","format":5,"topic":"t"}"#).unwrap_err();
+        assert!(err.problem.contains("format 5 is not supported"), "{err}");
         let err = parse_header(r#"{"type":"invoke"}"#).unwrap_err();
         assert!(err.problem.contains("must be the header"), "{err}");
         let err = parse_line(7, r#"{"type":"ok","t":1}"#).unwrap_err();

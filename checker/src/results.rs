@@ -179,6 +179,10 @@ pub struct Stats {
     pub aborted_records: u64,
     /// Transactional records with no COMMIT/ABORT marker in the log.
     pub undecided_records: u64,
+    /// Records naming a send of the run's producers that a short history
+    /// (no end line, or a last line cut off) does not hold: not judged.
+    #[serde(default)]
+    pub unrecorded_records: u64,
     pub partitions: Vec<PartitionStats>,
     pub producers: Vec<ProducerStats>,
 }

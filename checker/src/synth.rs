@@ -480,6 +480,8 @@ impl<'a> Simulation<'a> {
             steps: vec![Step::Event(Event::Header {
                 format: FORMAT,
                 topic: "eoscheck".into(),
+                // The ordinary producers and the transactional one.
+                producers: Some(config.producers + 1),
             })],
             injected: Vec::new(),
             next_pid: 1000,
@@ -968,7 +970,12 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn finish(self) -> SynthRun {
+    fn finish(mut self) -> SynthRun {
+        // After the last batch's answers: the recorder closes the history last.
+        let end = Event::End {
+            time: self.time + LATENCY + 1,
+        };
+        self.steps.push(Step::Event(end));
         let partitions = (0..self.config.partitions as Partition)
             .map(|q| PartitionLog {
                 partition: q,

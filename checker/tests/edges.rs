@@ -8,7 +8,7 @@ use checker::anomaly::DuplicateCause;
 use checker::history::{Event, NemesisPhase};
 use checker::synth::{encode_marker, fault_event, generate, SynthConfig};
 use checker::{payload, Asked, Checker, Guarantee, Kind, Results, Validity};
-use common::{found_kinds, msg, options, Run};
+use common::{found_kinds, msg, options, Run, PRODUCERS};
 use proptest::prelude::*;
 
 const ALL: [Guarantee; 3] = Guarantee::ALL;
@@ -314,6 +314,40 @@ fn aborted_and_undecided_transactions_are_not_messages() {
     assert_eq!(results.valid, Validity::Unknown);
 }
 
+/// A transaction with no marker in a read that stopped short may have its
+/// marker beyond the read: the reason names its records and partitions. In a
+/// complete read the marker is missing from the log, as the reason says.
+#[test]
+fn a_transaction_without_a_marker_in_a_short_read_is_named_with_its_partition() {
+    let mut run = Run::new(2);
+    let values = |i: u64| vec![payload::encode(msg(9, i), 0, 20)];
+    // One record waits in partition 0, two in partition 1, read short.
+    for (i, partition, sequence) in [(0, 0, 0), (1, 1, 0), (2, 1, 1)] {
+        run.invoke(msg(9, i), 0, partition);
+        let pid = 77 + i64::from(partition);
+        run.write_values(partition, pid, 0, sequence, true, values(i));
+    }
+    run.entries[1].complete = false;
+    let results = run.check(&ALL);
+    assert_eq!(results.stats.undecided_records, 3);
+    assert_eq!(found_kinds(&results), vec![], "{:?}", results.anomalies);
+    assert_eq!(results.valid, Validity::Unknown);
+    let reasons = &results.unknown_reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "1 transactional records have no COMMIT or ABORT marker in the log"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r
+                .starts_with("2 transactional records in partitions not read to their end (1)")),
+        "{reasons:?}"
+    );
+}
+
 #[test]
 fn a_resend_after_a_definite_failure_is_fine() {
     let mut run = Run::new(1);
@@ -553,19 +587,124 @@ fn history_errors_name_the_line() {
     assert_eq!(read("").err().unwrap().line, 1);
 }
 
-#[test]
-fn a_history_cut_mid_line_is_unknown_not_an_error() {
+/// Five messages of producer 0, each acknowledged where it sits in partition
+/// 0, and the text of their closed history: the header, an invoke and an ok
+/// per message, the end line.
+fn five_sent() -> (Run, Vec<String>) {
     let mut run = Run::new(1);
-    send(&mut run, 0, 5, 0, 0, msg(0, 0));
-    let text = history_text(&run.events) + "{\"type\":\"invo";
-    let mut checker = read(&text).unwrap();
-    checker.begin_log(&run.manifest());
-    checker
-        .read_partition(&run.entries[0], Bytes::from(run.logs[0].to_vec()))
-        .unwrap();
-    let results = checker.finish();
-    assert_eq!(results.valid, Validity::Unknown);
-    assert!(results.unknown_reasons[0].contains("partial line"));
+    for i in 0..5 {
+        send(&mut run, 0, 5, 0, i as i32, msg(0, i));
+    }
+    let lines = run
+        .closed()
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    (run, lines)
+}
+
+/// The first `lines` of a history, each with its newline, then `torn`, a line
+/// cut off mid-write.
+fn cut(history: &[String], lines: usize, torn: &str) -> String {
+    history[..lines]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + torn
+}
+
+/// The run judged with the first `lines` of `history`, then `torn`.
+fn judged(run: &Run, history: &[String], lines: usize, torn: &str) -> Results {
+    run.read_log(read(&cut(history, lines, torn)).unwrap())
+}
+
+/// Phantoms, unrecorded records and the verdict.
+fn outcome(results: &Results) -> (u64, u64, Validity) {
+    let phantoms = results.anomalies.phantom.count;
+    (phantoms, results.stats.unrecorded_records, results.valid)
+}
+
+/// A history cut short, at a line or mid-line, is unknown, not invalid: the
+/// records of the sends it lost are unrecorded, not phantoms, and its
+/// unanswered sends are not lost.
+#[test]
+fn a_history_cut_short_is_unknown_and_its_later_records_unrecorded() {
+    let (run, history) = five_sent();
+    let whole = judged(&run, &history, history.len(), "");
+    let reasons = &whole.unknown_reasons;
+    assert_eq!(outcome(&whole), (0, 0, Validity::Valid), "{reasons:?}");
+
+    // Kept: the header, messages 0 and 1 with their acks, message 2's invoke.
+    let ack_of_2 = &history[6];
+    for (torn, says) in [
+        ("", "has no end line"),
+        (
+            &ack_of_2[..ack_of_2.len() / 2],
+            "ends in a partial line (ignored)",
+        ),
+    ] {
+        let results = judged(&run, &history, 6, torn);
+        assert_eq!(outcome(&results), (0, 2, Validity::Unknown), "{says}");
+        assert_eq!(results.exit_code(), 2);
+        assert_eq!(found_kinds(&results), vec![], "{says}");
+        assert_eq!(results.stats.sends.no_completion, 1, "{says}");
+        let reason = &results.unknown_reasons[0];
+        assert!(reason.contains(says), "{reason}");
+        assert!(
+            reason.contains("1 sends have no answer") && reason.contains("2 records"),
+            "{reason}"
+        );
+    }
+
+    // A producer the header does not list is no cut's doing.
+    let mut stranger = run;
+    stranger.write(0, 6, 0, 0, &[(msg(PRODUCERS, 0), 0)]);
+    let results = judged(&stranger, &history, 6, "");
+    assert_eq!(outcome(&results), (1, 2, Validity::Invalid));
+}
+
+/// Formats 1 to 3 have no end line: a history of one is judged as it always
+/// was, whole without one, and records it does not hold are phantoms.
+#[test]
+fn a_format_3_history_needs_no_end_line() {
+    let (run, mut history) = five_sent();
+    history[0] = r#"{"type":"header","format":3,"topic":"t"}"#.into();
+    let whole = judged(&run, &history, history.len() - 1, "");
+    assert_eq!(whole.valid, Validity::Valid, "{:?}", whole.unknown_reasons);
+    let short = judged(&run, &history, 6, "");
+    assert_eq!(outcome(&short), (2, 0, Validity::Invalid));
+}
+
+/// The end line is the last: an event after it, a second one, or a torn line
+/// behind it is damage naming its line, as is a format 4 header that does
+/// not list the producers.
+#[test]
+fn the_end_line_is_last() {
+    let (_, history) = five_sent();
+    let end = history.len();
+    let after = cut(&history, end, &format!("{}\n", history[1]));
+    let err = read(&after).err().unwrap();
+    assert_eq!(err.line, end + 1);
+    assert!(err.problem.contains("after the end line"), "{err}");
+    let twice = cut(&history, end, &format!("{}\n", history[end - 1]));
+    assert!(read(&twice)
+        .err()
+        .unwrap()
+        .problem
+        .contains("second end line"));
+    assert_eq!(
+        read(&cut(&history, end, "{\"type\":\"in"))
+            .err()
+            .unwrap()
+            .line,
+        end + 1
+    );
+
+    let mut unlisted = history;
+    unlisted[0] = r#"{"type":"header","format":4,"topic":"t"}"#.into();
+    let err = read(&cut(&unlisted, end, "")).err().unwrap();
+    assert_eq!(err.line, 1);
+    assert!(err.problem.contains("\"producers\""), "{err}");
 }
 
 /// A run's partition 0 and a checker that has read its history.

@@ -6,7 +6,7 @@ mod common;
 
 use checker::synth::{generate, Injection, SynthConfig};
 use checker::{Guarantee, Kind, Validity};
-use common::{check_synth, found_kinds, loci};
+use common::{check_synth, check_synth_text, found_kinds, history_lines, loci};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,6 +123,39 @@ proptest! {
         prop_assert_eq!(results.exit_code(), if broken { 1 } else { 0 });
         let violated: BTreeSet<Guarantee> = expected.iter().flat_map(|k| k.violates()).copied().filter(|g| promised.contains(g)).collect();
         prop_assert_eq!(results.violated.iter().copied().collect::<BTreeSet<_>>(), violated);
+    }
+
+    /// A clean run's history cut anywhere short of its end line, at a line or
+    /// mid-line, is unknown and shows no anomaly: every record it no longer
+    /// holds the send of is unrecorded, none a phantom, and no unanswered send
+    /// is lost.
+    #[test]
+    fn cut_histories_are_unknown_with_their_later_records_unrecorded(
+        config in config(),
+        at in any::<prop::sample::Index>(),
+        torn in any::<bool>(),
+        promised in guarantees(),
+    ) {
+        let run = generate(&config).unwrap();
+        let lines = history_lines(&run);
+        // The header always, the end line never.
+        let kept = 1 + at.index(lines.len() - 1);
+        let mut history: String = lines[..kept].iter().map(|l| format!("{l}\n")).collect();
+        if torn {
+            history += &lines[kept][..lines[kept].len() / 2];
+        }
+        let results = check_synth_text(&run, &history, &promised);
+        prop_assert_eq!(found_kinds(&results), vec![]);
+        prop_assert_eq!(results.valid, Validity::Unknown);
+        let says = if torn { "partial line" } else { "no end line" };
+        prop_assert!(results.unknown_reasons.iter().any(|r| r.contains(says)), "{:?}", results.unknown_reasons);
+        // Each record read is an acknowledged send, an unanswered or
+        // indeterminate one that landed, or unrecorded.
+        let stats = &results.stats;
+        prop_assert_eq!(
+            stats.records_read,
+            stats.sends.ok + stats.indeterminate.landed + stats.unrecorded_records
+        );
     }
 }
 

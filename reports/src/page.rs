@@ -784,6 +784,10 @@ fn final_log(s: &Stats) -> String {
             "transactional records without a marker",
             count(s.undecided_records),
         ),
+        (
+            "records of sends the cut history does not hold (unrecorded)",
+            count(s.unrecorded_records),
+        ),
     ])
 }
 

@@ -201,6 +201,7 @@ impl Timeline {
             // Shown from results.json's findings, with the error.
             Event::NemesisFail { .. }
             | Event::Header { .. }
+            | Event::End { .. }
             | Event::ProducerSession { .. }
             | Event::ProducerFatal { .. }
             | Event::ConfigRejected { .. } => {}

@@ -7,6 +7,7 @@
 //! while the calling thread analyses chunks strictly in log order, so the
 //! results do not depend on thread timing.
 
+mod extent;
 mod faults;
 mod hashing;
 mod liveness;
@@ -26,6 +27,7 @@ use crate::results::{
     Results, SendStats, Session, Stats, Tested, Validity,
 };
 use bytes::Bytes;
+use extent::Extent;
 use faults::Faults;
 use hashing::FastMap;
 use liveness::Liveness;
@@ -88,8 +90,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// [`Checker::read_partition`] per partition), then call [`Checker::finish`].
 pub struct Checker {
     options: Options,
-    header_seen: bool,
-    history_truncated: bool,
+    extent: Extent,
     faults: Faults,
     liveness: Liveness,
     sends: Sends,
@@ -108,7 +109,9 @@ pub struct Checker {
     partitions: BTreeMap<Partition, PartitionStats>,
     control_records: u64,
     aborted_records: u64,
-    undecided_records: u64,
+    /// Transactional records still waiting for their marker when each
+    /// partition's read ended.
+    undecided_records: BTreeMap<Partition, u64>,
     /// The sends of those records: in the log, but neither written nor not.
     undecided: BTreeSet<(MessageId, Attempt)>,
     anomalies: Anomalies,
@@ -120,8 +123,7 @@ impl Checker {
             anomalies: Anomalies::new(),
             liveness: Liveness::new(options.stall_grace),
             options,
-            header_seen: false,
-            history_truncated: false,
+            extent: Extent::new(),
             faults: Faults::new(),
             sends: Sends::default(),
             send_stats: SendStats::default(),
@@ -136,14 +138,14 @@ impl Checker {
             partitions: BTreeMap::new(),
             control_records: 0,
             aborted_records: 0,
-            undecided_records: 0,
+            undecided_records: BTreeMap::new(),
             undecided: BTreeSet::new(),
         }
     }
 
     /// Reads a whole `history.jsonl`. A last line cut off mid-write (no
-    /// final newline) marks the history truncated, which makes the verdict at
-    /// best unknown; any other bad line is an error naming it.
+    /// final newline) is ignored and makes the history short, as a missing
+    /// end line does; any other bad line is an error naming it.
     pub fn read_history(&mut self, text: &str) -> Result<(), HistoryError> {
         let mut lines = text.split_inclusive('\n').enumerate().peekable();
         while let Some((i, raw)) = lines.next() {
@@ -152,7 +154,7 @@ impl Checker {
             if line.trim().is_empty() {
                 continue;
             }
-            let event = if self.header_seen {
+            let event = if self.extent.started() {
                 history::parse_line(number, line)
             } else {
                 history::parse_header(line)
@@ -162,13 +164,13 @@ impl Checker {
                     line: number,
                     problem,
                 })?,
-                Err(_) if lines.peek().is_none() && !raw.ends_with('\n') && self.header_seen => {
-                    self.history_truncated = true;
+                Err(_) if lines.peek().is_none() && !raw.ends_with('\n') && self.extent.open() => {
+                    self.extent.tear();
                 }
                 Err(e) => return Err(HistoryError { line: number, ..e }),
             }
         }
-        if !self.header_seen {
+        if !self.extent.started() {
             return Err(HistoryError {
                 line: 1,
                 problem: "the history is empty: it has no header line".into(),
@@ -185,8 +187,11 @@ impl Checker {
     /// their fields by value.
     pub fn observe(&mut self, event: &Event) -> Result<(), String> {
         match event {
-            Event::Header { format, .. } => self.header(*format),
-            _ if !self.header_seen => Err("the history must begin with a header line".into()),
+            Event::Header {
+                format, producers, ..
+            } => self.extent.header(*format, *producers),
+            Event::End { .. } => self.extent.end(),
+            _ if !self.extent.open() => Err(self.extent.refusal()),
             Event::Invoke {
                 time,
                 message,
@@ -273,22 +278,12 @@ impl Checker {
                 Ok(())
             }
             Event::Header { .. }
+            | Event::End { .. }
             | Event::Invoke { .. }
             | Event::Ok { .. }
             | Event::Fail { .. }
-            | Event::Info { .. } => unreachable!("observe handles headers and sends"),
+            | Event::Info { .. } => unreachable!("observe handles headers, ends and sends"),
         }
-    }
-
-    /// The first line: every later one is read in the format it names, so a
-    /// format this build cannot read stops the check before any event.
-    fn header(&mut self, format: u32) -> Result<(), String> {
-        if self.header_seen {
-            return Err("a second header line".into());
-        }
-        history::readable(format.into())?;
-        self.header_seen = true;
-        Ok(())
     }
 
     /// A send handed to the client: it now owes a completion, and the faults
@@ -546,7 +541,8 @@ impl Checker {
     }
 
     /// One data record that counts as written (not transactional, or
-    /// committed): match it to its send and message.
+    /// committed): match it to its send and message. A send a short history
+    /// does not hold leaves the record unrecorded, not judged ([`Extent`]).
     ///
     /// Runs once per record: the steps of the common case (a first copy of a
     /// send that was invoked) are `#[inline]`, and the record's [`LogCopy`]
@@ -557,6 +553,9 @@ impl Checker {
             return self.phantom(place, record, None, foreign);
         };
         if !self.land(message, attempt, place, record) {
+            if self.extent.unrecorded(message.producer) {
+                return;
+            }
             return self.phantom(place, record, Some(message), None);
         }
         if !self.sends.found(message, attempt, place, record) {
@@ -583,7 +582,8 @@ impl Checker {
     }
 
     /// A record no send explains: its value is not an eoscheck payload
-    /// (`value` holds its start), or names a message never invoked.
+    /// (`value` holds its start), or names a message never invoked (of a
+    /// producer the run never had, when the history is short).
     fn phantom(
         &mut self,
         place: u32,
@@ -675,7 +675,10 @@ impl Checker {
     /// Ends a partition: transactions still open are undecided.
     fn close(&mut self, scan: Scan) {
         let open = scan.open.values().flatten();
-        self.undecided_records += open.clone().count() as u64;
+        let waiting = open.clone().count() as u64;
+        if waiting > 0 {
+            self.undecided_records.insert(scan.stats.partition, waiting);
+        }
         self.undecided
             .extend(open.filter_map(|pending| pending.record.message()));
         self.partitions.insert(scan.stats.partition, scan.stats);
@@ -814,20 +817,39 @@ impl Checker {
         }
     }
 
-    /// Input that was read but decides nothing: a history cut off mid-line,
+    /// Input that was read but decides nothing: a short history,
     /// transactions with no outcome, or no sends at all.
     fn undecided_input(&self, unknown: &mut Vec<String>) {
-        if self.history_truncated {
-            unknown.push("history.jsonl ends in a partial line: the recorder stopped mid-write, so sends may be missing".into());
-        }
-        if self.undecided_records > 0 {
-            unknown.push(format!(
-                "{} transactional records have no COMMIT or ABORT marker in the log",
-                self.undecided_records
-            ));
-        }
+        unknown.extend(self.extent.reason(self.send_stats.no_completion));
+        self.undecided_transactions(unknown);
         if self.send_stats.invoked == 0 {
             unknown.push("the history has no sends, so nothing was tested".into());
+        }
+    }
+
+    /// Transactional records with no COMMIT or ABORT marker. Where the read
+    /// stopped short, the marker may lie beyond it, so those are named with
+    /// their partitions; in a complete read the marker is missing from the log.
+    fn undecided_transactions(&self, unknown: &mut Vec<String>) {
+        let complete = self.complete_partitions();
+        let (whole, short): (Vec<_>, Vec<_>) = self
+            .undecided_records
+            .iter()
+            .partition(|(p, _)| complete.contains(p));
+        let records = |list: &[(&Partition, &u64)]| list.iter().map(|(_, n)| **n).sum::<u64>();
+        if !whole.is_empty() {
+            unknown.push(format!(
+                "{} transactional records have no COMMIT or ABORT marker in the log",
+                records(&whole)
+            ));
+        }
+        if !short.is_empty() {
+            let partitions: Vec<String> = short.iter().map(|(p, _)| p.to_string()).collect();
+            unknown.push(format!(
+                "{} transactional records in partitions not read to their end ({}) have no COMMIT or ABORT marker in what was read: it may lie beyond the read",
+                records(&short),
+                partitions.join(", ")
+            ));
         }
     }
 
@@ -874,7 +896,8 @@ impl Checker {
                 records_read: partitions.iter().map(|p| p.records).sum(),
                 control_records: self.control_records,
                 aborted_records: self.aborted_records,
-                undecided_records: self.undecided_records,
+                undecided_records: self.undecided_records.values().sum(),
+                unrecorded_records: self.extent.unrecorded_records(),
                 partitions,
                 producers,
             },

@@ -23,11 +23,31 @@ pub fn check_synth(run: &SynthRun, guarantees: &[Guarantee]) -> Results {
             .observe(e)
             .expect("synthetic histories are consistent")
     });
-    checker.begin_log(&run.manifest);
-    for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
-        checker
-            .read_partition(entry, bytes.clone())
-            .expect("synthetic logs decode");
+    judge(checker, &run.manifest, run.logs.iter().cloned())
+}
+
+/// The synthetic run's history as the lines of its file.
+pub fn history_lines(run: &SynthRun) -> Vec<String> {
+    let mut lines = Vec::new();
+    run.for_each_event(|e| lines.push(serde_json::to_string(e).unwrap()));
+    lines
+}
+
+/// Checks the synthetic run's log against `history`, a text of its history.
+pub fn check_synth_text(run: &SynthRun, history: &str, guarantees: &[Guarantee]) -> Results {
+    let mut checker = Checker::new(options(guarantees));
+    checker
+        .read_history(history)
+        .expect("a history cut at its end reads");
+    judge(checker, &run.manifest, run.logs.iter().cloned())
+}
+
+/// Reads a log (the manifest, each partition's bytes in its order) into
+/// `checker`, which has read a history, and judges.
+fn judge(mut checker: Checker, manifest: &Manifest, logs: impl Iterator<Item = Bytes>) -> Results {
+    checker.begin_log(manifest);
+    for (entry, bytes) in manifest.partitions.iter().zip(logs) {
+        checker.read_partition(entry, bytes).expect("decodable log");
     }
     checker.finish()
 }
@@ -137,6 +157,9 @@ pub struct Run {
     pub entries: Vec<PartitionLog>,
 }
 
+/// How many producers a hand-built run's header lists (0 to 9).
+pub const PRODUCERS: u32 = 10;
+
 pub fn msg(producer: u32, index: u64) -> MessageId {
     MessageId { producer, index }
 }
@@ -147,6 +170,7 @@ impl Run {
             events: vec![Event::Header {
                 format: FORMAT,
                 topic: "t".into(),
+                producers: Some(PRODUCERS),
             }],
             logs: (0..partitions).map(|_| BytesMut::new()).collect(),
             entries: (0..partitions)
@@ -249,21 +273,31 @@ impl Run {
         }
     }
 
+    /// The history as the recorder leaves it: the events, then the end line.
+    pub fn closed(&self) -> Vec<Event> {
+        let mut events = self.events.clone();
+        events.push(Event::End { time: 0 });
+        events
+    }
+
+    /// Checks the run with its closed history.
     pub fn check(&self, guarantees: &[Guarantee]) -> Results {
         self.check_with(options(guarantees))
     }
 
+    /// Checks the run with its closed history, judged with `options`.
     pub fn check_with(&self, options: Options) -> Results {
         let mut checker = Checker::new(options);
-        for e in &self.events {
+        for e in &self.closed() {
             checker.observe(e).expect("consistent history");
         }
-        checker.begin_log(&self.manifest());
-        for (entry, bytes) in self.entries.iter().zip(&self.logs) {
-            checker
-                .read_partition(entry, Bytes::from(bytes.to_vec()))
-                .expect("decodable log");
-        }
-        checker.finish()
+        self.read_log(checker)
+    }
+
+    /// Reads the run's log into `checker`, which has read a history, and
+    /// judges.
+    pub fn read_log(&self, checker: Checker) -> Results {
+        let logs = self.logs.iter().map(|b| Bytes::from(b.to_vec()));
+        judge(checker, &self.manifest(), logs)
     }
 }

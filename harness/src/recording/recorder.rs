@@ -25,6 +25,11 @@
 //! in the file. A run killed half-way loses only its last milliseconds: `eoscheck
 //! check` can still analyse it, and a torn last line or the blank lines of a
 //! direct write's padding ([`AppendFile`]) are tolerated.
+//!
+//! End: [`Recorder::close`] writes the `end` line once the producers have had
+//! their time to answer, and nothing after it. A history without that line was
+//! cut short (a killed run, a full disk), which the checker tells from a log
+//! holding records nobody sent.
 
 use std::{
     path::Path,
@@ -106,6 +111,8 @@ struct Output {
     lists: Vec<Vec<Pending>>,
     heads: Vec<usize>,
     failed: bool,
+    /// The end line is written: events that come later are dropped.
+    closed: bool,
 }
 
 impl Output {
@@ -191,6 +198,7 @@ impl Recorder {
                     .collect(),
                 heads: vec![0; lanes],
                 failed: false,
+                closed: false,
             }),
             counts: Counts::default(),
         });
@@ -201,6 +209,7 @@ impl Recorder {
         recorder.write(None, |_| Event::Header {
             format: FORMAT,
             topic: topic.to_owned(),
+            producers: Some(producers),
         });
         recorder.flush();
         Ok(recorder)
@@ -244,10 +253,30 @@ impl Recorder {
         warn_once(&mut out.failed, result);
     }
 
-    /// Moves the pending events to the file, the lanes merged by time.
+    /// Writes the `end` line after everything recorded so far, and closes the
+    /// history: an event recorded later (an answer that came after the
+    /// producers' time was up) is dropped, and its send stays unanswered.
+    pub fn close(&self) {
+        let mut out = self.file.lock().unwrap();
+        if out.closed {
+            return;
+        }
+        self.drain(&mut out);
+        stage_event(out.file.staged(), &Event::End { time: self.now() });
+        out.closed = true;
+        let result = out.file.sync_len();
+        warn_once(&mut out.failed, result);
+    }
+
+    /// Moves the pending events to the file, the lanes merged by time; once
+    /// the history is closed, drops them.
     fn drain(&self, out: &mut Output) {
         for (lane, list) in self.lanes.iter().zip(&mut out.lists) {
             std::mem::swap(&mut *lane.0.lock().unwrap(), list);
+        }
+        if out.closed {
+            out.lists.iter_mut().for_each(Vec::clear);
+            return;
         }
         let mut acked = 0;
         // The start of the last invoke line, and the stamp and producer it was
@@ -260,6 +289,7 @@ impl Recorder {
                 lists,
                 heads,
                 failed,
+                ..
             } = &mut *out;
             let (list, head) = (&lists[lane], &mut heads[lane]);
             while let Some(event) = list.get(*head).filter(|e| e.time() <= until) {
@@ -284,8 +314,7 @@ impl Recorder {
                     }
                     Pending::Other { ref event, .. } => {
                         acked += u64::from(matches!(**event, Event::Ok { .. }));
-                        serde_json::to_writer(&mut *staged, event).expect("events serialise");
-                        staged.extend_from_slice(b"\n");
+                        stage_event(staged, event);
                     }
                 }
                 // Only after a stall: a drain at full speed is a megabyte or two.
@@ -457,6 +486,12 @@ impl Recorder {
             } => self.nemesis_failed(*fault, *phase, error.clone()),
         }
     }
+}
+
+/// Appends an event other than a hot line, as serde writes it.
+fn stage_event(out: &mut BlockBuf, event: &Event) {
+    serde_json::to_writer(&mut *out, event).expect("events serialise");
+    out.extend_from_slice(b"\n");
 }
 
 /// A fault as the history names it; `all` for a heal of everything.
@@ -632,6 +667,57 @@ mod tests {
             let (hot, serde) = both_ways(&event, send);
             assert_eq!(hot, serde);
         }
+    }
+
+    /// A closed history lists the run's producers in its header and ends with
+    /// the end line, after everything recorded before the close; an answer
+    /// recorded later is left out, so the end line stays last and the checker
+    /// takes the history for a whole one.
+    #[test]
+    fn a_closed_history_ends_with_the_end_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let recorder = Recorder::create(&path, "t", Instant::now(), 1).unwrap();
+        let send = |index| SendKey {
+            message: MessageId { producer: 0, index },
+            attempt: 0,
+            partition: 0,
+        };
+        recorder.invoke_all(&[send(0), send(1)]);
+        recorder.ok(send(0), 0);
+        recorder.close();
+        recorder.ok(send(1), 1);
+        drop(recorder);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(matches!(
+            checker::history::parse_header(lines[0]).unwrap(),
+            Event::Header {
+                format: FORMAT,
+                producers: Some(1),
+                ..
+            }
+        ));
+        let kinds: Vec<&str> = lines[1..]
+            .iter()
+            .enumerate()
+            .map(
+                |(i, line)| match checker::history::parse_line(i + 2, line).unwrap() {
+                    Event::Invoke { .. } => "invoke",
+                    Event::Ok { .. } => "ok",
+                    Event::End { .. } => "end",
+                    other => panic!("unexpected {other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(kinds, ["invoke", "invoke", "ok", "end"]);
+        let mut checker = checker::Checker::new(checker::Options::new(vec![]));
+        checker.read_history(&text).unwrap();
+        let reasons = checker.finish().unknown_reasons;
+        assert!(
+            !reasons.iter().any(|r| r.contains("end line")),
+            "{reasons:?}"
+        );
     }
 
     /// Whatever lane an event goes through, and whether it waits as a word or as

@@ -123,6 +123,8 @@ pub fn write_run(runs_dir: &Path, spec: &Spec) -> (PathBuf, Results) {
 fn realistic(run: &synth::SynthRun) -> Vec<Event> {
     let mut events = Vec::new();
     run.for_each_event(|e| events.push(e.clone()));
+    // Moved: the end line stays last.
+    events.retain(|e| !matches!(e, Event::End { .. }));
     let last = events.iter().filter_map(time).max().unwrap_or(1).max(1);
     let at = |t: Nanos| WORKLOAD_START + (t as f64 / last as f64 * WORKLOAD_LENGTH as f64) as Nanos;
     let mut invoked = HashMap::new();
@@ -167,7 +169,7 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
             | Event::ProducerSession { time, .. }
             | Event::ProducerFatal { time, .. }
             | Event::ConfigRejected { time, .. } => *time = at(*time),
-            Event::Header { .. } => {}
+            Event::Header { .. } | Event::End { .. } => {}
         }
     }
     let fault = synth::fault_event;
@@ -179,6 +181,8 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
     ]);
     // Stable: the header stays first and same-time events keep their order.
     events.sort_by_key(|e| time(e).unwrap_or(0));
+    let end = events.iter().filter_map(time).max().unwrap_or(0) + 1;
+    events.push(Event::End { time: end });
     events
 }
 

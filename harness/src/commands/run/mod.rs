@@ -1,7 +1,8 @@
 //! `eoscheck run`: the whole test, composed as its phases.
 //!
 //! set-up → workload under the nemesis schedule → heal-all → quiet (producers
-//! flushed, with a bound) → final read → check → results, report → runs/latest.
+//! flushed, with a bound, then the history closed with its end line) → final
+//! read → check → results, report → runs/latest.
 //! Each phase is one function of [`phases`], timed into run.json as it ends.
 //! The history is on disk as the run goes; if anything breaks after the
 //! workload started, what was recorded is kept and the verdict says `unknown`.

@@ -70,6 +70,11 @@ impl Fault {
         self.spec().duration
     }
 
+    /// How long the cluster takes to recover after the fault's undo.
+    pub fn recovery(self) -> Duration {
+        self.spec().recovery
+    }
+
     pub(crate) fn spec(self) -> &'static faults::Spec {
         faults::spec(self)
     }

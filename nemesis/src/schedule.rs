@@ -47,6 +47,8 @@ pub enum StepAction {
 impl Schedule {
     /// One fault at a time, quiet periods between them, the kinds drawn from a
     /// shuffled bag so that every listed kind comes up before any comes twice.
+    /// After each fault the cluster gets its kind's recovery time before the
+    /// quiet period counts, so that the next fault finds it whole, on time.
     /// Near the end, a kind too long for the time left is passed over for one
     /// that fits.
     pub fn generate(config: &ScheduleConfig) -> Schedule {
@@ -82,7 +84,7 @@ impl Schedule {
                 action: StepAction::Stop,
                 fault,
             });
-            t = end + jittered(config.quiet, &mut rng);
+            t = end + fault.recovery() + jittered(config.quiet, &mut rng);
         }
         Schedule {
             config: config.clone(),
@@ -177,6 +179,12 @@ mod tests {
             }
             for w in schedule.steps.windows(2) {
                 assert!(w[0].at < w[1].at, "seed {seed}: steps in time order");
+            }
+            // A stop, then the next start: the cluster's recovery, then a quiet.
+            for w in schedule.steps[1..].chunks(2).filter(|w| w.len() == 2) {
+                let free = w[1].at - w[0].at;
+                let least = w[0].fault.recovery() + Duration::from_millis(2_500);
+                assert!(free >= least, "seed {seed}: {free:?} after {}", w[0].fault);
             }
         }
     }

@@ -14,6 +14,7 @@ pub(crate) const SPEC: Spec = Spec {
     label: "acks lost (leader -> client)",
     colour: "#4c78a8",
     duration: Duration::from_secs(15),
+    recovery: Duration::from_secs(0),
 };
 
 /// On the leader of a random partition, drops every TCP segment that carries data

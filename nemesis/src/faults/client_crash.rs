@@ -14,6 +14,7 @@ pub(crate) const SPEC: Spec = Spec {
     label: "producer restarted",
     colour: "#72b7b2",
     duration: Duration::from_secs(5),
+    recovery: Duration::from_secs(0),
 };
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C) -> Result<Injection> {

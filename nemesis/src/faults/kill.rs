@@ -13,6 +13,7 @@ pub(crate) const LEADER: Spec = Spec {
     label: "leader killed",
     colour: "#54a24b",
     duration: Duration::from_secs(10),
+    recovery: Duration::from_secs(12),
 };
 
 pub(crate) const CONTROLLER: Spec = Spec {
@@ -20,6 +21,7 @@ pub(crate) const CONTROLLER: Spec = Spec {
     label: "controller killed",
     colour: "#88d27a",
     duration: Duration::from_secs(10),
+    recovery: Duration::from_secs(12),
 };
 
 pub(crate) const RANDOM: Spec = Spec {
@@ -27,6 +29,7 @@ pub(crate) const RANDOM: Spec = Spec {
     label: "broker killed",
     colour: "#439894",
     duration: Duration::from_secs(10),
+    recovery: Duration::from_secs(12),
 };
 
 pub(crate) enum Target {

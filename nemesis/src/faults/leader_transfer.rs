@@ -13,6 +13,7 @@ pub(crate) const SPEC: Spec = Spec {
     label: "leadership moved",
     colour: "#ff9da6",
     duration: Duration::from_secs(5),
+    recovery: Duration::from_secs(0),
 };
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<Injection> {

@@ -18,6 +18,7 @@ pub(crate) const SPEC: Spec = Spec {
     label: "latency + loss",
     colour: "#bab0ac",
     duration: Duration::from_secs(15),
+    recovery: Duration::from_secs(0),
 };
 
 /// Applied to a leader, where it slows both produce responses and replication.

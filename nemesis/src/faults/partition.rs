@@ -13,6 +13,7 @@ pub(crate) const LEADER: Spec = Spec {
     label: "leader isolated",
     colour: "#e45756",
     duration: Duration::from_secs(15),
+    recovery: Duration::from_secs(7),
 };
 
 pub(crate) const HALVES: Spec = Spec {
@@ -20,6 +21,7 @@ pub(crate) const HALVES: Spec = Spec {
     label: "brokers split in two",
     colour: "#f58518",
     duration: Duration::from_secs(15),
+    recovery: Duration::from_secs(7),
 };
 
 pub(crate) const RING: Spec = Spec {
@@ -27,6 +29,7 @@ pub(crate) const RING: Spec = Spec {
     label: "overlapping majorities",
     colour: "#eeca3b",
     duration: Duration::from_secs(15),
+    recovery: Duration::from_secs(7),
 };
 
 pub(crate) const CLIENT_LEADER: Spec = Spec {
@@ -34,6 +37,7 @@ pub(crate) const CLIENT_LEADER: Spec = Spec {
     label: "clients cut from a leader",
     colour: "#b279a2",
     duration: Duration::from_secs(12),
+    recovery: Duration::from_secs(0),
 };
 
 /// The leader of a random partition loses every other broker. The majority elects a

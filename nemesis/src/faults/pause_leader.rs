@@ -13,6 +13,7 @@ pub(crate) const SPEC: Spec = Spec {
     label: "leader paused",
     colour: "#9d755d",
     duration: Duration::from_secs(10),
+    recovery: Duration::from_secs(2),
 };
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<Injection> {

@@ -129,3 +129,66 @@ fn compare_dry_run_prints_every_cell_and_the_shared_schedule() {
         "{stdout}"
     );
 }
+
+/// A run directory killed before its final read, with the run.json it wrote
+/// at the start (no outcome yet).
+fn killed_run_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let record = serde_json::json!({
+        "format": 1, "id": "killed", "started": "2026-11-30T00:00:00Z", "preset": "idempotent",
+        "guarantees": ["no-loss", "no-duplicates", "order"],
+        "client": {"name": "rdkafka", "version": "2.12.1"}, "producer_settings": {},
+        "kafka_version": "4.4.0", "image": "eoscheck/kafka:4.4.0", "topic": "t", "seed": 1,
+        "time_limit_s": 60.0, "rate": 1000, "producers": 1, "partitions": 1, "message_size": 100,
+        "nemesis": {"config": {"faults": ["kill-leader"], "seed": 1, "time_limit": 60.0, "quiet": 5.0},
+                    "steps": []},
+        "phases": [], "outcome": null
+    });
+    std::fs::write(dir.path().join("run.json"), record.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("history.jsonl"),
+        "{\"type\":\"header\",\"format\":4,\"topic\":\"t\",\"producers\":1}\n\
+         {\"type\":\"invoke\",\"t\":5,\"m\":[0,0],\"p\":0}\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn outcome(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["outcome"].clone()
+}
+
+/// `check` judged against the run's own promise brings run.json's outcome up
+/// to date; judged against another promise it writes results.json only; a
+/// check that fails on damage leaves both as they were.
+#[test]
+fn check_updates_the_outcome_only_for_the_runs_own_promise_and_never_on_damage() {
+    let dir = killed_run_dir();
+    let path = dir.path().to_str().unwrap();
+    assert_eq!(eoscheck(&["check", path, "--guarantee", "no-loss"]).0, 2);
+    assert!(dir.path().join("results.json").is_file());
+    assert_eq!(
+        outcome(dir.path()),
+        serde_json::Value::Null,
+        "another promise"
+    );
+
+    assert_eq!(eoscheck(&["check", path]).0, 2);
+    assert_eq!(outcome(dir.path())["verdict"], "unknown");
+    let results = std::fs::read(dir.path().join("results.json")).unwrap();
+    let record = std::fs::read(dir.path().join("run.json")).unwrap();
+
+    let history = dir.path().join("history.jsonl");
+    let mut text = std::fs::read_to_string(&history).unwrap();
+    text.insert_str(text.find('\n').unwrap() + 1, "not json\n");
+    std::fs::write(&history, text).unwrap();
+    let (code, stderr) = eoscheck(&["check", path]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("history.jsonl"), "names the file: {stderr}");
+    assert_eq!(
+        std::fs::read(dir.path().join("results.json")).unwrap(),
+        results
+    );
+    assert_eq!(std::fs::read(dir.path().join("run.json")).unwrap(), record);
+}

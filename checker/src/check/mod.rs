@@ -938,13 +938,14 @@ impl Judge<'_> {
     fn first_attempts(&mut self) {
         let sends = self.sends;
         for (producer, table) in sends.producers() {
-            for (index, slot) in table.slots().filter(|(_, s)| s.send.has(flag::INVOKED)) {
+            let invoked = table.slots().filter(|(_, s)| s.send.has(flag::INVOKED));
+            invoked.for_each(|(index, slot)| {
                 let message = MessageId {
                     producer: *producer,
                     index,
                 };
                 self.send(message, 0, &slot.send, slot);
-            }
+            });
         }
     }
 

@@ -197,19 +197,19 @@ fn after_record(mut records: &[u8], base_timestamp: i64) -> Option<&[u8]> {
 /// past it; `None` unless it ends within the bytes such a field may take and
 /// its value fits the field, so the decoder reads it exactly so.
 fn varint(bytes: &mut &[u8], bits: u32) -> Option<i64> {
-    let mut zigzag = 0u128;
-    for shift in (0..bits).step_by(7) {
-        let (&byte, rest) = bytes.split_first()?;
-        *bytes = rest;
-        zigzag |= u128::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            let zigzag = u64::try_from(zigzag)
-                .ok()
-                .filter(|z| bits == 64 || z >> bits == 0)?;
-            return Some((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64));
+    let mut byte = 0x80;
+    let (mut zigzag, mut shift) = (0u64, 0);
+    while byte >= 0x80 {
+        let (&next, rest) = bytes.split_first()?;
+        (byte, *bytes) = (next, rest);
+        let part = u64::from(byte & 0x7f);
+        if shift >= bits || part.checked_shr(bits - shift).unwrap_or(0) != 0 {
+            return None;
         }
+        zigzag |= part << shift;
+        shift += 7;
     }
-    None
+    Some((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64))
 }
 
 #[cfg(test)]

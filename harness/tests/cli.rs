@@ -192,3 +192,49 @@ fn check_updates_the_outcome_only_for_the_runs_own_promise_and_never_on_damage()
     );
     assert_eq!(std::fs::read(dir.path().join("run.json")).unwrap(), record);
 }
+
+/// A log file that is not what the brokers served (here one byte of a batch,
+/// under its CRC) is the run directory's fault, not a client's: `check`
+/// exits 64 naming the file and the batch's byte, says it is no anomaly, and
+/// writes no results.
+#[test]
+fn check_refuses_a_damaged_log_as_a_usage_error_not_an_anomaly() {
+    use checker::synth::{generate, SynthConfig};
+    let run = generate(&SynthConfig {
+        partitions: 1,
+        ..SynthConfig::clean(5, 200)
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = String::new();
+    run.for_each_event(|e| history += &(serde_json::to_string(e).unwrap() + "\n"));
+    std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
+    let log = dir.path().join("log");
+    std::fs::create_dir(&log).unwrap();
+    std::fs::write(
+        log.join("manifest.json"),
+        serde_json::to_string(&run.manifest).unwrap(),
+    )
+    .unwrap();
+    let mut bytes = run.logs[0].to_vec();
+    bytes[70] ^= 1; // in the first batch's records, which its CRC covers
+    std::fs::write(log.join("partition-0.bin"), bytes).unwrap();
+
+    let args = [
+        "check",
+        dir.path().to_str().unwrap(),
+        "--guarantee",
+        "exactly-once",
+    ];
+    let (code, stderr) = eoscheck(&args);
+    assert_eq!(code, 64, "{stderr}");
+    for says in [
+        "partition-0.bin: byte 0:",
+        "damaged",
+        "Cyclic redundancy check failed",
+        "not a client anomaly",
+    ] {
+        assert!(stderr.contains(says), "says {says:?}: {stderr}");
+    }
+    assert!(!dir.path().join("results.json").exists());
+}

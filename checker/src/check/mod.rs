@@ -1012,18 +1012,15 @@ impl Judge<'_> {
     /// Attempt 0 of every invoked message, in (producer, index) order.
     fn first_attempts(&mut self) {
         let sends = self.sends;
-        for (producer, slots) in sends.producers() {
-            for (index, slot) in slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.send.has(flag::INVOKED))
-            {
+        for (producer, table) in sends.producers() {
+            let invoked = table.slots().filter(|(_, s)| s.send.has(flag::INVOKED));
+            invoked.for_each(|(index, slot)| {
                 let message = MessageId {
                     producer: *producer,
-                    index: index as u64,
+                    index,
                 };
                 self.send(message, 0, &slot.send, slot);
-            }
+            });
         }
     }
 

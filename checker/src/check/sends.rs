@@ -3,10 +3,22 @@
 //! producer (indexes are assigned 0, 1, 2, ... by the workload), and side
 //! tables for the rare cases (application resends, repeated acks, a first
 //! copy that was a resend).
+//!
+//! Memory follows the sends the history holds, not the indexes it names: a
+//! producer's dense table grows to at most two slots per invoke of that
+//! producer (see [`Table`]), and an index beyond that waits in a sparse side
+//! table until the dense one reaches it. A history that claims a huge index
+//! is therefore no reason to refuse it, nor to reserve room for every index
+//! below it. Measured with `/usr/bin/time -v eoscheck check DIR` on a 1 KB
+//! `history.jsonl` of 20 producers each invoking only message 1,048,000 (or
+//! of one producer whose 20 invokes jump by 1,048,000 each), with an empty
+//! log: peak RSS 6.7–7.6 MB over twelve runs, the same as for 20 invokes of
+//! message 0, where tables sized by the claims took 661–663 MB.
 
 use super::hashing::FastMap;
 use crate::ids::{Attempt, MessageId, Offset, Partition, Producer};
 use crate::log::Record;
+use std::collections::BTreeMap;
 
 /// Bits of [`SendState::flags`].
 pub(crate) mod flag {
@@ -19,7 +31,7 @@ pub(crate) mod flag {
     pub const LANDED: u16 = 1 << 5;
     /// Its failed-but-present anomaly was already counted.
     pub const FAILURE_REPORTED: u16 = 1 << 6;
-    /// Message level, dense slots only: some copy is in the log and the
+    /// Message level, slots only: some copy is in the log and the
     /// slot's `first_*` fields describe the first one read.
     pub const FOUND: u16 = 1 << 7;
     /// Message level: the first copy read was a resend (its attempt is in
@@ -79,13 +91,78 @@ pub(crate) struct Slot {
     pub first_sequence: i32,
 }
 
-/// Invokes may run ahead of the lowest unfinished index by at most this much;
-/// a bigger jump means the history does not number messages densely.
-const MAX_INDEX_JUMP: u64 = 1 << 20;
+/// Room a producer's dense table may take beyond twice its invokes, so that
+/// invokes a little out of order stay in it.
+const DENSE_SLACK: u64 = 16;
+
+/// One producer's slots, by message index: dense below `dense.len()`, sparse
+/// (in `far`) from there on, so an index is in exactly one of the two.
+#[derive(Default)]
+pub(crate) struct Table {
+    dense: Vec<Slot>,
+    far: BTreeMap<u64, Slot>,
+    /// Attempt-0 invokes seen: the dense table holds at most twice as many
+    /// slots, plus [`DENSE_SLACK`].
+    invoked: u64,
+}
+
+impl Table {
+    /// Where `index` sits in the dense table, if it is there.
+    fn dense_at(&self, index: u64) -> Option<usize> {
+        (index < self.dense.len() as u64).then_some(index as usize)
+    }
+
+    pub fn get(&self, index: u64) -> Option<&Slot> {
+        match self.dense_at(index) {
+            Some(i) => Some(&self.dense[i]),
+            None => self.far.get(&index),
+        }
+    }
+
+    pub fn get_mut(&mut self, index: u64) -> Option<&mut Slot> {
+        match self.dense_at(index) {
+            Some(i) => Some(&mut self.dense[i]),
+            None => self.far.get_mut(&index),
+        }
+    }
+
+    /// The slot an attempt-0 invoke of `index` fills, made if need be: in the
+    /// dense table if the invokes seen so far justify growing it that far,
+    /// else in the sparse one.
+    fn claim(&mut self, index: u64) -> &mut Slot {
+        self.invoked += 1;
+        if index >= self.dense.len() as u64 && index < 2 * self.invoked + DENSE_SLACK {
+            self.grow(index as usize + 1);
+        }
+        match self.dense_at(index) {
+            Some(i) => &mut self.dense[i],
+            None => self.far.entry(index).or_default(),
+        }
+    }
+
+    /// Lengthens the dense table to `len`, moving in the sparse slots it now
+    /// covers.
+    fn grow(&mut self, len: usize) {
+        self.dense.resize(len, Slot::default());
+        let covered = |(&index, _): (&u64, &Slot)| index < len as u64;
+        if self.far.first_key_value().is_some_and(covered) {
+            let beyond = self.far.split_off(&(len as u64));
+            for (index, slot) in std::mem::replace(&mut self.far, beyond) {
+                self.dense[index as usize] = slot;
+            }
+        }
+    }
+
+    /// Every slot with its index, in ascending index order.
+    pub fn slots(&self) -> impl Iterator<Item = (u64, &Slot)> {
+        let dense = self.dense.iter().enumerate().map(|(i, s)| (i as u64, s));
+        dense.chain(self.far.iter().map(|(&i, s)| (i, s)))
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Sends {
-    tables: Vec<(Producer, Vec<Slot>)>,
+    tables: Vec<(Producer, Table)>,
     table_of: FastMap<Producer, usize>,
     /// The last table looked up: records come in runs from one producer.
     last_table: Option<(Producer, usize)>,
@@ -127,32 +204,20 @@ impl Sends {
             }
             return Ok(());
         }
-        let table = self.table(message.producer);
-        let index = message.index;
-        if index >= table.len() as u64 + MAX_INDEX_JUMP {
-            return Err(format!(
-                "message index {index} of producer {} jumps far past the {} messages seen; number messages 0, 1, 2, ... per producer",
-                message.producer,
-                table.len()
-            ));
-        }
-        let index = index as usize;
-        if index >= table.len() {
-            table.resize(index + 1, Slot::default());
-        }
-        if table[index].send.has(flag::INVOKED) {
+        let slot = self.table(message.producer).claim(message.index);
+        if slot.send.has(flag::INVOKED) {
             return Err(format!("message {message} attempt 0 invoked twice"));
         }
-        table[index].send = fresh;
+        slot.send = fresh;
         Ok(())
     }
 
-    fn table(&mut self, producer: Producer) -> &mut Vec<Slot> {
+    fn table(&mut self, producer: Producer) -> &mut Table {
         let at = match self.last_table {
             Some((last, at)) if last == producer => at,
             _ => {
                 let at = *self.table_of.entry(producer).or_insert_with(|| {
-                    self.tables.push((producer, Vec::new()));
+                    self.tables.push((producer, Table::default()));
                     self.tables.len() - 1
                 });
                 self.last_table = Some((producer, at));
@@ -163,8 +228,9 @@ impl Sends {
     }
 
     pub fn slot(&self, message: MessageId) -> Option<&Slot> {
-        let table = &self.tables[*self.table_of.get(&message.producer)?].1;
-        table.get(usize::try_from(message.index).ok()?)
+        self.tables[*self.table_of.get(&message.producer)?]
+            .1
+            .get(message.index)
     }
 
     pub fn slot_mut(&mut self, message: MessageId) -> Option<&mut Slot> {
@@ -176,9 +242,7 @@ impl Sends {
                 table
             }
         };
-        self.tables[table]
-            .1
-            .get_mut(usize::try_from(message.index).ok()?)
+        self.tables[table].1.get_mut(message.index)
     }
 
     /// The state of one send, if it was invoked.
@@ -237,9 +301,9 @@ impl Sends {
             .collect();
     }
 
-    /// Each producer with its slots (index = message index), in the order
-    /// [`Sends::sort_producers`] left them.
-    pub fn producers(&self) -> &[(Producer, Vec<Slot>)] {
+    /// Each producer with its slots, in the order [`Sends::sort_producers`]
+    /// left them.
+    pub fn producers(&self) -> &[(Producer, Table)] {
         &self.tables
     }
 
@@ -288,14 +352,6 @@ mod tests {
         assert!(s.invoke(m, 0, 0, 0).unwrap_err().contains("invoked twice"));
         s.invoke(m, 1, 0, 0).unwrap();
         assert!(s.invoke(m, 1, 0, 0).unwrap_err().contains("invoked twice"));
-        let far = MessageId {
-            producer: 1,
-            index: u64::MAX,
-        };
-        assert!(s
-            .invoke(far, 0, 0, 0)
-            .unwrap_err()
-            .contains("jumps far past"));
         assert!(s.invoke(m, 0, 70_000, 0).unwrap_err().contains("outside"));
         assert!(s
             .send(
@@ -306,5 +362,35 @@ mod tests {
                 0
             )
             .is_none());
+    }
+
+    /// A far index waits in the sparse table, costs no dense room, and moves
+    /// into the dense table once the invokes below it reach it.
+    #[test]
+    fn far_indexes_stay_sparse_until_the_dense_table_reaches_them() {
+        let mut s = Sends::default();
+        let m = |index| MessageId { producer: 1, index };
+        for far in [u64::MAX, 40] {
+            s.invoke(m(far), 0, 3, 0).unwrap();
+        }
+        fn table(s: &Sends) -> &Table {
+            &s.producers()[0].1
+        }
+        assert_eq!((table(&s).dense.len(), table(&s).far.len()), (0, 2));
+        for index in (0..40).chain([41]) {
+            s.invoke(m(index), 0, 0, 0).unwrap();
+        }
+        assert_eq!((table(&s).dense.len(), table(&s).far.len()), (42, 1));
+        assert_eq!(s.send(m(40), 0).map(|state| state.partition), Some(3));
+        assert!(s
+            .invoke(m(40), 0, 0, 0)
+            .unwrap_err()
+            .contains("invoked twice"));
+        assert!(s
+            .invoke(m(u64::MAX), 0, 0, 0)
+            .unwrap_err()
+            .contains("invoked twice"));
+        let indexes: Vec<u64> = table(&s).slots().map(|(index, _)| index).collect();
+        assert_eq!(indexes, (0..=41).chain([u64::MAX]).collect::<Vec<_>>());
     }
 }

@@ -6,16 +6,19 @@
 //! read completed; `log/partition-<P>.bin` holds that partition's complete
 //! batches, concatenated in offset order. Decoding goes batch by batch and
 //! keeps only what the analysis needs ([`Chunk`]), never a whole log of
-//! `kafka-protocol` records.
+//! `kafka-protocol` records; `frame` refuses a batch whose bytes do not hold
+//! together before anything it claims is believed.
 
 use crate::ids::{
     Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence, NO_PRODUCER_ID,
 };
 use crate::payload;
 use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
+
+mod frame;
+pub mod layout;
+pub(crate) use frame::split;
 
 /// The `log/manifest.json` layout this crate reads and writes.
 pub const FORMAT: u32 = 1;
@@ -64,76 +67,15 @@ pub fn file_name(partition: Partition) -> String {
     format!("partition-{partition}.bin")
 }
 
-/// A log file that could not be decoded; the harness adds the file name.
+/// A log file the checker refuses, nearly always because it is damaged (see
+/// `frame`): never judged, so never an anomaly. The harness adds the file
+/// name and exits 64.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("byte {byte}: {problem}")]
 pub struct LogError {
     /// Where the offending batch starts in the file.
     pub byte: usize,
     pub problem: String,
-}
-
-/// Bytes before a batch's length field ends: base offset (8) + length (4).
-const FRAME: usize = 12;
-/// Bytes a batch header takes after the length field.
-const HEADER_AFTER_LENGTH: usize = 49;
-/// Where the record count sits, from the start of the batch.
-const RECORD_COUNT_AT: usize = 57;
-
-/// Cuts a partition file into runs of whole batches of about `target` bytes,
-/// checking only the framing, so the runs can be decoded in parallel.
-pub(crate) fn split(bytes: &[u8], target: usize) -> Result<Vec<Range<usize>>, LogError> {
-    let mut chunks = Vec::new();
-    let (mut start, mut at) = (0, 0);
-    while at < bytes.len() {
-        let fail = |problem: String| LogError { byte: at, problem };
-        let Some(frame) = bytes.get(at..at + FRAME) else {
-            return Err(fail(format!(
-                "truncated batch: {} bytes left, a batch header needs {}",
-                bytes.len() - at,
-                FRAME + HEADER_AFTER_LENGTH
-            )));
-        };
-        let length = i32::from_be_bytes(frame[8..12].try_into().expect("4 bytes"));
-        let length = usize::try_from(length)
-            .ok()
-            .filter(|&l| l >= HEADER_AFTER_LENGTH)
-            .ok_or_else(|| {
-                fail(format!(
-                    "batch length {length} is too small for a RecordBatch v2"
-                ))
-            })?;
-        let end = at + FRAME + length;
-        if end > bytes.len() {
-            return Err(fail(format!(
-                "truncated batch: it claims {} bytes, the file has {} left",
-                FRAME + length,
-                bytes.len() - at
-            )));
-        }
-        // The decoder reserves room for the claimed record count before it
-        // reads any record; a count larger than the batch could hold is
-        // corrupt and must not reach it.
-        let count = i32::from_be_bytes(
-            bytes[at + RECORD_COUNT_AT..at + RECORD_COUNT_AT + 4]
-                .try_into()
-                .expect("4 bytes"),
-        );
-        if count < 0 || count as usize > length {
-            return Err(fail(format!(
-                "batch claims {count} records in {length} bytes"
-            )));
-        }
-        at = end;
-        if at - start >= target {
-            chunks.push(start..at);
-            start = at;
-        }
-    }
-    if start < at {
-        chunks.push(start..at);
-    }
-    Ok(chunks)
 }
 
 /// The transaction marker a control batch carries.
@@ -203,19 +145,13 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
     let mut chunk = Chunk::default();
     while !bytes.is_empty() {
         let byte = start + total - bytes.len();
-        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| LogError {
+        let set = frame::decode(&mut bytes).map_err(|problem| LogError {
             byte,
-            problem: format!("undecodable batch: {e:#}"),
+            problem: damaged(&problem),
         })?;
         let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else {
             continue;
         };
-        if set.records.windows(2).any(|w| w[1].offset <= w[0].offset) {
-            return Err(LogError {
-                byte,
-                problem: damaged("its records' offsets do not increase"),
-            });
-        }
         chunk.batches.push(Batch {
             pid: first.producer_id,
             epoch: first.producer_epoch,

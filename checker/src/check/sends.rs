@@ -9,7 +9,7 @@
 //! producer (see [`Table`]), and an index beyond that waits in a sparse side
 //! table until the dense one reaches it. A history that claims a huge index
 //! is therefore no reason to refuse it, nor to reserve room for every index
-//! below it. Measured with `/usr/bin/time -v eoscheck check DIR` on a 1 KB
+//! below it. Measured with GNU `time -v eoscheck check DIR` on a 1 KB
 //! `history.jsonl` of 20 producers each invoking only message 1,048,000 (or
 //! of one producer whose 20 invokes jump by 1,048,000 each), with an empty
 //! log: peak RSS 6.7–7.6 MB over twelve runs, the same as for 20 invokes of

@@ -167,7 +167,8 @@ fn build(resolved: &Resolved, source: Source, dir: &Path) -> Result<()> {
                         "-q",
                         "--disable-pip-version-check",
                         &format!("{package}=={v}"),
-                    ]),
+                    ])
+                    .args(resolved.library.codec_packages()),
             )?;
         }
         Source::Npm(package) => {
@@ -186,7 +187,8 @@ fn build(resolved: &Resolved, source: Source, dir: &Path) -> Result<()> {
                 "--no-audit",
                 "--no-fund",
                 &format!("{package}@{v}"),
-            ]))?;
+            ])
+            .args(resolved.library.codec_packages()))?;
         }
         Source::InProcess => {}
     }

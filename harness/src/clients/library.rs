@@ -73,6 +73,20 @@ impl Library {
     }
 }
 
+impl Library {
+    /// Packages installed beside the library so that every `compression.type`
+    /// works (pip or npm specifiers, installed with it). Empty where the
+    /// library carries its codecs itself.
+    pub fn codec_packages(self) -> &'static [&'static str] {
+        match self {
+            Library::KafkaPython => &[],
+            Library::Aiokafka => &[],
+            Library::Kafkajs => &[],
+            _ => &[],
+        }
+    }
+}
+
 impl fmt::Display for Library {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

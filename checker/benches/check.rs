@@ -41,7 +41,7 @@ fn encode(c: &mut Criterion) {
             for _ in 0..SENDS {
                 index += 1;
                 let message = MessageId { producer: 1, index };
-                std::hint::black_box(values.encode(message, 0));
+                std::hint::black_box(values.encode(message, 0, 100));
             }
         })
     });

@@ -18,10 +18,10 @@ const PADDING: u8 = b'.';
 /// The value for `message`'s `attempt`, at least `size` bytes long (longer
 /// only when the identity itself does not fit).
 pub fn encode(message: MessageId, attempt: Attempt, size: usize) -> Vec<u8> {
-    Values::new(size).encode(message, attempt).to_vec()
+    Values::new(size).encode(message, attempt, size).to_vec()
 }
 
-/// Values of one size, each written over the last, for the workload's sends:
+/// Values of up to one size, each written over the last, for the workload's sends:
 /// between two of them only the identity changes, and at a client's full speed
 /// writing the padding again each time (a `memset` per send) was a third of
 /// the cost of encoding.
@@ -29,7 +29,6 @@ pub struct Values {
     /// The value, then room for the longest identity and a number's last store
     /// ([`Cursor::SLACK`]); padding wherever no identity is.
     buf: Vec<u8>,
-    size: usize,
     /// How long the identity at the front of `buf` is.
     identity: usize,
 }
@@ -38,16 +37,17 @@ pub struct Values {
 const LONGEST_IDENTITY: usize = PREFIX.len() + 10 + 1 + 20 + 1 + 10;
 
 impl Values {
-    pub fn new(size: usize) -> Values {
+    /// Room for values of up to `most` bytes.
+    pub fn new(most: usize) -> Values {
         Values {
-            buf: vec![PADDING; size.max(LONGEST_IDENTITY) + Cursor::SLACK],
-            size,
+            buf: vec![PADDING; most.max(LONGEST_IDENTITY) + Cursor::SLACK],
             identity: 0,
         }
     }
 
-    /// The value for `message`'s `attempt`, exactly as [`encode`] makes it.
-    pub fn encode(&mut self, message: MessageId, attempt: Attempt) -> &[u8] {
+    /// The value for `message`'s `attempt` of `size` bytes (at most the
+    /// `most` it was made with), exactly as [`encode`] makes it.
+    pub fn encode(&mut self, message: MessageId, attempt: Attempt, size: usize) -> &[u8] {
         // Written in place; the number stores reach into the padding behind
         // with padding.
         let mut id = Cursor::new(&mut self.buf, PADDING);
@@ -63,7 +63,7 @@ impl Values {
             self.buf[len..self.identity].fill(PADDING);
         }
         self.identity = len;
-        &self.buf[..len.max(self.size)]
+        &self.buf[..len.max(size)]
     }
 }
 
@@ -123,11 +123,13 @@ mod tests {
         /// its identity padded to the size.
         #[test]
         fn values_written_over_each_other_are_each_whole(
-            size in 0..60usize,
-            sends in proptest::collection::vec((0..u32::MAX, 0..u64::MAX, 0..10u32, 0..20u32), 1..20),
+            most in 0..60usize,
+            sends in proptest::collection::vec((0..u32::MAX, 0..u64::MAX, 0..10u32, 0..20u32, 0..60usize), 1..20),
         ) {
-            let mut values = Values::new(size);
-            for (producer, index, attempt, digits) in sends {
+            let mut values = Values::new(most);
+            for (producer, index, attempt, digits, size) in sends {
+                // Sizes up to the most, in any order.
+                let size = size.min(most);
                 // Identities of every length, not only the long ones random
                 // numbers make.
                 let index = index % 10u64.pow(digits).max(1);
@@ -135,7 +137,7 @@ mod tests {
                 if expected.len() < size {
                     expected.resize(size, b'.');
                 }
-                let value = values.encode(MessageId { producer, index }, attempt);
+                let value = values.encode(MessageId { producer, index }, attempt, size);
                 proptest::prop_assert_eq!(value, &expected[..]);
             }
         }

@@ -7,7 +7,10 @@
 //! acknowledged messages per second (the ratio is the median over pairs of
 //! neighbouring turns), and this process's CPU time per acknowledged message.
 //! With `--control`, the bare loop takes both sides: the spread of its ratios is
-//! what the bench cannot resolve on this machine.
+//! what the bench cannot resolve on this machine. With `--keyed CODEC`, eoscheck's
+//! workload takes both sides: as it is by default (explicit partitions, no
+//! compression) against 100 keys placed by librdkafka's partitioner with
+//! `compression.type=CODEC`.
 //!
 //! A benchmark of the repository's own, not a user command: it measures
 //! eoscheck's implementation, not a producer under test.
@@ -23,10 +26,10 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Parser;
 use harness::{
-    clients::{librdkafka_settings, Launcher, Preset},
+    clients::{librdkafka_settings, Launcher, Library, Preset, ProducerConfig, UserSettings},
     cluster::{self, engine, images, BrokerImage, Cluster},
     recording::Recorder,
-    workload,
+    workload::{self, MessageSize},
 };
 
 #[derive(Parser)]
@@ -43,8 +46,12 @@ struct Args {
     producers: u32,
     /// Run the bare loop on both sides: the ratios' spread is the bench's
     /// noise floor on this machine.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "keyed")]
     control: bool,
+    /// Compare eoscheck's default workload with a keyed one compressed with
+    /// this codec (gzip, snappy, lz4, zstd).
+    #[arg(long)]
+    keyed: Option<String>,
     /// Kafka release to run.
     #[arg(long, default_value = images::DEFAULT_KAFKA_VERSION)]
     kafka_version: String,
@@ -92,6 +99,7 @@ async fn overhead(
         seconds,
         rounds,
         control,
+        ref keyed,
         ..
     } = config;
     let cluster = Cluster::start(docker, run_id, image, None).await?;
@@ -104,7 +112,7 @@ async fn overhead(
             // Every turn on a fresh topic: no turn inherits a longer log, and
             // deleting it afterwards keeps a long benchmark from filling the disk.
             cluster.create_topic(&topic, PARTITIONS).await?;
-            let turn = take_turn(cluster, side, &topic, producers, duration).await?;
+            let turn = take_turn(cluster, side, &topic, producers, duration, keyed).await?;
             tracing::info!(
                 "{} turn: {:.0} acked/s, {:.2} µs CPU per ack",
                 side.name(),
@@ -124,14 +132,11 @@ async fn overhead(
     // `perf record -a`), which would fall on the first timed turns unevenly.
     // Turns as long as the timed ones, so that no topic grows bigger than theirs.
     let duration = std::time::Duration::from_secs(seconds);
-    let sides = [
-        Side::Bare,
-        if control {
-            Side::Control
-        } else {
-            Side::Eoscheck
-        },
-    ];
+    let sides = match (control, keyed) {
+        (true, _) => [Side::Bare, Side::Control],
+        (false, Some(_)) => [Side::Eoscheck, Side::Keyed],
+        (false, None) => [Side::Bare, Side::Eoscheck],
+    };
     for _ in 0..WARM_UP_SECONDS.div_ceil(2 * seconds) {
         for side in sides {
             turn(side, duration).await?;
@@ -206,6 +211,8 @@ impl Turn {
 }
 
 const OVERHEAD_MESSAGE: usize = 100;
+/// Keys of the `--keyed` side.
+const KEYS: u32 = 100;
 /// Pause after each turn's topic is deleted.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
 /// Full-load time before the timed turns (see `overhead`).
@@ -218,6 +225,8 @@ enum Side {
     Eoscheck,
     /// The bare loop again, in the other side's place.
     Control,
+    /// eoscheck's workload with keys and compression (`--keyed`).
+    Keyed,
 }
 
 impl Side {
@@ -226,6 +235,7 @@ impl Side {
             Side::Bare => "bare rdkafka",
             Side::Eoscheck => "eoscheck workload",
             Side::Control => "bare rdkafka (control)",
+            Side::Keyed => "eoscheck keyed, compressed",
         }
     }
 
@@ -233,6 +243,7 @@ impl Side {
     fn difference(self) -> &'static str {
         match self {
             Side::Eoscheck => "for the workload and its history",
+            Side::Keyed => "for keys, the partitioner and compression",
             _ => "between two runs of the same loop: noise",
         }
     }
@@ -245,8 +256,17 @@ async fn take_turn(
     topic: &str,
     producers: u32,
     duration: std::time::Duration,
+    codec: &Option<String>,
 ) -> Result<Turn> {
-    let settings = Preset::Idempotent.settings();
+    let mut user = UserSettings::default();
+    let keys = match (side, codec) {
+        (Side::Keyed, Some(codec)) => {
+            user.compression(codec);
+            Some(KEYS)
+        }
+        _ => None,
+    };
+    let settings = ProducerConfig::layer(Preset::Idempotent, Library::Rdkafka, &user).values();
     match side {
         Side::Bare | Side::Control => {
             let librdkafka = librdkafka_settings(&cluster.bootstrap_servers(), &settings);
@@ -256,12 +276,12 @@ async fn take_turn(
             })
             .await?
         }
-        Side::Eoscheck => {
+        Side::Eoscheck | Side::Keyed => {
             let launcher = Launcher::InProcess {
                 bootstrap: cluster.bootstrap_servers(),
                 settings,
             };
-            workload_rate(launcher, topic, producers, duration).await
+            workload_rate(launcher, topic, producers, duration, keys).await
         }
     }
 }
@@ -284,6 +304,7 @@ async fn workload_rate(
     topic: &str,
     producers: u32,
     duration: std::time::Duration,
+    keys: Option<u32>,
 ) -> Result<Turn> {
     use std::sync::atomic::Ordering;
 
@@ -295,7 +316,11 @@ async fn workload_rate(
             producers,
             partitions: PARTITIONS,
             rate: 0,
-            message_size: OVERHEAD_MESSAGE,
+            message_size: MessageSize {
+                least: OVERHEAD_MESSAGE,
+                most: OVERHEAD_MESSAGE,
+            },
+            keys,
             launcher,
             app_resend: false,
         },

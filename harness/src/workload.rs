@@ -1,10 +1,12 @@
-//! The workload: N producer instances sending unique messages at a target rate,
-//! each message to an explicit partition so per-partition order is well defined.
+//! The workload: N producer instances sending unique messages at a target rate.
 //!
-//! Producer `p` numbers its messages 0, 1, 2, … in the order it hands them over
-//! and sends message `i` to partition `i mod P`; a restarted producer (the
-//! `client-crash` fault) keeps its number and its count, and comes back with a new
-//! producer id.
+//! Producer `p` numbers its messages 0, 1, 2, … in the order it hands them over.
+//! Without keys it sends message `i` to partition `i mod P` explicitly, so
+//! per-partition order is well defined whatever the library's partitioner;
+//! with `--keys N` each message carries the key `checker::payload::key_of`
+//! gives it and no partition, so the library's default partitioner places it,
+//! as it would in the application. A restarted producer (the `client-crash`
+//! fault) keeps its number and its count, and comes back with a new producer id.
 
 use std::{
     sync::{
@@ -22,7 +24,7 @@ use checker::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
-    clients::{Client, Launcher, Refused, Sinks},
+    clients::{Client, Launcher, Record, Refused, Sinks},
     recording::Recorder,
 };
 
@@ -42,9 +44,73 @@ pub struct WorkloadConfig {
     pub partitions: i32,
     /// Messages per second over all producers; 0 sends as fast as the clients take them.
     pub rate: u32,
-    pub message_size: usize,
+    pub message_size: MessageSize,
+    /// Keys the messages are spread over; None sends to explicit partitions.
+    pub keys: Option<u32>,
     pub launcher: Launcher,
     pub app_resend: bool,
+}
+
+/// How big each message's value is: one size, or sizes spread evenly over a
+/// range, each message's its own (and the same for every resend of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageSize {
+    pub least: usize,
+    pub most: usize,
+}
+
+impl MessageSize {
+    /// `message`'s size: Fibonacci hashing of its index spreads consecutive
+    /// messages over the whole range.
+    pub fn of(self, message: MessageId) -> usize {
+        let span = (self.most - self.least) as u64 + 1;
+        let spread = message.index.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        self.least + (spread % span) as usize
+    }
+}
+
+impl std::fmt::Display for MessageSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.least == self.most {
+            write!(f, "{}", self.least)
+        } else {
+            write!(f, "{}..{}", self.least, self.most)
+        }
+    }
+}
+
+impl std::str::FromStr for MessageSize {
+    type Err = String;
+
+    /// `N` or `LEAST..MOST`, in bytes.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let number = |t: &str| {
+            t.trim().parse::<usize>().map_err(|_| {
+                format!("{text:?} is not a size in bytes, N or LEAST..MOST (e.g. 100..50000)")
+            })
+        };
+        let (least, most) = match text.split_once("..") {
+            Some((least, most)) => (number(least)?, number(most)?),
+            None => (number(text)?, number(text)?),
+        };
+        if least > most {
+            return Err(format!("{text:?}: the least size is more than the most"));
+        }
+        Ok(MessageSize { least, most })
+    }
+}
+
+/// The record key of `message` among `keys` keys, in decimal ASCII.
+struct Keys {
+    count: Option<u32>,
+    text: itoa::Buffer,
+}
+
+impl Keys {
+    fn of(&mut self, message: MessageId) -> Option<&[u8]> {
+        let count = self.count?;
+        Some(self.text.format(payload::key_of(message, count)).as_bytes())
+    }
 }
 
 /// Where each producer's current client lives (None when the library refused it);
@@ -95,7 +161,11 @@ impl Workload {
             config,
             slots,
             stop: AtomicBool::new(false),
-            sinks: Sinks { recorder, resend },
+            sinks: Sinks {
+                recorder,
+                resend,
+                effective: Default::default(),
+            },
         });
         let clients =
             futures::future::join_all((0..producers.config.producers).map(|p| producers.create(p)))
@@ -112,6 +182,11 @@ impl Workload {
             senders,
             resender,
         }
+    }
+
+    /// The first producer's effective configuration, once one has started.
+    pub fn effective(&self) -> Option<crate::clients::Effective> {
+        self.producers.sinks.effective.get().cloned()
     }
 
     /// How many producers the client library accepted.
@@ -200,8 +275,12 @@ async fn send_loop(producers: Arc<Producers>, producer: Producer) {
     // taken by the client.
     let mut batch: Vec<SendKey> = Vec::with_capacity(BATCH);
     let mut taken = 0;
-    // librdkafka copies each value, so one buffer serves every send.
-    let mut values = payload::Values::new(config.message_size);
+    // Clients copy each value, so one buffer serves every send.
+    let mut values = payload::Values::new(config.message_size.most);
+    let mut keys = Keys {
+        count: config.keys,
+        text: itoa::Buffer::new(),
+    };
     while !producers.stop.load(Ordering::Relaxed) {
         ticker.tick().await;
         // Sends due by now at the target rate; after a stall at most one second's
@@ -227,14 +306,21 @@ async fn send_loop(producers: Arc<Producers>, producer: Producer) {
                 batch.extend((next_index..next_index + count).map(|index| SendKey {
                     message: MessageId { producer, index },
                     attempt: 0,
-                    partition: (index % config.partitions as u64) as Partition,
+                    partition: config
+                        .keys
+                        .is_none()
+                        .then_some((index % config.partitions as u64) as Partition),
                 }));
                 next_index += count;
                 producers.sinks.recorder.invoke_all(&batch);
             }
             let send = batch[taken];
-            let value = values.encode(send.message, send.attempt);
-            match client.send(send, value) {
+            let size = config.message_size.of(send.message);
+            let record = Record {
+                key: keys.of(send.message),
+                value: values.encode(send.message, send.attempt, size),
+            };
+            match client.send(send, record) {
                 Ok(()) | Err(Refused::Rejected) => {
                     taken += 1;
                     handed += 1;
@@ -266,8 +352,14 @@ async fn resend_loop(producers: Arc<Producers>, mut failed: mpsc::UnboundedRecei
             continue;
         };
         producers.sinks.recorder.invoke_all(&[send]);
-        let value = payload::encode(send.message, send.attempt, producers.config.message_size);
-        while let Err(Refused::Busy) = client.send(send, &value) {
+        let config = &producers.config;
+        let value = payload::encode(send.message, send.attempt, config.message_size.of(send.message));
+        let key = config.keys.map(|n| payload::key_of(send.message, n).to_string());
+        let record = Record {
+            key: key.as_ref().map(String::as_bytes),
+            value: &value,
+        };
+        while let Err(Refused::Busy) = client.send(send, record) {
             tokio::time::sleep(TICK).await;
         }
     }

@@ -99,6 +99,109 @@ fn flags_out_of_bounds_or_contradicting_each_other_say_what_to_use() {
     }
 }
 
+/// A producer setting the library does not take, or a settings file that does
+/// not parse, is refused before the registry is even asked for the library:
+/// exit 64 naming the setting, where it was given, and what to use.
+#[test]
+fn producer_settings_a_library_does_not_take_are_usage_errors_naming_them() {
+    let mut bad_file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut bad_file, b"acks=all\nlinger.ms=\n").unwrap();
+    let bad_file = bad_file.path().to_str().unwrap().to_owned();
+    for (args, says) in [
+        (
+            &["run", "--dry-run", "--producer-config", "lingr.ms=5"][..],
+            "`lingr.ms` is neither a standard Kafka producer setting nor one rdkafka documents (did you mean `linger.ms`?)",
+        ),
+        (
+            &["run", "--dry-run", "--client", "java", "--producer-config", "queue.buffering.max.ms=5"],
+            "`queue.buffering.max.ms` is neither a standard Kafka producer setting nor one java documents",
+        ),
+        (
+            &["run", "--dry-run", "--client", "franz-go", "--producer-config", "enable_idempotence=true"],
+            "nor one franz-go documents",
+        ),
+        (
+            &["run", "--dry-run", "--client", "kafka-python", "--producer-config", "idempotent=true"],
+            "nor one kafka-python documents",
+        ),
+        (
+            &["run", "--dry-run", "--client", "kafkajs", "--producer-config", "enable_idempotence=true"],
+            "nor one kafkajs documents",
+        ),
+        (
+            &["compare", "--dry-run", "--clients", "rdkafka,sarama", "--producer-config", "Producer.Bogus=1"],
+            "--producer-config Producer.Bogus=1: `Producer.Bogus`",
+        ),
+        (
+            &["run", "--dry-run", "--producer-config", "acks"],
+            "is not KEY=VALUE",
+        ),
+        (
+            &["run", "--dry-run", "--producer-config-file", &bad_file],
+            "line 2: `linger.ms` has no value",
+        ),
+        (
+            &["run", "--dry-run", "--compression", "brotli"],
+            "brotli",
+        ),
+        (
+            &["run", "--dry-run", "--message-size", "500..100"],
+            "the least size is more than the most",
+        ),
+        (
+            &["run", "--dry-run", "--message-size", "100..2000000"],
+            "message.max.bytes",
+        ),
+        (&["run", "--dry-run", "--keys", "0"], "--keys must be at least 1"),
+    ] {
+        let (code, stderr) = eoscheck(args);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} says {says:?}: {stderr}");
+    }
+}
+
+/// The dry run shows where every setting came from and warns of the user's
+/// settings that contradict the promise.
+#[test]
+fn the_plan_shows_each_settings_origin_and_the_users_contradictions() {
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args([
+            "run",
+            "--dry-run",
+            "--producer-config",
+            "acks=1",
+            "--compression",
+            "zstd",
+            "--keys",
+            "100",
+            "--message-size",
+            "100..50000",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for line in [
+        "  acks=1 (user)",
+        "  compression.type=zstd (user)",
+        "  enable.idempotence=true (preset)",
+        "  request.timeout.ms=5000 (eoscheck)",
+        "warning: acks=1 under no-loss",
+        "100..50000 bytes, 100 keys placed by the library's partitioner",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["run", "--dry-run", "--preset", "library-defaults"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("preset: library-defaults\npromised:"),
+        "nothing set: {stdout}"
+    );
+}
+
 /// `compare --dry-run` shows every cell and the one schedule they share.
 #[test]
 fn compare_dry_run_prints_every_cell_and_the_shared_schedule() {

@@ -70,7 +70,9 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     rate: 500,
                     producers: 2,
                     partitions: 3,
-                    message_size: 100,
+                    message_size: "100".parse().unwrap(),
+                    keys: None,
+                    user: Default::default(),
                     seed: 3,
                     image: image.clone(),
                 };

@@ -29,7 +29,9 @@ async fn run_preset(
         rate: 1000,
         producers: 2,
         partitions: 3,
-        message_size: 100,
+        message_size: "100".parse().unwrap(),
+        keys: None,
+        user: Default::default(),
         seed: 7,
         image: image.clone(),
     };

@@ -184,7 +184,7 @@ fn configuration(run: &Run) -> String {
     )
 }
 
-fn configuration_rows(run: &Run) -> [(&'static str, String); 18] {
+fn configuration_rows(run: &Run) -> [(&'static str, String); 22] {
     let i = run.info;
     [
         ("preset", shown(i.preset.as_ref())),
@@ -194,6 +194,9 @@ fn configuration_rows(run: &Run) -> [(&'static str, String); 18] {
         ),
         ("client", shown(i.client.as_ref())),
         ("producer settings", producer_settings(i)),
+        ("settings against the promise", contradictions(i)),
+        ("idempotence asked", shown(i.idempotence_asked.as_ref())),
+        ("effective configuration", effective_config(i)),
         ("Kafka version", shown(i.kafka_version.as_ref())),
         ("image", shown(i.image.as_ref())),
         ("topic", shown(i.topic.as_ref())),
@@ -202,9 +205,13 @@ fn configuration_rows(run: &Run) -> [(&'static str, String); 18] {
         ("rate", shown(i.rate.map(|r| format!("{r} messages/s")))),
         ("producers", shown(i.producers)),
         ("partitions", shown(i.partitions)),
+        ("message size", message_size(i)),
         (
-            "message size",
-            shown(i.message_size.map(|n| format!("{n} bytes"))),
+            "placement",
+            escape(&match i.keys {
+                Some(n) => format!("{n} record keys, placed by the library's default partitioner"),
+                None => "explicit partitions (message i to partition i mod partitions)".into(),
+            }),
         ),
         ("nemesis faults", escape(&i.faults().join(", "))),
         ("nemesis schedule", nemesis_schedule(i)),
@@ -219,19 +226,63 @@ fn shown(value: Option<impl std::fmt::Display>) -> String {
     value.map(|v| escape(&v.to_string())).unwrap_or_default()
 }
 
-/// The producer configuration as the client was given it; strings without
-/// their JSON quotes.
+/// The producer configuration as the client was given it, strings without
+/// their JSON quotes, each with where it came from (eoscheck's own short
+/// timeouts are marked as such).
 fn producer_settings(info: &RunInfo) -> String {
     if info.producer_settings.is_empty() {
-        return String::new();
+        return escape("none: the library's own defaults");
     }
     table(
-        &["setting", "value"],
+        &["setting", "value", "from"],
         info.producer_settings.iter().map(|(k, v)| {
             let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            vec![cell(k), cell(v)]
+            let from = info.producer_origins.get(k).map_or("", String::as_str);
+            vec![cell(k), cell(v), cell(from)]
         }),
     )
+}
+
+/// The user's settings that contradict the promise judged.
+fn contradictions(info: &RunInfo) -> String {
+    if info.contradictions.is_empty() {
+        return String::new();
+    }
+    list(
+        info.contradictions
+            .iter()
+            .map(|c| format!("<strong>warning:</strong> {}", escape(c))),
+    )
+}
+
+/// The first producer's effective configuration, folded away: the library's
+/// own report where it gives one, else what was set.
+fn effective_config(info: &RunInfo) -> String {
+    if info.effective_config.is_empty() {
+        return String::new();
+    }
+    let source = match info.effective_config_source.as_deref() {
+        Some("library") => "as the library reports it",
+        _ => "as the driver set it",
+    };
+    format!(
+        "<details><summary>{} settings, {source}</summary>{}</details>",
+        info.effective_config.len(),
+        table(
+            &["setting", "value"],
+            info.effective_config
+                .iter()
+                .map(|(k, v)| vec![cell(k), cell(v)]),
+        )
+    )
+}
+
+fn message_size(info: &RunInfo) -> String {
+    shown(match (info.message_size, info.message_size_max) {
+        (Some(least), Some(most)) => Some(format!("{least}..{most} bytes")),
+        (Some(n), None) => Some(format!("{n} bytes")),
+        _ => None,
+    })
 }
 
 /// The fault schedule the nemesis resolved its configuration to, with when

@@ -17,6 +17,16 @@ pub struct RunInfo {
     pub client: Option<Client>,
     /// Producer configuration as the client was given it.
     pub producer_settings: BTreeMap<String, serde_json::Value>,
+    /// Where each setting came from: `preset`, `user` or `eoscheck`.
+    pub producer_origins: BTreeMap<String, String>,
+    /// `explicit-true`, `explicit-false` or `left-to-library`.
+    pub idempotence_asked: Option<String>,
+    /// User settings that contradict the promise, each in a sentence.
+    pub contradictions: Vec<String>,
+    /// The first producer's effective configuration, and who reported it.
+    pub effective_config: BTreeMap<String, String>,
+    pub effective_config_source: Option<String>,
+    pub keys: Option<u64>,
     pub kafka_version: Option<String>,
     pub image: Option<String>,
     pub topic: Option<String>,
@@ -26,6 +36,7 @@ pub struct RunInfo {
     pub producers: Option<u64>,
     pub partitions: Option<u64>,
     pub message_size: Option<u64>,
+    pub message_size_max: Option<u64>,
     pub nemesis: Option<NemesisPlan>,
     pub kept: Vec<KeptStep>,
     pub phases: Vec<Phase>,

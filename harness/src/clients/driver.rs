@@ -9,14 +9,14 @@
 //! the run: its open sends stay indeterminate.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fs::OpenOptions,
     io::{BufRead, BufReader, Write},
     path::Path,
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Condvar, Mutex,
+        Arc, Condvar, Mutex, OnceLock,
     },
     time::{Duration, Instant},
 };
@@ -31,8 +31,8 @@ use tracing::{info, warn};
 
 use super::{
     client::{Client, Refused, Sinks},
+    client::{Effective, Record},
     install::Installed,
-    preset::ProducerSettings,
 };
 use crate::recording::Recorder;
 
@@ -44,14 +44,19 @@ const MAX_OPEN: usize = 20_000;
 /// After `close`, how long past its own bound a driver gets to say `closed`.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
+/// The version of drivers/PROTOCOL.md this harness speaks.
+pub const PROTOCOL: u32 = 2;
+
 /// The first line a driver reads.
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "configure")]
 pub struct Configure<'a> {
+    pub protocol: u32,
     pub bootstrap: &'a str,
     pub topic: &'a str,
     pub producer: Producer,
-    pub settings: &'a ProducerSettings,
+    /// The producer configuration, Kafka's names or the library's own.
+    pub config: &'a BTreeMap<String, String>,
 }
 
 /// What a driver prints.
@@ -61,6 +66,10 @@ enum DriverEvent {
     Started {
         library: String,
         version: String,
+        #[serde(default)]
+        config: BTreeMap<String, String>,
+        #[serde(default)]
+        config_source: Option<String>,
     },
     ConfigRejected {
         reason: String,
@@ -107,6 +116,7 @@ struct Process {
     producer: Producer,
     recorder: Arc<Recorder>,
     resend: Option<UnboundedSender<SendKey>>,
+    effective: Arc<OnceLock<Effective>>,
     /// Sends handed over and not yet completed, by the id the driver knows them by.
     open: Mutex<HashMap<u64, SendKey>>,
     next_id: AtomicU64,
@@ -149,6 +159,7 @@ impl Driver {
             producer,
             recorder: sinks.recorder.clone(),
             resend: sinks.resend.clone(),
+            effective: sinks.effective.clone(),
             open: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             outbox: Mutex::new(Outbox {
@@ -320,10 +331,19 @@ impl Process {
 
     fn handle(&self, event: DriverEvent) -> Result<(), String> {
         match event {
-            DriverEvent::Started { library, version } => {
+            DriverEvent::Started {
+                library,
+                version,
+                config,
+                config_source,
+            } => {
                 if self.state() != State::Starting {
                     return Err("`started` twice".into());
                 }
+                let _ = self.effective.set(Effective {
+                    source: config_source.unwrap_or_else(|| "driver".into()),
+                    config,
+                });
                 info!(
                     producer = self.producer,
                     "driver started: {library} {version}"
@@ -340,6 +360,7 @@ impl Process {
                 offset,
             } => {
                 let send = self.complete(id)?;
+                let partition = Some(partition);
                 self.recorder.ok(SendKey { partition, ..send }, offset);
             }
             DriverEvent::Fail {
@@ -395,7 +416,7 @@ fn reap(child: &mut Child, grace: Duration) -> String {
 }
 
 impl Client for Driver {
-    fn send(&self, send: SendKey, payload: &[u8]) -> Result<(), Refused> {
+    fn send(&self, send: SendKey, record: Record<'_>) -> Result<(), Refused> {
         let process = &self.process;
         if process.state() != State::Running {
             process.recorder.fail(
@@ -413,10 +434,12 @@ impl Client for Driver {
             }
             open.insert(id, send);
         }
-        // Payloads are ASCII without quotes or backslashes (checker::payload), so
-        // the value goes into the JSON string as it is.
-        debug_assert!(payload
+        // Payloads and keys are ASCII without quotes or backslashes
+        // (checker::payload), so they go into the JSON strings as they are.
+        debug_assert!(record
+            .value
             .iter()
+            .chain(record.key.unwrap_or_default())
             .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
         let mut n = itoa::Buffer::new();
         let mut outbox = process.outbox.lock().unwrap();
@@ -426,10 +449,17 @@ impl Client for Driver {
         let line = &mut outbox.bytes;
         line.extend_from_slice(b"{\"type\":\"send\",\"id\":");
         line.extend_from_slice(n.format(id).as_bytes());
-        line.extend_from_slice(b",\"partition\":");
-        line.extend_from_slice(n.format(send.partition).as_bytes());
+        if let Some(partition) = send.partition {
+            line.extend_from_slice(b",\"partition\":");
+            line.extend_from_slice(n.format(partition).as_bytes());
+        }
+        if let Some(key) = record.key {
+            line.extend_from_slice(b",\"key\":\"");
+            line.extend_from_slice(key);
+            line.push(b'"');
+        }
         line.extend_from_slice(b",\"value\":\"");
-        line.extend_from_slice(payload);
+        line.extend_from_slice(record.value);
         line.extend_from_slice(b"\"}\n");
         drop(outbox);
         process.outbox_ready.notify_one();
@@ -491,7 +521,7 @@ mod tests {
     use checker::MessageId;
 
     use super::*;
-    use crate::clients::{library::Library, preset::Preset, registry::Resolved};
+    use crate::clients::{library::Library, registry::Resolved};
 
     const STARTED: &str = r#"echo '{"type":"started","library":"sh","version":"1"}'"#;
 
@@ -514,9 +544,13 @@ mod tests {
                     index: 0,
                 },
                 attempt: 0,
-                partition: 0,
+                partition: Some(0),
             };
-            self.driver.as_ref().unwrap().send(send, b"eos1:0:0:0")
+            let record = Record {
+                key: None,
+                value: b"eos1:0:0:0",
+            };
+            self.driver.as_ref().unwrap().send(send, record)
         }
     }
 
@@ -535,16 +569,18 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), script.into()],
         };
-        let settings = Preset::Idempotent.settings();
+        let config = BTreeMap::from([("acks".to_owned(), "all".to_owned())]);
         let configure = Configure {
+            protocol: PROTOCOL,
             bootstrap: "127.0.0.1:1",
             topic: "t",
             producer: 0,
-            settings: &settings,
+            config: &config,
         };
         let sinks = Sinks {
             recorder: recorder.clone(),
             resend: None,
+            effective: Default::default(),
         };
         let driver = Driver::start(&installed, configure, &dir.join("drivers"), &sinks);
         Harnessed {

@@ -5,6 +5,8 @@
 //! NOT_PERSISTED is a definite failure, anything else is indeterminate.
 
 use std::{
+    collections::BTreeMap,
+    ffi::CStr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -22,8 +24,7 @@ use rdkafka::{
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
-    client::{Client, Refused, Sinks},
-    preset::ProducerSettings,
+    client::{Client, Effective, Record, Refused, Sinks},
 };
 use crate::recording::Recorder;
 
@@ -32,27 +33,43 @@ pub fn version() -> String {
     rdkafka::util::get_rdkafka_version().1
 }
 
-/// The preset in librdkafka's names, plus what only the in-process client needs:
-/// librdkafka's client-side request timeout is `socket.timeout.ms`, and its
-/// statistics carry the producer id and epoch.
-pub fn librdkafka_settings(bootstrap: &str, settings: &ProducerSettings) -> Vec<(String, String)> {
+/// The run's configuration as librdkafka gets it, plus what only the
+/// in-process client needs: the bootstrap servers, and statistics, which
+/// carry the producer id and epoch. librdkafka takes Kafka's standard names
+/// (`delivery.timeout.ms` as an alias of its `message.timeout.ms`) and its own.
+pub fn librdkafka_settings(
+    bootstrap: &str,
+    config: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
     let mut all = vec![
         ("bootstrap.servers".to_owned(), bootstrap.to_owned()),
-        (
-            "socket.timeout.ms".to_owned(),
-            settings.request_timeout_ms.to_string(),
-        ),
         ("statistics.interval.ms".to_owned(), "1000".to_owned()),
     ];
-    // librdkafka takes Kafka's names, `delivery.timeout.ms` as an alias of its
-    // `message.timeout.ms`.
-    all.extend(
-        settings
-            .kafka_names()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v)),
-    );
+    all.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
     all
+}
+
+/// The producer's whole configuration, defaults included, as librdkafka
+/// dumps it.
+fn effective(producer: &ThreadedProducer<Context>) -> Effective {
+    use rdkafka::bindings as rd;
+    let mut config = BTreeMap::new();
+    // SAFETY: the client's configuration lives as long as the client; the dump
+    // is 2 × count NUL-terminated strings (name, value, ...) and is freed here.
+    unsafe {
+        let conf = rd::rd_kafka_conf(producer.client().native_ptr());
+        let mut count = 0usize;
+        let dump = rd::rd_kafka_conf_dump(conf.cast_mut(), &mut count);
+        for i in (0..count).step_by(2) {
+            let text = |j: usize| CStr::from_ptr(*dump.add(j)).to_string_lossy().into_owned();
+            config.insert(text(i), text(i + 1));
+        }
+        rd::rd_kafka_conf_dump_free(dump, count);
+    }
+    Effective {
+        source: "library".into(),
+        config,
+    }
 }
 
 pub struct Context {
@@ -95,7 +112,7 @@ impl ProducerContext for Context {
         match result {
             Ok(m) => self.recorder.ok(
                 SendKey {
-                    partition: m.partition(),
+                    partition: Some(m.partition()),
                     ..send
                 },
                 m.offset(),
@@ -129,7 +146,7 @@ impl InProcess {
     pub fn create(
         producer: Producer,
         bootstrap: &str,
-        settings: &ProducerSettings,
+        settings: &BTreeMap<String, String>,
         topic: &str,
         sinks: &Sinks,
     ) -> Option<InProcess> {
@@ -144,11 +161,14 @@ impl InProcess {
             resend: sinks.resend.clone(),
         };
         match config.create_with_context::<_, ThreadedProducer<Context>>(context) {
-            Ok(p) => Some(InProcess {
+            Ok(p) => {
+                let _ = sinks.effective.set(effective(&p));
+                Some(InProcess {
                 producer: p,
                 recorder: sinks.recorder.clone(),
                 topic: topic.to_owned(),
-            }),
+            })
+            }
             Err(e) => {
                 sinks.recorder.config_rejected(producer, e.to_string());
                 None
@@ -158,16 +178,21 @@ impl InProcess {
 }
 
 impl Client for InProcess {
-    fn send(&self, send: SendKey, payload: &[u8]) -> Result<(), Refused> {
+    fn send(&self, send: SendKey, record: Record<'_>) -> Result<(), Refused> {
         let Some(word) = send.to_word() else {
             let error = "the send does not fit the word librdkafka carries it in".to_owned();
             self.recorder.fail(send, error, true);
             return Err(Refused::Rejected);
         };
-        let record = BaseRecord::<(), [u8], _>::with_opaque_to(&self.topic, word as usize)
-            .partition(send.partition)
-            .payload(payload);
-        match self.producer.send(record) {
+        let mut base = BaseRecord::<[u8], [u8], _>::with_opaque_to(&self.topic, word as usize)
+            .payload(record.value);
+        if let Some(key) = record.key {
+            base = base.key(key);
+        }
+        if let Some(partition) = send.partition {
+            base = base.partition(partition);
+        }
+        match self.producer.send(base) {
             Ok(()) => Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 Err(Refused::Busy)

@@ -1,7 +1,7 @@
 //! How a run starts the producers of the library under test: in process or as
 //! driver processes, the same [`Client`] either way.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use checker::ids::Producer;
 
@@ -10,7 +10,6 @@ use super::{
     driver::{self, Driver},
     inprocess::InProcess,
     install::Installed,
-    preset::ProducerSettings,
 };
 
 /// How to start a producer of the library under test.
@@ -18,12 +17,13 @@ use super::{
 pub enum Launcher {
     InProcess {
         bootstrap: String,
-        settings: ProducerSettings,
+        /// The producer configuration by name (see [`super::ProducerConfig`]).
+        settings: BTreeMap<String, String>,
     },
     Driver {
         installed: Installed,
         bootstrap: String,
-        settings: ProducerSettings,
+        settings: BTreeMap<String, String>,
         /// Where each driver's stderr goes (`producer-<N>.log`).
         logs: PathBuf,
     },
@@ -53,10 +53,11 @@ impl Launcher {
             } => Driver::start(
                 installed,
                 driver::Configure {
+                    protocol: driver::PROTOCOL,
                     bootstrap,
                     topic,
                     producer,
-                    settings,
+                    config: settings,
                 },
                 logs,
                 sinks,

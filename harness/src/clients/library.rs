@@ -74,6 +74,14 @@ impl Library {
 }
 
 impl Library {
+    /// Whether the library is librdkafka underneath (and takes its names).
+    pub fn is_librdkafka(self) -> bool {
+        matches!(
+            self,
+            Library::Rdkafka | Library::ConfluentKafkaPython | Library::ConfluentKafkaJavascript
+        )
+    }
+
     /// Packages installed beside the library so that every `compression.type`
     /// works (pip or npm specifiers, installed with it). Empty where the
     /// library carries its codecs itself.

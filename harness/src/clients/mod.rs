@@ -7,24 +7,29 @@
 //! - [`library`]: the libraries by their stable names; [`registry`]: a
 //!   `NAME[@VERSION]` resolved to an exact release; [`install`]: that release
 //!   built with its driver into a cache.
-//! - [`preset`]: the producer configurations and what each promises.
+//! - [`preset`]: the producer configurations and what each promises;
+//!   [`config`]: a run's configuration in layers (preset, user, eoscheck's
+//!   timeouts); [`names`]: the setting names each library takes.
 //!
 //! Clients record their own completions through the recording room; they know
 //! nothing of the cluster beyond its bootstrap address.
 
 mod client;
+mod config;
 mod driver;
 mod inprocess;
 mod install;
 mod launcher;
 mod library;
+mod names;
 mod preset;
 mod registry;
 
-pub use client::{Client, Refused, Sinks};
+pub use client::{Client, Effective, Record, Refused, Sinks};
+pub use config::{IdempotenceAsked, Origin, ProducerConfig, Setting, UserSettings, LONGEST_DELIVERY};
 pub use inprocess::librdkafka_settings;
 pub use install::{install, Installed};
 pub use launcher::Launcher;
 pub use library::{ClientSpec, Library};
-pub use preset::{Preset, ProducerSettings};
+pub use preset::Preset;
 pub use registry::{resolve, Resolved};

@@ -16,51 +16,16 @@ pub enum Preset {
     AtMostOnce,
     Inflight6,
     AppResend,
+    /// Nothing set beyond what connecting and the workload need: the
+    /// library's own defaults for its version decide.
+    LibraryDefaults,
 }
 
 /// "Retry for as long as the delivery timeout allows."
 const MAX_RETRIES: u32 = i32::MAX as u32;
 
-/// A producer configuration in library-neutral terms: what the driver protocol
-/// sends (drivers/PROTOCOL.md) and what the in-process client turns into
-/// librdkafka's names.
-///
-/// The timeouts make faults bite within a short run: a request whose response
-/// does not come is given up after 5 s and retried on a new connection (left at
-/// librdkafka's 60 s, TCP would deliver the delayed ack after the fault heals and
-/// nothing would ever be retried); a message gives up after 30 s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ProducerSettings {
-    pub idempotence: bool,
-    /// "all", "1" or "0".
-    pub acks: &'static str,
-    pub retries: u32,
-    pub max_in_flight: u32,
-    pub request_timeout_ms: u32,
-    pub delivery_timeout_ms: u32,
-    pub linger_ms: u32,
-}
-
-impl ProducerSettings {
-    /// The same settings in Kafka's configuration names (librdkafka accepts them too).
-    pub fn kafka_names(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("enable.idempotence", self.idempotence.to_string()),
-            ("acks", self.acks.to_owned()),
-            ("retries", self.retries.to_string()),
-            (
-                "max.in.flight.requests.per.connection",
-                self.max_in_flight.to_string(),
-            ),
-            ("request.timeout.ms", self.request_timeout_ms.to_string()),
-            ("delivery.timeout.ms", self.delivery_timeout_ms.to_string()),
-            ("linger.ms", self.linger_ms.to_string()),
-        ]
-    }
-}
-
 impl Preset {
-    pub const ALL: [Preset; 7] = [
+    pub const ALL: [Preset; 8] = [
         Preset::Idempotent,
         Preset::IdempotentInflight1,
         Preset::AtLeastOnce,
@@ -68,6 +33,7 @@ impl Preset {
         Preset::AtMostOnce,
         Preset::Inflight6,
         Preset::AppResend,
+        Preset::LibraryDefaults,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,11 +45,13 @@ impl Preset {
             Preset::AtMostOnce => "at-most-once",
             Preset::Inflight6 => "inflight-6",
             Preset::AppResend => "app-resend",
+            Preset::LibraryDefaults => "library-defaults",
         }
     }
 
-    /// The producer configuration the seeds give for this preset.
-    pub fn settings(self) -> ProducerSettings {
+    /// The producer settings the seeds give for this preset, in Kafka's names
+    /// (eoscheck's short timeouts are added apart: [`super::ProducerConfig`]).
+    pub fn settings(self) -> Vec<(&'static str, String)> {
         let (idempotence, acks, retries, max_in_flight) = match self {
             Preset::Idempotent | Preset::AppResend => (true, "all", MAX_RETRIES, 5),
             Preset::IdempotentInflight1 => (true, "all", MAX_RETRIES, 1),
@@ -91,23 +59,26 @@ impl Preset {
             Preset::AtLeastOnce => (false, "all", MAX_RETRIES, 5),
             Preset::AtLeastOnceOrdered => (false, "all", MAX_RETRIES, 1),
             Preset::AtMostOnce => (false, "1", 0, 5),
+            Preset::LibraryDefaults => return Vec::new(),
         };
-        ProducerSettings {
-            idempotence,
-            acks,
-            retries,
-            max_in_flight,
-            request_timeout_ms: 5_000,
-            delivery_timeout_ms: 30_000,
-            linger_ms: 5,
-        }
+        vec![
+            ("enable.idempotence", idempotence.to_string()),
+            ("acks", acks.to_owned()),
+            ("retries", retries.to_string()),
+            ("max.in.flight.requests.per.connection", max_in_flight.to_string()),
+            ("linger.ms", "5".to_owned()),
+        ]
     }
 
     /// What the configuration promises. `inflight-6` asks for idempotence, so it is
     /// judged by what idempotence promises: a client that silently drops it fails.
+    /// `library-defaults` promises what modern defaults are said to give.
     pub fn guarantees(self) -> Vec<Guarantee> {
         match self {
-            Preset::Idempotent | Preset::IdempotentInflight1 | Preset::Inflight6 => {
+            Preset::Idempotent
+            | Preset::IdempotentInflight1
+            | Preset::Inflight6
+            | Preset::LibraryDefaults => {
                 vec![Guarantee::NoLoss, Guarantee::NoDuplicates, Guarantee::Order]
             }
             Preset::AtLeastOnce | Preset::AppResend => vec![Guarantee::NoLoss],
@@ -159,8 +130,10 @@ mod tests {
     fn only_idempotent_presets_promise_no_duplicates_with_retries() {
         for preset in Preset::ALL {
             let settings = preset.settings();
-            let (idempotent, retries) = (settings.idempotence, settings.retries > 0);
-            if preset.guarantees().contains(&Guarantee::NoDuplicates) {
+            let value = |name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+            let idempotent = value("enable.idempotence").is_some_and(|v| v == "true");
+            let retries = value("retries").is_some_and(|v| v != "0");
+            if preset.guarantees().contains(&Guarantee::NoDuplicates) && preset != Preset::LibraryDefaults {
                 assert!(
                     idempotent || !retries,
                     "{preset}: no-duplicates needs idempotence or no retries"

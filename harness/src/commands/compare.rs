@@ -49,6 +49,9 @@ impl Args {
         named_once("--presets", &presets)?;
         let specs = ClientSpec::parse_list(&self.clients).map_err(Failure::usage)?;
         named_once("--clients", &specs)?;
+        for spec in &specs {
+            self.workload.check_names(spec.library)?;
+        }
         let clients: Vec<Resolved> = specs.iter().map(clients::resolve).collect::<Result<_>>()?;
         // `java` and `java@<newest>` are the same release.
         named_once("--clients", &clients)?;

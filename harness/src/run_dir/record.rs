@@ -21,7 +21,27 @@ pub struct RunRecord {
     /// The promise the verdict judges (the preset's, or `--guarantee`).
     pub guarantees: Vec<Guarantee>,
     pub client: ClientInfo,
+    /// What the library was given, by name.
     pub producer_settings: BTreeMap<String, String>,
+    /// Where each of `producer_settings` came from: `preset`, `user` or
+    /// `eoscheck` (a short timeout of eoscheck's).
+    #[serde(default)]
+    pub producer_origins: BTreeMap<String, String>,
+    /// `explicit-true`, `explicit-false` or `left-to-library`.
+    #[serde(default)]
+    pub idempotence_asked: Option<String>,
+    /// The user's settings that contradict the promise, each in a sentence.
+    #[serde(default)]
+    pub contradictions: Vec<String>,
+    /// The first producer's effective configuration, and whether the library
+    /// reported it (`library`) or it is what was set (`driver`).
+    #[serde(default)]
+    pub effective_config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub effective_config_source: Option<String>,
+    /// Record keys the messages were spread over; none for explicit partitions.
+    #[serde(default)]
+    pub keys: Option<u32>,
     pub kafka_version: Option<String>,
     pub image: String,
     pub topic: String,
@@ -30,7 +50,10 @@ pub struct RunRecord {
     pub rate: u32,
     pub producers: u32,
     pub partitions: i32,
+    /// Bytes per value; the least when sizes spread up to `message_size_max`.
     pub message_size: usize,
+    #[serde(default)]
+    pub message_size_max: Option<usize>,
     pub nemesis: nemesis::Schedule,
     /// What became of each step of `nemesis` that came due, in order: the
     /// planned times against the actual ones (faults wait for recovery).

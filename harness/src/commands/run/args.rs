@@ -8,8 +8,9 @@ use checker::Guarantee;
 use nemesis::Fault;
 
 use super::config::{RunConfig, QUIET};
+use crate::workload::MessageSize;
 use crate::{
-    clients::{self, ClientSpec, Preset, Resolved},
+    clients::{self, ClientSpec, Library, Preset, Resolved, UserSettings},
     commands::images::ImageArgs,
     failure::Failure,
 };
@@ -17,7 +18,8 @@ use crate::{
 #[derive(clap::Args)]
 pub struct Args {
     /// Producer configuration and its promise: idempotent, idempotent-inflight-1,
-    /// at-least-once, at-least-once-ordered, at-most-once, inflight-6, app-resend.
+    /// at-least-once, at-least-once-ordered, at-most-once, inflight-6, app-resend,
+    /// library-defaults (nothing set: the library's own defaults decide).
     #[arg(long, default_value = "idempotent")]
     preset: String,
     /// The client library under test, NAME[@VERSION]: rdkafka (in process), java,
@@ -52,9 +54,24 @@ pub struct WorkloadArgs {
     producers: u32,
     #[arg(long, default_value_t = 3)]
     partitions: i32,
-    /// Bytes per message value.
-    #[arg(long, default_value_t = 100)]
-    message_size: usize,
+    /// Bytes per message value: N, or LEAST..MOST for sizes spread over a range.
+    #[arg(long, default_value = "100")]
+    message_size: String,
+    /// Spread the messages over N record keys and let the library's default
+    /// partitioner place them (no explicit partition).
+    #[arg(long)]
+    keys: Option<u32>,
+    /// A producer setting over the preset's, Kafka's standard name or the
+    /// library's own: `--producer-config linger.ms=20` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    producer_config: Vec<String>,
+    /// Producer settings from a Java .properties file (before any
+    /// --producer-config).
+    #[arg(long, value_name = "FILE")]
+    producer_config_file: Option<PathBuf>,
+    /// Shorthand for --producer-config compression.type=CODEC.
+    #[arg(long, value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+    compression: Option<String>,
     /// Seed of the fault schedule and its targets (random when not given).
     #[arg(long)]
     seed: Option<u64>,
@@ -70,6 +87,7 @@ impl Args {
     pub fn config(&self) -> Result<RunConfig> {
         let preset: Preset = self.preset.parse().map_err(Failure::usage)?;
         let client: ClientSpec = self.client.parse().map_err(Failure::usage)?;
+        self.workload.check_names(client.library)?;
         let mut config = self.workload.config(preset, clients::resolve(&client)?)?;
         if let Some(list) = &self.guarantee {
             config.guarantees = parse_guarantees(list)?;
@@ -88,9 +106,11 @@ impl WorkloadArgs {
     pub fn config(&self, preset: Preset, client: Resolved) -> Result<RunConfig> {
         let faults = Fault::parse_list(&self.nemesis)
             .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
-        self.check_counts()?;
+        let message_size = self.message_size()?;
+        self.check_counts(message_size)?;
         let config = RunConfig {
             preset,
+            user: self.user_settings()?,
             client,
             guarantees: preset.guarantees(),
             faults,
@@ -98,7 +118,8 @@ impl WorkloadArgs {
             rate: self.rate,
             producers: self.producers,
             partitions: self.partitions,
-            message_size: self.message_size,
+            message_size,
+            keys: self.keys,
             seed: self.seed.unwrap_or_else(rand::random),
             image: self.image.broker_image()?,
         };
@@ -106,13 +127,40 @@ impl WorkloadArgs {
         Ok(config)
     }
 
+    fn message_size(&self) -> Result<MessageSize> {
+        self.message_size
+            .parse()
+            .map_err(|e| Failure::usage(format!("--message-size {e}")))
+    }
+
+    /// Refuses a producer setting `library` does not take, before the
+    /// registry is even asked for the library.
+    pub fn check_names(&self, library: Library) -> Result<()> {
+        self.user_settings()?
+            .check_names(library)
+            .map_err(Failure::usage)
+    }
+
+    /// The user's producer settings: the file, the flags, `--compression`.
+    fn user_settings(&self) -> Result<UserSettings> {
+        let mut user =
+            UserSettings::parse(&self.producer_config, self.producer_config_file.as_deref())
+                .map_err(Failure::usage)?;
+        if let Some(codec) = &self.compression {
+            user.compression(codec);
+        }
+        Ok(user)
+    }
+
     /// Every count within what a run can do; each bound says why it is there.
-    fn check_counts(&self) -> Result<()> {
+    fn check_counts(&self, size: MessageSize) -> Result<()> {
         for (flag, value, bounds) in [
             ("--time-limit", self.time_limit, TIME_LIMIT),
             ("--producers", self.producers.into(), PRODUCERS),
             ("--partitions", self.partitions.max(0) as u64, PARTITIONS),
-            ("--message-size", self.message_size as u64, MESSAGE_SIZE),
+            ("--message-size", size.least as u64, MESSAGE_SIZE),
+            ("--message-size", size.most as u64, MESSAGE_SIZE),
+            ("--keys", self.keys.unwrap_or(1).into(), KEYS),
         ] {
             bounds.check(flag, value)?;
         }
@@ -176,6 +224,13 @@ const MESSAGE_SIZE: Bounds = Bounds {
     most: 1_000_000,
     most_why:
         "under the brokers' default message.max.bytes (1 MiB), with room for the batch around it",
+};
+
+const KEYS: Bounds = Bounds {
+    least: 1,
+    least_why: "",
+    most: 1_000_000,
+    most_why: "the most keys whose placement a report lists",
 };
 
 /// Faults asked for but none fits the time limit would be a run that silently

@@ -7,8 +7,9 @@ use checker::Guarantee;
 use nemesis::{Fault, Schedule, ScheduleConfig};
 
 use crate::{
-    clients::{Preset, Resolved},
+    clients::{Preset, ProducerConfig, Resolved, UserSettings},
     cluster::{BrokerImage, Cluster},
+    workload::MessageSize,
 };
 
 /// The topic a run on a cluster of its own writes to.
@@ -20,6 +21,8 @@ pub const QUIET: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub preset: Preset,
+    /// The user's producer settings (over the preset's: see [`RunConfig::producer`]).
+    pub user: UserSettings,
     /// The client library under test, at an exact release.
     pub client: Resolved,
     pub guarantees: Vec<Guarantee>,
@@ -28,12 +31,19 @@ pub struct RunConfig {
     pub rate: u32,
     pub producers: u32,
     pub partitions: i32,
-    pub message_size: usize,
+    pub message_size: MessageSize,
+    /// Record keys the messages are spread over (the library partitions them).
+    pub keys: Option<u32>,
     pub seed: u64,
     pub image: BrokerImage,
 }
 
 impl RunConfig {
+    /// The preset's settings, the user's over them, eoscheck's timeouts.
+    pub fn producer(&self) -> ProducerConfig {
+        ProducerConfig::layer(self.preset, self.client.library, &self.user)
+    }
+
     pub fn schedule(&self) -> Schedule {
         Schedule::generate(&ScheduleConfig {
             faults: self.faults.clone(),

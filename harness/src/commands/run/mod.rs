@@ -38,11 +38,14 @@ pub async fn execute(args: Args) -> Result<i32> {
 /// What a run would do: its configuration and its fault schedule.
 fn print_plan(config: &RunConfig) {
     println!("preset: {}", config.preset);
-    for (k, v) in config.preset.settings().kafka_names() {
-        println!("  {k}={v}");
+    for (name, setting) in &config.producer().0 {
+        println!("  {name}={} ({})", setting.value, setting.origin.name());
     }
     let guarantees: Vec<&str> = config.guarantees.iter().map(|g| g.name()).collect();
     println!("promised: {}", guarantees.join(", "));
+    for contradiction in config.producer().contradictions(&config.guarantees) {
+        println!("warning: {contradiction}");
+    }
     println!("client: {}", config.client);
     print_shared_plan(config);
 }
@@ -51,8 +54,12 @@ fn print_plan(config: &RunConfig) {
 /// the workload and the fault schedule (one seed, one schedule).
 pub fn print_shared_plan(config: &RunConfig) {
     println!("broker image: {}", config.image.reference());
+    let placement = match config.keys {
+        Some(n) => format!("{n} keys placed by the library's partitioner"),
+        None => "explicit partitions".into(),
+    };
     println!(
-        "workload: {} producers, {} partitions, {} msg/s, {} bytes, {}s",
+        "workload: {} producers, {} partitions, {} msg/s, {} bytes, {placement}, {}s",
         config.producers,
         config.partitions,
         config.rate,

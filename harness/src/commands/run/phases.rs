@@ -25,7 +25,7 @@ use super::{
     progress::{fault_names, watch_leaders, Progress},
 };
 use crate::{
-    clients::{self, Installed, Launcher, ProducerSettings},
+    clients::{self, Installed, Launcher},
     cluster::{final_read, Cluster, CrashClient, Target},
     failure::Failure,
     recording::Recorder,
@@ -35,8 +35,6 @@ use crate::{
 
 /// How long the nemesis gets to undo every fault after the workload.
 const HEAL_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long the producers get to complete what they hold after the workload.
-const FLUSH_BOUND: Duration = Duration::from_secs(30);
 
 type SharedNemesis = Arc<Mutex<Nemesis<Target>>>;
 
@@ -50,6 +48,9 @@ pub async fn run_at(site: Site, config: RunConfig, dir: RunDir) -> Result<i32> {
         config.preset,
         fault_names(&config.faults)
     );
+    for contradiction in &record.info.contradictions {
+        warn!("producer settings against the promise: {contradiction}");
+    }
     let result = phases(&site, &config, &mut record).await;
     record.end(&result)?;
     print_outcome(&record.dir, &result?)
@@ -64,6 +65,10 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     let t = Instant::now();
     let (workload, nemesis, kept) = workload_under_schedule(&stage, config, record, t).await?;
     record.info.kept = kept;
+    if let Some(effective) = workload.effective() {
+        record.info.effective_config = effective.config;
+        record.info.effective_config_source = Some(effective.source);
+    }
     record.phase("workload", t);
 
     let t = Instant::now();
@@ -71,7 +76,7 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("heal", t);
 
     let t = Instant::now();
-    quiet(workload, &stage.recorder).await;
+    quiet(workload, &stage.recorder, config.producer().delivery_bound()).await;
     record.phase("quiet", t);
 
     let t = Instant::now();
@@ -125,7 +130,7 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
     let launcher = launcher(
         installed,
         cluster.bootstrap_servers(),
-        config.preset.settings(),
+        config.producer().values(),
         &record.dir,
     );
     Ok(Stage {
@@ -140,7 +145,7 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
 fn launcher(
     installed: Option<Installed>,
     bootstrap: String,
-    settings: ProducerSettings,
+    settings: BTreeMap<String, String>,
     dir: &RunDir,
 ) -> Launcher {
     match installed {
@@ -174,6 +179,7 @@ async fn workload_under_schedule(
             partitions: config.partitions,
             rate: config.rate,
             message_size: config.message_size,
+            keys: config.keys,
             launcher: stage.launcher.clone(),
             app_resend: config.preset.app_resends(),
         },
@@ -301,11 +307,12 @@ async fn heal(nemesis: &SharedNemesis, recorder: &Recorder) {
     }
 }
 
-/// No more sends; the producers get [`FLUSH_BOUND`] to complete what they hold,
-/// and then the history is closed: its end line says nothing of the run is
-/// missing from it.
-async fn quiet(workload: Workload, recorder: &Recorder) {
-    workload.stop(FLUSH_BOUND).await;
+/// No more sends; the producers get `bound` (their delivery timeout, bounded)
+/// to complete what they hold, and then the history is closed: its end line
+/// says nothing of the run is missing from it. What is still open then stays
+/// indeterminate.
+async fn quiet(workload: Workload, recorder: &Recorder, bound: Duration) {
+    workload.stop(bound).await;
     recorder.close();
 }
 
@@ -338,6 +345,7 @@ struct Record {
 
 impl Record {
     fn begin(site: &Site, config: &RunConfig, dir: RunDir) -> Result<Record> {
+        let producer = config.producer();
         let info = RunRecord {
             format: run_dir::RUN_FORMAT,
             id: dir.id.clone(),
@@ -350,13 +358,18 @@ impl Record {
                 name: config.client.library.name().into(),
                 version: config.client.version.clone(),
             },
-            producer_settings: config
-                .preset
-                .settings()
-                .kafka_names()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
+            producer_settings: config.producer().values(),
+            producer_origins: config
+                .producer
+                .0
+                .iter()
+                .map(|(k, s)| (k.clone(), s.origin.name().to_owned()))
                 .collect::<BTreeMap<_, _>>(),
+            idempotence_asked: Some(producer.idempotence().name().to_owned()),
+            contradictions: producer.contradictions(&config.guarantees),
+            effective_config: BTreeMap::new(),
+            effective_config_source: None,
+            keys: config.keys,
             kafka_version: config.image.version().map(str::to_owned),
             image: config.image.reference(),
             topic: site.topic().into(),
@@ -365,7 +378,9 @@ impl Record {
             rate: config.rate,
             producers: config.producers,
             partitions: config.partitions,
-            message_size: config.message_size,
+            message_size: config.message_size.least,
+            message_size_max: (config.message_size.most != config.message_size.least)
+                .then_some(config.message_size.most),
             nemesis: config.schedule(),
             kept: Vec::new(),
             phases: Vec::new(),

@@ -9,41 +9,84 @@ send() that waits for buffer space cannot let a later record overtake it.
 import asyncio
 import collections
 import concurrent.futures
+import inspect
 import threading
 import time
 
 import aiokafka
 from aiokafka import AIOKafkaProducer
 
-from eosdriver import Rejected, error_name, note, serve
+from eosdriver import (as_text, error_name, keyword_arguments, note, read_acks,
+                       read_compression, rejected, Rejected, serve)
 
-ACKS = {"all": "all", "1": 1, "0": 0}
 START_TIMEOUT_S = 60
+DEFAULTS = {name: p.default for name, p in inspect.signature(AIOKafkaProducer).parameters.items()}
+
+# Kafka's standard names spelled differently here (the rest: dots to underscores).
+RENAMED = {"batch.size": "max_batch_size"}  # per partition, also its buffer limit
+PARSERS = {"acks": read_acks, "compression_type": read_compression}
+
+# Kafka's standard names aiokafka has no option for, and why.
+UNSUPPORTED = {
+    "delivery.timeout.ms": "aiokafka has no delivery timeout: a batch expires"
+    " request_timeout_ms after it was created, and with idempotence only while"
+    " its partition has no leader",
+    "max.block.ms": "aiokafka has no such setting: send() waits for metadata and"
+    " for buffer space up to request_timeout_ms each",
+    "buffer.memory": "aiokafka has no producer buffer limit, only max_batch_size"
+    " per partition (batch.size)",
+}
+# Standard names for what aiokafka always does, accepted with that value only.
+FIXED = {
+    "retries": ("2147483647", "aiokafka has no retries setting: it retries every"
+                " retriable error until the batch expires"),
+    "max.in.flight.requests.per.connection": ("1", "aiokafka has no such setting:"
+                                              " it sends one produce request per"
+                                              " broker at a time"),
+}
+
+
+def options(config):
+    """The AIOKafkaProducer keyword arguments for `config`."""
+    config = dict(config)
+    for name, why in UNSUPPORTED.items():
+        if name in config:
+            raise rejected(name, why)
+    for name, (value, why) in FIXED.items():
+        if name in config and config.pop(name) != value:
+            raise rejected(name, why + " (only %s can be honoured)" % value)
+    return keyword_arguments("aiokafka", aiokafka.__version__, config, DEFAULTS,
+                             RENAMED, PARSERS)
+
+
+class Chosen:
+    """aiokafka's default partitioner, remembering its last choice: with acks 0
+    the library reports no partition, and sends are handed over one at a time."""
+
+    def __init__(self, partitioner):
+        self._partitioner = partitioner
+        self.last = None
+
+    def __call__(self, key, all_partitions, available):
+        self.last = self._partitioner(key, all_partitions, available)
+        return self.last
 
 
 class Producer:
-    def __init__(self, bootstrap, topic, s, events):
-        self._topic = topic
+    config_source = "driver"  # aiokafka keeps no record of its settings
+
+    def __init__(self, configure, events):
+        self._topic = configure.topic
         self._events = events
-        # aiokafka has no retries setting: every retriable error is retried until
-        # the batch expires (never, with idempotence). "Never retry" has no form.
-        if s.retries == 0:
-            raise Rejected("retries=0: aiokafka has no retries setting; it retries"
-                           " every retriable error until the batch expires")
-        note("max_in_flight=%s: aiokafka has no such setting and sends at most one"
-             " produce request per broker at a time (in effect 1)" % s.max_in_flight)
-        note("delivery_timeout_ms=%s: aiokafka has no such setting; a batch expires"
-             " request_timeout_ms after it was created (with idempotence only while"
-             " its partition has no leader)" % s.delivery_timeout_ms)
-        self._conf = dict(
-            bootstrap_servers=bootstrap.split(","),
-            enable_idempotence=bool(s.idempotence),
-            acks=ACKS.get(s.acks, s.acks),
-            request_timeout_ms=s.request_timeout_ms,
-            linger_ms=s.linger_ms,
-        )
+        kwargs = {"client_id": configure.client_id}
+        kwargs.update(options(configure.config))
+        kwargs["bootstrap_servers"] = configure.bootstrap.split(",")
+        self.config = {name: as_text(value) for name, value in kwargs.items()}
+        self._chosen = Chosen(DEFAULTS["partitioner"])
+        kwargs["partitioner"] = self._chosen
+        self._kwargs = kwargs
         self._fatal = False
-        self._pending = collections.deque()  # (id, partition, value) or a flush marker
+        self._pending = collections.deque()  # (id, value, key, partition) or a flush marker
         self._wake = None
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
@@ -62,8 +105,8 @@ class Producer:
 
     async def _start(self):
         try:
-            self._p = AIOKafkaProducer(**self._conf)
-        except (ValueError, TypeError, AssertionError) as e:
+            self._p = AIOKafkaProducer(**self._kwargs)
+        except (ValueError, TypeError, AssertionError, RuntimeError) as e:
             raise Rejected(error_name(e))
         try:
             await self._p.start()
@@ -74,9 +117,9 @@ class Producer:
         self._pump_task = asyncio.ensure_future(self._pump())
         self._check_session()
 
-    def send(self, id, partition, value):
+    def send(self, id, value, key, partition):
         # deque.append is thread-safe; the loop is only woken when it may be idle.
-        self._pending.append((id, partition, value))
+        self._pending.append((id, value, key, partition))
         if len(self._pending) == 1:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -92,12 +135,14 @@ class Producer:
             if isinstance(item, asyncio.Future):
                 item.set_result(None)
                 continue
-            id, partition, value = item
+            id, value, key, partition = item
             try:
-                fut = await p.send(topic, value, partition=partition)
+                fut = await p.send(topic, value, key=key, partition=partition)
             except Exception as e:  # raised before the record was queued
                 events.fail(id, error_name(e), True)
                 continue
+            if partition is None:
+                partition = self._chosen.last
             fut.add_done_callback(lambda f, id=id, partition=partition: self._done(id, partition, f))
 
     def _done(self, id, partition, fut):

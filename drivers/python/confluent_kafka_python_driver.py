@@ -1,42 +1,89 @@
 """eoscheck driver for confluent-kafka-python (librdkafka underneath)."""
 
 import json
+import re
 import threading
 import time
 
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException
 
-from eosdriver import Rejected, note, serve
+from eosdriver import Rejected, note, rejected, serve
 
-STATS_INTERVAL_MS = 500  # how soon a new producer id/epoch is noticed
+STATS_INTERVAL_MS = "500"  # how soon a new producer id/epoch is noticed
+
+
+def _kib(name, text):
+    """Bytes, rounded up to KiB (librdkafka's unit)."""
+    try:
+        return str((int(text) + 1023) // 1024)
+    except ValueError:
+        raise rejected(name, "not an integer: %r" % text) from None
+
+
+def _system_default(name, text):
+    """Java's -1 (the system default) is librdkafka's 0."""
+    return "0" if text == "-1" else text
+
+
+# Kafka's standard names that librdkafka spells differently: its name, and how
+# the value converts. Every other name goes to librdkafka as it is (librdkafka
+# takes most of Kafka's names as aliases of its own).
+RENAMED = {
+    "buffer.memory": ("queue.buffering.max.kbytes", _kib),
+    "max.request.size": ("message.max.bytes", lambda name, text: text),
+    "receive.buffer.bytes": ("socket.receive.buffer.bytes", _system_default),
+    "send.buffer.bytes": ("socket.send.buffer.bytes", _system_default),
+}
+# Kafka's standard names librdkafka knows but cannot express, and why.
+UNSUPPORTED = {
+    "max.block.ms": "librdkafka's produce() never blocks: a full queue is refused"
+    " at once (QUEUE_FULL, which the driver retries) and a record waits for"
+    " metadata in the queue, bounded by delivery.timeout.ms",
+}
+UNKNOWN = re.compile(r'No such configuration property: "(.*)"')
+
+
+def librdkafka_config(configure):
+    """`config` in librdkafka's names, with what the driver needs."""
+    conf = {"client.id": configure.client_id, "statistics.interval.ms": STATS_INTERVAL_MS}
+    for name, text in configure.config.items():
+        if name in UNSUPPORTED:
+            raise rejected(name, UNSUPPORTED[name])
+        if name in RENAMED:
+            own, convert = RENAMED[name]
+            name, text = own, convert(name, text)
+        conf[name] = text
+    conf["bootstrap.servers"] = configure.bootstrap
+    return conf
 
 
 def kafka_error(err):
     return "%s: %s" % (err.name(), err.str())
 
 
+def refusal(err):
+    """librdkafka's refusal of a configuration as a `config-rejected` reason."""
+    unknown = UNKNOWN.fullmatch(err.str())
+    if unknown:
+        return rejected(unknown.group(1), "librdkafka has no such property")
+    return Rejected(kafka_error(err))
+
+
 class Producer:
-    def __init__(self, bootstrap, topic, s, events):
-        self._topic = topic
+    # The binding has no rd_kafka_conf_dump(): what the driver set, which
+    # librdkafka takes as is.
+    config_source = "driver"
+
+    def __init__(self, configure, events):
+        self._topic = configure.topic
         self._events = events
-        conf = {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": bool(s.idempotence),
-            "acks": s.acks,
-            "retries": s.retries,
-            "max.in.flight.requests.per.connection": s.max_in_flight,
-            "request.timeout.ms": s.request_timeout_ms,
-            "delivery.timeout.ms": s.delivery_timeout_ms,
-            "linger.ms": s.linger_ms,
-            "statistics.interval.ms": STATS_INTERVAL_MS,
-            "stats_cb": self._stats,
-            "error_cb": self._error,
-        }
+        self.config = librdkafka_config(configure)
         try:
-            self._p = confluent_kafka.Producer(conf)
+            self._p = confluent_kafka.Producer(self.config, stats_cb=self._stats,
+                                               error_cb=self._error)
         except KafkaException as e:
-            raise Rejected(kafka_error(e.args[0]))
+            raise refusal(e.args[0])
         except (ValueError, TypeError) as e:
             raise Rejected("%s: %s" % (type(e).__name__, e))
         # Callbacks (delivery, stats, error) only fire from poll()/flush().
@@ -47,8 +94,10 @@ class Producer:
         while self._polling:
             self._p.poll(0.1)
 
-    def send(self, id, partition, value):
+    def send(self, id, value, key, partition):
         events = self._events
+        # Without a partition, librdkafka's default partitioner picks.
+        where = {} if partition is None else {"partition": partition}
 
         def done(err, msg):
             if err is None:
@@ -60,7 +109,7 @@ class Producer:
 
         while True:
             try:
-                self._p.produce(self._topic, value, partition=partition, on_delivery=done)
+                self._p.produce(self._topic, value, key, on_delivery=done, **where)
                 return
             except BufferError:
                 time.sleep(0.005)  # local queue full: the poll thread drains it

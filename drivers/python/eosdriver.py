@@ -1,16 +1,22 @@
-"""The driver protocol (../PROTOCOL.md), shared by the Python drivers.
+"""The driver protocol (../PROTOCOL.md, version 2), shared by the Python drivers.
 
-A driver module supplies a `start(bootstrap, topic, settings, events)` function
-returning a producer object with:
+A driver module supplies a `start(configure, events)` function (`configure` is
+a `Configure`) returning a producer object with:
 
-    send(id, partition, value)  hand one record (bytes) to the library; report
-                                its outcome later through `events`
+    config, config_source       the effective configuration (name -> text) and
+                                "library" or "driver", for `started`
+    send(id, value, key, partition)
+                                hand one record to the library (value bytes, key
+                                bytes or None, partition int or None = the
+                                library's default partitioner); report its
+                                outcome later through `events`
     flush(deadline)             wait until time.monotonic() >= deadline or the
                                 library has completed everything handed to it
     close(deadline)             shut the library down, best effort by deadline
 
-and calls `serve(library, version, start)`. `start` raises `Rejected` for settings
-the library (or the driver) cannot use; any other exception is reported as `fatal`.
+and calls `serve(library, version, start)`. `start` raises `Rejected` for a
+configuration the library (or the driver) cannot use; any other exception is
+reported as `fatal`.
 """
 
 import json
@@ -20,25 +26,124 @@ import sys
 import threading
 import time
 
-# The library-neutral settings a `configure` carries, all required.
-SETTINGS = ("idempotence", "acks", "retries", "max_in_flight",
-            "request_timeout_ms", "delivery_timeout_ms", "linger_ms")
-
+PROTOCOL = 2
 EOF_CLOSE_MS = 10_000
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Rejected(Exception):
-    """The settings cannot be used: answered with `config-rejected`."""
+    """The configuration cannot be used: answered with `config-rejected`."""
 
 
-class Settings:
-    def __init__(self, raw):
-        missing = [name for name in SETTINGS if name not in raw]
-        if missing:
-            raise Rejected("missing settings: " + ", ".join(missing))
-        for name in SETTINGS:
-            setattr(self, name, raw[name])
-        self.acks = str(self.acks)
+def rejected(name, why):
+    """A refusal of one setting: its name in backquotes, then why."""
+    return Rejected("`%s`: %s" % (name, why))
+
+
+class Configure:
+    """The `configure` command: where to produce and the producer configuration
+    (standard Kafka names or the library's own, every value a string)."""
+
+    def __init__(self, cmd):
+        if cmd.get("protocol") != PROTOCOL:
+            raise ValueError("protocol: version %r, this driver speaks %d"
+                             % (cmd.get("protocol"), PROTOCOL))
+        self.bootstrap = cmd["bootstrap"]
+        self.topic = cmd["topic"]
+        self.client_id = "eoscheck-%d" % cmd.get("producer", 0)
+        self.config = cmd.get("config") or {}
+        if not all(isinstance(v, str) for v in self.config.values()):
+            raise ValueError("protocol: config values must be strings")
+
+
+def native_names(library):
+    """The option names in `<library>.native` beside the driver."""
+    with open(os.path.join(HERE, library + ".native"), encoding="utf-8") as f:
+        return {line.split("#")[0].strip() for line in f} - {""}
+
+
+def parse_like(default):
+    """How to read a setting's text for an option with this default: as the
+    default's type; text where the default is None."""
+    if isinstance(default, bool):
+        return _boolean
+    if isinstance(default, int):
+        return _integer
+    if isinstance(default, float):
+        return _number
+    return lambda name, text: text
+
+
+def _boolean(name, text):
+    if text not in ("true", "false"):
+        raise rejected(name, "not true or false: %r" % text)
+    return text == "true"
+
+
+def _integer(name, text):
+    try:
+        return int(text)
+    except ValueError:
+        raise rejected(name, "not an integer: %r" % text) from None
+
+
+def _number(name, text):
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise rejected(name, "not a number: %r" % text) from None
+
+
+ACKS = {"all": "all", "-1": -1, "1": 1, "0": 0}
+
+
+def read_acks(name, text):
+    """acks as kafka-python and aiokafka take it."""
+    if text not in ACKS:
+        raise rejected(name, "not all, -1, 1 or 0: %r" % text)
+    return ACKS[text]
+
+
+def read_compression(name, text):
+    """compression.type as kafka-python and aiokafka take it (no codec: None)."""
+    return None if text == "none" else text
+
+
+def keyword_arguments(library, version, config, defaults, renamed, parsers):
+    """`config` as keyword arguments of a library's producer constructor.
+
+    A native name (listed in `<library>.native`) is that keyword; a standard
+    name maps to `renamed[name]`, else to itself spelled with underscores,
+    provided that is a native name. `defaults` are the loaded version's
+    keywords and defaults: the value is read as the default's type unless
+    `parsers` has a reader for the keyword.
+    """
+    native = native_names(library)
+    kwargs = {}
+    for name, text in config.items():
+        keyword = name if name in native else renamed.get(name, name.replace(".", "_"))
+        if keyword not in native:
+            raise rejected(name, "%s has no such setting" % library)
+        if keyword not in defaults:
+            raise rejected(name, "%s %s has no `%s`" % (library, version, keyword))
+        parse = parsers.get(keyword) or parse_like(defaults[keyword])
+        kwargs[keyword] = parse(name, text)
+    return kwargs
+
+
+def as_text(value):
+    """A configuration value as `started` reports it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list):  # bootstrap servers, ...
+        return ",".join(map(as_text, value))
+    return str(value)
 
 
 def error_name(exc):
@@ -131,10 +236,11 @@ class Events:
                                        "definite": bool(definite)},
                                       separators=(",", ":")) + "\n")
 
-    def started(self, library, version):
+    def started(self, library, version, config, config_source):
         with self._lock:
-            self._write('{"type":"started","library":%s,"version":%s}\n'
-                        % (json.dumps(library), json.dumps(version)))
+            self._write(json.dumps({"type": "started", "library": library, "version": version,
+                                    "config": config, "config_source": config_source},
+                                   separators=(",", ":")) + "\n")
             self._started = True
             if self._session:
                 self._write_session()
@@ -187,7 +293,7 @@ class NotStarted:
     def __init__(self, events, reason):
         self._events, self._reason = events, reason
 
-    def send(self, id, partition, value):
+    def send(self, id, value, key, partition):
         self._events.fail(id, "NotStarted: " + self._reason, True)
 
     def flush(self, deadline):
@@ -247,20 +353,21 @@ def serve(library, version, start):
             continue
         try:
             if kind == "send":
-                id, partition, value = cmd["id"], cmd["partition"], cmd["value"].encode()
+                id, value = cmd["id"], cmd["value"].encode()
+                key = cmd.get("key")
                 if producer is None:
                     events.fatal("protocol: send before configure")
                     continue
                 events.begin(id)
-                producer.send(id, partition, value)
+                producer.send(id, value, None if key is None else key.encode(), cmd.get("partition"))
             elif kind == "configure":
                 if producer is not None:
                     events.fatal("protocol: configure sent twice")
                     continue
                 try:
-                    settings = Settings(cmd.get("settings") or {})
-                    events.no_offsets = settings.acks == "0"
-                    producer = start(cmd["bootstrap"], cmd["topic"], settings, events)
+                    configure = Configure(cmd)
+                    events.no_offsets = configure.config.get("acks") == "0"
+                    producer = start(configure, events)
                 except Rejected as e:
                     events.config_rejected(str(e))
                     os._exit(0)
@@ -268,7 +375,7 @@ def serve(library, version, start):
                     events.fatal(error_name(e))
                     producer = NotStarted(events, error_name(e))
                     continue
-                events.started(library, version)
+                events.started(library, version, producer.config, producer.config_source)
             elif kind == "close":
                 close(cmd.get("timeout_ms", EOF_CLOSE_MS))
             else:

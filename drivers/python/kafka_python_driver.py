@@ -6,42 +6,48 @@ import kafka
 from kafka import KafkaProducer
 from kafka.errors import KafkaConfigurationError, KafkaError
 
-from eosdriver import Rejected, error_name, note, serve
+from eosdriver import (as_text, error_name, keyword_arguments, note, parse_like,
+                       read_acks, read_compression, rejected, Rejected, serve)
 
-# Both arrived in 2.2.0; before it the producer refuses them as unknown configs.
-HAS_IDEMPOTENCE = "enable_idempotence" in KafkaProducer.DEFAULT_CONFIG
-HAS_DELIVERY_TIMEOUT = "delivery_timeout_ms" in KafkaProducer.DEFAULT_CONFIG
+def _socket_buffer(name, text):
+    """Java's -1 (the system default) is kafka-python's None."""
+    return None if text == "-1" else parse_like(0)(name, text)
 
-ACKS = {"all": "all", "1": 1, "0": 0}
+
+PARSERS = {"acks": read_acks, "compression_type": read_compression,
+           "receive_buffer_bytes": _socket_buffer, "send_buffer_bytes": _socket_buffer}
+
+
+def options(config):
+    """The KafkaProducer keyword arguments for `config`."""
+    config = dict(config)
+    kwargs = {}
+    if "buffer.memory" in config:
+        # The buffer pool's limit in 2.0; 2.2 ignores buffer_memory, 3.x refuses it.
+        text = config.pop("buffer.memory")
+        if "buffer_memory" not in KafkaProducer.DEFAULT_CONFIG:
+            raise rejected("buffer.memory", "kafka-python %s has no producer buffer"
+                           " limit" % kafka.__version__)
+        kwargs["buffer_memory"] = parse_like(0)("buffer.memory", text)
+    kwargs.update(keyword_arguments("kafka-python", kafka.__version__, config,
+                                    KafkaProducer.DEFAULT_CONFIG, {}, PARSERS))
+    return kwargs
 
 
 class Producer:
-    def __init__(self, bootstrap, topic, s, events):
-        self._topic = topic
+    config_source = "library"  # KafkaProducer.config: its effective settings
+
+    def __init__(self, configure, events):
+        self._topic = configure.topic
         self._events = events
-        conf = dict(
-            bootstrap_servers=bootstrap.split(","),
-            acks=ACKS.get(s.acks, s.acks),
-            retries=s.retries,
-            max_in_flight_requests_per_connection=s.max_in_flight,
-            request_timeout_ms=s.request_timeout_ms,
-            linger_ms=s.linger_ms,
-        )
-        if HAS_IDEMPOTENCE:
-            conf["enable_idempotence"] = bool(s.idempotence)
-        elif s.idempotence:
-            raise Rejected("idempotence: kafka-python %s has no idempotent producer"
-                           " (enable_idempotence arrived in 2.2.0)" % kafka.__version__)
-        if HAS_DELIVERY_TIMEOUT:
-            conf["delivery_timeout_ms"] = s.delivery_timeout_ms
-        else:
-            note("delivery_timeout_ms: no such setting in kafka-python %s; a batch"
-                 " expires request_timeout_ms after it is ready or last tried"
-                 % kafka.__version__)
+        kwargs = {"client_id": configure.client_id}
+        kwargs.update(options(configure.config))
+        kwargs["bootstrap_servers"] = configure.bootstrap.split(",")
         try:
-            self._p = KafkaProducer(**conf)
-        except (KafkaConfigurationError, ValueError, TypeError, AssertionError) as e:
+            self._p = KafkaProducer(**kwargs)
+        except (KafkaConfigurationError, ValueError, TypeError, AssertionError, RuntimeError) as e:
             raise Rejected(error_name(e))
+        self.config = {name: as_text(value) for name, value in self._p.config.items()}
         self._tm = getattr(self._p, "_transaction_manager", None)
         self._fatal = False
 
@@ -51,9 +57,9 @@ class Producer:
         pe = self._tm.producer_id_and_epoch
         self._events.session(pe.producer_id, pe.epoch)
 
-    def send(self, id, partition, value):
+    def send(self, id, value, key, partition):
         try:
-            future = self._p.send(self._topic, value=value, partition=partition)
+            future = self._p.send(self._topic, value=value, key=key, partition=partition)
         except Exception as e:  # raised before the record was queued
             self._events.fail(id, error_name(e), True)
             return

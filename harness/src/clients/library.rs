@@ -87,8 +87,8 @@ impl Library {
     /// library carries its codecs itself.
     pub fn codec_packages(self) -> &'static [&'static str] {
         match self {
-            Library::KafkaPython => &[],
-            Library::Aiokafka => &[],
+            Library::KafkaPython => &["lz4", "python-snappy", "zstandard"],
+            Library::Aiokafka => &["aiokafka[lz4,snappy,zstd]"],
             Library::Kafkajs => &[],
             _ => &[],
         }

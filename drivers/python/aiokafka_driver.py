@@ -40,10 +40,10 @@ UNSUPPORTED = {
 FIXED = {
     "retries": ("2147483647", "aiokafka has no retries setting: it retries every"
                 " retriable error until the batch expires"),
-    "max.in.flight.requests.per.connection": ("1", "aiokafka has no such setting:"
-                                              " it sends one produce request per"
-                                              " broker at a time"),
 }
+# aiokafka sends one produce request per broker at a time: any limit of at
+# least one request in flight is met, none can be raised.
+IN_FLIGHT = "max.in.flight.requests.per.connection"
 
 
 def options(config):
@@ -55,6 +55,12 @@ def options(config):
     for name, (value, why) in FIXED.items():
         if name in config and config.pop(name) != value:
             raise rejected(name, why + " (only %s can be honoured)" % value)
+    if IN_FLIGHT in config:
+        limit = config.pop(IN_FLIGHT)
+        if not limit.isdigit() or int(limit) < 1:
+            raise rejected(IN_FLIGHT, "not a count of at least 1: %r" % limit)
+        note("%s=%s: aiokafka sends one request per broker at a time, within the limit"
+            % (IN_FLIGHT, limit))
     return keyword_arguments("aiokafka", aiokafka.__version__, config, DEFAULTS,
                              RENAMED, PARSERS)
 

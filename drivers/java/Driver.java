@@ -16,7 +16,10 @@ import java.lang.reflect.AccessibleObject;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.Properties;
+import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -28,11 +31,13 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.InvalidRecordException;
+import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
+import static java.util.stream.Collectors.joining;
 
 public final class Driver {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -87,24 +92,24 @@ public final class Driver {
             fatal("protocol error: configure sent twice");
             return;
         }
+        if (cmd.path("protocol").asInt() != 2) {
+            fatal("protocol error: this driver speaks protocol 2, not " + cmd.get("protocol"));
+            flushAndExit();
+        }
+        JsonNode config = cmd.path("config");
+        if (!config.isMissingNode() && !config.isObject()) {
+            fatal("protocol error: config is not an object: " + abbreviate(config.toString()));
+            flushAndExit();
+        }
         topic = cmd.path("topic").asText();
-        JsonNode s = cmd.path("settings");
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cmd.path("bootstrap").asText());
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "eoscheck-java-" + cmd.path("producer").asText("0"));
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        // Passed as text, unchecked: the library's own validation is the finding.
-        setting(p, s, "idempotence", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG);
-        setting(p, s, "acks", ProducerConfig.ACKS_CONFIG);
-        setting(p, s, "retries", ProducerConfig.RETRIES_CONFIG);
-        setting(p, s, "max_in_flight", ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION);
-        setting(p, s, "request_timeout_ms", ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG);
-        setting(p, s, "delivery_timeout_ms", ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG);
-        setting(p, s, "linger_ms", ProducerConfig.LINGER_MS_CONFIG);
-        // send() waits up to max.block.ms (default 60 s) for metadata or buffer space
-        // before the record is even queued; bound that wait by the delivery timeout.
-        setting(p, s, "delivery_timeout_ms", ProducerConfig.MAX_BLOCK_MS_CONFIG);
+        // Every name is a ProducerConfig name, passed as text, unchecked (a client.id
+        // replaces the driver's): the library's own validation is the finding.
+        config.fields().forEachRemaining(e -> p.put(e.getKey(), e.getValue().asText()));
         try {
             producer = new KafkaProducer<>(p);
         } catch (RuntimeException e) {
@@ -125,6 +130,7 @@ public final class Driver {
         ObjectNode ev = event("started");
         ev.put("library", "kafka-clients");
         ev.put("version", libraryVersion());
+        effectiveConfig(ev, p);
         emit(ev);
         if (internals != null) {
             Thread poller = new Thread(Driver::pollInternals, "eoscheck-session");
@@ -133,9 +139,36 @@ public final class Driver {
         }
     }
 
-    private static void setting(Properties p, JsonNode settings, String name, String javaName) {
-        JsonNode v = settings.get(name);
-        if (v != null && !v.isNull()) p.put(javaName, v.asText());
+    /**
+     * The producer's ProducerConfig after the library's own post-processing (private
+     * field KafkaProducer.producerConfig); failing that, the properties the driver gave.
+     */
+    private static void effectiveConfig(ObjectNode ev, Properties given) {
+        Map<?, ?> values;
+        String source = "library";
+        try {
+            Field f = KafkaProducer.class.getDeclaredField("producerConfig");
+            f.setAccessible(true);
+            values = ((AbstractConfig) f.get(producer)).values();
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            System.err.println("eoscheck: producer config unreadable, reporting the driver's: " + e);
+            values = given;
+            source = "driver";
+        }
+        ObjectNode config = ev.putObject("config");
+        new TreeMap<Object, Object>(values).forEach((name, value) -> {
+            if (value != null) config.put(name.toString(), configText(value));
+        });
+        ev.put("config_source", source);
+    }
+
+    /** A config value as Kafka's own docs spell it; a Password prints as [hidden]. */
+    private static String configText(Object value) {
+        if (value instanceof Class) return ((Class<?>) value).getName();
+        if (value instanceof List) {
+            return ((List<?>) value).stream().map(Driver::configText).collect(joining(","));
+        }
+        return value.toString();
     }
 
     private static void send(JsonNode cmd) {
@@ -143,15 +176,19 @@ public final class Driver {
             fatal("protocol error: send before configure");
             return;
         }
-        JsonNode id = cmd.get("id"), partition = cmd.get("partition"), value = cmd.get("value");
-        if (id == null || !id.canConvertToLong() || partition == null || !partition.canConvertToInt()
-                || value == null || !value.isTextual()) {
+        JsonNode id = cmd.get("id"), partition = cmd.path("partition"), key = cmd.path("key"),
+                value = cmd.get("value");
+        if (id == null || !id.canConvertToLong() || !(absent(partition) || partition.canConvertToInt())
+                || !(absent(key) || key.isTextual()) || value == null || !value.isTextual()) {
             fatal("protocol error: bad send command: " + abbreviate(cmd.toString()));
             return;
         }
         Outcome outcome = new Outcome(id.asLong());
-        ProducerRecord<byte[], byte[]> record =
-                new ProducerRecord<>(topic, partition.asInt(), null, value.asText().getBytes(UTF_8));
+        // A null partition is ProducerRecord(topic, key, value): the default partitioner picks.
+        ProducerRecord<byte[], byte[]> record = new ProducerRecord<>(topic,
+                absent(partition) ? null : partition.asInt(),
+                absent(key) ? null : key.asText().getBytes(UTF_8),
+                value.asText().getBytes(UTF_8));
         pending.incrementAndGet();
         sendExecutor.execute(() -> {
             try {
@@ -160,6 +197,10 @@ public final class Driver {
                 outcome.complete(null, e, true);
             }
         });
+    }
+
+    private static boolean absent(JsonNode field) {
+        return field.isMissingNode() || field.isNull();
     }
 
     /** The completion of one send; kafka-clients calls it once, or twice after a fatal error. */

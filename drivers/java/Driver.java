@@ -97,9 +97,12 @@ public final class Driver {
             flushAndExit();
         }
         JsonNode config = cmd.path("config");
-        if (!config.isMissingNode() && !config.isObject()) {
-            fatal("protocol error: config is not an object: " + abbreviate(config.toString()));
-            flushAndExit();
+        JsonNode tuning = cmd.path("tuning");
+        for (JsonNode map : new JsonNode[] {config, tuning}) {
+            if (!map.isMissingNode() && !map.isObject()) {
+                fatal("protocol error: config and tuning must be objects: " + abbreviate(map.toString()));
+                flushAndExit();
+            }
         }
         topic = cmd.path("topic").asText();
         Properties p = new Properties();
@@ -109,6 +112,9 @@ public final class Driver {
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         // Every name is a ProducerConfig name, passed as text, unchecked (a client.id
         // replaces the driver's): the library's own validation is the finding.
+        // eoscheck's tuning uses names every supported release has, so all of it
+        // applies; the harness never sends a name in both.
+        tuning.fields().forEachRemaining(e -> p.put(e.getKey(), e.getValue().asText()));
         config.fields().forEachRemaining(e -> p.put(e.getKey(), e.getValue().asText()));
         try {
             producer = new KafkaProducer<>(p);

@@ -85,7 +85,7 @@ class Producer:
         self._topic = configure.topic
         self._events = events
         kwargs = {"client_id": configure.client_id}
-        kwargs.update(options(configure.config))
+        kwargs.update(options(configure.with_tuning(options)))
         kwargs["bootstrap_servers"] = configure.bootstrap.split(",")
         self.config = {name: as_text(value) for name, value in kwargs.items()}
         self._chosen = Chosen(DEFAULTS["partitioner"])

@@ -45,16 +45,24 @@ UNKNOWN = re.compile(r'No such configuration property: "(.*)"')
 
 
 def librdkafka_config(configure):
-    """`config` in librdkafka's names, with what the driver needs."""
+    """`config` (and the tuning librdkafka takes) in librdkafka's names, with
+    what the driver needs."""
     conf = {"client.id": configure.client_id, "statistics.interval.ms": STATS_INTERVAL_MS}
-    for name, text in configure.config.items():
+    conf.update(renamed(configure.with_tuning(renamed)))
+    conf["bootstrap.servers"] = configure.bootstrap
+    return conf
+
+
+def renamed(config):
+    """`config` in librdkafka's own names."""
+    conf = {}
+    for name, text in config.items():
         if name in UNSUPPORTED:
             raise rejected(name, UNSUPPORTED[name])
         if name in RENAMED:
             own, convert = RENAMED[name]
             name, text = own, convert(name, text)
         conf[name] = text
-    conf["bootstrap.servers"] = configure.bootstrap
     return conf
 
 

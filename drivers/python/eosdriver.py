@@ -52,8 +52,24 @@ class Configure:
         self.topic = cmd["topic"]
         self.client_id = "eoscheck-%d" % cmd.get("producer", 0)
         self.config = cmd.get("config") or {}
-        if not all(isinstance(v, str) for v in self.config.values()):
-            raise ValueError("protocol: config values must be strings")
+        self.tuning = cmd.get("tuning") or {}
+        if not all(isinstance(v, str) for m in (self.config, self.tuning)
+                   for v in m.values()):
+            raise ValueError("protocol: config and tuning values must be strings")
+
+    def with_tuning(self, mapping):
+        """`config` and each of eoscheck's tuning settings that `mapping` (the
+        driver's config mapping, raising Rejected for a setting the library
+        cannot express) takes on its own; the others are skipped, on stderr."""
+        merged = dict(self.config)
+        for name, text in self.tuning.items():
+            try:
+                mapping({name: text})
+            except Rejected as refusal:
+                note("eoscheck's %s=%s not applied: %s" % (name, text, refusal))
+                continue
+            merged[name] = text
+        return merged
 
 
 def native_names(library):

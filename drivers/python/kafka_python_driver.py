@@ -41,7 +41,7 @@ class Producer:
         self._topic = configure.topic
         self._events = events
         kwargs = {"client_id": configure.client_id}
-        kwargs.update(options(configure.config))
+        kwargs.update(options(configure.with_tuning(options)))
         kwargs["bootstrap_servers"] = configure.bootstrap.split(",")
         try:
             self._p = KafkaProducer(**kwargs)

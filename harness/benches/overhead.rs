@@ -266,10 +266,10 @@ async fn take_turn(
         }
         _ => None,
     };
-    let settings = ProducerConfig::layer(Preset::Idempotent, Library::Rdkafka, &user).values();
+    let settings = ProducerConfig::layer(Preset::Idempotent, Library::Rdkafka, &user);
     match side {
         Side::Bare | Side::Control => {
-            let librdkafka = librdkafka_settings(&cluster.bootstrap_servers(), &settings);
+            let librdkafka = librdkafka_settings(&cluster.bootstrap_servers(), &settings.values());
             let topic = topic.to_owned();
             tokio::task::spawn_blocking(move || {
                 bare_loops(&librdkafka, &topic, producers, duration)

@@ -1,7 +1,10 @@
 //! The producer configuration a run hands its library, in layers: the
-//! preset's settings, the user's on top of them, and eoscheck's short
-//! timeouts only where neither set one. Each setting keeps where it came
-//! from, so run.json and the report can say which were eoscheck's.
+//! preset's settings, the user's on top of them, and eoscheck's own tuning
+//! (short timeouts, a small linger) only where neither set one. Each setting
+//! keeps where it came from, so run.json and the report can say which were
+//! eoscheck's. The library must honour or refuse the preset's and the user's
+//! settings; eoscheck's own it gets where it can express them (a library
+//! without a delivery timeout is still tested, the protocol's `tuning`).
 //!
 //! Names are Kafka's standard producer settings or the library's own
 //! ([`super::names`]); values are text, as in a `.properties` file: the
@@ -21,7 +24,8 @@ pub enum Origin {
     Preset,
     /// `--producer-config`, `--producer-config-file` or `--compression`.
     User,
-    /// A short timeout of eoscheck's, so that faults bite within a short run.
+    /// eoscheck's own tuning: a short timeout, so that faults bite within a
+    /// short run, or the small linger every preset runs with.
     Eoscheck,
 }
 
@@ -71,13 +75,15 @@ pub struct ProducerConfig(pub BTreeMap<String, Setting>);
 /// run. librdkafka's client-side request timeout is `socket.timeout.ms`.
 const REQUEST_TIMEOUT_MS: u64 = 5_000;
 const DELIVERY_TIMEOUT_MS: u64 = 30_000;
+/// Batching delay: a few ms lets batches form at the workload's rates.
+const LINGER_MS: u64 = 5;
 /// How long the quiet phase waits at most for what the producers hold: the
 /// library's own delivery timeout where the run leaves it to the library.
 pub const LONGEST_DELIVERY: Duration = Duration::from_secs(300);
 
 impl ProducerConfig {
-    /// The preset's settings, `user`'s over them, and eoscheck's timeouts where
-    /// neither set one (never for `library-defaults`).
+    /// The preset's settings, `user`'s over them, and eoscheck's tuning where
+    /// neither set it (never for `library-defaults`).
     pub fn layer(preset: Preset, library: Library, user: &UserSettings) -> ProducerConfig {
         let mut config = ProducerConfig::default();
         for (name, value) in preset.settings() {
@@ -87,7 +93,7 @@ impl ProducerConfig {
             config.set(name, value.clone(), Origin::User);
         }
         if preset != Preset::LibraryDefaults {
-            config.add_timeouts(library);
+            config.add_tuning(library);
         }
         config
     }
@@ -100,11 +106,14 @@ impl ProducerConfig {
         self.0.get(name).map(|s| s.value.as_str())
     }
 
-    /// eoscheck's timeouts, each only where the configuration has none, and the
+    /// eoscheck's tuning, each only where the configuration has none, and the
     /// delivery timeout long enough for the request timeout and linger it gets
     /// (the Java client refuses less).
-    fn add_timeouts(&mut self, library: Library) {
+    fn add_tuning(&mut self, library: Library) {
         let number = |c: &Self, name| c.value(name).and_then(|v| v.parse::<u64>().ok());
+        if self.value("linger.ms").is_none() {
+            self.set("linger.ms", LINGER_MS.to_string(), Origin::Eoscheck);
+        }
         if self.value("request.timeout.ms").is_none() {
             self.set("request.timeout.ms", REQUEST_TIMEOUT_MS.to_string(), Origin::Eoscheck);
         }
@@ -123,10 +132,25 @@ impl ProducerConfig {
         }
     }
 
-    /// Name → value, as the library gets them.
+    /// Name → value, every setting.
     pub fn values(&self) -> BTreeMap<String, String> {
+        self.of(|_| true)
+    }
+
+    /// The preset's and the user's settings: the library honours or refuses them.
+    pub fn given(&self) -> BTreeMap<String, String> {
+        self.of(|o| o != Origin::Eoscheck)
+    }
+
+    /// eoscheck's tuning: applied where the library can express it.
+    pub fn tuning(&self) -> BTreeMap<String, String> {
+        self.of(|o| o == Origin::Eoscheck)
+    }
+
+    fn of(&self, origin: impl Fn(Origin) -> bool) -> BTreeMap<String, String> {
         self.0
             .iter()
+            .filter(|(_, s)| origin(s.origin))
             .map(|(k, s)| (k.clone(), s.value.clone()))
             .collect()
     }
@@ -295,8 +319,11 @@ mod tests {
         assert_eq!(origin("acks"), Origin::User);
         assert_eq!(origin("enable.idempotence"), Origin::Preset);
         assert_eq!(origin("request.timeout.ms"), Origin::User);
-        // Long enough for the user's request timeout and the preset's linger.
+        // Long enough for the user's request timeout and eoscheck's linger.
         assert_eq!(config.0["delivery.timeout.ms"].value, "40005");
+        assert_eq!(origin("linger.ms"), Origin::Eoscheck);
+        assert!(config.given().contains_key("acks") && !config.given().contains_key("linger.ms"));
+        assert!(config.tuning().contains_key("linger.ms") && !config.tuning().contains_key("acks"));
         assert_eq!(origin("delivery.timeout.ms"), Origin::Eoscheck);
         assert!(!config.0.contains_key("socket.timeout.ms"), "librdkafka's name, not Java's");
         let rdkafka = ProducerConfig::layer(Preset::Idempotent, Library::Rdkafka, &user(&[]));

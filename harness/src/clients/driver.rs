@@ -57,6 +57,8 @@ pub struct Configure<'a> {
     pub producer: Producer,
     /// The producer configuration, Kafka's names or the library's own.
     pub config: &'a BTreeMap<String, String>,
+    /// eoscheck's own settings, applied where the library can express them.
+    pub tuning: &'a BTreeMap<String, String>,
 }
 
 /// What a driver prints.
@@ -576,6 +578,7 @@ mod tests {
             topic: "t",
             producer: 0,
             config: &config,
+            tuning: &BTreeMap::new(),
         };
         let sinks = Sinks {
             recorder: recorder.clone(),

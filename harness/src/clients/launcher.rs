@@ -1,7 +1,7 @@
 //! How a run starts the producers of the library under test: in process or as
 //! driver processes, the same [`Client`] either way.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc};
 
 use checker::ids::Producer;
 
@@ -9,6 +9,7 @@ use super::{
     client::{Client, Sinks},
     driver::{self, Driver},
     inprocess::InProcess,
+    config::ProducerConfig,
     install::Installed,
 };
 
@@ -17,13 +18,12 @@ use super::{
 pub enum Launcher {
     InProcess {
         bootstrap: String,
-        /// The producer configuration by name (see [`super::ProducerConfig`]).
-        settings: BTreeMap<String, String>,
+        settings: ProducerConfig,
     },
     Driver {
         installed: Installed,
         bootstrap: String,
-        settings: BTreeMap<String, String>,
+        settings: ProducerConfig,
         /// Where each driver's stderr goes (`producer-<N>.log`).
         logs: PathBuf,
     },
@@ -43,7 +43,7 @@ impl Launcher {
             Launcher::InProcess {
                 bootstrap,
                 settings,
-            } => InProcess::create(producer, bootstrap, settings, topic, sinks)
+            } => InProcess::create(producer, bootstrap, &settings.values(), topic, sinks)
                 .map(|c| Arc::new(c) as Arc<dyn Client>),
             Launcher::Driver {
                 installed,
@@ -57,7 +57,8 @@ impl Launcher {
                     bootstrap,
                     topic,
                     producer,
-                    config: settings,
+                    config: &settings.given(),
+                    tuning: &settings.tuning(),
                 },
                 logs,
                 sinks,

@@ -66,7 +66,6 @@ impl Preset {
             ("acks", acks.to_owned()),
             ("retries", retries.to_string()),
             ("max.in.flight.requests.per.connection", max_in_flight.to_string()),
-            ("linger.ms", "5".to_owned()),
         ]
     }
 

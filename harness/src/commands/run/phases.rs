@@ -25,7 +25,7 @@ use super::{
     progress::{fault_names, watch_leaders, Progress},
 };
 use crate::{
-    clients::{self, Installed, Launcher},
+    clients::{self, Installed, Launcher, ProducerConfig},
     cluster::{final_read, Cluster, CrashClient, Target},
     failure::Failure,
     recording::Recorder,
@@ -130,7 +130,7 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
     let launcher = launcher(
         installed,
         cluster.bootstrap_servers(),
-        config.producer().values(),
+        config.producer(),
         &record.dir,
     );
     Ok(Stage {
@@ -145,7 +145,7 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
 fn launcher(
     installed: Option<Installed>,
     bootstrap: String,
-    settings: BTreeMap<String, String>,
+    settings: ProducerConfig,
     dir: &RunDir,
 ) -> Launcher {
     match installed {

@@ -15,62 +15,43 @@ import (
 
 const module = "github.com/twmb/franz-go"
 
-// idempotentInflight is what kgo always uses with idempotence (Kafka >= 1.0);
-// MaxProduceRequestsInflightPerBroker only applies without it.
-const idempotentInflight = 5
-
 type producer struct {
 	cl    *kgo.Client
 	out   *protocol.Out
 	noAck bool
 }
 
-func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, string, error) {
-	s := c.Settings
-	var acks kgo.Acks
-	switch s.Acks {
-	case "all", "-1":
-		acks = kgo.AllISRAcks()
-	case "1":
-		acks = kgo.LeaderAck()
-	case "0":
-		acks = kgo.NoAck()
-	default:
-		return nil, "", protocol.Reject("acks %q: kgo only has AllISRAcks, LeaderAck and NoAck", s.Acks)
+func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, protocol.Started, error) {
+	opts, err := options(c.Config)
+	if err != nil {
+		return nil, protocol.Started{}, err
 	}
-	opts := []kgo.Opt{
+	// What connecting and the workload need; a client.id or ClientID in the
+	// configuration comes later and replaces the driver's.
+	opts = append([]kgo.Opt{
 		kgo.SeedBrokers(c.Brokers()...),
 		kgo.ClientID(fmt.Sprintf("eoscheck-%d", c.Producer)),
 		kgo.DefaultProduceTopic(c.Topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(acks),
-		kgo.RecordRetries(int(s.Retries)),
-		kgo.ProduceRequestTimeout(s.RequestTimeout()),
-		kgo.RecordDeliveryTimeout(s.DeliveryTimeout()),
-		kgo.ProducerLinger(s.Linger()),
 		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)),
-	}
-	switch {
-	case !s.Idempotence:
-		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(s.MaxInFlight))
-	case s.MaxInFlight == idempotentInflight:
-		protocol.Logf("idempotence: kgo uses %d in-flight produce requests per broker by itself; MaxProduceRequestsInflightPerBroker not passed", idempotentInflight)
-	case s.MaxInFlight == 1:
-		// kgo would accept 1 (its default value) and still run 5 in flight.
-		return nil, "", protocol.Reject("max_in_flight 1 with idempotence: kgo always allows %d in-flight produce requests per broker when idempotent; MaxProduceRequestsInflightPerBroker applies only with DisableIdempotentWrite", idempotentInflight)
-	default:
-		opts = append(opts, kgo.MaxProduceRequestsInflightPerBroker(s.MaxInFlight)) // kgo refuses it
-	}
-	cl, err := kgo.NewClient(opts...)
+	}, opts...)
+	dflt, err := defaultPartitioner(opts)
 	if err != nil {
-		return nil, "", protocol.Reject("kgo.NewClient: %v", err)
+		return nil, protocol.Started{}, protocol.Reject("kgo.NewClient: %v", err)
 	}
-	return &producer{cl: cl, out: out, noAck: s.Acks == "0"}, protocol.ModuleVersion(module), nil
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(explicitFirst{dflt}))...)
+	if err != nil {
+		return nil, protocol.Started{}, protocol.Reject("kgo.NewClient: %v", err)
+	}
+	p := &producer{cl: cl, out: out, noAck: cl.OptValue(kgo.RequiredAcks) == kgo.NoAck()}
+	return p, protocol.Started{Version: protocol.ModuleVersion(module), Config: effective(cl), Source: "library"}, nil
 }
 
-func (p *producer) Send(id int64, partition int32, value []byte) {
-	r := &kgo.Record{Partition: partition, Value: value}
-	p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+func (p *producer) Send(id int64, r protocol.Record) {
+	rec := &kgo.Record{Key: r.Key, Value: r.Value}
+	if r.Partition != nil {
+		rec.Partition, rec.Context = *r.Partition, explicitCtx
+	}
+	p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
 		if err != nil {
 			name, definite := classify(err)
 			p.out.Fail(id, name, err.Error(), definite)
@@ -116,4 +97,6 @@ func classify(err error) (string, bool) {
 	return "kgo", false // an unnamed error, e.g. "no partitions available"
 }
 
-func main() { protocol.Run("franz-go", start) }
+func main() {
+	protocol.Run(protocol.Driver{Library: "franz-go", Start: start, Native: protocol.Names(native)})
+}

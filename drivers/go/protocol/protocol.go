@@ -1,6 +1,7 @@
 // Package protocol implements the eoscheck driver protocol (drivers/PROTOCOL.md)
 // for the Go drivers: reading commands, tracking open sends and writing events.
-// A driver only supplies a Start function that builds its library's producer.
+// A driver supplies a Driver: the Start function that builds its library's
+// producer from the configuration, and the native option names it takes.
 package protocol
 
 import (
@@ -10,69 +11,93 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Settings are the library-neutral producer settings. Fields the harness
-// leaves out keep Java's defaults.
-type Settings struct {
-	Idempotence       bool   `json:"idempotence"`
-	Acks              string `json:"acks"`
-	Retries           int64  `json:"retries"`
-	MaxInFlight       int    `json:"max_in_flight"`
-	RequestTimeoutMs  int64  `json:"request_timeout_ms"`
-	DeliveryTimeoutMs int64  `json:"delivery_timeout_ms"`
-	LingerMs          int64  `json:"linger_ms"`
-}
-
-// javaDefaults are the Java producer's defaults (Kafka 4.x).
-var javaDefaults = Settings{Idempotence: true, Acks: "all", Retries: 2147483647, MaxInFlight: 5,
-	RequestTimeoutMs: 30000, DeliveryTimeoutMs: 120000, LingerMs: 5}
-
-func (s Settings) RequestTimeout() time.Duration  { return ms(s.RequestTimeoutMs) }
-func (s Settings) DeliveryTimeout() time.Duration { return ms(s.DeliveryTimeoutMs) }
-func (s Settings) Linger() time.Duration          { return ms(s.LingerMs) }
-
-func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+// Version is the protocol version these drivers speak.
+const Version = 2
 
 // Configure is the first command.
 type Configure struct {
-	Bootstrap string   `json:"bootstrap"`
-	Topic     string   `json:"topic"`
-	Producer  int      `json:"producer"`
-	Settings  Settings `json:"settings"`
+	Protocol  int    `json:"protocol"`
+	Bootstrap string `json:"bootstrap"`
+	Topic     string `json:"topic"`
+	Producer  int    `json:"producer"`
+	// Config is the producer configuration, every value a string: Kafka's
+	// standard producer names, which the driver maps, or the library's own
+	// option names (its Native list), passed as they are. Anything not in
+	// it is left to the library's default.
+	Config map[string]string `json:"config"`
 }
 
 // Brokers splits the bootstrap list.
 func (c *Configure) Brokers() []string { return strings.Split(c.Bootstrap, ",") }
 
+// Record is one send.
+type Record struct {
+	Partition *int32 // nil: the library's default partitioner picks
+	Key       []byte // nil: no key (null)
+	Value     []byte
+}
+
 type command struct {
 	Type string `json:"type"`
 	Configure
-	ID        int64  `json:"id"`
-	Partition int32  `json:"partition"`
-	Value     string `json:"value"`
-	TimeoutMs *int64 `json:"timeout_ms"`
+	ID        int64   `json:"id"`
+	Partition *int32  `json:"partition"`
+	Key       *string `json:"key"`
+	Value     string  `json:"value"`
+	TimeoutMs *int64  `json:"timeout_ms"`
+}
+
+func (c *command) record() Record {
+	r := Record{Partition: c.Partition, Value: []byte(c.Value)}
+	if c.Key != nil {
+		r.Key = append([]byte{}, *c.Key...) // an empty key is not a null key
+	}
+	return r
 }
 
 // Producer is one library producer, as built by a driver.
 type Producer interface {
 	// Send hands one record to the library; its outcome is reported later
 	// through Out.OK or Out.Fail. It may block (library back-pressure).
-	Send(id int64, partition int32, value []byte)
+	Send(id int64, r Record)
 	// Close releases the library's producer. Outcomes it reports after the
 	// close began are dropped.
 	Close()
 }
 
-// Start builds the producer. It returns the library version actually linked,
-// or a Rejected error (config-rejected) or any other error (fatal).
-type Start func(c *Configure, out *Out) (p Producer, version string, err error)
+// Started is what the started event says about the producer.
+type Started struct {
+	Version string // the library version actually linked
+	// Config is the effective configuration; Source is "library" when the
+	// values are read back from the library's own configuration, "driver"
+	// when they are what the driver set.
+	Config map[string]string
+	Source string
+}
+
+// Start builds the producer, or returns a Rejected error (config-rejected)
+// or any other error (fatal).
+type Start func(c *Configure, out *Out) (Producer, Started, error)
+
+// Driver is one library's driver.
+type Driver struct {
+	Library string
+	Start   Start
+	// Native is every option name the driver passes to the library as it
+	// is: the contents of drivers/go/<library>.native, which `-native`
+	// prints.
+	Native []string
+}
 
 // Rejected is a refusal of the settings, by the library or by the driver.
 type Rejected struct{ Reason string }
@@ -84,13 +109,43 @@ func Reject(format string, args ...any) error {
 	return &Rejected{Reason: fmt.Sprintf(format, args...)}
 }
 
+// RejectSetting refuses one setting; the reason starts with its name in
+// backquotes.
+func RejectSetting(name, format string, args ...any) error {
+	return Reject("`%s`: %s", name, fmt.Sprintf(format, args...))
+}
+
+// Millis parses a duration in milliseconds, the unit of every duration in
+// Config.
+func Millis(s string) (time.Duration, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > math.MaxInt64/int64(time.Millisecond) || n < math.MinInt64/int64(time.Millisecond) {
+		return 0, fmt.Errorf("%q is not a duration in milliseconds", s)
+	}
+	return time.Duration(n) * time.Millisecond, nil
+}
+
+// Names are m's keys in order.
+func Names[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // closeBound is how long the library's own Close may take once the close
 // deadline has passed or every send is done.
 const closeBound = 3 * time.Second
 
 // Run speaks the protocol on stdin/stdout until close or end of input, then
-// exits the process.
-func Run(library string, start Start) {
+// exits the process. With the argument -native it prints d.Native instead.
+func Run(d Driver) {
+	if len(os.Args) == 2 && os.Args[1] == "-native" {
+		fmt.Println(strings.Join(d.Native, "\n"))
+		os.Exit(0)
+	}
 	out := newOut(os.Stdout)
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 
@@ -104,8 +159,11 @@ func Run(library string, start Start) {
 	if cmd.Type != "configure" {
 		out.fatalExit(fmt.Sprintf("first command is %q, not configure", cmd.Type))
 	}
-	Logf("configure: bootstrap=%s topic=%s producer=%d settings=%+v", cmd.Bootstrap, cmd.Topic, cmd.Producer, cmd.Settings)
-	p, version, err := start(&cmd.Configure, out)
+	if cmd.Protocol != Version {
+		out.fatalExit(fmt.Sprintf("configure asks for protocol %d; this driver speaks protocol %d", cmd.Protocol, Version))
+	}
+	Logf("configure: bootstrap=%s topic=%s producer=%d config=%v", cmd.Bootstrap, cmd.Topic, cmd.Producer, cmd.Config)
+	p, started, err := d.Start(&cmd.Configure, out)
 	var rej *Rejected
 	switch {
 	case errors.As(err, &rej):
@@ -117,7 +175,7 @@ func Run(library string, start Start) {
 		out.fatalExit("cannot start producer: " + err.Error())
 	}
 	out.producer = p
-	out.start(`{"type":"started","library":` + jsonString(library) + `,"version":` + jsonString(version) + `}`)
+	out.start(startedLine(d.Library, started))
 
 	q := newSendQueue(p)
 	for {
@@ -134,19 +192,33 @@ func Run(library string, start Start) {
 			if !out.track(cmd.ID) {
 				out.fatalExit(fmt.Sprintf("send id %d is already in use", cmd.ID))
 			}
-			q.push(sendCmd{cmd.ID, cmd.Partition, []byte(cmd.Value)})
+			q.push(sendCmd{cmd.ID, cmd.record()})
 		case "close":
 			timeout := int64(10000)
 			if cmd.TimeoutMs != nil {
 				timeout = *cmd.TimeoutMs
 			}
-			closeAndExit(out, q, ms(timeout))
+			closeAndExit(out, q, time.Duration(timeout)*time.Millisecond)
 		case "configure":
 			out.fatalExit("configure sent twice")
 		default:
 			out.fatalExit(fmt.Sprintf("unknown command type %q", cmd.Type))
 		}
 	}
+}
+
+func startedLine(library string, s Started) string {
+	if s.Config == nil {
+		s.Config = map[string]string{}
+	}
+	b, _ := json.Marshal(struct {
+		Type         string            `json:"type"`
+		Library      string            `json:"library"`
+		Version      string            `json:"version"`
+		Config       map[string]string `json:"config"`
+		ConfigSource string            `json:"config_source"`
+	}{"started", library, s.Version, s.Config, s.Source})
+	return string(b)
 }
 
 func readCommand(in *bufio.Reader) (*command, error) {
@@ -158,7 +230,7 @@ func readCommand(in *bufio.Reader) (*command, error) {
 			}
 			continue // tolerate blank lines
 		}
-		cmd := command{Configure: Configure{Settings: javaDefaults}}
+		var cmd command
 		if jerr := json.Unmarshal(line, &cmd); jerr != nil {
 			return nil, fmt.Errorf("protocol error: bad command line %.200q: %v", line, jerr)
 		}
@@ -212,9 +284,8 @@ type sendQueue struct {
 }
 
 type sendCmd struct {
-	id        int64
-	partition int32
-	value     []byte
+	id     int64
+	record Record
 }
 
 func newSendQueue(p Producer) *sendQueue {
@@ -239,7 +310,7 @@ func newSendQueue(p Producer) *sendQueue {
 					clear(batch[i:])
 					return
 				}
-				p.Send(s.id, s.partition, s.value)
+				p.Send(s.id, s.record)
 			}
 			clear(batch)
 		}
@@ -461,7 +532,7 @@ func (o *Out) ExpireAfter(d time.Duration, name string) {
 	o.mu.Lock()
 	o.expireOn = true
 	o.mu.Unlock()
-	text := fmt.Sprintf("no outcome from the library within delivery_timeout_ms %d (enforced by the driver)", d.Milliseconds())
+	text := fmt.Sprintf("no outcome from the library within delivery.timeout.ms %d (enforced by the driver)", d.Milliseconds())
 	go func() {
 		for range time.Tick(50 * time.Millisecond) {
 			var expired []int64

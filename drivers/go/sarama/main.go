@@ -21,91 +21,84 @@ const module = "github.com/IBM/sarama"
 type producer struct {
 	ap      sarama.AsyncProducer
 	topic   string
-	noAck   bool
 	drained sync.WaitGroup // the Successes and Errors readers
 }
 
-func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, string, error) {
-	s := c.Settings
+func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, protocol.Started, error) {
+	sarama.Logger = &sessionLog{out: out}
 	cfg := sarama.NewConfig()
+	// What connecting and the workload need, set before the configuration
+	// so that it can replace them: a client id; request versions that
+	// Kafka 3.6+ and 4.x brokers serve (3.6 is the newest every sarama
+	// since 1.42 knows; idempotence needs 0.11); an outcome for every send;
+	// explicit partitions honoured.
 	cfg.ClientID = fmt.Sprintf("eoscheck-%d", c.Producer)
-	// Kafka 4 dropped the oldest request versions; 3.6 is in every sarama
-	// since 1.42 and is served by 3.x and 4.x brokers.
 	cfg.Version = sarama.V3_6_0_0
-	switch s.Acks {
-	case "all", "-1":
-		cfg.Producer.RequiredAcks = sarama.WaitForAll
-	case "1":
-		cfg.Producer.RequiredAcks = sarama.WaitForLocal
-	case "0":
-		cfg.Producer.RequiredAcks = sarama.NoResponse
-	default:
-		return nil, "", protocol.Reject("acks %q: sarama only has WaitForAll, WaitForLocal and NoResponse", s.Acks)
-	}
-	cfg.Producer.Idempotent = s.Idempotence
-	cfg.Producer.Retry.Max = int(min(s.Retries, math.MaxInt32))
-	if s.Retries >= math.MaxInt32 {
-		// "As often as allowed": sarama allocates Retry.Max+1 slots per
-		// partition (MaxInt32 runs out of memory), and backs off at least
-		// Retry.Backoff between tries, so this many cover the delivery timeout.
-		cfg.Producer.Retry.Max = int(s.DeliveryTimeout()/cfg.Producer.Retry.Backoff) + 1
-		protocol.Logf("retries %d: Retry.Max set to %d (delivery_timeout_ms / Retry.Backoff %v, plus 1)", s.Retries, cfg.Producer.Retry.Max, cfg.Producer.Retry.Backoff)
-	}
-	cfg.Net.MaxOpenRequests = s.MaxInFlight // per broker connection, as in Java
-	// Producer.Timeout is the broker-side wait for acks; Net.ReadTimeout is
-	// how long the client waits for any response.
-	cfg.Producer.Timeout = s.RequestTimeout()
-	cfg.Net.ReadTimeout = s.RequestTimeout()
-	cfg.Producer.Flush.Frequency = s.Linger()
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
-
-	sarama.Logger = &sessionLog{out: out}
+	cfg.Producer.Partitioner = explicitFirst(cfg.Producer.Partitioner)
+	deliveryTimeout, err := configure(cfg, c.Config)
+	if err != nil {
+		return nil, protocol.Started{}, err
+	}
 	if err := cfg.Validate(); err != nil {
-		return nil, "", protocol.Reject("sarama Config.Validate: %v", err)
+		return nil, protocol.Started{}, protocol.Reject("sarama Config.Validate: %v", err)
 	}
 	ap, err := sarama.NewAsyncProducer(c.Brokers(), cfg)
 	var cerr sarama.ConfigurationError
 	if errors.As(err, &cerr) {
-		return nil, "", protocol.Reject("sarama.NewAsyncProducer: %v", err)
+		return nil, protocol.Started{}, protocol.Reject("sarama.NewAsyncProducer: %v", err)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("sarama.NewAsyncProducer: %w", err)
+		return nil, protocol.Started{}, fmt.Errorf("sarama.NewAsyncProducer: %w", err)
 	}
-	// sarama has no delivery timeout: it retries up to Retry.Max times.
-	protocol.Logf("delivery_timeout_ms: sarama has no delivery timeout; the driver reports sends open longer than %v as indeterminate", s.DeliveryTimeout())
-	out.ExpireAfter(s.DeliveryTimeout(), "DeliveryTimeout")
+	if deliveryTimeout > 0 {
+		protocol.Logf("delivery.timeout.ms: sarama has no delivery timeout; the driver reports sends open longer than %v as indeterminate", deliveryTimeout)
+		out.ExpireAfter(deliveryTimeout, "DeliveryTimeout")
+	}
 
-	p := &producer{ap: ap, topic: c.Topic, noAck: s.Acks == "0"}
+	p := &producer{ap: ap, topic: c.Topic}
+	noAck := cfg.Producer.RequiredAcks == sarama.NoResponse
 	p.drained.Add(2)
 	go func() {
 		defer p.drained.Done()
 		for m := range ap.Successes() {
 			offset := m.Offset
-			if p.noAck {
+			if noAck {
 				offset = -1 // no response, sarama cannot know it
 			}
-			out.OK(m.Metadata.(int64), m.Partition, offset)
+			out.OK(m.Metadata.(send).id, m.Partition, offset)
 		}
 	}()
 	go func() {
 		defer p.drained.Done()
 		for e := range ap.Errors() {
 			name, definite := classify(e.Err)
-			out.Fail(e.Msg.Metadata.(int64), name, e.Err.Error(), definite)
+			out.Fail(e.Msg.Metadata.(send).id, name, e.Err.Error(), definite)
 		}
 	}()
-	return p, protocol.ModuleVersion(module), nil
+	return p, protocol.Started{Version: protocol.ModuleVersion(module), Config: effective(cfg), Source: "library"}, nil
 }
 
-func (p *producer) Send(id int64, partition int32, value []byte) {
-	p.ap.Input() <- &sarama.ProducerMessage{
-		Topic:     p.topic,
-		Partition: partition,
-		Value:     sarama.ByteEncoder(value),
-		Metadata:  id,
+// send is a message's Metadata.
+type send struct {
+	id       int64
+	explicit bool // the send named its partition
+}
+
+func (p *producer) Send(id int64, r protocol.Record) {
+	m := &sarama.ProducerMessage{
+		Topic:    p.topic,
+		Value:    sarama.ByteEncoder(r.Value),
+		Metadata: send{id: id, explicit: r.Partition != nil},
 	}
+	if r.Key != nil {
+		m.Key = sarama.ByteEncoder(r.Key) // a nil Key is no key
+	}
+	if r.Partition != nil {
+		m.Partition = *r.Partition
+	}
+	p.ap.Input() <- m
 }
 
 func (p *producer) Close() {
@@ -183,4 +176,6 @@ func (l *sessionLog) line(s string) {
 	l.out.Session(l.pid, l.epoch)
 }
 
-func main() { protocol.Run("sarama", start) }
+func main() {
+	protocol.Run(protocol.Driver{Library: "sarama", Start: start, Native: protocol.Names(fields)})
+}

@@ -22,7 +22,10 @@ type producer struct {
 }
 
 func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, protocol.Started, error) {
-	opts, err := options(c.Config)
+	opts, err := options(c.WithTuning(func(m map[string]string) error {
+		_, err := options(m)
+		return err
+	}))
 	if err != nil {
 		return nil, protocol.Started{}, err
 	}

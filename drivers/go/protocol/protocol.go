@@ -35,6 +35,28 @@ type Configure struct {
 	// option names (its Native list), passed as they are. Anything not in
 	// it is left to the library's default.
 	Config map[string]string `json:"config"`
+	// Tuning is eoscheck's own settings (short timeouts, a small linger),
+	// never a name that is also in Config; see WithTuning.
+	Tuning map[string]string `json:"tuning"`
+}
+
+// WithTuning is Config plus each Tuning entry that check (the driver's own
+// mapping, returning a Rejected error for a setting the library cannot
+// express) takes on its own; the others are skipped, with a line on stderr.
+func (c *Configure) WithTuning(check func(map[string]string) error) map[string]string {
+	merged := make(map[string]string, len(c.Config)+len(c.Tuning))
+	for name, v := range c.Config {
+		merged[name] = v
+	}
+	for _, name := range Names(c.Tuning) {
+		one := map[string]string{name: c.Tuning[name]}
+		if err := check(one); err != nil {
+			Logf("eoscheck's %s=%s not applied: %v", name, c.Tuning[name], err)
+			continue
+		}
+		merged[name] = c.Tuning[name]
+	}
+	return merged
 }
 
 // Brokers splits the bootstrap list.

@@ -37,7 +37,10 @@ func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, protoco
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.Partitioner = explicitFirst(cfg.Producer.Partitioner)
-	deliveryTimeout, err := configure(cfg, c.Config)
+	deliveryTimeout, err := configure(cfg, c.WithTuning(func(m map[string]string) error {
+		_, err := configure(sarama.NewConfig(), m)
+		return err
+	}))
 	if err != nil {
 		return nil, protocol.Started{}, err
 	}

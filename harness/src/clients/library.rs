@@ -81,7 +81,11 @@ impl Library {
         match self {
             Library::KafkaPython => &[],
             Library::Aiokafka => &[],
-            Library::Kafkajs => &[],
+            Library::Kafkajs => &[
+                "kafkajs-snappy@1.1.0",
+                "kafkajs-lz4@1.2.1",
+                "@bokuweb/zstd-wasm@0.0.27",
+            ],
             _ => &[],
         }
     }

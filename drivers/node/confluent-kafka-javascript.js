@@ -3,7 +3,7 @@
 // librdkafka-style Producer API: produce() per send, one delivery report per
 // record with its own offset, and librdkafka's statistics for the producer id.
 
-const { run, ConfigRejected, describe, log } = require('./eosdriver');
+const { run, ConfigRejected, rejectSetting, describe, log } = require('./eosdriver');
 const Kafka = require('@confluentinc/kafka-javascript');
 
 const CODES = Kafka.CODES.ERRORS;
@@ -17,28 +17,72 @@ const errorText = (e) => `${CODE_NAMES.get(e.code) || e.code}: ${e.message}`;
 // An Error named after librdkafka's error code, for the shared describe().
 const named = (e) => Object.assign(new Error(e.message), { name: CODE_NAMES.get(e.code) || String(e.code) });
 
+// Kafka's standard settings that librdkafka has under another name or unit.
+// librdkafka takes every other standard name it has as it is.
+const STANDARD = {
+  'max.request.size': (v) => ({ 'message.max.bytes': v }),
+  // Java blocks send() for max.block.ms when the buffer is full; librdkafka
+  // fails the produce() at once (ERR__QUEUE_FULL). Its limit is in KiB.
+  'buffer.memory': (v) => {
+    if (!/^\d+$/.test(v)) throw rejectSetting('buffer.memory', `expected bytes, got ${JSON.stringify(v)}`);
+    return { 'queue.buffering.max.kbytes': String(Math.ceil(Number(v) / 1024)) };
+  },
+  // The OS default is -1 in Java, 0 in librdkafka.
+  'send.buffer.bytes': (v) => ({ 'socket.send.buffer.bytes': v === '-1' ? '0' : v }),
+  'receive.buffer.bytes': (v) => ({ 'socket.receive.buffer.bytes': v === '-1' ? '0' : v }),
+};
+
+// Standard settings librdkafka has no way to express.
+const MISSING = {
+  'max.block.ms': "librdkafka's produce() never blocks: a full queue fails it at once (ERR__QUEUE_FULL)",
+  'compression.gzip.level': 'librdkafka has one compression.level, for the compression.type in use',
+  'compression.lz4.level': 'librdkafka has one compression.level, for the compression.type in use',
+  'compression.zstd.level': 'librdkafka has one compression.level, for the compression.type in use',
+};
+
+/** `config` in librdkafka's names: standard names it lacks mapped or refused. */
+function librdkafkaConfig(config) {
+  const conf = {};
+  for (const [name, value] of Object.entries(config)) {
+    if (name in MISSING) throw rejectSetting(name, MISSING[name]);
+    if (name in STANDARD) {
+      const mapped = STANDARD[name](value);
+      log(`${name}=${value} set as ${JSON.stringify(mapped)}`);
+      Object.assign(conf, mapped);
+    } else conf[name] = value;
+  }
+  return conf;
+}
+
+// The setting librdkafka refuses on its own (an unknown name or a bad value):
+// its message names librdkafka's property, which may be an alias's target.
+function refusedSetting(config) {
+  return Object.keys(config).find((name) => {
+    try {
+      new Kafka.Producer(librdkafkaConfig({ [name]: config[name] })); // checks the properties only
+      return false;
+    } catch (e) {
+      return true;
+    }
+  });
+}
+
 function start(cmd, hooks) {
-  const s = cmd.settings;
-  const acksZero = String(s.acks) === '0';
   const conf = {
     'bootstrap.servers': cmd.bootstrap,
     'client.id': `eoscheck-${cmd.producer}`,
-    'enable.idempotence': s.idempotence,
-    'acks': String(s.acks),
-    'retries': s.retries,
-    'max.in.flight.requests.per.connection': s.max_in_flight,
-    'request.timeout.ms': s.request_timeout_ms,
-    'delivery.timeout.ms': s.delivery_timeout_ms,
-    'linger.ms': s.linger_ms,
-    'statistics.interval.ms': 250, // the only place the producer id and epoch show
+    'statistics.interval.ms': '250', // the only place the producer id and epoch show
+    ...librdkafkaConfig(cmd.config),
     'dr_cb': true,
   };
+  const acksZero = ['acks', 'request.required.acks'].some((name) => conf[name] === '0');
 
   let producer;
   try {
     producer = new Kafka.Producer(conf);
   } catch (e) {
-    throw new ConfigRejected(describe(e)); // invalid property value
+    const name = refusedSetting(cmd.config);
+    throw name ? rejectSetting(name, `librdkafka: ${e.message.trim()}`) : new ConfigRejected(describe(e));
   }
   producer.on('event.log', (e) => log(`rdkafka ${e.severity} ${e.fac}: ${e.message}`));
   producer.on('event.error', (e) => {
@@ -58,8 +102,9 @@ function start(cmd, hooks) {
 
   return new Promise((resolve, reject) => {
     // connect() creates the librdkafka handle, which is where librdkafka
-    // validates the settings together, then waits for one metadata response.
-    producer.connect({ timeout: s.delivery_timeout_ms }, (err) => {
+    // validates the settings together, then waits for one metadata response
+    // (the binding's default bound, 30 s).
+    producer.connect({}, (err) => {
       if (err) {
         const text = errorText(err);
         log('connect failed:', text);
@@ -71,9 +116,13 @@ function start(cmd, hooks) {
       log(`librdkafka ${Kafka.librdkafkaVersion}`);
       resolve({
         version: require('@confluentinc/kafka-javascript/package.json').version,
-        send(id, partition, value) {
+        // The binding shows no configuration dump: what the driver set.
+        config: Object.fromEntries(Object.entries(conf).map(([name, value]) => [name, String(value)])),
+        configSource: 'driver',
+        send(id, { partition, key, value }) {
           try {
-            producer.produce(cmd.topic, partition, value, null, null, id);
+            // partition null: librdkafka's configured partitioner picks.
+            producer.produce(cmd.topic, partition, value, key, null, id);
           } catch (e) {
             // Not enqueued (e.g. ERR__QUEUE_FULL): the record never left the process.
             hooks.fail(id, errorText(e), true);

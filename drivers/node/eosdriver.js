@@ -7,6 +7,9 @@ const readline = require('readline');
 
 class ConfigRejected extends Error {}
 
+// The driver's own refusal of one setting: the reason starts with its name.
+const rejectSetting = (name, why) => new ConfigRejected(`\`${name}\`: ${why}`);
+
 const log = (...parts) => process.stderr.write(parts.join(' ') + '\n');
 
 // Events are batched per event-loop turn: one write per burst, whole lines only.
@@ -44,8 +47,11 @@ function describe(e) {
 }
 
 /**
- * Runs the driver. `start(configure, hooks)` creates the producer and resolves
- * to {version, send(id, partition, buffer), close(ms)}; it throws
+ * Runs the driver. `start(configure, hooks)` creates the producer from
+ * configure's `config` and resolves to {version, config, configSource,
+ * send(id, {partition, key, value}), close(ms)}: `config` is the effective
+ * configuration (string values), `configSource` "library" or "driver"; a
+ * send's partition and key are null when the command has none. It throws
  * ConfigRejected when the library (or the driver) refuses the settings.
  * hooks: ok(id, partition, offset), fail(id, error, definite),
  * session(pid, epoch), fatal(error).
@@ -114,6 +120,13 @@ function run({ library, start }) {
 
   async function configure(cmd) {
     configured = true;
+    if (cmd.protocol !== 2) {
+      return protocolError(`protocol error: protocol ${JSON.stringify(cmd.protocol)}, this driver speaks 2`);
+    }
+    const { config } = cmd;
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      return protocolError('protocol error: configure needs a config object');
+    }
     try {
       producer = await start(cmd, hooks);
     } catch (e) {
@@ -126,7 +139,13 @@ function run({ library, start }) {
       hooks.fatal(describe(e));
       return;
     }
-    emit({ type: 'started', library, version: producer.version });
+    emit({
+      type: 'started',
+      library,
+      version: producer.version,
+      config: producer.config,
+      config_source: producer.configSource,
+    });
     if (heldSession) hooks.session(...heldSession);
   }
 
@@ -142,7 +161,11 @@ function run({ library, start }) {
       return;
     }
     try {
-      producer.send(cmd.id, cmd.partition, Buffer.from(String(cmd.value), 'utf8'));
+      producer.send(cmd.id, {
+        partition: cmd.partition == null ? null : cmd.partition,
+        key: cmd.key == null ? null : Buffer.from(String(cmd.key), 'utf8'),
+        value: Buffer.from(String(cmd.value), 'utf8'),
+      });
     } catch (e) {
       // A synchronous refusal: the record never left the process.
       hooks.fail(cmd.id, describe(e), true);
@@ -190,4 +213,4 @@ function run({ library, start }) {
   })();
 }
 
-module.exports = { run, ConfigRejected, describe, log };
+module.exports = { run, ConfigRejected, rejectSetting, describe, log };

@@ -1,17 +1,126 @@
 'use strict';
 // eoscheck driver for kafkajs. kafkajs has no send queue of its own: every
-// producer.send() is one Produce request, so sends arriving within linger_ms
-// are grouped into one send() per partition here, and each record's offset is
-// the partition's baseOffset plus its index in that request.
+// producer.send() is one Produce request, so each send command is one send()
+// call with one message, and its offset is the partition's baseOffset.
 
-const { run, ConfigRejected, describe, log } = require('./eosdriver');
-const { Kafka, logLevel } = require('kafkajs');
+const { run, ConfigRejected, rejectSetting, describe, log } = require('./eosdriver');
+const { Kafka, CompressionTypes, CompressionCodecs, Partitioners, logLevel } = require('kafkajs');
 
-const ACKS = { all: -1, 1: 1, 0: 0 };
-// Records per send() call: bounded because kafkajs groups messages per
-// partition with a quadratic array copy, and Produce requests have a size cap.
-const MAX_BATCH = 1000;
-const MAX_BATCH_BYTES = 512 * 1024;
+// Value parsers: each returns undefined for a string it cannot read, and
+// says what it expects.
+const expecting = (expects, parse) => Object.assign(parse, { expects });
+const integer = expecting('an integer', (v) => (/^-?\d+$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : undefined));
+const number = expecting('a number', (v) => (v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined));
+const boolean = expecting('true or false', (v) => ({ true: true, false: false })[v]);
+const text = expecting('text', (v) => v);
+const acks = expecting('all, -1, 1 or 0', (v) => ({ all: -1, '-1': -1, 1: 1, 0: 0 })[v]);
+// Kafka's codec names are kafkajs's CompressionTypes keys in lower case.
+const compression = expecting('none, gzip, snappy, lz4 or zstd', (v) => {
+  const key = Object.keys(CompressionTypes).find((k) => k.toLowerCase() === v.toLowerCase());
+  return key === undefined ? undefined : CompressionTypes[key];
+});
+
+// The kafkajs options the driver sets (the names in kafkajs.native): where
+// each goes (new Kafka(), kafka.producer(), every send()) and its type.
+// `retry.x` is the producer's retry object.
+const OPTIONS = {
+  clientId: ['client', text],
+  connectionTimeout: ['client', integer],
+  authenticationTimeout: ['client', integer],
+  reauthenticationThreshold: ['client', integer],
+  requestTimeout: ['client', integer],
+  enforceRequestTimeout: ['client', boolean],
+  idempotent: ['producer', boolean],
+  maxInFlightRequests: ['producer', integer],
+  transactionTimeout: ['producer', integer],
+  allowAutoTopicCreation: ['producer', boolean],
+  metadataMaxAge: ['producer', integer],
+  'retry.retries': ['producer', integer],
+  'retry.initialRetryTime': ['producer', integer],
+  'retry.maxRetryTime': ['producer', integer],
+  'retry.factor': ['producer', number],
+  'retry.multiplier': ['producer', number],
+  acks: ['send', acks],
+  timeout: ['send', integer],
+  compression: ['send', compression],
+};
+
+// Kafka's standard producer settings that kafkajs has, as kafkajs options.
+const STANDARD = {
+  'enable.idempotence': ['idempotent'],
+  acks: ['acks'],
+  retries: ['retry.retries'],
+  'max.in.flight.requests.per.connection': ['maxInFlightRequests'],
+  // Java uses request.timeout.ms both as its own wait and as the Produce
+  // request's timeout; kafkajs has one option for each.
+  'request.timeout.ms': ['requestTimeout', 'timeout'],
+  'retry.backoff.ms': ['retry.initialRetryTime'],
+  'retry.backoff.max.ms': ['retry.maxRetryTime'],
+  'compression.type': ['compression'],
+  'client.id': ['clientId'],
+  'metadata.max.age.ms': ['metadataMaxAge'],
+  'socket.connection.setup.timeout.ms': ['connectionTimeout'],
+  'transaction.timeout.ms': ['transactionTimeout'],
+};
+
+// Standard settings kafkajs has no way to express.
+const MISSING = {
+  'linger.ms': 'kafkajs has no linger: each send() call is one Produce request, sent at once (only 0 is accepted)',
+  'delivery.timeout.ms': 'kafkajs has no delivery timeout: a send() is retried until retry.retries runs out',
+  'batch.size': 'kafkajs has no batch size: each send() call is one batch',
+  'buffer.memory': 'kafkajs has no producer buffer limit',
+  'max.block.ms': 'kafkajs send() never blocks: it waits for metadata within its retries',
+  'max.request.size': 'kafkajs has no request size limit',
+};
+
+// The kafkajs options one setting of `config` sets.
+function optionsFor(name, value) {
+  if (name === 'linger.ms' && value === '0') return []; // kafkajs's own behaviour
+  if (name in STANDARD) return STANDARD[name];
+  if (name in MISSING) throw rejectSetting(name, MISSING[name]);
+  if (name in OPTIONS) return [name];
+  throw rejectSetting(name, 'no kafkajs producer or client option the driver maps it to');
+}
+
+/** `config` as kafkajs options: {client, producer, send, set} (set: option -> value). */
+function kafkajsOptions(config) {
+  const options = { client: {}, producer: {}, send: {}, set: {} };
+  for (const [name, value] of Object.entries(config)) {
+    for (const option of optionsFor(name, String(value))) {
+      const [where, parse] = OPTIONS[option];
+      const parsed = parse(String(value));
+      if (parsed === undefined) throw rejectSetting(name, `expected ${parse.expects}, got ${JSON.stringify(value)}`);
+      options.set[option] = parsed;
+      const [head, field] = option.split('.');
+      if (field) options[where][head] = { ...options[where][head], [field]: parsed };
+      else options[where][option] = parsed;
+    }
+  }
+  return options;
+}
+
+// zstd through the zstd library compiled to WebAssembly (the kafkajs codec
+// @kafkajs/zstd needs a native module that no longer builds on current Node).
+async function zstdCodec() {
+  const zstd = require('@bokuweb/zstd-wasm');
+  await zstd.init();
+  return () => ({
+    async compress(encoder) {
+      return Buffer.from(zstd.compress(encoder.buffer));
+    },
+    async decompress(buffer) {
+      return Buffer.from(zstd.decompress(buffer));
+    },
+  });
+}
+
+// kafkajs carries only gzip; the others come from the codec packages
+// installed beside it (see README.md).
+const CODECS = {
+  [CompressionTypes.Snappy]: async () => require('kafkajs-snappy'),
+  [CompressionTypes.LZ4]: async () => new (require('kafkajs-lz4'))().codec,
+  [CompressionTypes.ZSTD]: zstdCodec,
+};
 
 // Broker error codes that mean the partition refused to append the records.
 const REJECTED = new Set([
@@ -30,17 +139,47 @@ function isDefinite(e, retries) {
   // sendBatch's own checks, made before any request.
   if (!e.cause && PRE_SEND.test(e.message)) return true;
   // With retries 0 there was exactly one Produce attempt; a partition error in
-  // its response means that partition appended nothing. With retries, an
-  // earlier attempt may have been written (e.g. timed out after the append).
+  // its response means that partition appended nothing. With retries (or
+  // kafkajs's default), an earlier attempt may have been written.
   if (retries !== 0) return false;
   const broker = e.name === 'KafkaJSNumberOfRetriesExceeded' ? e.cause : e;
   return !!broker && broker.name === 'KafkaJSProtocolError' && REJECTED.has(broker.type);
 }
 
+// kafkajs's default partitioner (it keeps a message's own partition, else
+// hashes the key, else round-robins), noting where it put each message: with
+// acks 0 nothing else tells. A retry partitions again; the last choice counts.
+function notingPartitioner(chosen) {
+  return () => {
+    const partition = Partitioners.DefaultPartitioner();
+    return (args) => {
+      const p = partition(args);
+      chosen.set(args.message, p);
+      return p;
+    };
+  };
+}
+
+// What the driver set, in kafkajs's names, every value a string.
+function effectiveConfig(client, set) {
+  const shown = Object.entries(set).map(([option, value]) => [
+    option,
+    option === 'compression' ? Object.keys(CompressionTypes).find((k) => CompressionTypes[k] === value) : String(value),
+  ]);
+  return {
+    brokers: client.brokers.join(','),
+    clientId: client.clientId,
+    logLevel: client.logLevel === logLevel.DEBUG ? 'DEBUG' : 'INFO',
+    createPartitioner: 'Partitioners.DefaultPartitioner',
+    ...Object.fromEntries(shown),
+  };
+}
+
 async function start(cmd, hooks) {
-  const s = cmd.settings;
-  if (!(String(s.acks) in ACKS)) throw new ConfigRejected(`acks: unsupported value ${s.acks}`);
-  const acks = ACKS[String(s.acks)];
+  const options = kafkajsOptions(cmd.config);
+  if (cmd.config['linger.ms'] === '0') log('kafkajs: linger.ms 0 is kafkajs\'s own behaviour; nothing to set');
+  const codec = CODECS[options.send.compression];
+  if (codec) CompressionCodecs[options.send.compression] = await codec();
 
   // All kafkajs logging goes to stderr; the idempotent producer's id and epoch
   // are only visible in EosManager's debug line, so debug is on (and other
@@ -53,103 +192,48 @@ async function start(cmd, hooks) {
     if (level === logLevel.DEBUG) return;
     log(`${timestamp} ${label} ${message}`, JSON.stringify(extra));
   };
-  const kafka = new Kafka({
+  const client = {
     clientId: `eoscheck-${cmd.producer}`,
+    ...options.client,
     brokers: String(cmd.bootstrap).split(','),
-    requestTimeout: s.request_timeout_ms,
-    enforceRequestTimeout: true, // default false in 1.x
-    logLevel: s.idempotence ? logLevel.DEBUG : logLevel.INFO,
-    logCreator,
-  });
-
+    logLevel: options.producer.idempotent ? logLevel.DEBUG : logLevel.INFO,
+  };
+  const chosen = new WeakMap(); // message -> partition
   let producer;
   try {
-    producer = kafka.producer({
-      idempotent: s.idempotence,
-      maxInFlightRequests: s.max_in_flight, // per broker connection
-      retry: { retries: s.retries },
-      createPartitioner: () => ({ message }) => message.partition,
-    });
+    producer = new Kafka({ ...client, logCreator })
+      .producer({ ...options.producer, createPartitioner: notingPartitioner(chosen) });
   } catch (e) {
-    throw new ConfigRejected(describe(e));
+    throw new ConfigRejected(describe(e)); // e.g. idempotent with retry.retries 0
   }
   await producer.connect();
   // An empty sendBatch runs kafkajs's setting checks (e.g. idempotence needs
   // acks -1) without writing anything, so a refusal shows up as config-rejected.
   try {
-    await producer.sendBatch({ acks, timeout: s.request_timeout_ms, topicMessages: [] });
+    await producer.sendBatch({ ...options.send, topicMessages: [] });
   } catch (e) {
     await producer.disconnect().catch(() => {});
     if (e.name === 'KafkaJSNonRetriableError') throw new ConfigRejected(describe(e));
     throw e;
   }
-  log(`kafkajs: linger_ms ${s.linger_ms} applied by the driver; delivery_timeout_ms ` +
-    `${s.delivery_timeout_ms} enforced by the driver (kafkajs has neither)`);
 
-  const pending = new Map(); // partition -> [{id, value}] awaiting the linger timer
-  let timer = null;
-
-  function dispatch(partition, batch) {
-    let done = false;
-    // kafkajs has no delivery timeout: give up on the batch ourselves. A late
-    // outcome from kafkajs is then ignored (the record may still be written).
-    const deadline = setTimeout(() => {
-      done = true;
-      const err = `DeliveryTimeout: no outcome from kafkajs within delivery_timeout_ms ${s.delivery_timeout_ms}`;
-      for (const m of batch) hooks.fail(m.id, err, false);
-    }, s.delivery_timeout_ms);
-    producer.send({
-      topic: cmd.topic,
-      acks,
-      timeout: s.request_timeout_ms,
-      messages: batch.map((m) => ({ partition, value: m.value })),
-    }).then((meta) => {
-      clearTimeout(deadline);
-      if (done) return log(`late success for ${batch.length} records on partition ${partition}`);
-      // acks 0: kafkajs gets no response and returns no metadata.
-      if (acks === 0) return batch.forEach((m) => hooks.ok(m.id, partition, -1));
-      const r = meta.find((x) => x.partition === partition);
-      if (!r) {
-        // kafkajs resolves without a result when it found no leader for the
-        // partition (it then sends nothing for it); stay on the safe side.
-        const err = `NoPartitionResult: kafkajs returned no result for partition ${partition}`;
-        return batch.forEach((m) => hooks.fail(m.id, err, false));
-      }
-      const base = Number(r.baseOffset);
-      batch.forEach((m, i) => hooks.ok(m.id, partition, base + i));
-    }, (e) => {
-      clearTimeout(deadline);
-      if (done) return log(`late failure on partition ${partition}:`, describe(e));
-      const definite = isDefinite(e, s.retries);
-      for (const m of batch) hooks.fail(m.id, describe(e), definite);
-    });
-  }
-
-  // One send() per partition per event-loop turn: kafkajs does not keep the
-  // order of send() calls made in the same turn (a smaller call can overtake a
-  // bigger one before the requests are written), so the rest of an oversized
-  // batch waits for the next turn.
-  function flush() {
-    timer = null;
-    for (const [partition, msgs] of pending) {
-      let n = 0;
-      let bytes = 0;
-      while (n < msgs.length && n < MAX_BATCH && (n === 0 || bytes + msgs[n].value.length <= MAX_BATCH_BYTES)) {
-        bytes += msgs[n].value.length;
-        n += 1;
-      }
-      dispatch(partition, msgs.splice(0, n));
-      if (msgs.length === 0) pending.delete(partition);
-    }
-    if (pending.size > 0) timer = setImmediate(flush);
-  }
-
+  const retries = options.producer.retry && options.producer.retry.retries;
   return {
     version: require('kafkajs/package.json').version,
-    send(id, partition, value) {
-      if (!pending.has(partition)) pending.set(partition, []);
-      pending.get(partition).push({ id, value });
-      if (!timer) timer = setTimeout(flush, s.linger_ms);
+    config: effectiveConfig(client, options.set),
+    configSource: 'driver',
+    send(id, { partition, key, value }) {
+      const message = { partition, key, value };
+      producer.send({ ...options.send, topic: cmd.topic, messages: [message] }).then((meta) => {
+        const written = chosen.get(message);
+        // acks 0: kafkajs gets no response and returns no metadata.
+        if (options.send.acks === 0) return hooks.ok(id, written, -1);
+        const r = meta.find((x) => x.partition === written);
+        // kafkajs resolves without a result when it found no leader for the
+        // partition (it then sends nothing for it); stay on the safe side.
+        if (!r) return hooks.fail(id, `NoPartitionResult: kafkajs returned no result for partition ${written}`, false);
+        hooks.ok(id, written, Number(r.baseOffset));
+      }, (e) => hooks.fail(id, describe(e), isDefinite(e, retries)));
     },
     async close() {
       await producer.disconnect();

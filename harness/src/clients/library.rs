@@ -87,9 +87,19 @@ impl Library {
     /// library carries its codecs itself.
     pub fn codec_packages(self) -> &'static [&'static str] {
         match self {
+<<<<<<< HEAD
             Library::KafkaPython => &["lz4", "python-snappy", "zstandard"],
             Library::Aiokafka => &["aiokafka[lz4,snappy,zstd]"],
             Library::Kafkajs => &[],
+=======
+            Library::KafkaPython => &[],
+            Library::Aiokafka => &[],
+            Library::Kafkajs => &[
+                "kafkajs-snappy@1.1.0",
+                "kafkajs-lz4@1.2.1",
+                "@bokuweb/zstd-wasm@0.0.27",
+            ],
+>>>>>>> wt-node
             _ => &[],
         }
     }

@@ -3,7 +3,7 @@
 // librdkafka-style Producer API: produce() per send, one delivery report per
 // record with its own offset, and librdkafka's statistics for the producer id.
 
-const { run, ConfigRejected, rejectSetting, describe, log } = require('./eosdriver');
+const { run, ConfigRejected, rejectSetting, describe, log, withTuning } = require('./eosdriver');
 const Kafka = require('@confluentinc/kafka-javascript');
 
 const CODES = Kafka.CODES.ERRORS;
@@ -72,7 +72,7 @@ function start(cmd, hooks) {
     'bootstrap.servers': cmd.bootstrap,
     'client.id': `eoscheck-${cmd.producer}`,
     'statistics.interval.ms': '250', // the only place the producer id and epoch show
-    ...librdkafkaConfig(cmd.config),
+    ...librdkafkaConfig(withTuning(cmd, librdkafkaConfig)),
     'dr_cb': true,
   };
   const acksZero = ['acks', 'request.required.acks'].some((name) => conf[name] === '0');

@@ -213,4 +213,24 @@ function run({ library, start }) {
   })();
 }
 
-module.exports = { run, ConfigRejected, rejectSetting, describe, log };
+/**
+ * configure's `config` and each of eoscheck's `tuning` settings that `mapping`
+ * (the driver's own config mapping, throwing ConfigRejected for a setting the
+ * library cannot express) takes on its own; the others are skipped, on stderr.
+ */
+function withTuning(cmd, mapping) {
+  const merged = { ...cmd.config };
+  for (const [name, value] of Object.entries(cmd.tuning || {})) {
+    try {
+      mapping({ [name]: value });
+    } catch (e) {
+      if (!(e instanceof ConfigRejected)) throw e;
+      log(`eoscheck's ${name}=${value} not applied: ${e.message}`);
+      continue;
+    }
+    merged[name] = value;
+  }
+  return merged;
+}
+
+module.exports = { run, ConfigRejected, rejectSetting, describe, log, withTuning };

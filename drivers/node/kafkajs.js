@@ -3,7 +3,7 @@
 // producer.send() is one Produce request, so each send command is one send()
 // call with one message, and its offset is the partition's baseOffset.
 
-const { run, ConfigRejected, rejectSetting, describe, log } = require('./eosdriver');
+const { run, ConfigRejected, rejectSetting, describe, log, withTuning } = require('./eosdriver');
 const { Kafka, CompressionTypes, CompressionCodecs, Partitioners, logLevel } = require('kafkajs');
 
 // Value parsers: each returns undefined for a string it cannot read, and
@@ -176,7 +176,7 @@ function effectiveConfig(client, set) {
 }
 
 async function start(cmd, hooks) {
-  const options = kafkajsOptions(cmd.config);
+  const options = kafkajsOptions(withTuning(cmd, kafkajsOptions));
   if (cmd.config['linger.ms'] === '0') log('kafkajs: linger.ms 0 is kafkajs\'s own behaviour; nothing to set');
   const codec = CODECS[options.send.compression];
   if (codec) CompressionCodecs[options.send.compression] = await codec();

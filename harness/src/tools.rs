@@ -6,6 +6,28 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+/// Installs Debian packages with apt-get, running `apt-get update` first.
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    tracing::info!("installing {} with apt-get", packages.join(" "));
+    let update = Command::new("apt-get").args(["update", "-qq"]).status();
+    if !matches!(update, Ok(s) if s.success()) {
+        bail!("apt-get update failed: Debian's package mirror must be reachable to install {}", packages.join(" "));
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => bail!(
+            "apt-get install {} failed; install them by hand and run again",
+            packages.join(" ")
+        ),
+    }
+}
+
 /// How many lines of a failed tool's output its error keeps.
 const TAIL_LINES: usize = 15;
 

@@ -121,6 +121,16 @@ fn launch_command(resolved: &Resolved, source: Source, dir: &Path) -> Installed 
 
 fn build(resolved: &Resolved, source: Source, dir: &Path) -> Result<()> {
     let v = &resolved.version;
+    let missing: Vec<&str> = resolved
+        .library
+        .build_packages()
+        .iter()
+        .filter(|(_, file)| !Path::new(file).exists())
+        .map(|&(package, _)| package)
+        .collect();
+    if !missing.is_empty() {
+        crate::tools::apt_install(&missing)?;
+    }
     match source {
         Source::Maven(..) => {
             output(Command::new("mvn").current_dir(dir).args([

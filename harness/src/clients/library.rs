@@ -82,24 +82,28 @@ impl Library {
         )
     }
 
+    /// Debian packages the library's install builds against, each with a file
+    /// it provides: librdkafka in `@confluentinc/kafka-javascript` is compiled
+    /// on install, and has zstd only when zstd's headers are there.
+    pub fn build_packages(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Library::ConfluentKafkaJavascript => &[("libzstd-dev", "/usr/include/zstd.h")],
+            _ => &[],
+        }
+    }
+
     /// Packages installed beside the library so that every `compression.type`
     /// works (pip or npm specifiers, installed with it). Empty where the
     /// library carries its codecs itself.
     pub fn codec_packages(self) -> &'static [&'static str] {
         match self {
-<<<<<<< HEAD
             Library::KafkaPython => &["lz4", "python-snappy", "zstandard"],
             Library::Aiokafka => &["aiokafka[lz4,snappy,zstd]"],
-            Library::Kafkajs => &[],
-=======
-            Library::KafkaPython => &[],
-            Library::Aiokafka => &[],
             Library::Kafkajs => &[
                 "kafkajs-snappy@1.1.0",
                 "kafkajs-lz4@1.2.1",
                 "@bokuweb/zstd-wasm@0.0.27",
             ],
->>>>>>> wt-node
             _ => &[],
         }
     }

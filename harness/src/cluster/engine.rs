@@ -74,29 +74,10 @@ fn start_dockerd() -> Result<()> {
     Ok(())
 }
 
-/// Installs Debian packages, running `apt-get update` once first.
+/// Installs Debian packages (as root: the engine needs it anyway).
 pub(super) fn install_packages(packages: &[&str]) -> Result<()> {
     require_root(&format!("install {}", packages.join(" ")))?;
-    info!("installing {} with apt-get", packages.join(" "));
-    let update = Command::new("apt-get").args(["update", "-qq"]).status();
-    if !matches!(update, Ok(s) if s.success()) {
-        return Err(Failure::infrastructure(
-            "apt-get update failed: Debian's package mirror must be reachable to install the container engine",
-        ));
-    }
-    let status = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(packages)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdout(Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() => Ok(()),
-        _ => Err(Failure::infrastructure(format!(
-            "apt-get install {} failed; install them by hand and run again",
-            packages.join(" ")
-        ))),
-    }
+    crate::tools::apt_install(packages).map_err(|e| Failure::infrastructure(format!("{e:#}")))
 }
 
 fn require_root(what: &str) -> Result<()> {

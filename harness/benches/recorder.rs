@@ -25,11 +25,12 @@ fn record(recorder: &Recorder) {
                 index,
             },
             attempt: 0,
-            partition: (index % 3) as i32,
+            partition: Some((index % 3) as i32),
         }));
         recorder.invoke_all(&batch);
         for &send in &batch {
-            recorder.ok(send, 1_000_000 + send.message.index as i64);
+            let partition = (send.message.index % 3) as i32;
+            recorder.ok(send, partition, 1_000_000 + send.message.index as i64);
         }
     }
     recorder.flush();

@@ -227,7 +227,7 @@ async fn send_loop(producers: Arc<Producers>, producer: Producer) {
                 batch.extend((next_index..next_index + count).map(|index| SendKey {
                     message: MessageId { producer, index },
                     attempt: 0,
-                    partition: (index % config.partitions as u64) as Partition,
+                    partition: Some((index % config.partitions as u64) as Partition),
                 }));
                 next_index += count;
                 producers.sinks.recorder.invoke_all(&batch);

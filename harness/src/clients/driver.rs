@@ -340,7 +340,7 @@ impl Process {
                 offset,
             } => {
                 let send = self.complete(id)?;
-                self.recorder.ok(SendKey { partition, ..send }, offset);
+                self.recorder.ok(send, partition, offset);
             }
             DriverEvent::Fail {
                 id,
@@ -426,8 +426,10 @@ impl Client for Driver {
         let line = &mut outbox.bytes;
         line.extend_from_slice(b"{\"type\":\"send\",\"id\":");
         line.extend_from_slice(n.format(id).as_bytes());
-        line.extend_from_slice(b",\"partition\":");
-        line.extend_from_slice(n.format(send.partition).as_bytes());
+        if let Some(partition) = send.partition {
+            line.extend_from_slice(b",\"partition\":");
+            line.extend_from_slice(n.format(partition).as_bytes());
+        }
         line.extend_from_slice(b",\"value\":\"");
         line.extend_from_slice(payload);
         line.extend_from_slice(b"\"}\n");
@@ -514,7 +516,7 @@ mod tests {
                     index: 0,
                 },
                 attempt: 0,
-                partition: 0,
+                partition: Some(0),
             };
             self.driver.as_ref().unwrap().send(send, b"eos1:0:0:0")
         }

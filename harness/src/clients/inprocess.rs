@@ -93,13 +93,7 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, send: usize) {
         let send = SendKey::from_word(self.producer, send as u64);
         match result {
-            Ok(m) => self.recorder.ok(
-                SendKey {
-                    partition: m.partition(),
-                    ..send
-                },
-                m.offset(),
-            ),
+            Ok(m) => self.recorder.ok(send, m.partition(), m.offset()),
             Err((error, m)) => {
                 // SAFETY: the message pointer is valid for the duration of the callback.
                 let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };
@@ -164,9 +158,12 @@ impl Client for InProcess {
             self.recorder.fail(send, error, true);
             return Err(Refused::Rejected);
         };
-        let record = BaseRecord::<(), [u8], _>::with_opaque_to(&self.topic, word as usize)
-            .partition(send.partition)
-            .payload(payload);
+        let record =
+            BaseRecord::<(), [u8], _>::with_opaque_to(&self.topic, word as usize).payload(payload);
+        let record = match send.partition {
+            Some(partition) => record.partition(partition),
+            None => record,
+        };
         match self.producer.send(record) {
             Ok(()) => Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {

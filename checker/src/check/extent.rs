@@ -75,9 +75,11 @@ impl Extent {
             ));
         }
         match keys {
-            Some(_) if !self.keyed => return Err(format!(
+            Some(_) if !self.keyed => {
+                return Err(format!(
                 "a format {format} header names no keys (\"keys\" comes with format {KEYED_FROM})"
-            )),
+            ))
+            }
             Some(0) => return Err("a keyed run has at least 1 key (\"keys\": 0)".into()),
             _ => {}
         }

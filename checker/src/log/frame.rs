@@ -312,6 +312,66 @@ fn varint(bytes: &mut &[u8], bits: u32) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+
+    /// `data` compressed by `kafka-protocol`'s own codec `C`, as producers
+    /// of every library write it.
+    fn compressed<C: Compressor<BytesMut>>(data: &[u8]) -> Bytes
+    where
+        C::BufMut: BufMut,
+    {
+        let mut out = BytesMut::new();
+        C::compress(&mut out, |buf| {
+            buf.put_slice(data);
+            Ok(())
+        })
+        .unwrap();
+        out.freeze()
+    }
+
+    /// Every codec decompresses what it made up to the limit, and refuses
+    /// one byte more, having made no more than the limit.
+    #[test]
+    fn decompression_is_held_to_its_limit() {
+        let data = [b'.'; 100_000];
+        for (compression, bytes) in [
+            (Compression::Gzip, compressed::<Gzip>(&data)),
+            (Compression::Snappy, compressed::<Snappy>(&data)),
+            (Compression::Lz4, compressed::<Lz4>(&data)),
+            (Compression::Zstd, compressed::<Zstd>(&data)),
+            (
+                Compression::Snappy,
+                snap::raw::Encoder::new()
+                    .compress_vec(&data)
+                    .unwrap()
+                    .into(),
+            ),
+        ] {
+            assert!(bytes.len() < data.len() / 10, "{compression:?}");
+            let whole = decompress(&mut bytes.clone(), compression, data.len()).unwrap();
+            assert_eq!(whole, &data[..], "{compression:?}");
+            let refused = decompress(&mut bytes.clone(), compression, data.len() - 1).unwrap_err();
+            assert!(
+                format!("{refused:#}").contains("more than 99999 bytes"),
+                "{compression:?}: {refused:#}"
+            );
+        }
+    }
+
+    /// Snappy-java framing that does not hold together is refused before any
+    /// block is decompressed.
+    #[test]
+    fn cut_snappy_framing_is_refused() {
+        let whole = compressed::<Snappy>(&[b'.'; 1000]);
+        for cut in [XERIAL_HEADER - 1, XERIAL_HEADER + 2, whole.len() - 1] {
+            let mut bytes = whole.slice(..cut);
+            assert!(
+                decompress(&mut bytes, Compression::Snappy, 1 << 20).is_err(),
+                "{cut}"
+            );
+        }
+    }
 
     fn read(mut bytes: &[u8], bits: u32) -> Option<(i64, usize)> {
         varint(&mut bytes, bits).map(|value| (value, bytes.len()))

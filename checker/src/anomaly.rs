@@ -2,8 +2,9 @@
 //! (the same text goes into `results.json`, the report and the README) and
 //! whose fields are the shape of one example.
 
+use crate::check::Idempotence;
 use crate::guarantee::Guarantee;
-use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
+use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence};
 use serde::{Deserialize, Serialize};
 
 /// What one anomaly type knows about itself.
@@ -97,11 +98,13 @@ kinds! {
     Lost lost Lost;
     Duplicate duplicate Duplicate;
     Reorder reorder Reorder;
+    KeySplit key_split KeySplit;
     SequenceGap sequence_gap SequenceGap;
     SequenceRepeat sequence_repeat SequenceRepeat;
     SequenceRegress sequence_regress SequenceRegress;
     OffsetMismatch offset_mismatch OffsetMismatch;
     FailedButPresent failed_but_present FailedButPresent;
+    IdempotenceOff idempotence_off IdempotenceOff;
     Phantom phantom Phantom;
 }
 
@@ -319,6 +322,9 @@ anomaly! {
         /// The later-sent message it landed after, and where that one sits.
         pub after: MessageId,
         pub after_offset: Offset,
+        /// The late record's key (lossy UTF-8), when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub key: Option<String>,
         #[serde(flatten)]
         pub send: ClientSend,
     }
@@ -327,6 +333,48 @@ explained!(Reorder, |a| format!(
     "Message {} at {}@{} landed after message {} at offset {}, which was sent later.",
     a.send.message, a.copy.partition, a.copy.offset, a.after, a.after_offset
 ));
+
+/// One partition a record key landed in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyPartition {
+    pub partition: Partition,
+    /// Records with the key there (that count as written).
+    pub records: u64,
+    /// The first of them read that is an eoscheck message.
+    pub message: Option<MessageId>,
+}
+
+/// Where the records of one key landed, partitions in ascending order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyPlacement {
+    /// The key (lossy UTF-8).
+    pub key: String,
+    pub partitions: Vec<KeyPartition>,
+}
+
+anomaly! {
+    "key-split", violates [Order],
+    "One record key landed in more than one partition of the topic, whose partition count stays the same during a run: the partitioner did not keep the key's records together, so their order is lost.",
+    #[serde(transparent)]
+    pub struct KeySplit(pub KeyPlacement);
+}
+explained!(KeySplit, |a| {
+    let places: Vec<String> =
+        a.0.partitions
+            .iter()
+            .map(|p| {
+                let first = p
+                    .message
+                    .map_or(String::new(), |m| format!(", first message {m}"));
+                format!("{} ({} records{first})", p.partition, p.records)
+            })
+            .collect();
+    format!(
+        "Key {:?} landed in partitions {}.",
+        a.0.key,
+        places.join(" and ")
+    )
+});
 
 /// Where the sequence numbers of one (PID, epoch, partition) broke.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -413,6 +461,30 @@ explained!(FailedButPresent, |a| format!(
     told(&a.send.outcome),
     a.copy.partition,
     a.copy.offset
+));
+
+anomaly! {
+    "idempotence-off", violates [NoDuplicates, Order],
+    "A producer the run asked to be idempotent, explicitly (`enable.idempotence=true`) or by leaving it to the library, wrote records without a producer id (PID -1): what no-duplicates and order rest on was off, whether or not a duplicate happened; counted once per producer instance.",
+    pub struct IdempotenceOff {
+        pub producer: Producer,
+        /// Where its first record without a PID sits, in the order the
+        /// partitions were read.
+        pub partition: Partition,
+        pub offset: Offset,
+        /// Its records without a PID, over all partitions.
+        pub records: u64,
+        /// What the run asked for.
+        pub asked: Idempotence,
+    }
+}
+explained!(IdempotenceOff, |a| format!(
+    "Producer {} ({}) wrote {} records without a PID, the first at {}@{}.",
+    a.producer,
+    a.asked.describe(),
+    a.records,
+    a.partition,
+    a.offset
 ));
 
 anomaly! {

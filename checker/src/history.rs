@@ -24,18 +24,27 @@
 //! early (a killed run, a full disk), and the checker can then tell the records
 //! it holds no send for because of the cut from those no producer of the run
 //! wrote.
+//!
+//! Format 5 runs the producer as an application would: an invoke may leave
+//! out the partition (`p`), and the library's partitioner chooses (its `ok`
+//! says where the send went); the header may say the run is keyed (`keys`),
+//! every record then carrying [`crate::payload::key_of`] its message as key.
 
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use serde::{Deserialize, Serialize};
 
 /// The history layout this crate writes.
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
 
 /// The first layout that lists the run's producers and ends with [`Event::End`].
 pub const CLOSED_FROM: u32 = 4;
 
+/// The first layout whose invokes may leave the partition to the library and
+/// whose header may name the run's keys.
+pub const KEYED_FROM: u32 = 5;
+
 /// The layouts this crate reads.
-const READS: [u32; 4] = [1, 2, 3, FORMAT];
+const READS: [u32; 5] = [1, 2, 3, 4, FORMAT];
 
 /// `Err` says why a history of `format` cannot be read.
 pub fn readable(format: u64) -> Result<(), String> {
@@ -56,15 +65,21 @@ pub type Nanos = u64;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
-    /// First line: the layout version, the topic the run wrote and, from
-    /// format 4, how many producers the run has (numbered from 0).
+    /// First line: the layout version, the topic the run wrote, from format
+    /// 4 how many producers the run has (numbered from 0), and from format 5,
+    /// in a keyed run, how many keys (at least 1): every message then carries
+    /// the record key [`crate::payload::key_of`] it.
     Header {
         format: u32,
         topic: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         producers: Option<Producer>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<u32>,
     },
-    /// The workload hands a message to its client, for `partition`.
+    /// The workload hands a message to its client, for `partition`; from
+    /// format 5 `None` (no `p`) leaves the partition to the library's
+    /// partitioner.
     Invoke {
         #[serde(rename = "t", alias = "time")]
         time: Nanos,
@@ -77,8 +92,13 @@ pub enum Event {
             skip_serializing_if = "is_first"
         )]
         attempt: Attempt,
-        #[serde(rename = "p", alias = "partition")]
-        partition: Partition,
+        #[serde(
+            rename = "p",
+            alias = "partition",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        partition: Option<Partition>,
     },
     /// The client acknowledged the send at `partition`/`offset`.
     Ok {
@@ -317,12 +337,19 @@ mod tests {
                 format: FORMAT,
                 topic: "t".into(),
                 producers: Some(2),
+                keys: Some(100),
             },
             Event::Invoke {
                 time: 1,
                 message,
                 attempt: 0,
-                partition: 3,
+                partition: Some(3),
+            },
+            Event::Invoke {
+                time: 1,
+                message,
+                attempt: 1,
+                partition: None,
             },
             Event::Ok {
                 time: 2,
@@ -400,7 +427,11 @@ mod tests {
         let resent = r#"{"type":"invoke","t":5,"m":[1,17],"a":1,"p":2}"#;
         assert!(matches!(
             parse_line(1, resent).unwrap(),
-            Event::Invoke { attempt: 1, .. }
+            Event::Invoke {
+                attempt: 1,
+                partition: Some(2),
+                ..
+            }
         ));
         for bad in [r#""m":[1]"#, r#""m":[1,2,3]"#, r#""m":"1/2""#] {
             let line = format!(r#"{{"type":"invoke","t":5,{bad},"p":2}}"#);
@@ -410,9 +441,33 @@ mod tests {
     }
 
     #[test]
+    fn format_5_may_leave_the_partition_out_and_name_keys() {
+        let invoke = Event::Invoke {
+            time: 5,
+            message: MessageId {
+                producer: 1,
+                index: 17,
+            },
+            attempt: 0,
+            partition: None,
+        };
+        let line = r#"{"type":"invoke","t":5,"m":[1,17]}"#;
+        assert_eq!(serde_json::to_string(&invoke).unwrap(), line);
+        assert_eq!(parse_line(1, line).unwrap(), invoke);
+        let header = r#"{"type":"header","format":5,"topic":"t","producers":2,"keys":100}"#;
+        assert!(matches!(
+            parse_header(header).unwrap(),
+            Event::Header {
+                keys: Some(100),
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn header_errors_say_what_is_wrong() {
-        let err = parse_header(r#"{"type":"header","format":5,"topic":"t"}"#).unwrap_err();
-        assert!(err.problem.contains("format 5 is not supported"), "{err}");
+        let err = parse_header(r#"{"type":"header","format":6,"topic":"t"}"#).unwrap_err();
+        assert!(err.problem.contains("format 6 is not supported"), "{err}");
         let err = parse_header(r#"{"type":"invoke"}"#).unwrap_err();
         assert!(err.problem.contains("must be the header"), "{err}");
         let err = parse_line(7, r#"{"type":"ok","t":1}"#).unwrap_err();

@@ -51,30 +51,42 @@ impl fmt::Display for MessageId {
 pub struct SendKey {
     pub message: MessageId,
     pub attempt: Attempt,
-    pub partition: Partition,
+    /// The partition the send names; `None` leaves the choice to the
+    /// library's partitioner (by the record key, when there is one).
+    pub partition: Option<Partition>,
 }
+
+/// The partition bits of a send word that name no partition: 0xFFFF, so real
+/// partitions keep 0..=0xFFFE.
+const LEFT_TO_LIBRARY: u64 = 0xFFFF;
 
 impl SendKey {
     /// The send in one word, without its producer (known from where the word
     /// is kept): message index in 40 bits (a trillion messages), attempt in 8
-    /// (the workload makes a handful), partition in 16 (as the checker reads).
-    /// None when a field does not fit. The harness's recorder and librdkafka's
-    /// per-message opaque carry sends this way: no allocation per send.
+    /// (the workload makes a handful), partition in 16 (as the checker reads;
+    /// 0xFFFF when the send names none). None when a field does not fit. The
+    /// harness's recorder and librdkafka's per-message opaque carry sends this
+    /// way: no allocation per send.
     pub fn to_word(self) -> Option<u64> {
-        let (index, attempt, partition) = (self.message.index, self.attempt, self.partition);
-        (index < 1 << 40 && attempt < 1 << 8 && (0..1 << 16).contains(&partition))
-            .then_some((index << 24) | (u64::from(attempt) << 16) | partition as u64)
+        let (index, attempt) = (self.message.index, self.attempt);
+        let partition = match self.partition {
+            None => LEFT_TO_LIBRARY,
+            Some(p) => u64::try_from(p).ok().filter(|&p| p < LEFT_TO_LIBRARY)?,
+        };
+        (index < 1 << 40 && attempt < 1 << 8)
+            .then_some((index << 24) | (u64::from(attempt) << 16) | partition)
     }
 
     /// The send `producer` packed into `word` with [`SendKey::to_word`].
     pub fn from_word(producer: Producer, word: u64) -> SendKey {
+        let partition = word & 0xffff;
         SendKey {
             message: MessageId {
                 producer,
                 index: word >> 24,
             },
             attempt: ((word >> 16) & 0xff) as Attempt,
-            partition: (word & 0xffff) as Partition,
+            partition: (partition != LEFT_TO_LIBRARY).then_some(partition as Partition),
         }
     }
 }
@@ -83,7 +95,7 @@ impl SendKey {
 mod tests {
     use super::*;
 
-    fn key(index: u64, attempt: Attempt, partition: Partition) -> SendKey {
+    fn key(index: u64, attempt: Attempt, partition: Option<Partition>) -> SendKey {
         SendKey {
             message: MessageId { producer: 7, index },
             attempt,
@@ -93,16 +105,25 @@ mod tests {
 
     #[test]
     fn a_send_word_keeps_its_fields_or_refuses_them() {
-        for (index, attempt, partition) in
-            [(0, 0, 0), ((1 << 40) - 1, 255, 65_535), (123_456_789, 4, 2)]
-        {
+        for (index, attempt, partition) in [
+            (0, 0, Some(0)),
+            ((1 << 40) - 1, 255, Some(65_534)),
+            (123_456_789, 4, Some(2)),
+            (5, 1, None),
+            ((1 << 40) - 1, 255, None),
+        ] {
             let send = key(index, attempt, partition);
             let word = send.to_word().unwrap();
             assert_eq!(SendKey::from_word(7, word), send);
         }
-        for (index, attempt, partition) in
-            [(1 << 40, 0, 0), (0, 256, 0), (0, 0, 65_536), (0, 0, -1)]
-        {
+        for (index, attempt, partition) in [
+            (1 << 40, 0, Some(0)),
+            (0, 256, Some(0)),
+            (0, 256, None),
+            (0, 0, Some(65_535)),
+            (0, 0, Some(65_536)),
+            (0, 0, Some(-1)),
+        ] {
             assert_eq!(key(index, attempt, partition).to_word(), None);
         }
     }

@@ -62,7 +62,7 @@ pub mod results;
 pub mod synth;
 
 pub use anomaly::{Anomalies, Kind};
-pub use check::{Asked, Checker, Options};
+pub use check::{Asked, Checker, Idempotence, Options};
 pub use guarantee::Guarantee;
 pub use history::{Event, HistoryError};
 pub use ids::{MessageId, SendKey};

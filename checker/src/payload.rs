@@ -5,6 +5,13 @@
 //! value itself: `eos1:<producer>:<index>:<attempt>` in ASCII, padded with
 //! `.` to the requested size. A console consumer shows it as is, and the
 //! checker parses it with a handful of byte comparisons per record.
+//!
+//! A keyed run (the history header's `keys`) gives every record a key too,
+//! [`key_of`] its message in decimal ASCII ([`key_bytes`]): a pure function
+//! of the message, so the harness, the checker and anyone reading the log
+//! compute the same key without a table, and well mixed, so consecutive
+//! messages spread over the keys (and so over the partitions) as an
+//! application's keys would.
 
 use crate::{
     decimal::Cursor,
@@ -88,6 +95,66 @@ pub fn decode(value: &[u8]) -> Option<(MessageId, Attempt)> {
     }
 }
 
+/// SplitMix64's increment (2^64 divided by the golden ratio, made odd).
+pub(crate) const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's finaliser (Steele, Lea and Flood, 2014): a bijection of u64
+/// in which every output bit depends on every input bit.
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The key number of `message` in a run with `keys` keys (at least 1; 0
+/// panics): SplitMix64's finaliser of `index + producer × 0x9E3779B97F4A7C15`
+/// (wrapping at 2^64), modulo `keys`. In Python:
+///
+/// ```text
+/// M = 2**64 - 1
+/// def key_of(producer, index, keys):
+///     z = (index + producer * 0x9E3779B97F4A7C15) & M
+///     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+///     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+///     return (z ^ (z >> 31)) % keys
+/// ```
+pub fn key_of(message: MessageId, keys: u32) -> u32 {
+    let seed = message
+        .index
+        .wrapping_add(u64::from(message.producer).wrapping_mul(GOLDEN_GAMMA));
+    (splitmix64(seed) % u64::from(keys)) as u32
+}
+
+/// The most digits a key number has.
+const KEY_DIGITS: usize = 10;
+
+/// A record key as eoscheck writes it: a key number in decimal ASCII, kept on
+/// the stack so a send costs no allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyBytes {
+    digits: [u8; KEY_DIGITS + Cursor::SLACK],
+    len: usize,
+}
+
+impl KeyBytes {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("decimal digits are ASCII")
+    }
+}
+
+/// The record key for key number `key` (see [`key_of`]).
+pub fn key_bytes(key: u32) -> KeyBytes {
+    let mut digits = [0; KEY_DIGITS + Cursor::SLACK];
+    let mut cursor = Cursor::new(&mut digits, 0);
+    cursor.number(key.into());
+    let len = cursor.len();
+    KeyBytes { digits, len }
+}
+
 /// A non-empty run of decimal digits no larger than `max`, and what follows.
 fn number(bytes: &[u8], max: u64) -> Option<(u64, &[u8])> {
     let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -140,6 +207,30 @@ mod tests {
                 let value = values.encode(MessageId { producer, index }, attempt, size);
                 proptest::prop_assert_eq!(value, &expected[..]);
             }
+        }
+    }
+
+    /// The key function is the documented formula (values from the Python
+    /// in its doc comment), and spreads consecutive messages over the keys.
+    #[test]
+    fn keys_follow_the_documented_formula_and_spread() {
+        let key = |producer, index, keys| key_of(MessageId { producer, index }, keys);
+        assert_eq!(
+            [key(0, 0, 1000), key(0, 1, 1000), key(3, 1234, 1000)],
+            [0, 789, 946]
+        );
+        assert_eq!(key(u32::MAX, u64::MAX, u32::MAX), 4_206_706_721);
+        let mut per_key = [0u32; 8];
+        for index in 0..8000 {
+            per_key[key(1, index, 8) as usize] += 1;
+        }
+        assert!(
+            per_key.iter().all(|&n| (900..1100).contains(&n)),
+            "{per_key:?}"
+        );
+        for (n, text) in [(0, "0"), (42, "42"), (u32::MAX, "4294967295")] {
+            assert_eq!(key_bytes(n).as_str(), text);
+            assert_eq!(key_bytes(n).as_bytes(), text.as_bytes());
         }
     }
 

@@ -1,6 +1,9 @@
 //! `results.json`: the verdict, the anomalies, and the counts behind them.
 
-use crate::anomaly::Anomalies;
+use std::collections::BTreeMap;
+
+use crate::anomaly::{Anomalies, KeyPlacement};
+use crate::check::Idempotence;
 use crate::guarantee::Guarantee;
 use crate::history::{Nanos, NemesisPhase};
 use crate::ids::{Epoch, Offset, Partition, Producer, ProducerId, Sequence};
@@ -66,6 +69,37 @@ pub struct Results {
     /// What the run really tested against what it asked for.
     #[serde(default)]
     pub tested: Tested,
+    /// Where each record key landed, keys in numeric order (shorter first,
+    /// then by their bytes); left out when no record had a key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyPlacement>,
+    /// Each of the run's producers: the idempotence asked for and what the
+    /// log shows was in effect.
+    #[serde(default)]
+    pub idempotence: Vec<ProducerIdempotence>,
+}
+
+/// One producer instance's idempotence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProducerIdempotence {
+    pub producer: Producer,
+    pub asked: Idempotence,
+    pub in_effect: InEffect,
+}
+
+/// Whether a producer's records in the log carry a PID (whether their
+/// sequences hold together is judged by `sequence-gap` and its kin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InEffect {
+    /// Every record of the producer carries a PID (>= 0).
+    Yes,
+    /// None does.
+    No,
+    /// Some do, some do not.
+    Mixed,
+    /// The log holds no record of the producer.
+    NoRecords,
 }
 
 /// The faults and the load a run asked for, against those it got: a fault
@@ -226,6 +260,11 @@ pub struct PartitionStats {
     pub last_offset: Option<Offset>,
     /// Every (PID, epoch) that wrote here, in order of first appearance.
     pub sessions: Vec<SessionStats>,
+    /// How many of its batches (control batches included) the log holds
+    /// compressed with each codec (`none` for uncompressed): what the
+    /// producer's compression really did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub batches_by_codec: BTreeMap<String, u64>,
 }
 
 /// One (PID, epoch) in one partition: its sequence range and which producer

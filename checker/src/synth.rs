@@ -13,8 +13,18 @@
 //! sends that did and did not land, definite failures, committed and aborted
 //! transactions of an extra transactional producer, and a nemesis fault
 //! spanning the middle third.
+//!
+//! A keyed run gives every record its message's key ([`payload::key_of`]),
+//! names no partition in its invokes, and puts each message where a stand-in
+//! for the library's default partitioner does: key number modulo the
+//! partition count. Consecutive messages of a producer then rarely share a
+//! partition, so its batches hold one message each; a message that must go
+//! to a given partition (a second batch for a reorder, say) is the
+//! producer's next one whose key the partitioner puts there, and the messages
+//! skipped are never sent.
 
 use crate::anomaly::{DuplicateCause, Kind};
+use crate::check::Idempotence;
 use crate::history::{Event, Nanos, FORMAT};
 use crate::ids::{
     Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, NO_PRODUCER_ID,
@@ -22,9 +32,9 @@ use crate::ids::{
 use crate::log::{self, Manifest, PartitionLog};
 use crate::payload;
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+pub use kafka_protocol::records::Compression;
+use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use std::collections::BTreeSet;
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -49,6 +59,10 @@ pub struct SynthConfig {
     pub failures: u32,
     /// Transactions of an extra producer, alternately committed and aborted.
     pub transactions: u32,
+    /// Keys of a keyed run (see the module doc); 0 for records without keys.
+    pub keys: u32,
+    /// How data batches are compressed.
+    pub compression: Compression,
     pub inject: Vec<Injection>,
 }
 
@@ -68,8 +82,15 @@ impl SynthConfig {
             indeterminate: 4,
             failures: 2,
             transactions: 2,
+            keys: 0,
+            compression: Compression::None,
             inject: Vec::new(),
         }
+    }
+
+    /// Whether the run is keyed.
+    fn keyed(&self) -> bool {
+        self.keys > 0
     }
 }
 
@@ -97,10 +118,15 @@ pub enum Injection {
     OffsetMismatch,
     FailedButPresent,
     Phantom,
+    /// A message written to another partition than the one its key's other
+    /// messages go to.
+    KeySplit,
+    /// An extra producer of an idempotent run that writes without a PID.
+    IdempotenceOff,
 }
 
 impl Injection {
-    pub const ALL: [Injection; 12] = [
+    pub const ALL: [Injection; 14] = [
         Injection::Lost,
         Injection::Duplicate(DuplicateCause::SamePidEpoch),
         Injection::Duplicate(DuplicateCause::EpochBump),
@@ -113,6 +139,8 @@ impl Injection {
         Injection::OffsetMismatch,
         Injection::FailedButPresent,
         Injection::Phantom,
+        Injection::KeySplit,
+        Injection::IdempotenceOff,
     ];
 
     pub fn kind(self) -> Kind {
@@ -126,18 +154,33 @@ impl Injection {
             Injection::OffsetMismatch => Kind::OffsetMismatch,
             Injection::FailedButPresent => Kind::FailedButPresent,
             Injection::Phantom => Kind::Phantom,
+            Injection::KeySplit => Kind::KeySplit,
+            Injection::IdempotenceOff => Kind::IdempotenceOff,
         }
     }
 
-    /// Whether the anomaly can only exist with PIDs, epochs and sequences.
-    pub fn needs_idempotence(self) -> bool {
-        matches!(
-            self,
+    /// Whether `config` can have this anomaly planted.
+    pub fn fits(self, config: &SynthConfig) -> bool {
+        self.unmet_need(config).is_none()
+    }
+
+    /// What `config` lacks for this anomaly, if anything.
+    fn unmet_need(self, config: &SynthConfig) -> Option<&'static str> {
+        match self {
             Injection::Duplicate(DuplicateCause::EpochBump | DuplicateCause::NewPid)
-                | Injection::SequenceGap
-                | Injection::SequenceRepeat
-                | Injection::SequenceRegress
-        )
+            | Injection::SequenceGap
+            | Injection::SequenceRepeat
+            | Injection::SequenceRegress
+            | Injection::IdempotenceOff
+                if !config.idempotent =>
+            {
+                Some("needs idempotent producers (PIDs, epochs, sequences)")
+            }
+            Injection::KeySplit if !config.keyed() || config.partitions < 2 => {
+                Some("needs keys and at least 2 partitions")
+            }
+            _ => None,
+        }
     }
 }
 
@@ -145,7 +188,9 @@ impl Injection {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Injected {
     pub injection: Injection,
-    /// The message concerned (none for an undecodable phantom).
+    /// The message concerned (none for an undecodable phantom, and for
+    /// idempotence-off, which is about a producer: its first record is at
+    /// `offset`).
     pub message: Option<MessageId>,
     pub partition: Partition,
     /// The record concerned, when the anomaly is about a record.
@@ -161,6 +206,8 @@ pub struct Injected {
 
 /// A generated run.
 pub struct SynthRun {
+    /// What the run asked of idempotence, for the checker's options.
+    pub asked: Idempotence,
     pub manifest: Manifest,
     /// Each partition's batches, in manifest order.
     pub logs: Vec<Bytes>,
@@ -194,6 +241,8 @@ struct SentBatch {
     count: u32,
     attempt: Attempt,
     partition: Partition,
+    /// Whether the invokes name the partition (else the library chose it).
+    named: bool,
     completion: Completion,
 }
 
@@ -234,7 +283,7 @@ impl SentBatch {
                 time: self.time,
                 message: message(i),
                 attempt,
-                partition,
+                partition: self.named.then_some(partition),
             });
         }
         let time = self.time + LATENCY;
@@ -271,17 +320,17 @@ pub fn generate(config: &SynthConfig) -> Result<SynthRun, String> {
     if config.producers == 0 || config.partitions == 0 || config.max_batch == 0 {
         return Err("producers, partitions and max_batch must be at least 1".into());
     }
-    if config.partitions > 1 << 16 {
-        return Err("at most 65536 partitions".into());
+    if config.partitions >= 1 << 16 {
+        return Err("at most 65535 partitions".into());
     }
-    if let Some(i) = config
-        .inject
-        .iter()
-        .find(|i| i.needs_idempotence() && !config.idempotent)
-    {
-        return Err(format!(
-            "{i:?} needs idempotent producers (PIDs, epochs, sequences)"
-        ));
+    for i in &config.inject {
+        if let Some(need) = i.unmet_need(config) {
+            return Err(format!("{i:?} {need}"));
+        }
+    }
+    let splits = config.inject.iter().filter(|&&i| i == Injection::KeySplit);
+    if splits.count() as u64 > u64::from(config.keys) {
+        return Err("each KeySplit needs a key of its own: more keys than splits".into());
     }
     let mut sim = Simulation::new(config);
     sim.run();
@@ -296,6 +345,9 @@ pub struct BatchSpec<'a> {
     pub base_sequence: Sequence,
     pub transactional: bool,
     pub values: &'a [Vec<u8>],
+    /// The records' keys, by position; records past its end have none.
+    pub keys: &'a [Bytes],
+    pub compression: Compression,
 }
 
 /// Appends one RecordBatch v2 to `out`, as a broker would store it. Record
@@ -314,12 +366,12 @@ pub fn encode_batch(out: &mut BytesMut, spec: &BatchSpec) {
                 spec,
                 spec.first_offset + i as i64,
                 sequence,
-                None,
+                spec.keys.get(i).cloned(),
                 Some(Bytes::from(v.clone())),
             )
         })
         .collect();
-    encode(out, &records);
+    encode(out, &records, spec.compression);
 }
 
 /// Appends a control batch with a COMMIT (or ABORT) marker of `pid`.
@@ -337,12 +389,14 @@ pub fn encode_marker(
         base_sequence: -1,
         transactional: true,
         values: &[],
+        keys: &[],
+        compression: Compression::None,
     };
     let key = Bytes::from(vec![0, 0, 0, u8::from(commit)]);
     let value = Bytes::from(vec![0, 0, 0, 0, 0, 0]);
     let mut marker = record(&spec, offset, -1, Some(key), Some(value));
     marker.control = true;
-    encode(out, &[marker]);
+    encode(out, &[marker], spec.compression);
 }
 
 fn record(
@@ -369,10 +423,10 @@ fn record(
     }
 }
 
-fn encode(out: &mut BytesMut, records: &[Record]) {
+fn encode(out: &mut BytesMut, records: &[Record], compression: Compression) {
     let options = RecordEncodeOptions {
         version: 2,
-        compression: Compression::None,
+        compression,
     };
     RecordBatchEncoder::encode(out, records, &options)
         .expect("encoding an in-memory batch cannot fail");
@@ -389,11 +443,8 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0 = self.0.wrapping_add(payload::GOLDEN_GAMMA);
+        payload::splitmix64(self.0)
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
@@ -465,11 +516,22 @@ struct Simulation<'a> {
     injected: Vec<Injected>,
     next_pid: ProducerId,
     sent: u64,
+    /// The producers that write without a PID for idempotence-off, and how
+    /// many of them have.
+    pidless: std::ops::Range<Producer>,
+    /// Keys already split by an injection.
+    split: BTreeSet<u32>,
 }
 
 impl<'a> Simulation<'a> {
     fn new(config: &'a SynthConfig) -> Self {
         let partitions = config.partitions as usize;
+        let off = config
+            .inject
+            .iter()
+            .filter(|&&i| i == Injection::IdempotenceOff);
+        // After the ordinary producers and the transactional one.
+        let pidless = config.producers + 1..config.producers + 1 + off.count() as Producer;
         let mut sim = Simulation {
             config,
             rng: Rng(config.seed),
@@ -480,17 +542,19 @@ impl<'a> Simulation<'a> {
             steps: vec![Step::Event(Event::Header {
                 format: FORMAT,
                 topic: "eoscheck".into(),
-                // The ordinary producers and the transactional one.
-                producers: Some(config.producers + 1),
+                producers: Some(pidless.end),
+                keys: config.keyed().then_some(config.keys),
             })],
             injected: Vec::new(),
             next_pid: 1000,
             sent: 0,
+            pidless: pidless.start..pidless.start,
+            split: BTreeSet::new(),
         };
-        // The ordinary producers, then the transactional one (always
-        // idempotent, as transactions require).
-        for p in 0..=config.producers {
-            let pid = if config.idempotent || p == config.producers {
+        // The ordinary producers, the transactional one (always idempotent,
+        // as transactions require), and those for idempotence-off.
+        for p in 0..pidless.end {
+            let pid = if (config.idempotent && p < config.producers) || p == config.producers {
                 sim.new_pid()
             } else {
                 NO_PRODUCER_ID
@@ -568,14 +632,35 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// An ordinary producer and the partition of its next batch.
     fn pick(&mut self) -> (Producer, Partition) {
         let p = self.rng.below(u64::from(self.config.producers)) as Producer;
-        let q = self.rng.below(u64::from(self.config.partitions)) as Partition;
+        let q = match self.config.keyed() {
+            true => self.partition_of(MessageId {
+                producer: p,
+                index: self.producers[p as usize].next_index,
+            }),
+            false => self.rng.below(u64::from(self.config.partitions)) as Partition,
+        };
         (p, q)
     }
 
+    /// Messages in the next batch: one in a keyed run (see the module doc).
     fn batch_size(&mut self) -> u64 {
-        1 + self.rng.below(u64::from(self.config.max_batch))
+        match self.config.keyed() {
+            true => 1,
+            false => 1 + self.rng.below(u64::from(self.config.max_batch)),
+        }
+    }
+
+    /// The key number of `message` in a keyed run.
+    fn key_of(&self, message: MessageId) -> u32 {
+        payload::key_of(message, self.config.keys)
+    }
+
+    /// Where the stand-in for the default partitioner puts `message`.
+    fn partition_of(&self, message: MessageId) -> Partition {
+        (self.key_of(message) % self.config.partitions) as Partition
     }
 
     fn act(&mut self, action: Action) {
@@ -648,7 +733,7 @@ impl<'a> Simulation<'a> {
         k: u32,
         fate: Fate,
     ) -> (MessageId, Option<Offset>) {
-        let first = self.invoke(p, k);
+        let first = self.invoke(p, q, k);
         let written = match fate {
             Fate::Vanishes(_) => None,
             _ => Some(self.write_next(p, q, first, k, 0, false)),
@@ -663,15 +748,33 @@ impl<'a> Simulation<'a> {
         (first, written)
     }
 
-    /// Takes the next `k` indexes of producer `p`.
-    fn invoke(&mut self, p: Producer, k: u32) -> MessageId {
-        let producer = &mut self.producers[p as usize];
-        let index = producer.next_index;
-        producer.next_index += u64::from(k);
+    /// Takes the next `k` indexes of producer `p` for partition `q`: in a
+    /// keyed run, the next one (`k` is 1) whose key goes to `q`.
+    fn invoke(&mut self, p: Producer, q: Partition, k: u32) -> MessageId {
+        let keyed = self.config.keyed();
+        self.invoke_where(p, k, |sim, m| !keyed || sim.partition_of(m) == q)
+    }
+
+    /// Takes the next `k` indexes of producer `p` from the first message
+    /// that is `wanted`; those skipped are never sent.
+    fn invoke_where(
+        &mut self,
+        p: Producer,
+        k: u32,
+        wanted: impl Fn(&Self, MessageId) -> bool,
+    ) -> MessageId {
+        let mut first = MessageId {
+            producer: p,
+            index: self.producers[p as usize].next_index,
+        };
+        while !wanted(self, first) {
+            first.index += 1;
+        }
+        self.producers[p as usize].next_index = first.index + u64::from(k);
         if p < self.config.producers {
             self.sent += u64::from(k);
         }
-        MessageId { producer: p, index }
+        first
     }
 
     /// Stores the history of one batch.
@@ -692,6 +795,7 @@ impl<'a> Simulation<'a> {
             count,
             attempt,
             partition: q,
+            named: !self.config.keyed(),
             completion,
         }));
     }
@@ -735,18 +839,20 @@ impl<'a> Simulation<'a> {
         transactional: bool,
     ) -> Offset {
         let size = self.config.value_size;
-        let values: Vec<Vec<u8>> = (0..u64::from(k))
-            .map(|i| {
-                payload::encode(
-                    MessageId {
-                        index: first.index + i,
-                        ..first
-                    },
-                    attempt,
-                    size,
-                )
-            })
+        let messages = (0..u64::from(k)).map(|i| MessageId {
+            index: first.index + i,
+            ..first
+        });
+        let values: Vec<Vec<u8>> = messages
+            .clone()
+            .map(|m| payload::encode(m, attempt, size))
             .collect();
+        let keys: Vec<Bytes> = match self.config.keyed() {
+            true => messages
+                .map(|m| Bytes::copy_from_slice(payload::key_bytes(self.key_of(m)).as_bytes()))
+                .collect(),
+            false => Vec::new(),
+        };
         let producer = &self.producers[p as usize];
         let (pid, epoch) = (producer.pid, producer.epoch);
         self.append(
@@ -758,6 +864,8 @@ impl<'a> Simulation<'a> {
                 base_sequence: base,
                 transactional,
                 values: &values,
+                keys: &keys,
+                compression: self.config.compression,
             },
         )
     }
@@ -780,7 +888,7 @@ impl<'a> Simulation<'a> {
     /// producer's batch in between, then the marker.
     fn transaction(&mut self, p: Producer, q: Partition, k: u32, commit: bool) {
         let t = self.config.producers;
-        let first = self.invoke(t, k);
+        let first = self.invoke(t, q, k);
         let offset = self.write_next(t, q, first, k, 0, true);
         self.send(p, q, 1, Fate::Acked);
         let producer = &self.producers[t as usize];
@@ -813,6 +921,8 @@ impl<'a> Simulation<'a> {
             Injection::OffsetMismatch => self.misplace_ack(p, q),
             Injection::FailedButPresent => self.fail_but_land(p, q),
             Injection::Phantom => self.phantom(q),
+            Injection::KeySplit => self.split_key(p),
+            Injection::IdempotenceOff => self.write_without_pid(q, k),
         };
         self.injected.push(Injected {
             injection,
@@ -826,7 +936,7 @@ impl<'a> Simulation<'a> {
 
     /// A batch acknowledged at the offset it would have had, never written.
     fn lose(&mut self, p: Producer, q: Partition, k: u32) -> Planted {
-        let first = self.invoke(p, k);
+        let first = self.invoke(p, q, k);
         let would_be = self.ends[q as usize];
         self.record(p, q, first.index, k, 0, Completion::acked(would_be));
         Planted::at(first, None, k)
@@ -834,7 +944,7 @@ impl<'a> Simulation<'a> {
 
     /// A batch written twice though sent once, for `cause`.
     fn duplicate(&mut self, cause: DuplicateCause, p: Producer, q: Partition, k: u32) -> Planted {
-        let first = self.invoke(p, k);
+        let first = self.invoke(p, q, k);
         let offset = self.write_next(p, q, first, k, 0, false);
         let also = match cause {
             DuplicateCause::SamePidEpoch => self.write_again(p, q, first, k),
@@ -885,8 +995,8 @@ impl<'a> Simulation<'a> {
     /// they were sent in.
     fn reorder(&mut self, p: Producer, q: Partition, k: u32) -> Planted {
         let later = self.batch_size() as u32;
-        let early = self.invoke(p, k);
-        let late = self.invoke(p, later);
+        let early = self.invoke(p, q, k);
+        let late = self.invoke(p, q, later);
         // The later batch lands first; sequences follow the log, as if the
         // client had numbered them after reordering.
         let late_at = self.write_next(p, q, late, later, 0, false);
@@ -908,7 +1018,7 @@ impl<'a> Simulation<'a> {
         // Repeat and regress step back from what this producer already
         // wrote here, so make sure there is something.
         while *self.next_sequence(p, q) < 2 {
-            self.send(p, q, 2, Fate::Acked);
+            self.send(p, q, 1, Fate::Acked);
         }
         let next = *self.next_sequence(p, q);
         let base = match injection {
@@ -916,7 +1026,7 @@ impl<'a> Simulation<'a> {
             Injection::SequenceRepeat => next - 1,
             _ => next - 2,
         };
-        let first = self.invoke(p, k);
+        let first = self.invoke(p, q, k);
         let offset = self.write(p, q, first, k, 0, base, false);
         *self.next_sequence(p, q) = wrap(base, i64::from(k));
         self.record(p, q, first.index, k, 0, Completion::acked(offset));
@@ -925,7 +1035,7 @@ impl<'a> Simulation<'a> {
 
     /// One message acknowledged at the offset after the one it got.
     fn misplace_ack(&mut self, p: Producer, q: Partition) -> Planted {
-        let first = self.invoke(p, 1);
+        let first = self.invoke(p, q, 1);
         let offset = self.write_next(p, q, first, 1, 0, false);
         self.record(p, q, first.index, 1, 0, Completion::acked(offset + 1));
         Planted::at(first, Some(offset), 1)
@@ -960,11 +1070,50 @@ impl<'a> Simulation<'a> {
             base_sequence: -1,
             transactional: false,
             values: &[value],
+            keys: &[],
+            compression: self.config.compression,
         };
         let offset = self.append(q, &spec);
         Planted {
             message: (!foreign).then_some(stranger),
             offset: Some(offset),
+            count: 1,
+            also: Vec::new(),
+        }
+    }
+
+    /// Producer `p`'s next message whose key no injection split yet, sent
+    /// where its key goes; then its next message of the same key, written
+    /// to the next partition over, as a partitioner that lost track of the
+    /// key would.
+    fn split_key(&mut self, p: Producer) -> Planted {
+        let first = self.invoke_where(p, 1, |sim, m| !sim.split.contains(&sim.key_of(m)));
+        let key = self.key_of(first);
+        self.split.insert(key);
+        let home = self.partition_of(first);
+        let offset = self.write_next(p, home, first, 1, 0, false);
+        self.record(p, home, first.index, 1, 0, Completion::acked(offset));
+        let astray = self.invoke_where(p, 1, |sim, m| sim.key_of(m) == key);
+        let elsewhere = (home + 1) % self.config.partitions as Partition;
+        let offset = self.write_next(p, elsewhere, astray, 1, 0, false);
+        self.record(p, elsewhere, astray.index, 1, 0, Completion::acked(offset));
+        Planted {
+            message: Some(astray),
+            offset: Some(offset),
+            count: 1,
+            also: Vec::new(),
+        }
+    }
+
+    /// `k` messages of the next producer kept for idempotence-off, which
+    /// writes without a PID, acknowledged.
+    fn write_without_pid(&mut self, q: Partition, k: u32) -> Planted {
+        let p = self.pidless.end;
+        self.pidless.end += 1;
+        let (_, offset) = self.send(p, q, k, Fate::Acked);
+        Planted {
+            message: None,
+            offset,
             count: 1,
             also: Vec::new(),
         }
@@ -986,6 +1135,10 @@ impl<'a> Simulation<'a> {
             })
             .collect();
         SynthRun {
+            asked: match self.config.idempotent {
+                true => Idempotence::ExplicitTrue,
+                false => Idempotence::ExplicitFalse,
+            },
             manifest: Manifest {
                 format: log::FORMAT,
                 topic: "eoscheck".into(),

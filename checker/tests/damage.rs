@@ -2,7 +2,9 @@
 //! is refused as damaged (the harness exits 64), naming the byte where the bad
 //! batch starts, and never judged as something a client did. Arbitrary bytes
 //! and mutations of a valid log never panic, and never pass as a valid run
-//! unless they decode to exactly what the valid log held.
+//! unless they decode to exactly what the valid log held, compressed or not.
+//! Compressed batches of every codec are read, however far they compress,
+//! as long as what they decompress to stays within the bound.
 
 mod common;
 
@@ -11,25 +13,42 @@ use checker::log::layout::{
     CRC_AT, CRC_FROM, FRAME, HEADER, LAST_OFFSET_DELTA_AT, LENGTH_AT, MAGIC, MAGIC_AT,
     RECORD_COUNT_AT,
 };
-use checker::synth::{generate, SynthConfig, SynthRun};
-use checker::{Checker, Guarantee, LogError, Results, Validity};
-use common::options;
+use checker::synth::{generate, BatchSpec, Compression, SynthConfig, SynthRun};
+use checker::{payload, Checker, Guarantee, LogError, Results, Validity};
+use common::{batch, msg, options, Run};
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::sync::OnceLock;
 
+/// The codecs a broker may keep batches in, besides none.
+const CODECS: [Compression; 4] = [
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
 /// A clean run of one partition (data batches, committed and aborted
 /// transactions with their markers, epoch bumps, a restart), made once.
 fn run() -> &'static SynthRun {
     static RUN: OnceLock<SynthRun> = OnceLock::new();
-    RUN.get_or_init(|| {
-        generate(&SynthConfig {
-            partitions: 1,
-            ..SynthConfig::clean(3, 500)
-        })
-        .unwrap()
+    RUN.get_or_init(|| clean_run(Compression::None))
+}
+
+/// The same run with its data batches gzip-compressed, made once.
+fn gzip_run() -> &'static SynthRun {
+    static RUN: OnceLock<SynthRun> = OnceLock::new();
+    RUN.get_or_init(|| clean_run(Compression::Gzip))
+}
+
+fn clean_run(compression: Compression) -> SynthRun {
+    generate(&SynthConfig {
+        partitions: 1,
+        compression,
+        ..SynthConfig::clean(3, 500)
     })
+    .unwrap()
 }
 
 /// The run's log, as the brokers served it.
@@ -39,7 +58,11 @@ fn clean_log() -> Vec<u8> {
 
 /// Checks the run's history against `log` as its partition's file.
 fn check(log: Vec<u8>) -> Result<Results, LogError> {
-    let run = run();
+    check_run(run(), log)
+}
+
+/// Checks `run`'s history against `log` as its partition's file.
+fn check_run(run: &SynthRun, log: Vec<u8>) -> Result<Results, LogError> {
     let mut checker = Checker::new(options(&Guarantee::ALL));
     run.for_each_event(|e| checker.observe(e).unwrap());
     checker.begin_log(&run.manifest);
@@ -115,6 +138,71 @@ fn the_clean_log_is_valid() {
     let results = check(clean_log()).unwrap();
     assert_eq!(results.valid, Validity::Valid, "{:?}", results.anomalies);
     assert!(batch_starts(&clean_log()).len() > 10);
+}
+
+/// Batches of every codec, of padded values as the workload writes them
+/// (1000 records of 10 KB, mostly `.`): each compresses to a small part of
+/// its records and is read whole, and the run is valid.
+#[test]
+fn compressed_batches_of_every_codec_are_read_and_judged() {
+    const RECORDS: u64 = 1000;
+    const SIZE: usize = 10_000;
+    for compression in CODECS {
+        let mut run = Run::new(1);
+        run.compression = compression;
+        let messages: Vec<_> = (0..RECORDS).map(|i| msg(0, i)).collect();
+        let values: Vec<Vec<u8>> = messages
+            .iter()
+            .map(|&m| payload::encode(m, 0, SIZE))
+            .collect();
+        for &m in &messages {
+            run.invoke(m, 0, 0);
+        }
+        let values = BatchSpec {
+            values: &values,
+            ..batch(7, 0, 0, false)
+        };
+        run.append(0, values);
+        for &m in &messages {
+            run.ok(m, 0, 0, m.index as i64);
+        }
+        let stored = run.logs[0].len();
+        assert!(
+            stored < RECORDS as usize * SIZE / 20,
+            "{compression:?}: {stored} bytes"
+        );
+        let results = run.check(&Guarantee::ALL);
+        assert_eq!(results.valid, Validity::Valid, "{compression:?}");
+        assert_eq!(results.stats.records_read, RECORDS, "{compression:?}");
+    }
+}
+
+/// A batch whose records decompress to more than 64 MiB is refused as
+/// damage.
+#[test]
+fn a_batch_that_decompresses_past_the_bound_is_damage() {
+    let mut run = Run::new(1);
+    run.compression = Compression::Zstd;
+    let huge = [payload::encode(msg(0, 0), 0, (64 << 20) + 1)];
+    run.invoke(msg(0, 0), 0, 0);
+    run.append(
+        0,
+        BatchSpec {
+            values: &huge,
+            ..batch(7, 0, 0, false)
+        },
+    );
+    let mut checker = Checker::new(options(&Guarantee::ALL));
+    for e in &run.closed() {
+        checker.observe(e).unwrap();
+    }
+    checker.begin_log(&run.manifest());
+    let log = Bytes::from(run.logs[0].to_vec());
+    let err = checker
+        .read_partition(&run.entries[0], log)
+        .expect_err("refused");
+    assert!(is_damage(&err), "{err}");
+    assert!(err.problem.contains("more than 67108864 bytes"), "{err}");
 }
 
 #[test]
@@ -421,30 +509,51 @@ proptest! {
     }
 }
 
+/// `run`'s log with `mutations` applied: refused as damage or judged, and a
+/// valid verdict only if it decodes to exactly the records of the valid log
+/// (offsets, counts, every record field).
+fn judged_unless_damaged(run: &SynthRun, mutations: &[Mutation]) -> Result<(), TestCaseError> {
+    let clean = run.logs[0].to_vec();
+    let mut log = clean.clone();
+    let starts = batch_starts(&log);
+    for m in mutations {
+        mutate(&mut log, &starts, m);
+    }
+    let decoded = records(&log);
+    match check_run(run, log) {
+        Err(err) => prop_assert!(is_damage(&err), "{}", err),
+        Ok(results) => {
+            prop_assert!(decoded.is_some(), "read a log the decoder refuses");
+            if results.valid == Validity::Valid {
+                prop_assert!(decoded == records(&clean), "valid, yet decoded differently");
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16000, ..ProptestConfig::default() })]
 
-    /// A valid log with bytes changed or cut: the check either refuses it as
-    /// damage or judges it, and a valid verdict means it decodes to exactly
-    /// the records of the valid log (offsets, counts, every record field).
+    /// A valid log with bytes changed or cut is damage or judged, never valid
+    /// unless it decodes unchanged.
     #[test]
     fn mutated_logs_are_never_valid_unless_they_decode_unchanged(
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
-        let mut log = clean_log();
-        let starts = batch_starts(&log);
-        for m in &mutations {
-            mutate(&mut log, &starts, m);
-        }
-        let decoded = records(&log);
-        match check(log) {
-            Err(err) => prop_assert!(is_damage(&err), "{}", err),
-            Ok(results) => {
-                prop_assert!(decoded.is_some(), "read a log the decoder refuses");
-                if results.valid == Validity::Valid {
-                    prop_assert!(decoded == records(&clean_log()), "valid, yet decoded differently");
-                }
-            }
-        }
+        judged_unless_damaged(run(), &mutations)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    /// The same of a gzip-compressed log, whose records the CRC covers only
+    /// as compressed bytes.
+    #[test]
+    fn mutated_compressed_logs_are_never_valid_unless_they_decode_unchanged(
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        judged_unless_damaged(gzip_run(), &mutations)?;
     }
 }

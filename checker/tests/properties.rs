@@ -4,7 +4,8 @@
 
 mod common;
 
-use checker::synth::{generate, Injection, SynthConfig};
+use checker::results::InEffect;
+use checker::synth::{generate, Compression, Injection, SynthConfig};
 use checker::{Guarantee, Kind, Validity};
 use common::{check_synth, check_synth_text, found_kinds, history_lines, loci};
 use proptest::prelude::*;
@@ -19,6 +20,8 @@ fn config() -> impl Strategy<Value = SynthConfig> {
         1u32..80,
         any::<bool>(),
         (0u32..3, 0u32..3, 0u32..6, 0u32..3, 0u32..4),
+        // Keys: none, or at least as many as the splits a case may plant.
+        (prop_oneof![Just(0u32), 4u32..64], compression()),
     )
         .prop_map(
             |(
@@ -29,6 +32,7 @@ fn config() -> impl Strategy<Value = SynthConfig> {
                 max_batch,
                 idempotent,
                 (epoch_bumps, restarts, indeterminate, failures, transactions),
+                (keys, compression),
             )| {
                 SynthConfig {
                     seed,
@@ -43,10 +47,22 @@ fn config() -> impl Strategy<Value = SynthConfig> {
                     indeterminate,
                     failures,
                     transactions,
+                    keys,
+                    compression,
                     inject: Vec::new(),
                 }
             },
         )
+}
+
+fn compression() -> impl Strategy<Value = Compression> {
+    proptest::sample::select(vec![
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ])
 }
 
 fn guarantees() -> impl Strategy<Value = Vec<Guarantee>> {
@@ -72,6 +88,15 @@ proptest! {
         if config.transactions >= 2 {
             prop_assert!(results.stats.aborted_records > 0 && results.stats.control_records > 0);
         }
+        // Each key keeps to one partition; an unkeyed run lists none.
+        prop_assert_eq!(results.keys.is_empty(), config.keys == 0);
+        prop_assert!(results.keys.iter().all(|k| k.partitions.len() == 1), "{:?}", results.keys);
+        // The producers of an idempotent run write with PIDs, those of
+        // another without (but the transactional one).
+        let effects: Vec<InEffect> = results.idempotence.iter().map(|p| p.in_effect).collect();
+        let unprotected = if config.idempotent { InEffect::No } else { InEffect::Yes };
+        prop_assert_eq!(effects.len() as u32, config.producers + 1);
+        prop_assert!(effects[..config.producers as usize].iter().all(|e| ![unprotected, InEffect::Mixed].contains(e)), "{:?}", effects);
     }
 
     #[test]
@@ -83,7 +108,7 @@ proptest! {
         let inject: Vec<Injection> = picks
             .iter()
             .map(|&i| Injection::ALL[i])
-            .filter(|i| config.idempotent || !i.needs_idempotence())
+            .filter(|i| i.fits(&config))
             .collect();
         let config = SynthConfig { inject, ..config };
         let run = generate(&config).unwrap();
@@ -164,6 +189,11 @@ fn every_injection_is_exercised_alone() {
     for injection in Injection::ALL {
         let config = SynthConfig {
             inject: vec![injection],
+            keys: if injection == Injection::KeySplit {
+                10
+            } else {
+                0
+            },
             ..SynthConfig::clean(7, 2000)
         };
         let run = generate(&config).unwrap();
@@ -187,4 +217,13 @@ fn injections_needing_idempotence_are_refused_without_it() {
         .err()
         .unwrap()
         .contains("needs idempotent producers"));
+    for keys in [0, 1] {
+        let config = SynthConfig {
+            keys,
+            partitions: 1 + keys,
+            inject: vec![Injection::KeySplit; 2],
+            ..SynthConfig::clean(1, 100)
+        };
+        assert!(generate(&config).is_err(), "{keys} keys");
+    }
 }

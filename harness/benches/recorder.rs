@@ -25,11 +25,12 @@ fn record(recorder: &Recorder) {
                 index,
             },
             attempt: 0,
-            partition: (index % 3) as i32,
+            partition: Some((index % 3) as i32),
         }));
         recorder.invoke_all(&batch);
         for &send in &batch {
-            recorder.ok(send, 1_000_000 + send.message.index as i64);
+            let partition = (send.message.index % 3) as i32;
+            recorder.ok(send, partition, 1_000_000 + send.message.index as i64);
         }
     }
     recorder.flush();
@@ -49,7 +50,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             // One recorder a sample, warmed up first: a run's recorder reaches its
             // steady size within its first drains.
-            let recorder = Recorder::create(&path, "bench", Instant::now(), 2).unwrap();
+            let recorder = Recorder::create(&path, "bench", Instant::now(), 2, None).unwrap();
             record(&recorder);
             let before = cpu_time();
             for _ in 0..iterations {

@@ -100,17 +100,9 @@ impl std::str::FromStr for MessageSize {
     }
 }
 
-/// The record key of `message` among `keys` keys, in decimal ASCII.
-struct Keys {
-    count: Option<u32>,
-    text: itoa::Buffer,
-}
-
-impl Keys {
-    fn of(&mut self, message: MessageId) -> Option<&[u8]> {
-        let count = self.count?;
-        Some(self.text.format(payload::key_of(message, count)).as_bytes())
-    }
+/// The record key of `message` among `keys` keys, as eoscheck writes keys.
+fn key(message: MessageId, keys: Option<u32>) -> Option<payload::KeyBytes> {
+    keys.map(|n| payload::key_bytes(payload::key_of(message, n)))
 }
 
 /// Where each producer's current client lives (None when the library refused it);
@@ -277,10 +269,6 @@ async fn send_loop(producers: Arc<Producers>, producer: Producer) {
     let mut taken = 0;
     // Clients copy each value, so one buffer serves every send.
     let mut values = payload::Values::new(config.message_size.most);
-    let mut keys = Keys {
-        count: config.keys,
-        text: itoa::Buffer::new(),
-    };
     while !producers.stop.load(Ordering::Relaxed) {
         ticker.tick().await;
         // Sends due by now at the target rate; after a stall at most one second's
@@ -316,8 +304,9 @@ async fn send_loop(producers: Arc<Producers>, producer: Producer) {
             }
             let send = batch[taken];
             let size = config.message_size.of(send.message);
+            let key = key(send.message, config.keys);
             let record = Record {
-                key: keys.of(send.message),
+                key: key.as_ref().map(payload::KeyBytes::as_bytes),
                 value: values.encode(send.message, send.attempt, size),
             };
             match client.send(send, record) {
@@ -354,9 +343,9 @@ async fn resend_loop(producers: Arc<Producers>, mut failed: mpsc::UnboundedRecei
         producers.sinks.recorder.invoke_all(&[send]);
         let config = &producers.config;
         let value = payload::encode(send.message, send.attempt, config.message_size.of(send.message));
-        let key = config.keys.map(|n| payload::key_of(send.message, n).to_string());
+        let key = key(send.message, config.keys);
         let record = Record {
-            key: key.as_ref().map(String::as_bytes),
+            key: key.as_ref().map(payload::KeyBytes::as_bytes),
             value: &value,
         };
         while let Err(Refused::Busy) = client.send(send, record) {

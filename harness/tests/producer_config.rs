@@ -9,7 +9,7 @@ mod common;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use checker::{Kind, Results, Validity};
+use checker::{results::InEffect, Idempotence, Kind, Results, Validity};
 use harness::{
     clients::{self, Preset, UserSettings},
     cluster::{self, BrokerImage, Cluster},
@@ -90,7 +90,10 @@ async fn what_the_producer_really_did_is_read_from_the_log() {
             assert_eq!(results.anomalies.count(Kind::IdempotenceOff), 2, "one per producer");
             assert_eq!(results.anomalies.count(Kind::Duplicate), 0);
             for producer in &results.idempotence {
-                assert_eq!((producer.asked.as_str(), producer.in_effect.as_str()), ("left-to-library", "no"));
+                assert_eq!(
+                    (producer.asked, producer.in_effect),
+                    (Idempotence::LeftToLibrary, InEffect::No)
+                );
             }
             let info = run_json(&dir);
             assert_eq!(info["producer_settings"], serde_json::json!({}), "nothing set");

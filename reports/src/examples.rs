@@ -5,8 +5,9 @@
 
 use crate::timeline::Timeline;
 use checker::anomaly::{
-    Anomalies, ClientSend, Duplicate, FailedButPresent, Finding, LogCopy, Lost, OffsetMismatch,
-    Phantom, Reorder, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat,
+    Anomalies, ClientSend, Duplicate, FailedButPresent, Finding, IdempotenceOff, KeySplit, LogCopy,
+    Lost, OffsetMismatch, Phantom, Reorder, SequenceBreak, SequenceGap, SequenceRegress,
+    SequenceRepeat,
 };
 use checker::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
 use checker::{Guarantee, Kind};
@@ -76,11 +77,13 @@ pub fn findings(anomalies: &Anomalies) -> Vec<KindFinding<'_>> {
         finding(Kind::Lost, &a.lost),
         finding(Kind::Duplicate, &a.duplicate),
         finding(Kind::Reorder, &a.reorder),
+        finding(Kind::KeySplit, &a.key_split),
         finding(Kind::SequenceGap, &a.sequence_gap),
         finding(Kind::SequenceRepeat, &a.sequence_repeat),
         finding(Kind::SequenceRegress, &a.sequence_regress),
         finding(Kind::OffsetMismatch, &a.offset_mismatch),
         finding(Kind::FailedButPresent, &a.failed_but_present),
+        finding(Kind::IdempotenceOff, &a.idempotence_off),
         finding(Kind::Phantom, &a.phantom),
     ]
 }
@@ -158,10 +161,13 @@ impl Shown for Duplicate {
 
 impl Shown for Reorder {
     fn facts(&self) -> Facts<'_> {
-        let note = format!(
+        let mut note = format!(
             "landed after {} (offset {}), sent later",
             self.after, self.after_offset
         );
+        if let Some(key) = &self.key {
+            note += &format!("; key {key:?}");
+        }
         Facts {
             records: vec![LogRecord::from(&self.copy)],
             note: Some(note),
@@ -202,6 +208,50 @@ impl Shown for FailedButPresent {
         Facts {
             records: vec![LogRecord::from(&self.copy)],
             ..about(&self.send)
+        }
+    }
+}
+
+impl Shown for KeySplit {
+    fn facts(&self) -> Facts<'_> {
+        let places: Vec<String> = self
+            .0
+            .partitions
+            .iter()
+            .map(|p| format!("{} records in partition {}", p.records, p.partition))
+            .collect();
+        Facts {
+            explanation: "",
+            message: self.0.partitions.iter().find_map(|p| p.message),
+            attempt: None,
+            records: Vec::new(),
+            note: Some(format!("key {:?}: {}", self.0.key, places.join(", "))),
+            send: None,
+        }
+    }
+}
+
+impl Shown for IdempotenceOff {
+    fn facts(&self) -> Facts<'_> {
+        let record = LogRecord {
+            partition: self.partition,
+            offset: self.offset,
+            pid: -1,
+            epoch: -1,
+            sequence: -1,
+        };
+        Facts {
+            explanation: "",
+            message: None,
+            attempt: None,
+            records: vec![record],
+            note: Some(format!(
+                "producer {}: {} records without a PID; {}",
+                self.producer,
+                self.records,
+                self.asked.describe()
+            )),
+            send: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Every results.json the checker produces validates against the checked-in
 //! schema, `reports/results.schema.json`: clean runs, unknown ones, and runs
-//! with each kind of anomaly (each duplicate cause), idempotent or not, plus
-//! any results.json of real runs in the workspace's `runs/` folder.
+//! with each kind of anomaly (each duplicate cause), idempotent or not, keyed
+//! or not, plus any results.json of real runs in the workspace's `runs/`
+//! folder.
 
 use checker::synth::{self, Injection, SynthConfig};
 use checker::{Checker, Guarantee, Options, Results, Validity};
@@ -27,9 +28,10 @@ fn assert_valid(validator: &jsonschema::Validator, what: &str, results: &Value) 
 
 fn check(config: &SynthConfig, read_all: bool) -> Results {
     let run = synth::generate(config).unwrap();
-    let mut checker = Checker::new(Options::new(
-        Guarantee::parse_list("exactly-once,order").unwrap(),
-    ));
+    let mut checker = Checker::new(Options {
+        idempotence: run.asked,
+        ..Options::new(Guarantee::parse_list("exactly-once,order").unwrap())
+    });
     run.for_each_event(|e| checker.observe(e).unwrap());
     checker.begin_log(&run.manifest);
     let read = if read_all { run.logs.len() } else { 1 };
@@ -43,9 +45,10 @@ fn check(config: &SynthConfig, read_all: bool) -> Results {
 fn every_results_json_the_checker_writes_matches_the_schema() {
     let validator = validator();
     let mut verdicts = Vec::new();
-    for idempotent in [true, false] {
+    for (idempotent, keys) in [(true, 0), (false, 0), (true, 12)] {
         let clean = SynthConfig {
             idempotent,
+            keys,
             ..SynthConfig::clean(3, 1_500)
         };
         for (read_all, what) in [(true, "clean"), (false, "partly read")] {
@@ -53,14 +56,11 @@ fn every_results_json_the_checker_writes_matches_the_schema() {
             verdicts.push(results.valid);
             assert_valid(
                 &validator,
-                &format!("{what}, idempotent {idempotent}"),
+                &format!("{what}, idempotent {idempotent}, {keys} keys"),
                 &serde_json::to_value(&results).unwrap(),
             );
         }
-        for injection in Injection::ALL
-            .into_iter()
-            .filter(|i| idempotent || !i.needs_idempotence())
-        {
+        for injection in Injection::ALL.into_iter().filter(|i| i.fits(&clean)) {
             let config = SynthConfig {
                 inject: vec![injection],
                 ..clean.clone()
@@ -72,7 +72,7 @@ fn every_results_json_the_checker_writes_matches_the_schema() {
             let text = serde_json::to_string_pretty(&results).unwrap();
             assert_valid(
                 &validator,
-                &format!("{injection:?}, idempotent {idempotent}"),
+                &format!("{injection:?}, idempotent {idempotent}, {keys} keys"),
                 &serde_json::from_str(&text).unwrap(),
             );
         }

@@ -10,8 +10,11 @@
 //! header does not list stays a phantom: no cut explains it. Formats 1 to 3
 //! list no producers and have no end line, so they are judged as they always
 //! were.
+//!
+//! The header's format also says what the lines may leave out: from format 5
+//! an invoke may name no partition, and the header may name the run's keys.
 
-use crate::history::{self, CLOSED_FROM};
+use crate::history::{self, CLOSED_FROM, KEYED_FROM};
 use crate::ids::Producer;
 
 /// Where the reading of the history is.
@@ -29,6 +32,8 @@ pub(crate) struct Extent {
     reading: Reading,
     /// Whether the history's format closes it with an end line.
     closes: bool,
+    /// Whether its invokes may leave the partition to the library.
+    keyed: bool,
     /// How many producers the run has, as the header lists them (format 4 on).
     producers: Option<Producer>,
     /// The last line was cut off mid-write, and ignored.
@@ -43,6 +48,7 @@ impl Extent {
         Extent {
             reading: Reading::Header,
             closes: false,
+            keyed: false,
             producers: None,
             torn: false,
             unrecorded: 0,
@@ -51,16 +57,31 @@ impl Extent {
 
     /// The first line. Every later one is read in the format it names, so a
     /// format this build cannot read stops the check before any event.
-    pub fn header(&mut self, format: u32, producers: Option<Producer>) -> Result<(), String> {
+    pub fn header(
+        &mut self,
+        format: u32,
+        producers: Option<Producer>,
+        keys: Option<u32>,
+    ) -> Result<(), String> {
         if self.reading != Reading::Header {
             return Err("a second header line".into());
         }
         history::readable(format.into())?;
         self.closes = format >= CLOSED_FROM;
+        self.keyed = format >= KEYED_FROM;
         if self.closes && producers.is_none() {
             return Err(format!(
                 "a format {format} header says how many producers the run has (\"producers\")"
             ));
+        }
+        match keys {
+            Some(_) if !self.keyed => {
+                return Err(format!(
+                "a format {format} header names no keys (\"keys\" comes with format {KEYED_FROM})"
+            ))
+            }
+            Some(0) => return Err("a keyed run has at least 1 key (\"keys\": 0)".into()),
+            _ => {}
         }
         self.producers = producers;
         self.reading = Reading::Events;
@@ -89,6 +110,19 @@ impl Extent {
             Reading::Header => "the history must begin with a header line".into(),
             _ => "an event after the end line, which the recorder writes last".into(),
         }
+    }
+
+    /// Why an invoke that names no partition does not belong in this
+    /// history, if it does not.
+    pub fn partition_required(&self) -> Option<String> {
+        (!self.keyed).then(|| {
+            format!("an invoke without a partition (\"p\") comes with format {KEYED_FROM}")
+        })
+    }
+
+    /// How many producers the run has, when the header says (format 4 on).
+    pub fn producers(&self) -> Option<Producer> {
+        self.producers
     }
 
     /// Whether the header was read.

@@ -10,26 +10,32 @@
 mod extent;
 mod faults;
 mod hashing;
+mod idempotence;
+mod keys;
 mod liveness;
 mod scan;
 mod sends;
 
+pub use idempotence::Idempotence;
+
 use crate::anomaly::{
-    Anomalies, ClientSend, Duplicate, DuplicateCause, FailedButPresent, Kind, LogCopy, Lost,
-    OffsetMismatch, Outcome, Phantom, Reorder,
+    Anomalies, ClientSend, Duplicate, DuplicateCause, FailedButPresent, KeyPlacement, Kind,
+    LogCopy, Lost, OffsetMismatch, Outcome, Phantom, Reorder,
 };
 use crate::guarantee::Guarantee;
 use crate::history::{self, Event, HistoryError, Nanos, NemesisPhase};
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
-    Findings, IndeterminateStats, NemesisNote, PartitionStats, ProducerNote, ProducerStats,
-    Results, SendStats, Session, Stats, Tested, Validity,
+    Findings, IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence, ProducerNote,
+    ProducerStats, Results, SendStats, Session, Stats, Tested, Validity,
 };
 use bytes::Bytes;
 use extent::Extent;
 use faults::Faults;
 use hashing::FastMap;
+use idempotence::PidUse;
+use keys::{KeyNumber, Keys};
 use liveness::Liveness;
 use scan::{Pending, Scan};
 use sends::{flag, SendState, Sends, Slot};
@@ -52,6 +58,9 @@ pub struct Options {
     /// What the run asked for, when known (from run.json), to say what it
     /// really tested.
     pub asked: Option<Asked>,
+    /// What the run's producer configuration asked of idempotence (from
+    /// run.json); `idempotence-off` is judged against it.
+    pub idempotence: Idempotence,
 }
 
 /// The faults and the load a run asked for.
@@ -78,6 +87,7 @@ impl Options {
             // Reconnecting after a heal plus one request timeout, with room.
             stall_grace: 20_000_000_000,
             asked: None,
+            idempotence: Idempotence::Unknown,
         }
     }
 }
@@ -114,6 +124,8 @@ pub struct Checker {
     undecided_records: BTreeMap<Partition, u64>,
     /// The sends of those records: in the log, but neither written nor not.
     undecided: BTreeSet<(MessageId, Attempt)>,
+    keys: Keys,
+    pid_use: PidUse,
     anomalies: Anomalies,
 }
 
@@ -140,6 +152,8 @@ impl Checker {
             aborted_records: 0,
             undecided_records: BTreeMap::new(),
             undecided: BTreeSet::new(),
+            keys: Keys::default(),
+            pid_use: PidUse::default(),
         }
     }
 
@@ -188,8 +202,11 @@ impl Checker {
     pub fn observe(&mut self, event: &Event) -> Result<(), String> {
         match event {
             Event::Header {
-                format, producers, ..
-            } => self.extent.header(*format, *producers),
+                format,
+                producers,
+                keys,
+                ..
+            } => self.extent.header(*format, *producers, *keys),
             Event::End { .. } => self.extent.end(),
             _ if !self.extent.open() => Err(self.extent.refusal()),
             Event::Invoke {
@@ -288,25 +305,29 @@ impl Checker {
 
     /// A send handed to the client: it now owes a completion, and the faults
     /// active from this moment until it completes are the ones its examples
-    /// will name.
+    /// will name. With no partition the library chooses; its ack will say.
     #[inline]
     fn invoke(
         &mut self,
         time: Nanos,
         message: MessageId,
         attempt: Attempt,
-        partition: Partition,
+        partition: Option<Partition>,
     ) -> Result<(), String> {
+        if partition.is_none() {
+            self.extent.partition_required().map_or(Ok(()), Err)?;
+        }
         self.liveness.invoke(message.producer, time);
         self.sends
             .invoke(message, attempt, partition, self.faults.change())?;
         self.send_stats.invoked += 1;
         self.send_stats.resends += u64::from(attempt > 0);
-        self.sent_to.insert(partition);
+        self.sent_to.extend(partition);
         Ok(())
     }
 
-    /// An acknowledgement. The first says where the send sits; one naming
+    /// An acknowledgement. The first says where the send sits (and so where
+    /// it was sent, when the invoke left that to the library); one naming
     /// another position is rare, so it goes to a side table, and the judge
     /// checks every position named against the log.
     #[inline]
@@ -321,17 +342,22 @@ impl Checker {
         let partition16 = sends::narrow(partition)?;
         self.send_stats.ok += 1;
         let state = self.completion(time, message, attempt)?;
-        if !state.has(flag::ACKED) {
+        let first = !state.has(flag::ACKED);
+        let elsewhere = state.partition != partition16;
+        if first {
             state.flags |= flag::ACKED;
             state.partition = partition16;
             state.acked_offset = offset;
-        } else if (state.partition, state.acked_offset) != (partition16, offset) {
+        } else if elsewhere || state.acked_offset != offset {
             state.flags |= flag::ACKED_AGAIN;
             self.sends
                 .extra_acks
                 .entry((message, attempt))
                 .or_default()
                 .push((partition, offset));
+        }
+        if first && elsewhere {
+            self.sent_to.insert(partition);
         }
         Ok(())
     }
@@ -496,6 +522,7 @@ impl Checker {
         for batch in &chunk.batches {
             in_place(&scan.stats, batch)?;
             scan.stats.last_offset = Some(batch.last_offset);
+            *scan.stats.batches_by_codec.entry(batch.codec.into()).or_default() += 1;
             if let Some(marker) = batch.control {
                 self.control_records += 1;
                 let pending = scan.open.remove(&batch.pid).unwrap_or_default();
@@ -503,7 +530,7 @@ impl Checker {
                     Some(Marker::Commit) => {
                         for p in pending {
                             let place = self.place(scan.stats.partition, batch.pid, p.epoch);
-                            self.message(scan, place, &p.record, p.foreign);
+                            self.message(scan, place, &p.record, p.key, p.foreign);
                         }
                     }
                     Some(Marker::Abort) => self.aborted_records += pending.len() as u64,
@@ -520,19 +547,24 @@ impl Checker {
                 &mut self.anomalies,
                 self.options.max_examples,
             );
+            self.pid_use.batch(scan.stats.partition, batch.pid, records);
             let place = self.place(scan.stats.partition, batch.pid, batch.epoch);
             for (i, record) in records.iter().enumerate() {
                 let value = foreign
                     .next_if(|(at, _)| *at == next + i)
                     .map(|(_, v)| v.clone());
+                let key = record
+                    .key
+                    .map(|at| self.keys.number(&chunk.keys[at as usize]));
                 if batch.transactional {
                     scan.open.entry(batch.pid).or_default().push(Pending {
                         epoch: batch.epoch,
                         record: *record,
                         foreign: value,
+                        key,
                     });
                 } else {
-                    self.message(scan, place, record, value);
+                    self.message(scan, place, record, key, value);
                 }
             }
             next += batch.records;
@@ -541,14 +573,26 @@ impl Checker {
     }
 
     /// One data record that counts as written (not transactional, or
-    /// committed): match it to its send and message. A send a short history
-    /// does not hold leaves the record unrecorded, not judged ([`Extent`]).
+    /// committed): match it to its send and message, and place its `key`. A
+    /// send a short history does not hold leaves the record unrecorded, not
+    /// judged ([`Extent`]).
     ///
     /// Runs once per record: the steps of the common case (a first copy of a
     /// send that was invoked) are `#[inline]`, and the record's [`LogCopy`]
     /// is only made where an anomaly needs it.
-    fn message(&mut self, scan: &mut Scan, place: u32, record: &Record, foreign: Option<String>) {
+    fn message(
+        &mut self,
+        scan: &mut Scan,
+        place: u32,
+        record: &Record,
+        key: Option<KeyNumber>,
+        foreign: Option<String>,
+    ) {
         scan.stats.records += 1;
+        if let Some(key) = key {
+            let message = record.message().map(|(m, _)| m);
+            self.keys.land(key, scan.stats.partition, message);
+        }
         let Some((message, attempt)) = record.message() else {
             return self.phantom(place, record, None, foreign);
         };
@@ -562,7 +606,7 @@ impl Checker {
             return self.duplicate(message, place, record);
         }
         if attempt == 0 {
-            self.check_order(scan, message, place, record);
+            self.check_order(scan, message, place, record, key);
         }
     }
 
@@ -644,17 +688,25 @@ impl Checker {
     /// The first copy of an attempt 0: it must not sit after a message its
     /// producer sent later in the same session.
     #[inline]
-    fn check_order(&mut self, scan: &mut Scan, message: MessageId, place: u32, record: &Record) {
+    fn check_order(
+        &mut self,
+        scan: &mut Scan,
+        message: MessageId,
+        place: u32,
+        record: &Record,
+        key: Option<KeyNumber>,
+    ) {
         let (_, pid, _) = self.places[place as usize];
         if let Some(after) = scan.order(pid, message, record.offset) {
             let copy = self.copy(place, record);
-            let (sends, faults) = (&self.sends, &self.faults);
+            let (sends, faults, keys) = (&self.sends, &self.faults, &self.keys);
             self.anomalies
                 .reorder
                 .add(self.options.max_examples, || Reorder {
                     copy,
                     after: after.message,
                     after_offset: after.offset,
+                    key: key.map(|k| keys.text(k)),
                     send: send_view(sends, faults, message, 0),
                 });
         }
@@ -692,16 +744,42 @@ impl Checker {
         let tally = self.judge_sends();
         self.send_stats.no_completion = tally.no_completion;
         self.report_duplicates();
+        let limit = self.options.max_examples;
+        let keys = std::mem::take(&mut self.keys).finish(&mut self.anomalies, limit);
+        let idempotence = std::mem::take(&mut self.pid_use).finish(
+            self.run_producers().into_iter(),
+            self.options.idempotence,
+            &mut self.anomalies,
+            limit,
+        );
         let unknown = self.unknown_reasons(tally.unjudged_acks);
         let violated = self.violated();
         let valid = verdict(&violated, &unknown);
-        self.results(valid, violated, tally.indeterminate, unknown)
+        self.results(
+            valid,
+            violated,
+            tally.indeterminate,
+            unknown,
+            (keys, idempotence),
+        )
+    }
+
+    /// The run's producer instances: those its header lists, and any that
+    /// sent (a history before format 4 lists none).
+    fn run_producers(&self) -> BTreeSet<Producer> {
+        let listed = 0..self.extent.producers().unwrap_or(0);
+        let sent = self.sends.producers().iter().map(|(p, _)| *p);
+        listed.chain(sent).collect()
     }
 
     /// Judges each send once the whole log is known: only then is a message
     /// that is nowhere in it lost rather than not read yet.
     fn judge_sends(&mut self) -> Tally {
         let complete = self.complete_partitions();
+        let whole_topic = self
+            .manifest
+            .as_ref()
+            .is_some_and(|(done, listed)| *done && listed.is_subset(&complete));
         self.sends.sort_producers();
         let mut judge = Judge {
             sends: &self.sends,
@@ -709,6 +787,7 @@ impl Checker {
             places: &self.places,
             duplicates: &self.duplicates,
             complete: &complete,
+            whole_topic,
             undecided: &self.undecided,
             anomalies: &mut self.anomalies,
             limit: self.options.max_examples,
@@ -869,13 +948,15 @@ impl Checker {
             .collect()
     }
 
-    /// Puts the verdict, the anomalies and the statistics together.
+    /// Puts the verdict, the anomalies, the statistics and the producers'
+    /// keys and idempotence together.
     fn results(
         self,
         valid: Validity,
         violated: Vec<Guarantee>,
         indeterminate: IndeterminateStats,
         unknown_reasons: Vec<String>,
+        (keys, idempotence): (Vec<KeyPlacement>, Vec<ProducerIdempotence>),
     ) -> Results {
         let partitions: Vec<PartitionStats> = self.partitions.into_values().collect();
         let producers = producer_stats(&partitions, self.reported);
@@ -903,6 +984,8 @@ impl Checker {
             },
             unknown_reasons,
             tested,
+            keys,
+            idempotence,
         }
     }
 }
@@ -1000,6 +1083,9 @@ struct Judge<'a> {
     duplicates: &'a BTreeMap<MessageId, Vec<LogCopy>>,
     /// Partitions read completely: only there does absence prove anything.
     complete: &'a BTreeSet<Partition>,
+    /// Whether every partition of the topic was: only then does absence
+    /// prove anything of a send whose partition is not known.
+    whole_topic: bool,
     /// Sends whose records wait for their transaction's marker.
     undecided: &'a BTreeSet<(MessageId, Attempt)>,
     anomalies: &'a mut Anomalies,
@@ -1044,7 +1130,7 @@ impl Judge<'_> {
             return;
         }
         if !slot.send.has(flag::FOUND) {
-            self.missing(message, attempt, Partition::from(state.partition));
+            self.missing(message, attempt, acked_partition(state));
         } else if self.misplaced(message, attempt, state, slot) {
             let (sends, faults, places, duplicates) =
                 (self.sends, self.faults, self.places, self.duplicates);
@@ -1061,15 +1147,23 @@ impl Judge<'_> {
     }
 
     /// Counts sends with no completion, and where indeterminate ones ended.
+    /// One that names no partition (the library chose, and no ack said which)
+    /// and is not in the log did not land only if every partition was read
+    /// completely; otherwise it may sit beyond the read, and is undetermined
+    /// (the partial read already makes the verdict unknown).
     fn count(&mut self, state: &SendState) {
         let tally = &mut self.tally;
         if !state.has(flag::ACKED | flag::FAILED_DEFINITE | flag::FAILED_MAYBE | flag::INFO) {
             tally.no_completion += 1;
         }
         if state.indeterminate() {
+            let read = match state.partition() {
+                Some(partition) => self.complete.contains(&partition),
+                None => self.whole_topic,
+            };
             if state.has(flag::LANDED) {
                 tally.indeterminate.landed += 1;
-            } else if self.complete.contains(&Partition::from(state.partition)) {
+            } else if read {
                 tally.indeterminate.not_landed += 1;
             } else {
                 tally.indeterminate.undetermined += 1;
@@ -1106,7 +1200,7 @@ impl Judge<'_> {
             true => self.sends.extra_acks[&(message, attempt)].as_slice(),
             false => &[],
         };
-        let mut acked = std::iter::once((Partition::from(state.partition), state.acked_offset))
+        let mut acked = std::iter::once((acked_partition(state), state.acked_offset))
             .chain(extra.iter().copied());
         // A negative offset is an ack that does not say where: it only names the
         // partition (librdkafka acks a retried batch the broker calls a duplicate so).
@@ -1166,13 +1260,21 @@ fn first_copy(
     }
 }
 
+/// Where an acknowledged send was acknowledged: an ack always names the
+/// partition, even when the invoke left it to the library.
+fn acked_partition(state: &SendState) -> Partition {
+    state
+        .partition()
+        .expect("an acknowledged send has the partition of its ack")
+}
+
 /// The client's view of one send, for an example.
 fn send_view(sends: &Sends, faults: &Faults, message: MessageId, attempt: Attempt) -> ClientSend {
     let state = sends.send(message, attempt).copied().unwrap_or_default();
     let error = || sends.error_text(state.error).to_string();
     let outcome = if state.has(flag::ACKED) {
         Outcome::Ok {
-            partition: Partition::from(state.partition),
+            partition: acked_partition(&state),
             offset: state.acked_offset,
         }
     } else if state.has(flag::FAILED_DEFINITE) {

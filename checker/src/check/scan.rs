@@ -4,6 +4,7 @@
 //! COMMIT or ABORT marker.
 
 use super::hashing::FastMap;
+use super::keys::KeyNumber;
 use crate::anomaly::{Anomalies, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat};
 use crate::ids::{Epoch, MessageId, Offset, Producer, ProducerId, Sequence, NO_PRODUCER_ID};
 use crate::log::{Batch, Record};
@@ -19,6 +20,7 @@ pub(crate) struct Pending {
     pub epoch: Epoch,
     pub record: Record,
     pub foreign: Option<String>,
+    pub key: Option<KeyNumber>,
 }
 
 /// The latest-sent message a producer session has in this partition so far.
@@ -159,6 +161,7 @@ mod tests {
             producer: 0,
             attempt: 0,
             decoded: true,
+            key: None,
         }
     }
 

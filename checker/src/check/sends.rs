@@ -50,7 +50,8 @@ pub(crate) mod flag {
 pub(crate) struct SendState {
     /// Where the client said it was acknowledged (with `partition`).
     pub acked_offset: Offset,
-    /// The partition it was sent to, or acknowledged at if the client said so.
+    /// The partition it was sent to, or acknowledged at if the client said so;
+    /// [`UNKNOWN_PARTITION`] while neither is known.
     pub partition: u16,
     /// The fault change current at invoke; once completed, the number of the
     /// set of faults active at any time in between (see `super::faults`).
@@ -73,12 +74,23 @@ impl SendState {
     pub fn indeterminate(&self) -> bool {
         !self.has(flag::ACKED | flag::FAILED_DEFINITE)
     }
+    /// Where it was sent or acknowledged; `None` when the invoke left the
+    /// partition to the library and no ack said where it went.
+    pub fn partition(&self) -> Option<Partition> {
+        (self.partition != UNKNOWN_PARTITION).then_some(self.partition.into())
+    }
 }
+
+/// A [`SendState::partition`] that names none (as a send word's 0xFFFF does).
+pub(crate) const UNKNOWN_PARTITION: u16 = u16::MAX;
 
 /// A partition as a [`SendState`] keeps it, in 2 bytes; `Err` names one that
 /// does not fit.
 pub(crate) fn narrow(partition: Partition) -> Result<u16, String> {
-    u16::try_from(partition).map_err(|_| format!("partition {partition} is outside 0..=65535"))
+    u16::try_from(partition)
+        .ok()
+        .filter(|&p| p != UNKNOWN_PARTITION)
+        .ok_or_else(|| format!("partition {partition} is outside 0..=65534"))
 }
 
 /// Attempt 0 of a message plus where its first copy in the log sits.
@@ -175,15 +187,16 @@ pub(crate) struct Sends {
 }
 
 impl Sends {
-    /// Registers an invoke; `Err` says why the history is inconsistent.
+    /// Registers an invoke (`partition` `None` when it names none); `Err`
+    /// says why the history is inconsistent.
     pub fn invoke(
         &mut self,
         message: MessageId,
         attempt: Attempt,
-        partition: Partition,
+        partition: Option<Partition>,
         faults: u16,
     ) -> Result<(), String> {
-        let partition = narrow(partition)?;
+        let partition = partition.map_or(Ok(UNKNOWN_PARTITION), narrow)?;
         let fresh = SendState {
             partition,
             faults,
@@ -345,14 +358,23 @@ mod tests {
             index: 0,
         };
         assert!(s
-            .invoke(m, 1, 0, 0)
+            .invoke(m, 1, Some(0), 0)
             .unwrap_err()
             .contains("before its attempt 0"));
-        s.invoke(m, 0, 0, 0).unwrap();
-        assert!(s.invoke(m, 0, 0, 0).unwrap_err().contains("invoked twice"));
-        s.invoke(m, 1, 0, 0).unwrap();
-        assert!(s.invoke(m, 1, 0, 0).unwrap_err().contains("invoked twice"));
-        assert!(s.invoke(m, 0, 70_000, 0).unwrap_err().contains("outside"));
+        s.invoke(m, 0, Some(0), 0).unwrap();
+        assert!(s
+            .invoke(m, 0, Some(0), 0)
+            .unwrap_err()
+            .contains("invoked twice"));
+        s.invoke(m, 1, Some(0), 0).unwrap();
+        assert!(s
+            .invoke(m, 1, Some(0), 0)
+            .unwrap_err()
+            .contains("invoked twice"));
+        for outside in [70_000, 65_535, -1] {
+            let refused = s.invoke(m, 0, Some(outside), 0).unwrap_err();
+            assert!(refused.contains("outside"), "{refused}");
+        }
         assert!(s
             .send(
                 MessageId {
@@ -371,23 +393,26 @@ mod tests {
         let mut s = Sends::default();
         let m = |index| MessageId { producer: 1, index };
         for far in [u64::MAX, 40] {
-            s.invoke(m(far), 0, 3, 0).unwrap();
+            s.invoke(m(far), 0, Some(3), 0).unwrap();
         }
         fn table(s: &Sends) -> &Table {
             &s.producers()[0].1
         }
         assert_eq!((table(&s).dense.len(), table(&s).far.len()), (0, 2));
         for index in (0..40).chain([41]) {
-            s.invoke(m(index), 0, 0, 0).unwrap();
+            s.invoke(m(index), 0, Some(0), 0).unwrap();
         }
         assert_eq!((table(&s).dense.len(), table(&s).far.len()), (42, 1));
-        assert_eq!(s.send(m(40), 0).map(|state| state.partition), Some(3));
+        assert_eq!(
+            s.send(m(40), 0).map(|state| state.partition()),
+            Some(Some(3))
+        );
         assert!(s
-            .invoke(m(40), 0, 0, 0)
+            .invoke(m(40), 0, Some(0), 0)
             .unwrap_err()
             .contains("invoked twice"));
         assert!(s
-            .invoke(m(u64::MAX), 0, 0, 0)
+            .invoke(m(u64::MAX), 0, Some(0), 0)
             .unwrap_err()
             .contains("invoked twice"));
         let indexes: Vec<u64> = table(&s).slots().map(|(index, _)| index).collect();

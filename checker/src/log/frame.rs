@@ -10,6 +10,23 @@
 //! must first fit the (decompressed) bytes that carry them. Once decoded, the
 //! records must sit where the header says: the first at the base offset, the
 //! last at base + last offset delta, each offset once.
+//!
+//! A compressed batch's counts are judged against its decompressed records,
+//! never its compressed length: the workload pads values with one repeated
+//! byte, so a gzip batch of 10 MB of records takes a few kilobytes. What
+//! decompression may allocate is bounded all the same, so that a crafted batch
+//! of a few bytes cannot claim gigabytes: a batch whose records decompress to
+//! more than [`MAX_DECOMPRESSED`] (64 MiB) is refused as damaged. Producers
+//! compress a batch they built uncompressed, and cap that at about a megabyte
+//! by default (Java's `max.request.size` and `batch.size`, librdkafka's
+//! `batch.size` and `message.max.bytes`; eoscheck's own values stay below
+//! 1 MB); 64 times that leaves room for any producer configuration a run
+//! plausibly tests, and with one batch decompressing per decode thread, keeps
+//! a crafted file to a few hundred megabytes. `kafka-protocol`'s decompressors
+//! grow their output without any limit (its snappy one zero-fills whatever
+//! length a block declares), so the checker runs the same codecs itself: gzip
+//! (`flate2`), LZ4 frames (`lz4`) and zstd (`zstd`) read through a limit, and
+//! the snappy blocks' declared lengths are added up before any is filled.
 
 use super::layout::{
     BASE_OFFSET_AT, BASE_TIMESTAMP_AT, FRAME, HEADER, LAST_OFFSET_DELTA_AT, LENGTH_AT, MAGIC,
@@ -17,14 +34,22 @@ use super::layout::{
 };
 use super::{damaged, LogError};
 use crate::ids::Offset;
+use anyhow::{ensure, Context};
 use bytes::Bytes;
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordSet};
+use std::io::Read;
 use std::ops::Range;
 
 /// The highest base offset whose records' offsets (base + an i32 delta)
 /// cannot overflow.
 const MAX_BASE_OFFSET: Offset = Offset::MAX - i32::MAX as Offset;
+
+/// The most bytes one batch's records may decompress to (see the module doc).
+pub(crate) const MAX_DECOMPRESSED: usize = 64 << 20;
+
+/// zstd's window, as a power of two: no larger than the most a batch may
+/// decompress to, since a window beyond the output is never needed.
+const ZSTD_WINDOW_LOG: u32 = MAX_DECOMPRESSED.ilog2();
 
 /// Cuts a partition file into runs of whole batches of about `target` bytes,
 /// checking only their lengths, so the runs can be decoded in parallel.
@@ -76,7 +101,7 @@ fn batch_end(bytes: &[u8]) -> Result<usize, String> {
 pub(crate) fn decode(bytes: &mut Bytes) -> Result<RecordSet, String> {
     let header = Header::read(bytes)?;
     let framed = |records: &mut Bytes, compression| {
-        let records = decompress(records, compression)?;
+        let records = decompress(records, compression, MAX_DECOMPRESSED)?;
         let count = count_records(&records, header.base_timestamp)?;
         anyhow::ensure!(
             count == header.record_count,
@@ -145,18 +170,90 @@ impl Header {
     }
 }
 
-/// A batch's records, decompressed by the library's own codecs.
-fn decompress(records: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {
-    fn keep(records: &mut Bytes) -> anyhow::Result<Bytes> {
-        Ok(std::mem::take(records))
-    }
+/// A batch's records, decompressed to at most `limit` bytes; `Err` if they
+/// do not decompress, or to more.
+fn decompress(
+    records: &mut Bytes,
+    compression: Compression,
+    limit: usize,
+) -> anyhow::Result<Bytes> {
+    let compressed = std::mem::take(records);
+    let input = &compressed[..];
     match compression {
-        Compression::None => keep(records),
-        Compression::Gzip => Gzip::decompress(records, keep),
-        Compression::Snappy => Snappy::decompress(records, keep),
-        Compression::Lz4 => Lz4::decompress(records, keep),
-        Compression::Zstd => Zstd::decompress(records, keep),
+        Compression::None => Ok(compressed),
+        Compression::Gzip => bounded(flate2::read::MultiGzDecoder::new(input), limit),
+        Compression::Lz4 => bounded(lz4::Decoder::new(input)?, limit),
+        Compression::Zstd => {
+            let mut zstd = zstd::stream::read::Decoder::with_buffer(input)?;
+            zstd.window_log_max(ZSTD_WINDOW_LOG)?;
+            bounded(zstd, limit)
+        }
+        Compression::Snappy => snappy(input, limit),
     }
+    .with_context(|| format!("its {compression:?} records"))
+}
+
+/// Everything `reader` gives, if that is at most `limit` bytes.
+fn bounded(reader: impl Read, limit: usize) -> anyhow::Result<Bytes> {
+    let mut out = Vec::new();
+    let mut limited = reader.take(limit as u64);
+    limited.read_to_end(&mut out)?;
+    let more = limited.into_inner().read(&mut [0])?;
+    ensure!(
+        more == 0,
+        "they decompress to more than {limit} bytes, the most a batch may"
+    );
+    Ok(out.into())
+}
+
+/// snappy-java's framing, which Kafka's snappy batches use: this magic, a
+/// version and a compatible version (4 bytes each), then blocks, each its
+/// compressed length (u32, big-endian) and a raw snappy block. Without the
+/// magic the records are one raw snappy block, which snappy-java reads too.
+const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+const XERIAL_HEADER: usize = 16;
+
+/// Snappy records, their blocks' declared lengths added up and held to
+/// `limit` before any output is made.
+fn snappy(input: &[u8], limit: usize) -> anyhow::Result<Bytes> {
+    let blocks = match input.starts_with(XERIAL_MAGIC) {
+        true => xerial_blocks(input.get(XERIAL_HEADER..).context("a cut snappy header")?)?,
+        false => vec![input],
+    };
+    let mut sizes = Vec::with_capacity(blocks.len());
+    for block in &blocks {
+        sizes.push(snap::raw::decompress_len(block)?);
+    }
+    let total = sizes.iter().try_fold(0usize, |sum, &n| sum.checked_add(n));
+    ensure!(
+        total.is_some_and(|total| total <= limit),
+        "they decompress to more than {limit} bytes, the most a batch may"
+    );
+    let mut out = vec![0; total.unwrap_or_default()];
+    let mut at = 0;
+    let mut decoder = snap::raw::Decoder::new();
+    for (block, size) in blocks.into_iter().zip(sizes) {
+        decoder.decompress(block, &mut out[at..at + size])?;
+        at += size;
+    }
+    Ok(out.into())
+}
+
+/// The raw blocks of snappy-java's framing, after its header.
+fn xerial_blocks(mut rest: &[u8]) -> anyhow::Result<Vec<&[u8]>> {
+    let mut blocks = Vec::new();
+    while !rest.is_empty() {
+        let (length, after) = rest
+            .split_first_chunk::<4>()
+            .context("a cut snappy block length")?;
+        let length = u32::from_be_bytes(*length) as usize;
+        let (block, after) = after
+            .split_at_checked(length)
+            .context("a snappy block longer than its batch")?;
+        blocks.push(block);
+        rest = after;
+    }
+    Ok(blocks)
 }
 
 /// How many records `records` holds, each framed by its length; `Err` if
@@ -215,6 +312,66 @@ fn varint(bytes: &mut &[u8], bits: u32) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+
+    /// `data` compressed by `kafka-protocol`'s own codec `C`, as producers
+    /// of every library write it.
+    fn compressed<C: Compressor<BytesMut>>(data: &[u8]) -> Bytes
+    where
+        C::BufMut: BufMut,
+    {
+        let mut out = BytesMut::new();
+        C::compress(&mut out, |buf| {
+            buf.put_slice(data);
+            Ok(())
+        })
+        .unwrap();
+        out.freeze()
+    }
+
+    /// Every codec decompresses what it made up to the limit, and refuses
+    /// one byte more, having made no more than the limit.
+    #[test]
+    fn decompression_is_held_to_its_limit() {
+        let data = [b'.'; 100_000];
+        for (compression, bytes) in [
+            (Compression::Gzip, compressed::<Gzip>(&data)),
+            (Compression::Snappy, compressed::<Snappy>(&data)),
+            (Compression::Lz4, compressed::<Lz4>(&data)),
+            (Compression::Zstd, compressed::<Zstd>(&data)),
+            (
+                Compression::Snappy,
+                snap::raw::Encoder::new()
+                    .compress_vec(&data)
+                    .unwrap()
+                    .into(),
+            ),
+        ] {
+            assert!(bytes.len() < data.len() / 10, "{compression:?}");
+            let whole = decompress(&mut bytes.clone(), compression, data.len()).unwrap();
+            assert_eq!(whole, &data[..], "{compression:?}");
+            let refused = decompress(&mut bytes.clone(), compression, data.len() - 1).unwrap_err();
+            assert!(
+                format!("{refused:#}").contains("more than 99999 bytes"),
+                "{compression:?}: {refused:#}"
+            );
+        }
+    }
+
+    /// Snappy-java framing that does not hold together is refused before any
+    /// block is decompressed.
+    #[test]
+    fn cut_snappy_framing_is_refused() {
+        let whole = compressed::<Snappy>(&[b'.'; 1000]);
+        for cut in [XERIAL_HEADER - 1, XERIAL_HEADER + 2, whole.len() - 1] {
+            let mut bytes = whole.slice(..cut);
+            assert!(
+                decompress(&mut bytes, Compression::Snappy, 1 << 20).is_err(),
+                "{cut}"
+            );
+        }
+    }
 
     fn read(mut bytes: &[u8], bits: u32) -> Option<(i64, usize)> {
         varint(&mut bytes, bits).map(|value| (value, bytes.len()))

@@ -100,6 +100,8 @@ pub(crate) struct Batch {
     pub last_offset: Offset,
     /// Where the batch starts in the partition file.
     pub byte: usize,
+    /// The codec its records were compressed with, as Kafka names it.
+    pub codec: &'static str,
 }
 
 /// One decoded data record, reduced to what the analysis uses.
@@ -111,6 +113,9 @@ pub(crate) struct Record {
     pub producer: u32,
     pub attempt: Attempt,
     pub decoded: bool,
+    /// Its key, by position in the chunk's [`Chunk::keys`]; `None` for a
+    /// null key.
+    pub key: Option<u32>,
 }
 
 impl Record {
@@ -133,6 +138,8 @@ pub(crate) struct Chunk {
     /// Values that are not eoscheck payloads: (record position in `records`,
     /// start of the value), kept for the phantom examples.
     pub foreign: Vec<(usize, String)>,
+    /// The keys of the records that have one, in record order.
+    pub keys: Vec<Bytes>,
 }
 
 /// How much of a foreign value an example shows.
@@ -152,20 +159,23 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
         let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else {
             continue;
         };
+        let control = first.control;
+        let pid = first.producer_id;
         chunk.batches.push(Batch {
-            pid: first.producer_id,
+            pid,
             epoch: first.producer_epoch,
             transactional: first.transactional,
-            control: first.control.then(|| marker(first.key.as_deref())),
-            records: if first.control { 0 } else { set.records.len() },
+            control: control.then(|| marker(first.key.as_deref())),
+            records: if control { 0 } else { set.records.len() },
             first_offset: first.offset,
             last_offset: last.offset,
             byte,
+            codec: codec_name(set.compression),
         });
-        if first.control {
+        if control {
             continue;
         }
-        for r in &set.records {
+        for r in set.records {
             let value = r.value.as_deref().unwrap_or_default();
             let message = payload::decode(value);
             if message.is_none() {
@@ -182,11 +192,15 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
                 },
                 0,
             ));
+            let key = r.key.map(|key| {
+                chunk.keys.push(key);
+                (chunk.keys.len() - 1) as u32
+            });
             chunk.records.push(Record {
                 offset: r.offset,
                 // A batch without a producer id has base sequence -1, and the
                 // decoder adds offset deltas to it anyway; keep the -1.
-                sequence: if first.producer_id == NO_PRODUCER_ID {
+                sequence: if pid == NO_PRODUCER_ID {
                     -1
                 } else {
                     r.sequence
@@ -195,10 +209,23 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
                 producer: id.producer,
                 attempt,
                 decoded: message.is_some(),
+                key,
             });
         }
     }
     Ok(chunk)
+}
+
+/// A codec as `compression.type` names it.
+fn codec_name(compression: kafka_protocol::records::Compression) -> &'static str {
+    use kafka_protocol::records::Compression;
+    match compression {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Snappy => "snappy",
+        Compression::Lz4 => "lz4",
+        Compression::Zstd => "zstd",
+    }
 }
 
 /// A structural fault of the log file, said so that nobody mistakes it for

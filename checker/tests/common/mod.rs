@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use checker::history::{Event, FORMAT};
 use checker::ids::{Epoch, Offset, Partition, ProducerId, Sequence};
 use checker::log::{self, Manifest, PartitionLog};
-use checker::synth::{encode_batch, BatchSpec, SynthRun};
+use checker::synth::{encode_batch, BatchSpec, Compression, SynthRun};
 use checker::{payload, Checker, Guarantee, Kind, MessageId, Options, Results};
 
 pub fn options(guarantees: &[Guarantee]) -> Options {
@@ -16,8 +16,12 @@ pub fn options(guarantees: &[Guarantee]) -> Options {
     options
 }
 
+/// Checks a synthetic run, with the idempotence it asked for.
 pub fn check_synth(run: &SynthRun, guarantees: &[Guarantee]) -> Results {
-    let mut checker = Checker::new(options(guarantees));
+    let mut checker = Checker::new(Options {
+        idempotence: run.asked,
+        ..options(guarantees)
+    });
     run.for_each_event(|e| {
         checker
             .observe(e)
@@ -138,6 +142,19 @@ pub fn loci(results: &Results, kind: Kind) -> Vec<Locus> {
             .iter()
             .map(|e| (e.detail.message, at(e.detail.partition, e.detail.offset)))
             .collect(),
+        // One locus per partition the key landed in.
+        Kind::KeySplit => a
+            .key_split
+            .examples
+            .iter()
+            .flat_map(|e| e.detail.0.partitions.iter().map(|p| (p.message, None)))
+            .collect(),
+        Kind::IdempotenceOff => a
+            .idempotence_off
+            .examples
+            .iter()
+            .map(|e| (None, at(e.detail.partition, e.detail.offset)))
+            .collect(),
     }
 }
 
@@ -150,11 +167,34 @@ pub fn found_kinds(results: &Results) -> Vec<Kind> {
         .collect()
 }
 
+/// A batch of no records with what its records share, to fill in.
+pub fn batch(
+    pid: ProducerId,
+    epoch: Epoch,
+    base_sequence: Sequence,
+    transactional: bool,
+) -> BatchSpec<'static> {
+    BatchSpec {
+        first_offset: 0,
+        pid,
+        epoch,
+        base_sequence,
+        transactional,
+        values: &[],
+        keys: &[],
+        compression: Compression::None,
+    }
+}
+
 /// A hand-built run: history events and per-partition batches.
 pub struct Run {
     pub events: Vec<Event>,
     pub logs: Vec<BytesMut>,
     pub entries: Vec<PartitionLog>,
+    /// How the batches [`Run::write`] appends are compressed.
+    pub compression: Compression,
+    /// The run's keys, if keyed: [`Run::write`] gives each record its key.
+    keys: Option<u32>,
 }
 
 /// How many producers a hand-built run's header lists (0 to 9).
@@ -166,11 +206,23 @@ pub fn msg(producer: u32, index: u64) -> MessageId {
 
 impl Run {
     pub fn new(partitions: Partition) -> Run {
+        Run::with_keys(partitions, None)
+    }
+
+    /// A keyed run: its header names `keys`.
+    pub fn keyed(partitions: Partition, keys: u32) -> Run {
+        Run::with_keys(partitions, Some(keys))
+    }
+
+    fn with_keys(partitions: Partition, keys: Option<u32>) -> Run {
         Run {
+            compression: Compression::None,
+            keys,
             events: vec![Event::Header {
                 format: FORMAT,
                 topic: "t".into(),
                 producers: Some(PRODUCERS),
+                keys,
             }],
             logs: (0..partitions).map(|_| BytesMut::new()).collect(),
             entries: (0..partitions)
@@ -185,12 +237,18 @@ impl Run {
         }
     }
 
-    pub fn invoke(&mut self, message: MessageId, attempt: u32, partition: Partition) -> &mut Run {
+    /// An invoke for `partition`; `None` leaves it to the library.
+    pub fn invoke(
+        &mut self,
+        message: MessageId,
+        attempt: u32,
+        partition: impl Into<Option<Partition>>,
+    ) -> &mut Run {
         self.events.push(Event::Invoke {
             time: 0,
             message,
             attempt,
-            partition,
+            partition: partition.into(),
         });
         self
     }
@@ -217,8 +275,8 @@ impl Run {
         self
     }
 
-    /// Appends a batch of `messages` (with their attempts) at the partition's
-    /// end; returns the first offset.
+    /// Appends a batch of `messages` (with their attempts, and in a keyed
+    /// run their keys) at the partition's end; returns the first offset.
     pub fn write(
         &mut self,
         partition: Partition,
@@ -227,16 +285,27 @@ impl Run {
         base_sequence: Sequence,
         messages: &[(MessageId, u32)],
     ) -> Offset {
-        self.write_values(
-            partition,
-            pid,
-            epoch,
-            base_sequence,
-            false,
-            messages
+        let keys: Vec<Bytes> = match self.keys {
+            Some(n) => messages
                 .iter()
-                .map(|&(m, a)| payload::encode(m, a, 20))
+                .map(|&(m, _)| {
+                    let key = payload::key_bytes(payload::key_of(m, n));
+                    Bytes::copy_from_slice(key.as_bytes())
+                })
                 .collect(),
+            None => Vec::new(),
+        };
+        let values: Vec<Vec<u8>> = messages
+            .iter()
+            .map(|&(m, a)| payload::encode(m, a, 20))
+            .collect();
+        self.append(
+            partition,
+            BatchSpec {
+                values: &values,
+                keys: &keys,
+                ..batch(pid, epoch, base_sequence, false)
+            },
         )
     }
 
@@ -249,18 +318,25 @@ impl Run {
         transactional: bool,
         values: Vec<Vec<u8>>,
     ) -> Offset {
+        let values = BatchSpec {
+            values: &values,
+            ..batch(pid, epoch, base_sequence, transactional)
+        };
+        self.append(partition, values)
+    }
+
+    /// Appends the batch `spec` at the partition's end, compressed as the run
+    /// says; returns its first offset.
+    pub fn append(&mut self, partition: Partition, spec: BatchSpec) -> Offset {
         let entry = &mut self.entries[partition as usize];
         let first_offset = entry.high_watermark;
         let spec = BatchSpec {
             first_offset,
-            pid,
-            epoch,
-            base_sequence,
-            transactional,
-            values: &values,
+            compression: self.compression,
+            ..spec
         };
         encode_batch(&mut self.logs[partition as usize], &spec);
-        entry.high_watermark += values.len() as i64;
+        entry.high_watermark += spec.values.len() as i64;
         first_offset
     }
 

@@ -12,7 +12,7 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use checker::Guarantee;
+use checker::{Guarantee, Idempotence};
 use serde::{Deserialize, Serialize};
 
 use super::{library::Library, names, preset::Preset};
@@ -44,24 +44,6 @@ impl Origin {
 pub struct Setting {
     pub value: String,
     pub origin: Origin,
-}
-
-/// What idempotence the configuration asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdempotenceAsked {
-    Explicit(bool),
-    LeftToLibrary,
-}
-
-impl IdempotenceAsked {
-    /// As run.json and results.json spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            IdempotenceAsked::Explicit(true) => "explicit-true",
-            IdempotenceAsked::Explicit(false) => "explicit-false",
-            IdempotenceAsked::LeftToLibrary => "left-to-library",
-        }
-    }
 }
 
 /// The run's producer configuration, by name.
@@ -157,11 +139,11 @@ impl ProducerConfig {
 
     /// What the configuration asks of idempotence: `enable.idempotence` (the
     /// name every driver maps) set true or false, or not set at all.
-    pub fn idempotence(&self) -> IdempotenceAsked {
+    pub fn idempotence(&self) -> Idempotence {
         match self.value("enable.idempotence").map(str::trim) {
-            Some(v) if v.eq_ignore_ascii_case("true") => IdempotenceAsked::Explicit(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => IdempotenceAsked::Explicit(false),
-            _ => IdempotenceAsked::LeftToLibrary,
+            Some(v) if v.eq_ignore_ascii_case("true") => Idempotence::ExplicitTrue,
+            Some(v) if v.eq_ignore_ascii_case("false") => Idempotence::ExplicitFalse,
+            _ => Idempotence::LeftToLibrary,
         }
     }
 
@@ -194,7 +176,7 @@ impl ProducerConfig {
                     "acks={acks} under no-loss: the leader acknowledges before its followers have the record, so a leader that fails takes acknowledged records with it"
                 ));
             }
-            if self.idempotence() != IdempotenceAsked::Explicit(false) {
+            if self.idempotence() != Idempotence::ExplicitFalse {
                 found.push(format!(
                     "acks={acks} with idempotence asked or left to the library: idempotence needs acks=all, so the library refuses the configuration or turns idempotence off"
                 ));
@@ -334,17 +316,17 @@ mod tests {
     fn library_defaults_set_nothing_and_leave_idempotence_to_the_library() {
         let config = ProducerConfig::layer(Preset::LibraryDefaults, Library::Rdkafka, &user(&[]));
         assert!(config.0.is_empty(), "{config:?}");
-        assert_eq!(config.idempotence(), IdempotenceAsked::LeftToLibrary);
+        assert_eq!(config.idempotence(), Idempotence::LeftToLibrary);
         assert_eq!(config.delivery_bound(), LONGEST_DELIVERY);
         let config = ProducerConfig::layer(
             Preset::LibraryDefaults,
             Library::Java,
             &user(&["max.in.flight.requests.per.connection=6"]),
         );
-        assert_eq!(config.idempotence(), IdempotenceAsked::LeftToLibrary);
+        assert_eq!(config.idempotence(), Idempotence::LeftToLibrary);
         assert_eq!(config.0.len(), 1);
         let at_least_once = ProducerConfig::layer(Preset::AtLeastOnce, Library::Java, &user(&[]));
-        assert_eq!(at_least_once.idempotence(), IdempotenceAsked::Explicit(false));
+        assert_eq!(at_least_once.idempotence(), Idempotence::ExplicitFalse);
         assert_eq!(at_least_once.delivery_bound(), Duration::from_secs(35));
     }
 

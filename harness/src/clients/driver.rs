@@ -362,8 +362,7 @@ impl Process {
                 offset,
             } => {
                 let send = self.complete(id)?;
-                let partition = Some(partition);
-                self.recorder.ok(SendKey { partition, ..send }, offset);
+                self.recorder.ok(send, partition, offset);
             }
             DriverEvent::Fail {
                 id,
@@ -561,7 +560,7 @@ mod tests {
             std::env::temp_dir().join(format!("eoscheck-driver-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let history = dir.join("history.jsonl");
-        let recorder = Recorder::create(&history, "t", Instant::now(), 1).unwrap();
+        let recorder = Recorder::create(&history, "t", Instant::now(), 1, None).unwrap();
         let installed = Installed {
             resolved: Resolved {
                 library: Library::Java,

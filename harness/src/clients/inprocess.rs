@@ -110,13 +110,7 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, send: usize) {
         let send = SendKey::from_word(self.producer, send as u64);
         match result {
-            Ok(m) => self.recorder.ok(
-                SendKey {
-                    partition: Some(m.partition()),
-                    ..send
-                },
-                m.offset(),
-            ),
+            Ok(m) => self.recorder.ok(send, m.partition(), m.offset()),
             Err((error, m)) => {
                 // SAFETY: the message pointer is valid for the duration of the callback.
                 let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };

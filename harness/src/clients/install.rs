@@ -191,14 +191,17 @@ fn build(resolved: &Resolved, source: Source, dir: &Path) -> Result<()> {
                 npm.env("npm_config_nodedir", prefix);
             }
             npm.env("CKJS_LINKING", "dynamic");
-            output(npm.current_dir(dir).args([
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                &format!("{package}@{v}"),
-            ])
-            .args(resolved.library.codec_packages()))?;
+            output(
+                npm.current_dir(dir)
+                    .args([
+                        "install",
+                        "--no-save",
+                        "--no-audit",
+                        "--no-fund",
+                        &format!("{package}@{v}"),
+                    ])
+                    .args(resolved.library.codec_packages()),
+            )?;
         }
         Source::InProcess => {}
     }

@@ -44,7 +44,7 @@ use anyhow::{Context, Result};
 use checker::{
     decimal::Cursor,
     history::{Event, Nanos, NemesisPhase, FORMAT},
-    ids::{Epoch, Producer, ProducerId, SendKey},
+    ids::{Epoch, Partition, Producer, ProducerId, SendKey},
 };
 use tracing::warn;
 
@@ -179,6 +179,7 @@ impl Recorder {
         topic: &str,
         origin: Instant,
         producers: u32,
+        keys: Option<u32>,
     ) -> Result<Arc<Recorder>> {
         let file =
             AppendFile::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -210,6 +211,7 @@ impl Recorder {
             format: FORMAT,
             topic: topic.to_owned(),
             producers: Some(producers),
+            keys,
         });
         recorder.flush();
         Ok(recorder)
@@ -358,7 +360,13 @@ impl Recorder {
         }
     }
 
-    pub fn ok(&self, send: SendKey, offset: i64) {
+    /// The send acknowledged at `partition` (the partitioner's choice when
+    /// the send named none) and `offset`.
+    pub fn ok(&self, send: SendKey, partition: Partition, offset: i64) {
+        let send = SendKey {
+            partition: Some(partition),
+            ..send
+        };
         match (self.lane(send.message.producer), send.to_word()) {
             (Some(lane), Some(word)) => {
                 let time = self.clock.raw();
@@ -372,7 +380,7 @@ impl Recorder {
                 time,
                 message: send.message,
                 attempt: send.attempt,
-                partition: send.partition,
+                partition,
                 offset,
             }),
         }
@@ -513,8 +521,10 @@ fn hot_line(out: &mut BlockBuf, start: &LineStart, send: SendKey, offset: Option
             line.text(b",\"a\":");
             line.number(send.attempt.into());
         }
-        line.text(b",\"p\":");
-        line.number(send.partition as u64);
+        if let Some(partition) = send.partition {
+            line.text(b",\"p\":");
+            line.number(partition as u64);
+        }
         if let Some(offset) = offset {
             line.text(b",\"o\":");
             if offset < 0 {
@@ -612,7 +622,7 @@ mod tests {
             index in 0..1u64 << 40,
             // Half first attempts, which format 2 leaves out.
             attempt in proptest::prop_oneof![proptest::strategy::Just(0u32), 1..256u32],
-            partition in 0..65_536i32,
+            partition in proptest::option::of(0..65_535i32),
             offset: Option<i64>,
             digits in 0..20u32,
         ) {
@@ -620,9 +630,9 @@ mod tests {
             let time = time % 10u64.pow(digits).max(1);
             let message = MessageId { producer, index };
             let send = SendKey { message, attempt, partition };
-            let event = match offset {
-                None => Event::Invoke { time, message, attempt, partition },
-                Some(offset) => Event::Ok { time, message, attempt, partition, offset },
+            let event = match (offset, partition) {
+                (Some(offset), Some(partition)) => Event::Ok { time, message, attempt, partition, offset },
+                _ => Event::Invoke { time, message, attempt, partition },
             };
             let (hot, serde) = both_ways(&event, send);
             proptest::prop_assert_eq!(hot, serde);
@@ -635,11 +645,11 @@ mod tests {
             producer: u32::MAX,
             index: (1 << 40) - 1,
         };
-        let (attempt, partition) = (255, 65_535);
+        let (attempt, partition) = (255, 65_534);
         let send = SendKey {
             message,
             attempt,
-            partition,
+            partition: Some(partition),
         };
         assert!(send.to_word().is_some(), "the widest send that fits a word");
         for (time, offset) in [
@@ -654,7 +664,7 @@ mod tests {
                     time,
                     message,
                     attempt,
-                    partition,
+                    partition: Some(partition),
                 },
                 Some(offset) => Event::Ok {
                     time,
@@ -677,16 +687,16 @@ mod tests {
     fn a_closed_history_ends_with_the_end_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
-        let recorder = Recorder::create(&path, "t", Instant::now(), 1).unwrap();
+        let recorder = Recorder::create(&path, "t", Instant::now(), 1, None).unwrap();
         let send = |index| SendKey {
             message: MessageId { producer: 0, index },
             attempt: 0,
-            partition: 0,
+            partition: None,
         };
         recorder.invoke_all(&[send(0), send(1)]);
-        recorder.ok(send(0), 0);
+        recorder.ok(send(0), 0, 0);
         recorder.close();
-        recorder.ok(send(1), 1);
+        recorder.ok(send(1), 0, 1);
         drop(recorder);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -728,7 +738,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("eoscheck-recorder-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("history.jsonl");
-        let recorder = Recorder::create(&path, "t", Instant::now(), 2).unwrap();
+        let recorder = Recorder::create(&path, "t", Instant::now(), 2, None).unwrap();
         let mut expected = Vec::new();
         for first in (0..300u64).step_by(6) {
             // Producer 2 is beyond the run's count; partition 70,000 does not
@@ -742,7 +752,7 @@ mod tests {
                     SendKey {
                         message,
                         attempt: 0,
-                        partition: if index % 7 == 0 { 70_000 } else { 1 },
+                        partition: Some(if index % 7 == 0 { 70_000 } else { 1 }),
                     }
                 })
                 .collect();
@@ -754,7 +764,7 @@ mod tests {
             );
             for &send in &batch {
                 let message = send.message;
-                recorder.ok(send, message.index as i64);
+                recorder.ok(send, send.partition.unwrap(), message.index as i64);
                 expected.push(format!("ok {} {}", message.producer, message.index));
             }
             if first % 48 == 0 {

@@ -35,7 +35,12 @@ fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
         (None, Err(e)) => return Err(Failure::usage(format!("{e:#}"))),
     };
     let mut options = Options::new(guarantees);
-    options.asked = record.ok().map(|r| asked(&r));
+    if let Ok(record) = &record {
+        options.asked = Some(asked(record));
+        // Runs from before eoscheck recorded it are never judged for it, so
+        // they check as they always did.
+        options.idempotence = record.idempotence_asked.unwrap_or_default();
+    }
     let mut checker = Checker::new(options);
     read_history(dir, &mut checker)?;
     read_log(&dir.join("log"), &mut checker)?;

@@ -27,9 +27,10 @@ pub struct RunRecord {
     /// `eoscheck` (a short timeout of eoscheck's).
     #[serde(default)]
     pub producer_origins: BTreeMap<String, String>,
-    /// `explicit-true`, `explicit-false` or `left-to-library`.
+    /// What the configuration asked of idempotence; none in runs from before
+    /// eoscheck recorded it.
     #[serde(default)]
-    pub idempotence_asked: Option<String>,
+    pub idempotence_asked: Option<checker::Idempotence>,
     /// The user's settings that contradict the promise, each in a sentence.
     #[serde(default)]
     pub contradictions: Vec<String>,

@@ -126,6 +126,7 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
         &topic,
         record.origin,
         config.producers,
+        config.keys,
     )?;
     let launcher = launcher(
         installed,
@@ -358,14 +359,13 @@ impl Record {
                 name: config.client.library.name().into(),
                 version: config.client.version.clone(),
             },
-            producer_settings: config.producer().values(),
-            producer_origins: config
-                .producer
+            producer_settings: producer.values(),
+            producer_origins: producer
                 .0
                 .iter()
                 .map(|(k, s)| (k.clone(), s.origin.name().to_owned()))
                 .collect::<BTreeMap<_, _>>(),
-            idempotence_asked: Some(producer.idempotence().name().to_owned()),
+            idempotence_asked: Some(producer.idempotence()),
             contradictions: producer.contradictions(&config.guarantees),
             effective_config: BTreeMap::new(),
             effective_config_source: None,

@@ -330,7 +330,7 @@ pub fn generate(config: &SynthConfig) -> Result<SynthRun, String> {
     }
     let splits = config.inject.iter().filter(|&&i| i == Injection::KeySplit);
     if splits.count() as u64 > u64::from(config.keys) {
-        return Err("each KeySplit needs a key of its own: more keys than splits".into());
+        return Err("each KeySplit needs a key of its own: at least as many keys as splits".into());
     }
     let mut sim = Simulation::new(config);
     sim.run();
@@ -516,8 +516,8 @@ struct Simulation<'a> {
     injected: Vec<Injected>,
     next_pid: ProducerId,
     sent: u64,
-    /// The producers that write without a PID for idempotence-off, and how
-    /// many of them have.
+    /// The producers kept for idempotence-off (writing without a PID) that
+    /// have written so far; the next one is `end`.
     pidless: std::ops::Range<Producer>,
     /// Keys already split by an injection.
     split: BTreeSet<u32>,

@@ -136,4 +136,20 @@ fn the_schema_rejects_what_the_checker_never_writes() {
     let mut example = lost;
     example["anomalies"]["lost"]["examples"][0]["outcome"]["kind"] = "perhaps".into();
     assert!(!validator.is_valid(&example));
+
+    let keyed = SynthConfig {
+        keys: 5,
+        ..SynthConfig::clean(3, 200)
+    };
+    let keyed = serde_json::to_value(check(&keyed, true)).unwrap();
+    assert!(validator.is_valid(&keyed));
+    let mut key = keyed.clone();
+    key["keys"][0]["surprise"] = 1.into();
+    assert!(
+        !validator.is_valid(&key),
+        "a key's placement admits no unknown field"
+    );
+    let mut asked = keyed;
+    asked["idempotence"][0]["asked"] = "maybe".into();
+    assert!(!validator.is_valid(&asked));
 }

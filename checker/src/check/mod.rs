@@ -519,6 +519,7 @@ impl Checker {
     fn analyse(&mut self, scan: &mut Scan, chunk: &Chunk) -> Result<(), LogError> {
         let mut next = 0;
         let mut foreign = chunk.foreign.iter().peekable();
+        let mut keys = chunk.keys.iter().peekable();
         for batch in &chunk.batches {
             in_place(&scan.stats, batch)?;
             scan.stats.last_offset = Some(batch.last_offset);
@@ -553,9 +554,9 @@ impl Checker {
                 let value = foreign
                     .next_if(|(at, _)| *at == next + i)
                     .map(|(_, v)| v.clone());
-                let key = record
-                    .key
-                    .map(|at| self.keys.number(&chunk.keys[at as usize]));
+                let key = keys
+                    .next_if(|(at, _)| *at == next + i)
+                    .map(|(_, key)| self.keys.number(key));
                 if batch.transactional {
                     scan.open.entry(batch.pid).or_default().push(Pending {
                         epoch: batch.epoch,

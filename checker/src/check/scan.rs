@@ -161,7 +161,6 @@ mod tests {
             producer: 0,
             attempt: 0,
             decoded: true,
-            key: None,
         }
     }
 

@@ -113,9 +113,6 @@ pub(crate) struct Record {
     pub producer: u32,
     pub attempt: Attempt,
     pub decoded: bool,
-    /// Its key, by position in the chunk's [`Chunk::keys`]; `None` for a
-    /// null key.
-    pub key: Option<u32>,
 }
 
 impl Record {
@@ -138,8 +135,9 @@ pub(crate) struct Chunk {
     /// Values that are not eoscheck payloads: (record position in `records`,
     /// start of the value), kept for the phantom examples.
     pub foreign: Vec<(usize, String)>,
-    /// The keys of the records that have one, in record order.
-    pub keys: Vec<Bytes>,
+    /// The keys of the records that have one: (record position in
+    /// `records`, key).
+    pub keys: Vec<(usize, Bytes)>,
 }
 
 /// How much of a foreign value an example shows.
@@ -159,23 +157,21 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
         let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else {
             continue;
         };
-        let control = first.control;
-        let pid = first.producer_id;
         chunk.batches.push(Batch {
-            pid,
+            pid: first.producer_id,
             epoch: first.producer_epoch,
             transactional: first.transactional,
-            control: control.then(|| marker(first.key.as_deref())),
-            records: if control { 0 } else { set.records.len() },
+            control: first.control.then(|| marker(first.key.as_deref())),
+            records: if first.control { 0 } else { set.records.len() },
             first_offset: first.offset,
             last_offset: last.offset,
             byte,
             codec: codec_name(set.compression),
         });
-        if control {
+        if first.control {
             continue;
         }
-        for r in set.records {
+        for r in &set.records {
             let value = r.value.as_deref().unwrap_or_default();
             let message = payload::decode(value);
             if message.is_none() {
@@ -192,15 +188,14 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
                 },
                 0,
             ));
-            let key = r.key.map(|key| {
-                chunk.keys.push(key);
-                (chunk.keys.len() - 1) as u32
-            });
+            if let Some(key) = &r.key {
+                chunk.keys.push((chunk.records.len(), key.clone()));
+            }
             chunk.records.push(Record {
                 offset: r.offset,
                 // A batch without a producer id has base sequence -1, and the
                 // decoder adds offset deltas to it anyway; keep the -1.
-                sequence: if pid == NO_PRODUCER_ID {
+                sequence: if first.producer_id == NO_PRODUCER_ID {
                     -1
                 } else {
                     r.sequence
@@ -209,7 +204,6 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
                 producer: id.producer,
                 attempt,
                 decoded: message.is_some(),
-                key,
             });
         }
     }

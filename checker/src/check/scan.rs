@@ -192,6 +192,7 @@ mod tests {
                 first_offset: offset - records.len() as Offset,
                 last_offset: offset - 1,
                 byte: 0,
+                codec: "none",
             };
             scan.sequences(&batch, &records, &mut anomalies, 10);
         }

@@ -77,10 +77,11 @@ macro_rules! kinds {
         }
 
         /// Every kind's finding; kinds with no anomaly are present with count 0,
-        /// so a reader sees what was checked.
+        /// so a reader sees what was checked. A results.json from before a
+        /// kind existed reads as none found of it.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
-        pub struct Anomalies { $(pub $field: Finding<$ty>,)* }
+        pub struct Anomalies { $(#[serde(default = "Finding::new")] pub $field: Finding<$ty>,)* }
 
         impl Anomalies {
             pub(crate) fn new() -> Self {

@@ -1,6 +1,9 @@
 //! Every client library, newest release, through its driver (rdkafka in process)
 //! against one shared cluster: a short idempotent run with one-way ack loss, the
-//! fault that turns retries into duplicates. Each must install from its registry,
+//! fault that turns retries into duplicates. Every other library sends keyed,
+//! placed by its own default partitioner, compressed with a codec in turn; the
+//! rest send to explicit partitions uncompressed, so each driver's two ways of
+//! sending are both exercised across the set. Each must install from its registry,
 //! speak the protocol, and keep the idempotent promise (or break it only the way
 //! it is known to); the run directory must hold the driver's log. One cluster
 //! serves all, each run on its own topic.
@@ -11,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 
 use checker::{Kind, Results, Validity};
 use harness::{
-    clients::{self, ClientSpec, Library, Preset},
+    clients::{self, ClientSpec, Library, Preset, UserSettings},
     cluster::{self, Cluster},
     commands::run::{self, RunConfig, Site},
     run_dir::verdict_line,
@@ -45,6 +48,17 @@ fn known_breakage(library: Library) -> Option<(&'static [Kind], &'static str)> {
     }
 }
 
+/// Keys and a codec for every other library, in turn; none for the rest.
+fn workload_for(turn: usize) -> (Option<u32>, UserSettings) {
+    const CODECS: [&str; 4] = ["lz4", "zstd", "snappy", "gzip"];
+    let mut user = UserSettings::default();
+    if turn % 2 == 0 {
+        return (None, user);
+    }
+    user.compression(CODECS[(turn / 2) % CODECS.len()]);
+    (Some(20), user)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
     let (docker, image) = common::engine_and_image().await;
@@ -55,8 +69,10 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
         async move {
             let cluster = Arc::new(Cluster::start(&docker, &id, &image.reference(), None).await?);
             let mut failures = Vec::new();
-            for library in Library::ALL {
+            for (turn, library) in Library::ALL.into_iter().enumerate() {
                 let preset = preset_for(library);
+                let (keys, user) = workload_for(turn);
+                let codec = user.0.first().map(|(_, codec, _)| codec.clone());
                 let client = clients::resolve(&ClientSpec {
                     library,
                     version: None,
@@ -71,8 +87,8 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     producers: 2,
                     partitions: 3,
                     message_size: "100".parse().unwrap(),
-                    keys: None,
-                    user: Default::default(),
+                    keys,
+                    user,
                     seed: 3,
                     image: image.clone(),
                 };
@@ -124,6 +140,20 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     (
                         !history.contains("\"fault\":\"ack-loss\""),
                         "ack-loss never injected",
+                    ),
+                    (
+                        codec.is_some_and(|codec| {
+                            !results
+                                .stats
+                                .partitions
+                                .iter()
+                                .any(|p| p.batches_by_codec.contains_key(&codec))
+                        }),
+                        "the log holds no batch compressed with the codec asked for",
+                    ),
+                    (
+                        keys.is_some_and(|n| results.keys.len() != n as usize),
+                        "not every key is in the log",
                     ),
                     (
                         library != Library::Rdkafka

@@ -15,9 +15,10 @@ use anyhow::Result;
 use checker::anomaly::Outcome;
 use checker::history::NemesisPhase;
 use checker::ids::Partition;
+use checker::anomaly::KeyPlacement;
 use checker::results::{
-    IndeterminateStats, NemesisNote, PartitionStats, ProducerNote, ProducerStats, SendStats,
-    Session, Stats,
+    IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence, ProducerNote,
+    ProducerStats, SendStats, Session, Stats,
 };
 use checker::{Guarantee, Results, Validity};
 use std::collections::BTreeSet;
@@ -610,11 +611,13 @@ fn partitions(run: &Run, frame: &TimeFrame) -> Result<String> {
     let contents = partition_contents(run);
     let sequences = sequence_ranges(&stats.partitions);
     let producers = producer_sessions(&stats.producers);
+    let idempotence = idempotence(&run.results.idempotence);
+    let keys = key_placement(&run.results.keys);
     Ok(format!(
         "<h2 id=\"partitions\">Partitions</h2>\n<h3>Leadership</h3>\n{leadership}\
          <h3>What each partition holds</h3>\n{contents}\
          <h3>Sequence ranges per (PID, epoch)</h3>\n{sequences}\
-         <h3>Producers</h3>\n{producers}"
+         <h3>Producers</h3>\n{producers}{idempotence}{keys}"
     ))
 }
 
@@ -656,6 +659,7 @@ fn partition_contents(run: &Run) -> String {
             "leader changes",
             "PIDs",
             "epochs",
+            "batches by codec",
         ],
         run.results.stats.partitions.iter().map(|p| {
             vec![
@@ -668,8 +672,67 @@ fn partition_contents(run: &Run) -> String {
                 number(leader_changes(run.timeline, p.partition)),
                 cell(pids(p)),
                 cell(epochs(p)),
+                cell(codecs(p)),
             ]
         }),
+    )
+}
+
+/// `lz4 412, none 3`: what compression really did in this partition.
+fn codecs(p: &PartitionStats) -> String {
+    p.batches_by_codec
+        .iter()
+        .map(|(codec, n)| format!("{codec} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each producer's idempotence: what the configuration asked, and whether
+/// its records in the log carry a producer id.
+fn idempotence(producers: &[ProducerIdempotence]) -> String {
+    if producers.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<h3>Idempotence, asked and in effect</h3>\n{}",
+        table(
+            &["producer instance", "idempotence asked", "in effect (from the log)"],
+            producers.iter().map(|p| {
+                vec![cell(p.producer), cell(kebab(&p.asked)), cell(kebab(&p.in_effect))]
+            }),
+        )
+    )
+}
+
+/// A unit enum as results.json spells it (`left-to-library`, `no-records`).
+fn kebab(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Where each record key landed: one partition each, unless the
+/// partitioner split it (`key-split`).
+fn key_placement(keys: &[KeyPlacement]) -> String {
+    if keys.is_empty() {
+        return String::new();
+    }
+    let split = keys.iter().filter(|k| k.partitions.len() > 1).count();
+    format!(
+        "<h3>Record keys</h3>\n<details><summary>{} keys, {split} in more than one partition</summary>{}</details>\n",
+        keys.len(),
+        table(
+            &["key", "partitions (records)"],
+            keys.iter().map(|k| {
+                let places: Vec<String> = k
+                    .partitions
+                    .iter()
+                    .map(|p| format!("{} ({})", p.partition, p.records))
+                    .collect();
+                vec![cell(&k.key), cell(places.join(", "))]
+            }),
+        )
     )
 }
 

@@ -11,7 +11,10 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
     tracing::info!("installing {} with apt-get", packages.join(" "));
     let update = Command::new("apt-get").args(["update", "-qq"]).status();
     if !matches!(update, Ok(s) if s.success()) {
-        bail!("apt-get update failed: Debian's package mirror must be reachable to install {}", packages.join(" "));
+        bail!(
+            "apt-get update failed: Debian's package mirror must be reachable to install {}",
+            packages.join(" ")
+        );
     }
     let status = Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])

@@ -291,13 +291,15 @@ async fn send_loop(producers: Arc<Producers>, producer: Producer) {
                 batch.clear();
                 taken = 0;
                 let count = (due - handed).min(BATCH as u64);
-                batch.extend((next_index..next_index + count).map(|index| SendKey {
-                    message: MessageId { producer, index },
-                    attempt: 0,
-                    partition: config
-                        .keys
-                        .is_none()
-                        .then_some((index % config.partitions as u64) as Partition),
+                batch.extend((next_index..next_index + count).map(|index| {
+                    SendKey {
+                        message: MessageId { producer, index },
+                        attempt: 0,
+                        partition: config
+                            .keys
+                            .is_none()
+                            .then_some((index % config.partitions as u64) as Partition),
+                    }
                 }));
                 next_index += count;
                 producers.sinks.recorder.invoke_all(&batch);
@@ -342,7 +344,11 @@ async fn resend_loop(producers: Arc<Producers>, mut failed: mpsc::UnboundedRecei
         };
         producers.sinks.recorder.invoke_all(&[send]);
         let config = &producers.config;
-        let value = payload::encode(send.message, send.attempt, config.message_size.of(send.message));
+        let value = payload::encode(
+            send.message,
+            send.attempt,
+            config.message_size.of(send.message),
+        );
         let key = key(send.message, config.keys);
         let record = Record {
             key: key.as_ref().map(payload::KeyBytes::as_bytes),

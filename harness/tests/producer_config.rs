@@ -29,7 +29,11 @@ struct Case {
     seconds: u64,
 }
 
-async fn run_case(cluster: &Arc<Cluster>, image: &BrokerImage, case: Case) -> (Results, std::path::PathBuf) {
+async fn run_case(
+    cluster: &Arc<Cluster>,
+    image: &BrokerImage,
+    case: Case,
+) -> (Results, std::path::PathBuf) {
     let flags: Vec<String> = case.settings.iter().map(|s| s.to_string()).collect();
     let config = RunConfig {
         preset: case.preset,
@@ -52,13 +56,22 @@ async fn run_case(cluster: &Arc<Cluster>, image: &BrokerImage, case: Case) -> (R
         cluster: cluster.clone(),
         topic: format!("t-{}", case.name),
     };
-    let code = run::run_at(site, config, dir).await.expect("the run completes");
+    let code = run::run_at(site, config, dir)
+        .await
+        .expect("the run completes");
     let results: Results =
         serde_json::from_str(&std::fs::read_to_string(path.join("results.json")).unwrap()).unwrap();
     eprintln!("{}: {}", case.name, verdict_line(&results));
     assert_eq!(code, results.exit_code());
     assert_eq!(common::recheck_differs(&path, &results), None);
     (results, path)
+}
+
+/// The run is invalid with `count` anomalies of `kind`.
+fn assert_finds(results: &Results, kind: Kind, count: u64) {
+    let verdict = verdict_line(results);
+    assert_eq!(results.valid, Validity::Invalid, "{verdict}");
+    assert_eq!(results.anomalies.count(kind), count, "{kind}: {verdict}");
 }
 
 fn run_json(dir: &Path) -> serde_json::Value {
@@ -76,18 +89,21 @@ async fn what_the_producer_really_did_is_read_from_the_log() {
 
             // librdkafka leaves idempotence off by default: nothing else is
             // needed for the finding, no fault, no duplicate.
-            let (results, dir) = run_case(&cluster, &image, Case {
-                name: "defaults",
-                preset: Preset::LibraryDefaults,
-                settings: &[],
-                keys: None,
-                message_size: "100",
-                faults: vec![],
-                seconds: 6,
-            })
+            let (results, dir) = run_case(
+                &cluster,
+                &image,
+                Case {
+                    name: "defaults",
+                    preset: Preset::LibraryDefaults,
+                    settings: &[],
+                    keys: None,
+                    message_size: "100",
+                    faults: vec![],
+                    seconds: 6,
+                },
+            )
             .await;
-            assert_eq!(results.valid, Validity::Invalid, "{}", verdict_line(&results));
-            assert_eq!(results.anomalies.count(Kind::IdempotenceOff), 2, "one per producer");
+            assert_finds(&results, Kind::IdempotenceOff, 2); // one per producer
             assert_eq!(results.anomalies.count(Kind::Duplicate), 0);
             for producer in &results.idempotence {
                 assert_eq!(
@@ -96,48 +112,72 @@ async fn what_the_producer_really_did_is_read_from_the_log() {
                 );
             }
             let info = run_json(&dir);
-            assert_eq!(info["producer_settings"], serde_json::json!({}), "nothing set");
+            assert_eq!(
+                info["producer_settings"],
+                serde_json::json!({}),
+                "nothing set"
+            );
             assert_eq!(info["effective_config_source"], "library");
             assert_eq!(info["effective_config"]["enable.idempotence"], "false");
 
             // A partitioner that ignores keys splits them.
-            let (results, _) = run_case(&cluster, &image, Case {
-                name: "split",
-                preset: Preset::Idempotent,
-                settings: &["partitioner=random"],
-                keys: Some(20),
-                message_size: "100",
-                faults: vec![],
-                seconds: 6,
-            })
+            let (results, _) = run_case(
+                &cluster,
+                &image,
+                Case {
+                    name: "split",
+                    preset: Preset::Idempotent,
+                    settings: &["partitioner=random"],
+                    keys: Some(20),
+                    message_size: "100",
+                    faults: vec![],
+                    seconds: 6,
+                },
+            )
             .await;
-            assert_eq!(results.valid, Validity::Invalid, "{}", verdict_line(&results));
-            assert_eq!(results.anomalies.count(Kind::KeySplit), 20, "every key, with 1,500 sends");
+            assert_finds(&results, Kind::KeySplit, 20); // every key, with 3,000 sends
             assert_eq!(results.anomalies.count(Kind::IdempotenceOff), 0);
 
             // Keys placed by librdkafka's own partitioner, zstd, sizes from
             // 100 bytes to 20 KB, under ack loss: the promise holds.
-            let (results, dir) = run_case(&cluster, &image, Case {
-                name: "keyed-zstd",
-                preset: Preset::Idempotent,
-                settings: &["compression.type=zstd", "linger.ms=20"],
-                keys: Some(50),
-                message_size: "100..20000",
-                faults: vec![Fault::AckLoss],
-                seconds: 25,
-            })
+            let (results, dir) = run_case(
+                &cluster,
+                &image,
+                Case {
+                    name: "keyed-zstd",
+                    preset: Preset::Idempotent,
+                    settings: &["compression.type=zstd", "linger.ms=20"],
+                    keys: Some(50),
+                    message_size: "100..20000",
+                    faults: vec![Fault::AckLoss],
+                    seconds: 25,
+                },
+            )
             .await;
             assert_eq!(results.valid, Validity::Valid, "{}", verdict_line(&results));
             assert!(results.stats.sends.ok > 5_000, "{:?}", results.stats.sends);
             assert_eq!(results.keys.len(), 50, "every key placed");
             assert!(results.keys.iter().all(|k| k.partitions.len() == 1));
-            let codecs = results.stats.partitions.iter().flat_map(|p| &p.batches_by_codec);
+            let codecs = results
+                .stats
+                .partitions
+                .iter()
+                .flat_map(|p| &p.batches_by_codec);
             let zstd: u64 = codecs.filter(|(c, _)| *c == "zstd").map(|(_, n)| n).sum();
-            assert!(zstd > 0, "the raw log holds zstd batches: {:?}", results.stats.partitions);
+            assert!(
+                zstd > 0,
+                "the raw log holds zstd batches: {:?}",
+                results.stats.partitions
+            );
             let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
-            assert!(history.contains("\"fault\":\"ack-loss\""), "ack loss injected");
+            assert!(
+                history.contains("\"fault\":\"ack-loss\""),
+                "ack loss injected"
+            );
             anyhow::Ok(())
         }
     };
-    cluster::with_teardown(&docker, job).await.expect("the cluster and every run");
+    cluster::with_teardown(&docker, job)
+        .await
+        .expect("the cluster and every run");
 }

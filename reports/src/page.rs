@@ -12,10 +12,10 @@ use crate::markup::{count, escape, millis, seconds, wall_clock};
 use crate::run_info::RunInfo;
 use crate::timeline::{quantile, SendOutcome, Timeline};
 use anyhow::Result;
+use checker::anomaly::KeyPlacement;
 use checker::anomaly::Outcome;
 use checker::history::NemesisPhase;
 use checker::ids::Partition;
-use checker::anomaly::KeyPlacement;
 use checker::results::{
     IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence, ProducerNote,
     ProducerStats, SendStats, Session, Stats,
@@ -696,9 +696,17 @@ fn idempotence(producers: &[ProducerIdempotence]) -> String {
     format!(
         "<h3>Idempotence, asked and in effect</h3>\n{}",
         table(
-            &["producer instance", "idempotence asked", "in effect (from the log)"],
+            &[
+                "producer instance",
+                "idempotence asked",
+                "in effect (from the log)"
+            ],
             producers.iter().map(|p| {
-                vec![cell(p.producer), cell(kebab(&p.asked)), cell(kebab(&p.in_effect))]
+                vec![
+                    cell(p.producer),
+                    cell(kebab(&p.asked)),
+                    cell(kebab(&p.in_effect)),
+                ]
             }),
         )
     )

@@ -523,7 +523,11 @@ impl Checker {
         for batch in &chunk.batches {
             in_place(&scan.stats, batch)?;
             scan.stats.last_offset = Some(batch.last_offset);
-            *scan.stats.batches_by_codec.entry(batch.codec.into()).or_default() += 1;
+            *scan
+                .stats
+                .batches_by_codec
+                .entry(batch.codec.into())
+                .or_default() += 1;
             if let Some(marker) = batch.control {
                 self.control_records += 1;
                 let pending = scan.open.remove(&batch.pid).unwrap_or_default();

@@ -97,7 +97,11 @@ impl ProducerConfig {
             self.set("linger.ms", LINGER_MS.to_string(), Origin::Eoscheck);
         }
         if self.value("request.timeout.ms").is_none() {
-            self.set("request.timeout.ms", REQUEST_TIMEOUT_MS.to_string(), Origin::Eoscheck);
+            self.set(
+                "request.timeout.ms",
+                REQUEST_TIMEOUT_MS.to_string(),
+                Origin::Eoscheck,
+            );
         }
         if library.is_librdkafka() && self.value("socket.timeout.ms").is_none() {
             let request = number(self, "request.timeout.ms").unwrap_or(REQUEST_TIMEOUT_MS);
@@ -110,7 +114,11 @@ impl ProducerConfig {
             let least = number(self, "request.timeout.ms").unwrap_or(0)
                 + number(self, "linger.ms").unwrap_or(0);
             let delivery = DELIVERY_TIMEOUT_MS.max(least);
-            self.set("delivery.timeout.ms", delivery.to_string(), Origin::Eoscheck);
+            self.set(
+                "delivery.timeout.ms",
+                delivery.to_string(),
+                Origin::Eoscheck,
+            );
         }
     }
 
@@ -220,7 +228,11 @@ impl UserSettings {
                     "--producer-config {flag:?} is not KEY=VALUE (e.g. --producer-config acks=all)"
                 ));
             };
-            settings.push(name.trim(), value.trim(), format!("--producer-config {flag}"))?;
+            settings.push(
+                name.trim(),
+                value.trim(),
+                format!("--producer-config {flag}"),
+            )?;
         }
         Ok(settings)
     }
@@ -230,11 +242,11 @@ impl UserSettings {
             .map_err(|e| format!("--producer-config-file {}: {e}", path.display()))?;
         for line in java_properties::PropertiesIter::new(std::io::BufReader::new(file)) {
             let line = line.map_err(|e| {
-                let at = e.line_number().map(|n| format!(" line {n}")).unwrap_or_default();
-                format!(
-                    "{}{at} is not a Java .properties file: {e}",
-                    path.display()
-                )
+                let at = e
+                    .line_number()
+                    .map(|n| format!(" line {n}"))
+                    .unwrap_or_default();
+                format!("{}{at} is not a Java .properties file: {e}", path.display())
             })?;
             let at = format!("{} line {}", path.display(), line.line_number());
             if let java_properties::LineContent::KVPair(name, value) = line.consume_content() {
@@ -307,7 +319,10 @@ mod tests {
         assert!(config.given().contains_key("acks") && !config.given().contains_key("linger.ms"));
         assert!(config.tuning().contains_key("linger.ms") && !config.tuning().contains_key("acks"));
         assert_eq!(origin("delivery.timeout.ms"), Origin::Eoscheck);
-        assert!(!config.0.contains_key("socket.timeout.ms"), "librdkafka's name, not Java's");
+        assert!(
+            !config.0.contains_key("socket.timeout.ms"),
+            "librdkafka's name, not Java's"
+        );
         let rdkafka = ProducerConfig::layer(Preset::Idempotent, Library::Rdkafka, &user(&[]));
         assert_eq!(rdkafka.0["socket.timeout.ms"].value, "5000");
     }
@@ -343,7 +358,10 @@ mod tests {
         let found = config.contradictions(&promise);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].starts_with("acks=1 under no-loss"), "{found:?}");
-        assert!(found[1].starts_with("enable.idempotence=false"), "{found:?}");
+        assert!(
+            found[1].starts_with("enable.idempotence=false"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -373,11 +391,20 @@ mod tests {
     #[test]
     fn malformed_input_is_refused_naming_the_file_line_or_flag() {
         let err = file("acks=all\nlinger.ms=\n").unwrap_err();
-        assert!(err.contains("line 2") && err.contains("`linger.ms` has no value"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("`linger.ms` has no value"),
+            "{err}"
+        );
         let err = file("acks=all\nbad\\u12x4=1\n").unwrap_err();
-        assert!(err.contains("line 2") && err.contains("not a Java .properties file"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("not a Java .properties file"),
+            "{err}"
+        );
         let err = UserSettings::parse(&["acks".into()], None).unwrap_err();
-        assert!(err.contains("--producer-config \"acks\" is not KEY=VALUE"), "{err}");
+        assert!(
+            err.contains("--producer-config \"acks\" is not KEY=VALUE"),
+            "{err}"
+        );
         let missing = UserSettings::parse(&[], Some(Path::new("/nonexistent/p.properties")));
         assert!(missing.unwrap_err().contains("/nonexistent/p.properties"));
     }
@@ -386,7 +413,10 @@ mod tests {
     fn names_a_library_does_not_take_are_refused_where_they_were_given() {
         let settings = user(&["acks=all", "linger.ms=5", "lingr.ms=5"]);
         let err = settings.check_names(Library::Java).unwrap_err();
-        assert!(err.starts_with("--producer-config lingr.ms=5: `lingr.ms`"), "{err}");
+        assert!(
+            err.starts_with("--producer-config lingr.ms=5: `lingr.ms`"),
+            "{err}"
+        );
         assert!(err.contains("did you mean `linger.ms`?"), "{err}");
         // librdkafka's own names are the librdkafka-based libraries' own.
         let native = user(&["queue.buffering.max.messages=1000", "compression.codec=lz4"]);

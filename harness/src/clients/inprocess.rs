@@ -23,9 +23,7 @@ use rdkafka::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{
-    client::{Client, Effective, Record, Refused, Sinks},
-};
+use super::client::{Client, Effective, Record, Refused, Sinks};
 use crate::recording::Recorder;
 
 /// The librdkafka release linked in: the in-process client's version.
@@ -158,10 +156,10 @@ impl InProcess {
             Ok(p) => {
                 let _ = sinks.effective.set(effective(&p));
                 Some(InProcess {
-                producer: p,
-                recorder: sinks.recorder.clone(),
-                topic: topic.to_owned(),
-            })
+                    producer: p,
+                    recorder: sinks.recorder.clone(),
+                    topic: topic.to_owned(),
+                })
             }
             Err(e) => {
                 sinks.recorder.config_rejected(producer, e.to_string());

@@ -7,9 +7,9 @@ use checker::ids::Producer;
 
 use super::{
     client::{Client, Sinks},
+    config::ProducerConfig,
     driver::{self, Driver},
     inprocess::InProcess,
-    config::ProducerConfig,
     install::Installed,
 };
 

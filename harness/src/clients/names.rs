@@ -29,7 +29,10 @@ pub fn native(library: Library) -> &'static BTreeSet<&'static str> {
             .map(|&l| native_names(l).collect())
             .collect()
     });
-    &all[Library::ALL.iter().position(|&l| l == library).expect("listed")]
+    &all[Library::ALL
+        .iter()
+        .position(|&l| l == library)
+        .expect("listed")]
 }
 
 /// Ok when `library` takes `name`; Err says what it takes instead.
@@ -54,7 +57,9 @@ fn native_source(library: Library) -> &'static str {
         Library::Rdkafka | Library::ConfluentKafkaPython | Library::ConfluentKafkaJavascript => {
             "librdkafka's configuration properties (its CONFIGURATION.md)"
         }
-        _ => "the names in the driver's .native file (README: Test your own producer configuration)",
+        _ => {
+            "the names in the driver's .native file (README: Test your own producer configuration)"
+        }
     }
 }
 
@@ -69,7 +74,9 @@ fn native_names(library: Library) -> Box<dyn Iterator<Item = &'static str>> {
         Library::KafkaPython => Box::new(lines(include_str!(
             "../../../drivers/python/kafka-python.native"
         ))),
-        Library::Aiokafka => Box::new(lines(include_str!("../../../drivers/python/aiokafka.native"))),
+        Library::Aiokafka => Box::new(lines(include_str!(
+            "../../../drivers/python/aiokafka.native"
+        ))),
         Library::Kafkajs => Box::new(lines(include_str!("../../../drivers/node/kafkajs.native"))),
     }
 }

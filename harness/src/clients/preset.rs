@@ -65,7 +65,10 @@ impl Preset {
             ("enable.idempotence", idempotence.to_string()),
             ("acks", acks.to_owned()),
             ("retries", retries.to_string()),
-            ("max.in.flight.requests.per.connection", max_in_flight.to_string()),
+            (
+                "max.in.flight.requests.per.connection",
+                max_in_flight.to_string(),
+            ),
         ]
     }
 
@@ -132,7 +135,9 @@ mod tests {
             let value = |name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
             let idempotent = value("enable.idempotence").is_some_and(|v| v == "true");
             let retries = value("retries").is_some_and(|v| v != "0");
-            if preset.guarantees().contains(&Guarantee::NoDuplicates) && preset != Preset::LibraryDefaults {
+            if preset.guarantees().contains(&Guarantee::NoDuplicates)
+                && preset != Preset::LibraryDefaults
+            {
                 assert!(
                     idempotent || !retries,
                     "{preset}: no-duplicates needs idempotence or no retries"

@@ -76,7 +76,12 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("heal", t);
 
     let t = Instant::now();
-    quiet(workload, &stage.recorder, config.producer().delivery_bound()).await;
+    quiet(
+        workload,
+        &stage.recorder,
+        config.producer().delivery_bound(),
+    )
+    .await;
     record.phase("quiet", t);
 
     let t = Instant::now();

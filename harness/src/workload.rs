@@ -359,3 +359,39 @@ async fn resend_loop(producers: Arc<Producers>, mut failed: mpsc::UnboundedRecei
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_sizes_parse_round_trip_and_spread_over_their_range() {
+        let fixed: MessageSize = "100".parse().unwrap();
+        assert_eq!((fixed.least, fixed.most), (100, 100));
+        let range: MessageSize = " 100..50000".parse().unwrap();
+        assert_eq!(range.to_string().parse::<MessageSize>(), Ok(range));
+        assert!("500..100".parse::<MessageSize>().is_err());
+        assert!("100..".parse::<MessageSize>().is_err());
+        let sizes: Vec<usize> = (0..1000)
+            .map(|index| range.of(MessageId { producer: 0, index }))
+            .collect();
+        assert!(sizes.iter().all(|s| (100..=50000).contains(s)));
+        // Consecutive messages land all over the range, not in a ramp.
+        let tenths = sizes.iter().map(|s| (s - 100) * 10 / 49901);
+        let buckets = tenths.fold([0; 10], |mut b, t| {
+            b[t] += 1;
+            b
+        });
+        assert!(
+            buckets.iter().all(|&n| (70..=130).contains(&n)),
+            "{buckets:?}"
+        );
+        assert_eq!(
+            fixed.of(MessageId {
+                producer: 3,
+                index: 7
+            }),
+            100
+        );
+    }
+}

@@ -52,7 +52,7 @@ fn known_breakage(library: Library) -> Option<(&'static [Kind], &'static str)> {
 fn workload_for(turn: usize) -> (Option<u32>, UserSettings) {
     const CODECS: [&str; 4] = ["lz4", "zstd", "snappy", "gzip"];
     let mut user = UserSettings::default();
-    if turn % 2 == 0 {
+    if turn.is_multiple_of(2) {
         return (None, user);
     }
     user.compression(CODECS[(turn / 2) % CODECS.len()]);

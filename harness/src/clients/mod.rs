@@ -26,7 +26,7 @@ mod preset;
 mod registry;
 
 pub use client::{Client, Effective, Record, Refused, Sinks};
-pub use config::{Origin, ProducerConfig, Setting, UserSettings, LONGEST_DELIVERY};
+pub use config::{ProducerConfig, UserSettings};
 pub use inprocess::librdkafka_settings;
 pub use install::{install, Installed};
 pub use launcher::Launcher;

@@ -88,37 +88,30 @@ impl ProducerConfig {
         self.0.get(name).map(|s| s.value.as_str())
     }
 
-    /// eoscheck's tuning, each only where the configuration has none, and the
-    /// delivery timeout long enough for the request timeout and linger it gets
-    /// (the Java client refuses less).
+    /// eoscheck's tuning, each only where the configuration has none (under
+    /// any of its names: librdkafka's own set the same thing), and the
+    /// delivery timeout long enough for the request timeout and linger it
+    /// gets (the Java client refuses less).
     fn add_tuning(&mut self, library: Library) {
         let number = |c: &Self, name| c.value(name).and_then(|v| v.parse::<u64>().ok());
-        if self.value("linger.ms").is_none() {
-            self.set("linger.ms", LINGER_MS.to_string(), Origin::Eoscheck);
-        }
-        if self.value("request.timeout.ms").is_none() {
-            self.set(
-                "request.timeout.ms",
-                REQUEST_TIMEOUT_MS.to_string(),
-                Origin::Eoscheck,
-            );
-        }
-        if library.is_librdkafka() && self.value("socket.timeout.ms").is_none() {
+        self.tune(&["linger.ms", "queue.buffering.max.ms"], LINGER_MS);
+        self.tune(&["request.timeout.ms"], REQUEST_TIMEOUT_MS);
+        if library.is_librdkafka() {
             let request = number(self, "request.timeout.ms").unwrap_or(REQUEST_TIMEOUT_MS);
-            self.set("socket.timeout.ms", request.to_string(), Origin::Eoscheck);
+            self.tune(&["socket.timeout.ms"], request);
         }
-        let delivery_set = ["delivery.timeout.ms", "message.timeout.ms"]
-            .iter()
-            .any(|n| self.value(n).is_some());
-        if !delivery_set {
-            let least = number(self, "request.timeout.ms").unwrap_or(0)
-                + number(self, "linger.ms").unwrap_or(0);
-            let delivery = DELIVERY_TIMEOUT_MS.max(least);
-            self.set(
-                "delivery.timeout.ms",
-                delivery.to_string(),
-                Origin::Eoscheck,
-            );
+        let least = number(self, "request.timeout.ms").unwrap_or(0)
+            + number(self, "linger.ms").unwrap_or(0);
+        self.tune(
+            &["delivery.timeout.ms", "message.timeout.ms"],
+            DELIVERY_TIMEOUT_MS.max(least),
+        );
+    }
+
+    /// Sets `names[0]` to `value` as eoscheck's, unless one of `names` is set.
+    fn tune(&mut self, names: &[&str], value: u64) {
+        if names.iter().all(|n| self.value(n).is_none()) {
+            self.set(names[0], value.to_string(), Origin::Eoscheck);
         }
     }
 
@@ -325,6 +318,12 @@ mod tests {
         );
         let rdkafka = ProducerConfig::layer(Preset::Idempotent, Library::Rdkafka, &user(&[]));
         assert_eq!(rdkafka.0["socket.timeout.ms"].value, "5000");
+        // librdkafka's own name for the linger is the user's linger.
+        let own = user(&["queue.buffering.max.ms=50", "message.timeout.ms=9000"]);
+        let rdkafka = ProducerConfig::layer(Preset::Idempotent, Library::Rdkafka, &own);
+        assert!(
+            !rdkafka.0.contains_key("linger.ms") && !rdkafka.0.contains_key("delivery.timeout.ms")
+        );
     }
 
     #[test]

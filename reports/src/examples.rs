@@ -3,6 +3,7 @@
 //! PID, epoch and sequence, the client's outcome, the faults), so one table
 //! layout serves all kinds and a reader compares them at a glance.
 
+use crate::markup::kebab;
 use crate::timeline::Timeline;
 use checker::anomaly::{
     Anomalies, ClientSend, Duplicate, FailedButPresent, Finding, IdempotenceOff, KeySplit, LogCopy,
@@ -118,6 +119,22 @@ fn about(send: &ClientSend) -> Facts<'_> {
     }
 }
 
+/// Facts of an example found in the log alone, no send of which it tells.
+fn in_log(
+    message: Option<MessageId>,
+    records: Vec<LogRecord>,
+    note: Option<String>,
+) -> Facts<'static> {
+    Facts {
+        explanation: "",
+        message,
+        attempt: None,
+        records,
+        note,
+        send: None,
+    }
+}
+
 fn sequence_break(b: &SequenceBreak) -> Facts<'_> {
     let note = match b.previous {
         Some(p) => format!("previous sequence {p}"),
@@ -130,14 +147,7 @@ fn sequence_break(b: &SequenceBreak) -> Facts<'_> {
         epoch: b.epoch,
         sequence: b.sequence,
     };
-    Facts {
-        explanation: "",
-        message: b.message,
-        attempt: None,
-        records: vec![record],
-        note: Some(note),
-        send: None,
-    }
+    in_log(b.message, vec![record], Some(note))
 }
 
 impl Shown for Lost {
@@ -148,12 +158,9 @@ impl Shown for Lost {
 
 impl Shown for Duplicate {
     fn facts(&self) -> Facts<'_> {
-        let note = serde_json::to_value(self.cause)
-            .ok()
-            .and_then(|v| v.as_str().map(|c| format!("cause {c}")));
         Facts {
             records: self.copies.iter().map(LogRecord::from).collect(),
-            note,
+            note: Some(format!("cause {}", kebab(&self.cause))),
             ..about(&self.send)
         }
     }
@@ -220,14 +227,9 @@ impl Shown for KeySplit {
             .iter()
             .map(|p| format!("{} records in partition {}", p.records, p.partition))
             .collect();
-        Facts {
-            explanation: "",
-            message: self.0.partitions.iter().find_map(|p| p.message),
-            attempt: None,
-            records: Vec::new(),
-            note: Some(format!("key {:?}: {}", self.0.key, places.join(", "))),
-            send: None,
-        }
+        let note = format!("key {:?}: {}", self.0.key, places.join(", "));
+        let message = self.0.partitions.iter().find_map(|p| p.message);
+        in_log(message, Vec::new(), Some(note))
     }
 }
 
@@ -240,19 +242,13 @@ impl Shown for IdempotenceOff {
             epoch: -1,
             sequence: -1,
         };
-        Facts {
-            explanation: "",
-            message: None,
-            attempt: None,
-            records: vec![record],
-            note: Some(format!(
-                "producer {}: {} records without a PID; {}",
-                self.producer,
-                self.records,
-                self.asked.describe()
-            )),
-            send: None,
-        }
+        let note = format!(
+            "producer {}: {} records without a PID; {}",
+            self.producer,
+            self.records,
+            self.asked.describe()
+        );
+        in_log(None, vec![record], Some(note))
     }
 }
 
@@ -265,13 +261,10 @@ impl Shown for Phantom {
             epoch: self.epoch,
             sequence: self.sequence,
         };
+        let note = self.value.as_ref().map(|v| format!("value {v:?}"));
         Facts {
-            explanation: "",
-            message: self.message,
             attempt: self.attempt,
-            records: vec![record],
-            note: self.value.as_ref().map(|v| format!("value {v:?}")),
-            send: None,
+            ..in_log(self.message, vec![record], note)
         }
     }
 }

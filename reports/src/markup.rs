@@ -62,6 +62,14 @@ pub fn millis(seconds: f64) -> String {
     }
 }
 
+/// A unit enum as results.json spells it (`left-to-library`, `app-resend`).
+pub fn kebab(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

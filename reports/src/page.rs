@@ -8,7 +8,7 @@
 
 use crate::charts::{self, TimeFrame, ANOMALY_COLOUR, POINTS_PER_OUTCOME};
 use crate::examples::{findings, Facts, KindFinding, LogRecord};
-use crate::markup::{count, escape, millis, seconds, wall_clock};
+use crate::markup::{count, escape, kebab, millis, seconds, wall_clock};
 use crate::run_info::RunInfo;
 use crate::timeline::{quantile, SendOutcome, Timeline};
 use anyhow::Result;
@@ -710,14 +710,6 @@ fn idempotence(producers: &[ProducerIdempotence]) -> String {
             }),
         )
     )
-}
-
-/// A unit enum as results.json spells it (`left-to-library`, `no-records`).
-fn kebab(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Where each record key landed: one partition each, unless the

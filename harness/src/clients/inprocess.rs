@@ -50,23 +50,48 @@ pub fn librdkafka_settings(
 /// The producer's whole configuration, defaults included, as librdkafka
 /// dumps it.
 fn effective(producer: &ThreadedProducer<Context>) -> Effective {
-    use rdkafka::bindings as rd;
-    let mut config = BTreeMap::new();
-    // SAFETY: the client's configuration lives as long as the client; the dump
-    // is 2 × count NUL-terminated strings (name, value, ...) and is freed here.
-    unsafe {
-        let conf = rd::rd_kafka_conf(producer.client().native_ptr());
-        let mut count = 0usize;
-        let dump = rd::rd_kafka_conf_dump(conf.cast_mut(), &mut count);
-        for i in (0..count).step_by(2) {
-            let text = |j: usize| CStr::from_ptr(*dump.add(j)).to_string_lossy().into_owned();
-            config.insert(text(i), text(i + 1));
-        }
-        rd::rd_kafka_conf_dump_free(dump, count);
-    }
+    // SAFETY: the client's configuration lives as long as the client.
+    let config = unsafe {
+        let conf = rdkafka::bindings::rd_kafka_conf(producer.client().native_ptr());
+        dump(conf.cast_mut())
+    };
     Effective {
         source: "library".into(),
         config,
+    }
+}
+
+/// Every property of a fresh librdkafka configuration: what the linked
+/// librdkafka takes by name.
+pub fn default_properties() -> BTreeMap<String, String> {
+    use rdkafka::bindings as rd;
+    // SAFETY: a fresh configuration, freed once dumped.
+    unsafe {
+        let conf = rd::rd_kafka_conf_new();
+        let all = dump(conf);
+        rd::rd_kafka_conf_destroy(conf);
+        all
+    }
+}
+
+/// Every property of `conf` with its value, defaults included.
+///
+/// # Safety
+/// `conf` must be a valid librdkafka configuration for the call.
+unsafe fn dump(conf: *mut rdkafka::bindings::rd_kafka_conf_t) -> BTreeMap<String, String> {
+    use rdkafka::bindings as rd;
+    let mut count = 0usize;
+    // SAFETY: the dump is 2 × count NUL-terminated strings (name, value, ...),
+    // read here and freed.
+    unsafe {
+        let dump = rd::rd_kafka_conf_dump(conf, &mut count);
+        let text = |i: usize| CStr::from_ptr(*dump.add(i)).to_string_lossy().into_owned();
+        let all = (0..count)
+            .step_by(2)
+            .map(|i| (text(i), text(i + 1)))
+            .collect();
+        rd::rd_kafka_conf_dump_free(dump, count);
+        all
     }
 }
 

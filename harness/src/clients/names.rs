@@ -8,9 +8,9 @@
 //! `drivers/PROTOCOL.md`). librdkafka-based libraries take librdkafka's own
 //! property names, read from the librdkafka linked into eoscheck.
 
-use std::{collections::BTreeSet, ffi::CStr, sync::OnceLock};
+use std::{collections::BTreeSet, sync::OnceLock};
 
-use super::library::Library;
+use super::{inprocess, library::Library};
 
 static STANDARD: &str = include_str!("../../../drivers/java/standard.names");
 
@@ -88,27 +88,10 @@ fn lines(text: &'static str) -> impl Iterator<Item = &'static str> {
         .filter(|l| !l.is_empty())
 }
 
-/// Every configuration property of the librdkafka linked in, from its own
-/// dump of a fresh configuration (defaults included).
+/// Every configuration property of the librdkafka linked in.
 fn librdkafka_names() -> &'static Vec<String> {
     static NAMES: OnceLock<Vec<String>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        use rdkafka::bindings as rd;
-        // SAFETY: a fresh configuration is dumped and both are freed; the dump
-        // is an array of 2 × count NUL-terminated strings (name, value, ...).
-        unsafe {
-            let conf = rd::rd_kafka_conf_new();
-            let mut count = 0usize;
-            let dump = rd::rd_kafka_conf_dump(conf, &mut count);
-            let names = (0..count)
-                .step_by(2)
-                .map(|i| CStr::from_ptr(*dump.add(i)).to_string_lossy().into_owned())
-                .collect();
-            rd::rd_kafka_conf_dump_free(dump, count);
-            rd::rd_kafka_conf_destroy(conf);
-            names
-        }
-    })
+    NAMES.get_or_init(|| inprocess::default_properties().into_keys().collect())
 }
 
 /// The known name closest to `name`, when one is a likely typo of it.

@@ -49,9 +49,8 @@ impl Args {
         named_once("--presets", &presets)?;
         let specs = ClientSpec::parse_list(&self.clients).map_err(Failure::usage)?;
         named_once("--clients", &specs)?;
-        for spec in &specs {
-            self.workload.check_names(spec.library)?;
-        }
+        let libraries: Vec<_> = specs.iter().map(|s| s.library).collect();
+        let user = self.workload.user_settings(&libraries)?;
         let clients: Vec<Resolved> = specs.iter().map(clients::resolve).collect::<Result<_>>()?;
         // `java` and `java@<newest>` are the same release.
         named_once("--clients", &clients)?;
@@ -60,7 +59,9 @@ impl Args {
         };
         // The template's seed, given or drawn once, is every cell's: every cell
         // meets the same faults at the same times.
-        let template = self.workload.config(first_preset, first_client.clone())?;
+        let template = self
+            .workload
+            .config(first_preset, first_client.clone(), user)?;
         Ok(CompareConfig {
             clients,
             presets,

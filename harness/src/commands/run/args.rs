@@ -87,8 +87,10 @@ impl Args {
     pub fn config(&self) -> Result<RunConfig> {
         let preset: Preset = self.preset.parse().map_err(Failure::usage)?;
         let client: ClientSpec = self.client.parse().map_err(Failure::usage)?;
-        self.workload.check_names(client.library)?;
-        let mut config = self.workload.config(preset, clients::resolve(&client)?)?;
+        let user = self.workload.user_settings(&[client.library])?;
+        let mut config = self
+            .workload
+            .config(preset, clients::resolve(&client)?, user)?;
         if let Some(list) = &self.guarantee {
             config.guarantees = parse_guarantees(list)?;
         }
@@ -103,14 +105,20 @@ pub fn parse_guarantees(list: &str) -> Result<Vec<Guarantee>> {
 
 impl WorkloadArgs {
     /// The run `preset` × `client` would be with these flags.
-    pub fn config(&self, preset: Preset, client: Resolved) -> Result<RunConfig> {
+    /// `user` comes from [`WorkloadArgs::user_settings`].
+    pub fn config(
+        &self,
+        preset: Preset,
+        client: Resolved,
+        user: UserSettings,
+    ) -> Result<RunConfig> {
         let faults = Fault::parse_list(&self.nemesis)
             .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
         let message_size = self.message_size()?;
         self.check_counts(message_size)?;
         let config = RunConfig {
             preset,
-            user: self.user_settings()?,
+            user,
             client,
             guarantees: preset.guarantees(),
             faults,
@@ -133,21 +141,18 @@ impl WorkloadArgs {
             .map_err(|e| Failure::usage(format!("--message-size {e}")))
     }
 
-    /// Refuses a producer setting `library` does not take, before the
-    /// registry is even asked for the library.
-    pub fn check_names(&self, library: Library) -> Result<()> {
-        self.user_settings()?
-            .check_names(library)
-            .map_err(Failure::usage)
-    }
-
-    /// The user's producer settings: the file, the flags, `--compression`.
-    fn user_settings(&self) -> Result<UserSettings> {
+    /// The user's producer settings (the file, the flags, `--compression`),
+    /// refused when one of `libraries` does not take a name: call it before
+    /// the registry is even asked for them.
+    pub fn user_settings(&self, libraries: &[Library]) -> Result<UserSettings> {
         let mut user =
             UserSettings::parse(&self.producer_config, self.producer_config_file.as_deref())
                 .map_err(Failure::usage)?;
         if let Some(codec) = &self.compression {
             user.compression(codec);
+        }
+        for &library in libraries {
+            user.check_names(library).map_err(Failure::usage)?;
         }
         Ok(user)
     }

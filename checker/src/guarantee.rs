@@ -16,16 +16,27 @@ pub enum Guarantee {
     NoDuplicates,
     /// Within one producer session and partition, the log keeps send order.
     Order,
+    /// A transaction is all or nothing: every message of it is committed or
+    /// none is, a transaction the client aborted commits nothing, and a
+    /// producer fenced by another instance with its `transactional.id` gets
+    /// nothing more committed.
+    Atomicity,
 }
 
 impl Guarantee {
-    pub const ALL: [Guarantee; 3] = [Guarantee::NoLoss, Guarantee::NoDuplicates, Guarantee::Order];
+    pub const ALL: [Guarantee; 4] = [
+        Guarantee::NoLoss,
+        Guarantee::NoDuplicates,
+        Guarantee::Order,
+        Guarantee::Atomicity,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Guarantee::NoLoss => "no-loss",
             Guarantee::NoDuplicates => "no-duplicates",
             Guarantee::Order => "order",
+            Guarantee::Atomicity => "atomicity",
         }
     }
 
@@ -47,7 +58,7 @@ impl Guarantee {
             }
         }
         if out.is_empty() {
-            return Err("no guarantee given; name at least one of no-loss, no-duplicates, order, exactly-once, at-least-once, at-most-once".into());
+            return Err("no guarantee given; name at least one of no-loss, no-duplicates, order, atomicity, exactly-once, at-least-once, at-most-once".into());
         }
         out.sort();
         out.dedup();
@@ -59,7 +70,7 @@ impl FromStr for Guarantee {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Guarantee::ALL.into_iter().find(|g| g.name() == s).ok_or_else(|| {
-            format!("unknown guarantee '{s}'; known: no-loss, no-duplicates, order, exactly-once, at-least-once, at-most-once")
+            format!("unknown guarantee '{s}'; known: no-loss, no-duplicates, order, atomicity, exactly-once, at-least-once, at-most-once")
         })
     }
 }

@@ -29,12 +29,22 @@
 //! out the partition (`p`), and the library's partitioner chooses (its `ok`
 //! says where the send went); the header may say the run is keyed (`keys`),
 //! every record then carrying [`crate::payload::key_of`] its message as key.
+//!
+//! Format 6 adds transactions. A transactional producer reports its session
+//! with its `transactional.id` ([`Event::ProducerSession`], once per init), then
+//! for each transaction a [`Event::TxnBegin`], its sends, one
+//! [`Event::TxnEnd`] (the application asks to commit or abort) and that call's
+//! answer: [`Event::TxnOk`], [`Event::TxnFail`] or [`Event::TxnInfo`], as for
+//! a send. A send belongs to the transaction its producer has begun and not
+//! yet asked to end when the send is invoked: a producer runs one transaction
+//! at a time, and the recorder keeps each producer's events in the order they
+//! happened, so membership needs no field on the hot invoke lines.
 
-use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
+use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Txn};
 use serde::{Deserialize, Serialize};
 
 /// The history layout this crate writes.
-pub const FORMAT: u32 = 5;
+pub const FORMAT: u32 = 6;
 
 /// The first layout that lists the run's producers and ends with [`Event::End`].
 pub const CLOSED_FROM: u32 = 4;
@@ -43,8 +53,11 @@ pub const CLOSED_FROM: u32 = 4;
 /// whose header may name the run's keys.
 pub const KEYED_FROM: u32 = 5;
 
+/// The first layout with transactions.
+pub const TRANSACTIONS_FROM: u32 = 6;
+
 /// The layouts this crate reads.
-const READS: [u32; 5] = [1, 2, 3, 4, FORMAT];
+const READS: [u32; 6] = [1, 2, 3, 4, 5, FORMAT];
 
 /// `Err` says why a history of `format` cannot be read.
 pub fn readable(format: u64) -> Result<(), String> {
@@ -182,13 +195,69 @@ pub enum Event {
         phase: NemesisPhase,
         error: String,
     },
-    /// The client told us the PID and epoch it now writes with.
+    /// The client told us the PID and epoch it now writes with. From format
+    /// 6 a transactional producer reports each init this way, with its
+    /// `transactional.id`: an init with an id another producer instance used
+    /// before fences that instance.
     ProducerSession {
         #[serde(rename = "t", alias = "time")]
         time: Nanos,
         producer: Producer,
         pid: ProducerId,
         epoch: Epoch,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transactional_id: Option<String>,
+    },
+    /// The producer began transaction `txn` (format 6).
+    TxnBegin {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        producer: Producer,
+        #[serde(rename = "x")]
+        txn: Txn,
+    },
+    /// The application asked to end transaction `txn`: to commit it or to
+    /// abort it. The sends it holds are those invoked since its begin.
+    TxnEnd {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        producer: Producer,
+        #[serde(rename = "x")]
+        txn: Txn,
+        end: TxnAction,
+    },
+    /// The call ending `txn` succeeded: committed or aborted as asked.
+    TxnOk {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        producer: Producer,
+        #[serde(rename = "x")]
+        txn: Txn,
+        end: TxnAction,
+    },
+    /// The call ending `txn` failed. `definite` is the client's claim that the
+    /// transaction did not commit (an abortable error: the application must
+    /// abort it); otherwise the outcome is as open as a [`Event::TxnInfo`].
+    TxnFail {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        producer: Producer,
+        #[serde(rename = "x")]
+        txn: Txn,
+        end: TxnAction,
+        error: String,
+        definite: bool,
+    },
+    /// The client does not know how the call ending `txn` ended (a timeout, a
+    /// lost coordinator): a commit may have gone either way.
+    TxnInfo {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        producer: Producer,
+        #[serde(rename = "x")]
+        txn: Txn,
+        end: TxnAction,
+        error: String,
     },
     /// The client entered a fatal error state and will send no more.
     ProducerFatal {
@@ -225,11 +294,24 @@ impl Event {
             | Event::NemesisStop { time, .. }
             | Event::NemesisFail { time, .. }
             | Event::ProducerSession { time, .. }
+            | Event::TxnBegin { time, .. }
+            | Event::TxnEnd { time, .. }
+            | Event::TxnOk { time, .. }
+            | Event::TxnFail { time, .. }
+            | Event::TxnInfo { time, .. }
             | Event::ProducerFatal { time, .. }
             | Event::ConfigRejected { time, .. }
             | Event::End { time } => Some(*time),
         }
     }
+}
+
+/// How the application asked a transaction to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TxnAction {
+    Commit,
+    Abort,
 }
 
 /// Which step of the nemesis a [`Event::NemesisFail`] is about.
@@ -388,6 +470,46 @@ mod tests {
                 producer: 1,
                 pid: 4000,
                 epoch: 0,
+                transactional_id: None,
+            },
+            Event::ProducerSession {
+                time: 7,
+                producer: 1,
+                pid: 4000,
+                epoch: 1,
+                transactional_id: Some("eoscheck-x-1".into()),
+            },
+            Event::TxnBegin {
+                time: 7,
+                producer: 1,
+                txn: 3,
+            },
+            Event::TxnEnd {
+                time: 7,
+                producer: 1,
+                txn: 3,
+                end: TxnAction::Commit,
+            },
+            Event::TxnOk {
+                time: 7,
+                producer: 1,
+                txn: 3,
+                end: TxnAction::Commit,
+            },
+            Event::TxnFail {
+                time: 7,
+                producer: 1,
+                txn: 4,
+                end: TxnAction::Commit,
+                error: "abortable".into(),
+                definite: true,
+            },
+            Event::TxnInfo {
+                time: 7,
+                producer: 1,
+                txn: 5,
+                end: TxnAction::Abort,
+                error: "timed out".into(),
             },
             Event::ProducerFatal {
                 time: 8,
@@ -466,8 +588,8 @@ mod tests {
 
     #[test]
     fn header_errors_say_what_is_wrong() {
-        let err = parse_header(r#"{"type":"header","format":6,"topic":"t"}"#).unwrap_err();
-        assert!(err.problem.contains("format 6 is not supported"), "{err}");
+        let err = parse_header(r#"{"type":"header","format":7,"topic":"t"}"#).unwrap_err();
+        assert!(err.problem.contains("format 7 is not supported"), "{err}");
         let err = parse_header(r#"{"type":"invoke"}"#).unwrap_err();
         assert!(err.problem.contains("must be the header"), "{err}");
         let err = parse_line(7, r#"{"type":"ok","t":1}"#).unwrap_err();

@@ -25,6 +25,12 @@ pub type Offset = i64;
 /// application's own resends (`app-resend` preset).
 pub type Attempt = u32;
 
+/// A producer's number for one of its transactions: 0, 1, 2, ... in the order
+/// it begins them. A transaction is named `(producer, txn)`; every send the
+/// producer invokes between the transaction's begin and the call that ends it
+/// belongs to it.
+pub type Txn = u32;
+
 /// PID written by producers that are not idempotent.
 pub const NO_PRODUCER_ID: ProducerId = -1;
 

@@ -584,6 +584,7 @@ impl<'a> Simulation<'a> {
                 producer,
                 pid: p.pid,
                 epoch: p.epoch,
+                transactional_id: None,
             };
             self.steps.push(Step::Event(event));
         }

@@ -10,7 +10,7 @@ use checker::synth::{encode_marker, fault_event};
 use checker::{payload, Asked, Checker, Guarantee, Kind, Results, Validity};
 use common::{found_kinds, msg, options, Run, PRODUCERS};
 
-const ALL: [Guarantee; 3] = Guarantee::ALL;
+const ALL: [Guarantee; 4] = Guarantee::ALL;
 
 fn send(
     run: &mut Run,

@@ -14,7 +14,7 @@ use checker::{
 };
 use common::{batch, found_kinds, msg, options, Run};
 
-const ALL: [Guarantee; 3] = Guarantee::ALL;
+const ALL: [Guarantee; 4] = Guarantee::ALL;
 
 /// A send of `m` that named no partition, written (without a PID, so with
 /// no sequence to keep) where the library put it, and acknowledged there.

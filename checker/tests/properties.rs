@@ -66,7 +66,7 @@ fn compression() -> impl Strategy<Value = Compression> {
 }
 
 fn guarantees() -> impl Strategy<Value = Vec<Guarantee>> {
-    proptest::sample::subsequence(Guarantee::ALL.to_vec(), 1..=3)
+    proptest::sample::subsequence(Guarantee::ALL.to_vec(), 1..=4)
 }
 
 proptest! {

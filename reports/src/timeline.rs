@@ -203,6 +203,11 @@ impl Timeline {
             | Event::Header { .. }
             | Event::End { .. }
             | Event::ProducerSession { .. }
+            | Event::TxnBegin { .. }
+            | Event::TxnEnd { .. }
+            | Event::TxnOk { .. }
+            | Event::TxnFail { .. }
+            | Event::TxnInfo { .. }
             | Event::ProducerFatal { .. }
             | Event::ConfigRejected { .. } => {}
         }

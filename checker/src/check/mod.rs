@@ -270,6 +270,11 @@ impl Checker {
                 epoch,
                 ..
             } => self.session(*producer, *pid, *epoch),
+            Event::TxnBegin { .. }
+            | Event::TxnEnd { .. }
+            | Event::TxnOk { .. }
+            | Event::TxnFail { .. }
+            | Event::TxnInfo { .. } => Ok(()),
             Event::ProducerFatal {
                 time,
                 producer,

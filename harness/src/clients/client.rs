@@ -9,7 +9,11 @@ use std::{
     time::Duration,
 };
 
-use checker::SendKey;
+use checker::{
+    history::TxnAction,
+    ids::{Producer, Txn},
+    SendKey,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -27,6 +31,63 @@ pub trait Client: Send + Sync {
     /// A crash as the application sees it: what was queued or in flight is
     /// abandoned and the producer is gone. A new one gets a new producer id.
     fn crash(&self);
+
+    /// Begins a transaction, for a producer made with a `transactional.id`
+    /// (which was initialised when the client was made). Blocks.
+    fn begin(&self) -> Result<(), TxnAnswer> {
+        Err(TxnAnswer::not_transactional())
+    }
+
+    /// Commits or aborts the open transaction, waiting up to `bound`; a
+    /// commit first waits for the transaction's sends. Blocks.
+    fn end(&self, end: TxnAction, bound: Duration) -> TxnAnswer {
+        let _ = (end, bound);
+        TxnAnswer::not_transactional()
+    }
+}
+
+/// How the library answered a transaction call, in the terms an application
+/// acts on: go on, abort and go on, try the same call again, or stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxnAnswer {
+    Ok,
+    /// The transaction cannot commit: the application aborts it and goes on.
+    Abortable(String),
+    /// The outcome is not known; the same call may be made again.
+    Retriable(String),
+    /// The producer can do nothing more. `fenced`: another instance has
+    /// taken its `transactional.id`.
+    Fatal {
+        error: String,
+        fenced: bool,
+    },
+}
+
+impl TxnAnswer {
+    fn not_transactional() -> TxnAnswer {
+        TxnAnswer::Fatal {
+            error: "this client was not made transactional".into(),
+            fenced: false,
+        }
+    }
+
+    /// Writes the answer to a call ending `txn` into the history. Only an
+    /// abortable error says the transaction did not commit; a fatal error,
+    /// fencing included, may come after the commit took effect (its first
+    /// answer lost, the coordinator completing it when the fencing instance
+    /// began), so it is as open as a timeout.
+    pub fn record(&self, recorder: &Recorder, producer: Producer, txn: Txn, end: TxnAction) {
+        match self {
+            TxnAnswer::Ok => recorder.txn_ok(producer, txn, end),
+            TxnAnswer::Abortable(error) => {
+                recorder.txn_fail(producer, txn, end, error.clone(), true)
+            }
+            TxnAnswer::Retriable(error) => recorder.txn_info(producer, txn, end, error.clone()),
+            TxnAnswer::Fatal { error, .. } => {
+                recorder.txn_fail(producer, txn, end, error.clone(), false)
+            }
+        }
+    }
 }
 
 /// What one send writes: the record's key (none for a null key) and value.

@@ -25,7 +25,7 @@ mod names;
 mod preset;
 mod registry;
 
-pub use client::{Client, Effective, Record, Refused, Sinks};
+pub use client::{Client, Effective, Record, Refused, Sinks, TxnAnswer};
 pub use config::{ProducerConfig, UserSettings};
 pub use inprocess::librdkafka_settings;
 pub use install::{install, Installed};

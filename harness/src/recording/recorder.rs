@@ -43,8 +43,8 @@ use std::{
 use anyhow::{Context, Result};
 use checker::{
     decimal::Cursor,
-    history::{Event, Nanos, NemesisPhase, FORMAT},
-    ids::{Epoch, Partition, Producer, ProducerId, SendKey},
+    history::{Event, Nanos, NemesisPhase, TxnAction, FORMAT},
+    ids::{Epoch, Partition, Producer, ProducerId, SendKey, Txn},
 };
 use tracing::warn;
 
@@ -418,12 +418,82 @@ impl Recorder {
         });
     }
 
-    pub fn session(&self, producer: Producer, pid: ProducerId, epoch: Epoch) {
+    /// The PID and epoch `producer` writes with; for a transactional producer,
+    /// once per init, with its `transactional.id`.
+    pub fn session(
+        &self,
+        producer: Producer,
+        pid: ProducerId,
+        epoch: Epoch,
+        transactional_id: Option<String>,
+    ) {
         self.write(Some(producer), |time| Event::ProducerSession {
             time,
             producer,
             pid,
             epoch,
+            transactional_id,
+        });
+    }
+
+    /// `producer` begins transaction `txn`: the sends it invokes from now until
+    /// [`Recorder::txn_end`] belong to it.
+    pub fn txn_begin(&self, producer: Producer, txn: Txn) {
+        self.write(Some(producer), |time| Event::TxnBegin {
+            time,
+            producer,
+            txn,
+        });
+    }
+
+    /// The application asks to commit or abort `txn`.
+    pub fn txn_end(&self, producer: Producer, txn: Txn, end: TxnAction) {
+        self.write(Some(producer), |time| Event::TxnEnd {
+            time,
+            producer,
+            txn,
+            end,
+        });
+    }
+
+    /// The call ending `txn` succeeded.
+    pub fn txn_ok(&self, producer: Producer, txn: Txn, end: TxnAction) {
+        self.write(Some(producer), |time| Event::TxnOk {
+            time,
+            producer,
+            txn,
+            end,
+        });
+    }
+
+    /// The call ending `txn` failed; `definite` if the transaction certainly
+    /// did not commit.
+    pub fn txn_fail(
+        &self,
+        producer: Producer,
+        txn: Txn,
+        end: TxnAction,
+        error: String,
+        definite: bool,
+    ) {
+        self.write(Some(producer), |time| Event::TxnFail {
+            time,
+            producer,
+            txn,
+            end,
+            error,
+            definite,
+        });
+    }
+
+    /// The call ending `txn` has no known outcome.
+    pub fn txn_info(&self, producer: Producer, txn: Txn, end: TxnAction, error: String) {
+        self.write(Some(producer), |time| Event::TxnInfo {
+            time,
+            producer,
+            txn,
+            end,
+            error,
         });
     }
 

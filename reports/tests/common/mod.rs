@@ -167,6 +167,11 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
             | Event::NemesisStop { time, .. }
             | Event::NemesisFail { time, .. }
             | Event::ProducerSession { time, .. }
+            | Event::TxnBegin { time, .. }
+            | Event::TxnEnd { time, .. }
+            | Event::TxnOk { time, .. }
+            | Event::TxnFail { time, .. }
+            | Event::TxnInfo { time, .. }
             | Event::ProducerFatal { time, .. }
             | Event::ConfigRejected { time, .. } => *time = at(*time),
             Event::Header { .. } | Event::End { .. } => {}

@@ -30,8 +30,8 @@
 //! says where the send went); the header may say the run is keyed (`keys`),
 //! every record then carrying [`crate::payload::key_of`] its message as key.
 //!
-//! Format 6 adds transactions. A transactional producer reports its session
-//! with its `transactional.id` ([`Event::ProducerSession`], once per init), then
+//! Format 6 adds transactions. A transactional producer reports each init
+//! with its `transactional.id` ([`Event::TxnInit`]), then
 //! for each transaction a [`Event::TxnBegin`], its sends, one
 //! [`Event::TxnEnd`] (the application asks to commit or abort) and that call's
 //! answer: [`Event::TxnOk`], [`Event::TxnFail`] or [`Event::TxnInfo`], as for
@@ -195,18 +195,22 @@ pub enum Event {
         phase: NemesisPhase,
         error: String,
     },
-    /// The client told us the PID and epoch it now writes with. From format
-    /// 6 a transactional producer reports each init this way, with its
-    /// `transactional.id`: an init with an id another producer instance used
-    /// before fences that instance.
+    /// The client told us the PID and epoch it now writes with.
     ProducerSession {
         #[serde(rename = "t", alias = "time")]
         time: Nanos,
         producer: Producer,
         pid: ProducerId,
         epoch: Epoch,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        transactional_id: Option<String>,
+    },
+    /// The producer's transactional init returned (format 6): it now owns
+    /// `transactional_id`, and any instance that initialised with that id
+    /// before is fenced.
+    TxnInit {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        producer: Producer,
+        transactional_id: String,
     },
     /// The producer began transaction `txn` (format 6).
     TxnBegin {
@@ -294,6 +298,7 @@ impl Event {
             | Event::NemesisStop { time, .. }
             | Event::NemesisFail { time, .. }
             | Event::ProducerSession { time, .. }
+            | Event::TxnInit { time, .. }
             | Event::TxnBegin { time, .. }
             | Event::TxnEnd { time, .. }
             | Event::TxnOk { time, .. }
@@ -470,14 +475,11 @@ mod tests {
                 producer: 1,
                 pid: 4000,
                 epoch: 0,
-                transactional_id: None,
             },
-            Event::ProducerSession {
+            Event::TxnInit {
                 time: 7,
                 producer: 1,
-                pid: 4000,
-                epoch: 1,
-                transactional_id: Some("eoscheck-x-1".into()),
+                transactional_id: "eoscheck-x-1".into(),
             },
             Event::TxnBegin {
                 time: 7,

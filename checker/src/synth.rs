@@ -584,7 +584,6 @@ impl<'a> Simulation<'a> {
                 producer,
                 pid: p.pid,
                 epoch: p.epoch,
-                transactional_id: None,
             };
             self.steps.push(Step::Event(event));
         }

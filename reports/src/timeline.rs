@@ -203,6 +203,7 @@ impl Timeline {
             | Event::Header { .. }
             | Event::End { .. }
             | Event::ProducerSession { .. }
+            | Event::TxnInit { .. }
             | Event::TxnBegin { .. }
             | Event::TxnEnd { .. }
             | Event::TxnOk { .. }

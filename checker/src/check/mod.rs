@@ -270,7 +270,8 @@ impl Checker {
                 epoch,
                 ..
             } => self.session(*producer, *pid, *epoch),
-            Event::TxnBegin { .. }
+            Event::TxnInit { .. }
+            | Event::TxnBegin { .. }
             | Event::TxnEnd { .. }
             | Event::TxnOk { .. }
             | Event::TxnFail { .. }

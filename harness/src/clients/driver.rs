@@ -375,9 +375,7 @@ impl Process {
                     let _ = resend.send(send);
                 }
             }
-            DriverEvent::Session { pid, epoch } => {
-                self.recorder.session(self.producer, pid, epoch, None)
-            }
+            DriverEvent::Session { pid, epoch } => self.recorder.session(self.producer, pid, epoch),
             DriverEvent::Fatal { error } => {
                 self.recorder.fatal(self.producer, error);
                 // Before `started` it means there is no producer (e.g. the library

@@ -112,8 +112,7 @@ impl ClientContext for Context {
         let mut session = self.session.lock().unwrap();
         if *session != Some(now) {
             *session = Some(now);
-            self.recorder
-                .session(self.producer, now.0, now.1 as i16, None);
+            self.recorder.session(self.producer, now.0, now.1 as i16);
         }
     }
 

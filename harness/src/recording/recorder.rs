@@ -418,20 +418,20 @@ impl Recorder {
         });
     }
 
-    /// The PID and epoch `producer` writes with; for a transactional producer,
-    /// once per init, with its `transactional.id`.
-    pub fn session(
-        &self,
-        producer: Producer,
-        pid: ProducerId,
-        epoch: Epoch,
-        transactional_id: Option<String>,
-    ) {
+    pub fn session(&self, producer: Producer, pid: ProducerId, epoch: Epoch) {
         self.write(Some(producer), |time| Event::ProducerSession {
             time,
             producer,
             pid,
             epoch,
+        });
+    }
+
+    /// `producer`'s transactional init returned: it owns `transactional_id`.
+    pub fn txn_init(&self, producer: Producer, transactional_id: String) {
+        self.write(Some(producer), |time| Event::TxnInit {
+            time,
+            producer,
             transactional_id,
         });
     }

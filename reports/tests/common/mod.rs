@@ -167,6 +167,7 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
             | Event::NemesisStop { time, .. }
             | Event::NemesisFail { time, .. }
             | Event::ProducerSession { time, .. }
+            | Event::TxnInit { time, .. }
             | Event::TxnBegin { time, .. }
             | Event::TxnEnd { time, .. }
             | Event::TxnOk { time, .. }

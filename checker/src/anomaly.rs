@@ -4,7 +4,10 @@
 
 use crate::check::Idempotence;
 use crate::guarantee::Guarantee;
-use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence};
+use crate::history::Nanos;
+use crate::ids::{
+    Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, Txn,
+};
 use serde::{Deserialize, Serialize};
 
 /// What one anomaly type knows about itself.
@@ -97,9 +100,13 @@ macro_rules! kinds {
 
 kinds! {
     Lost lost Lost;
+    CommitLost commit_lost CommitLost;
     Duplicate duplicate Duplicate;
     Reorder reorder Reorder;
     KeySplit key_split KeySplit;
+    TornTransaction torn_transaction TornTransaction;
+    AbortCommitted abort_committed AbortCommitted;
+    ZombieWrite zombie_write ZombieWrite;
     SequenceGap sequence_gap SequenceGap;
     SequenceRepeat sequence_repeat SequenceRepeat;
     SequenceRegress sequence_regress SequenceRegress;
@@ -223,9 +230,30 @@ pub enum DuplicateCause {
     /// Every copy is a different attempt: the application resent the message
     /// itself, which idempotence does not cover.
     AppResend,
+    /// A message of a transaction whose same attempt is committed twice: the
+    /// library wrote one of the transaction's sends again, in the same
+    /// transaction or a later one.
+    TxnRetry,
+    /// A message of a transaction committed under two attempts: the
+    /// application sent it again in a later transaction (after a commit whose
+    /// outcome it did not learn), which transactions do not cover.
+    TxnResend,
 }
 
 impl DuplicateCause {
+    /// Judges the cause from all copies of one message of a transaction.
+    pub fn of_transaction(copies: &[LogCopy]) -> DuplicateCause {
+        let same_attempt = copies
+            .iter()
+            .enumerate()
+            .any(|(i, a)| copies[i + 1..].iter().any(|b| b.attempt == a.attempt));
+        if same_attempt {
+            DuplicateCause::TxnRetry
+        } else {
+            DuplicateCause::TxnResend
+        }
+    }
+
     /// Judges the cause from all copies of one message.
     pub fn of(copies: &[LogCopy]) -> DuplicateCause {
         let pairs = || {
@@ -253,6 +281,8 @@ impl DuplicateCause {
             DuplicateCause::EpochBump => "epoch-bump",
             DuplicateCause::NewPid => "new-pid",
             DuplicateCause::AppResend => "app-resend",
+            DuplicateCause::TxnRetry => "txn-retry",
+            DuplicateCause::TxnResend => "txn-resend",
         }
     }
 }
@@ -462,6 +492,179 @@ explained!(FailedButPresent, |a| format!(
     told(&a.send.outcome),
     a.copy.partition,
     a.copy.offset
+));
+
+/// What became of a transaction's records in one segment: committed or
+/// aborted by the marker that ended it, or no marker before the read ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fate {
+    Committed,
+    Aborted,
+    NoMarker,
+}
+
+/// A transaction's records in one partition between two markers of its PID
+/// (a segment), as the log holds them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TxnPart {
+    pub partition: Partition,
+    pub pid: ProducerId,
+    /// The lowest epoch of its records.
+    pub epoch: Epoch,
+    pub first_offset: Offset,
+    pub last_offset: Offset,
+    pub records: u32,
+    pub fate: Fate,
+    /// Where the marker that ended it sits.
+    pub marker: Option<Offset>,
+}
+
+/// One send of a transaction and what the log did with it: its committed
+/// copy if it has one, else an aborted one, else one without a marker;
+/// `None` when it is not in the log (or not in what was read).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TxnMessage {
+    pub message: MessageId,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: Attempt,
+    pub fate: Option<Fate>,
+}
+
+/// What the client was told about a transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TxnOutcome {
+    /// The commit succeeded.
+    Committed,
+    /// The application aborted it (`abort_ok`: and the abort succeeded).
+    Aborted { abort_ok: bool },
+    /// The commit failed definitely: the transaction did not commit.
+    CommitFailed { error: String },
+    /// The commit's outcome is not known (timeout, fatal error, fencing).
+    CommitUnknown { error: String },
+    /// The transaction was never asked to end.
+    NotEnded,
+}
+
+/// One transaction as an example tells it: what the application did and was
+/// told, and where each of its parts sits in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TxnStory {
+    pub producer: Producer,
+    pub txn: Txn,
+    /// The `transactional.id` it ran under, from its producer's latest init.
+    pub transactional_id: Option<String>,
+    pub outcome: TxnOutcome,
+    pub begun: Nanos,
+    pub commit_asked: Option<Nanos>,
+    /// Its sends, and how many of them have a committed copy, only an
+    /// aborted one, only one without a marker, or none in the log.
+    pub sends: u32,
+    pub committed: u32,
+    pub aborted: u32,
+    pub unmarked: u32,
+    pub absent: u32,
+    /// Its first sends (at most 16), each with the fate of its best copy.
+    pub messages: Vec<TxnMessage>,
+    /// Its segments (at most 16; `more_parts` counts the rest).
+    pub parts: Vec<TxnPart>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_parts: u32,
+    /// Another transaction one of its segments also held records of: a
+    /// marker meant for one ended both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_segment_with: Option<(Producer, Txn)>,
+    /// Every fault active between its begin and its last answer.
+    pub faults: Vec<ActiveFault>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl TxnStory {
+    fn name(&self) -> String {
+        format!("Transaction {}/{}", self.producer, self.txn)
+    }
+
+    fn told(&self) -> String {
+        match &self.outcome {
+            TxnOutcome::Committed => "was told its commit succeeded".into(),
+            TxnOutcome::Aborted { .. } => "was aborted by the application".into(),
+            TxnOutcome::CommitFailed { error } => format!("was told its commit failed ({error})"),
+            TxnOutcome::CommitUnknown { error } => {
+                format!("does not know how its commit ended ({error})")
+            }
+            TxnOutcome::NotEnded => "was never ended".into(),
+        }
+    }
+
+    fn fates(&self) -> String {
+        format!(
+            "of its {} sends {} are committed, {} aborted, {} without a marker and {} not in the log",
+            self.sends, self.committed, self.aborted, self.unmarked, self.absent
+        )
+    }
+}
+
+anomaly! {
+    "commit-lost", violates [NoLoss],
+    "A transaction whose client was told its commit succeeded has records that are not committed: aborted, or without a marker in a partition read completely; a send of it that was acknowledged and is nowhere in the log is `lost` instead (one finding per message, never both).",
+    #[serde(transparent)]
+    pub struct CommitLost(pub TxnStory);
+}
+explained!(CommitLost, |a| format!(
+    "{} {}, but {}.",
+    a.0.name(),
+    a.0.told(),
+    a.0.fates()
+));
+
+anomaly! {
+    "torn-transaction", violates [Atomicity],
+    "A transaction some of whose sends are committed while others are aborted, or acknowledged and nowhere in the log (or, when its commit was acknowledged, missing at all): it was not all or nothing.",
+    #[serde(transparent)]
+    pub struct TornTransaction(pub TxnStory);
+}
+explained!(TornTransaction, |a| format!(
+    "{} {}; {}.",
+    a.0.name(),
+    a.0.told(),
+    a.0.fates()
+));
+
+anomaly! {
+    "abort-committed", violates [Atomicity],
+    "A transaction the application aborted, or whose commit definitely failed, has committed records.",
+    #[serde(transparent)]
+    pub struct AbortCommitted(pub TxnStory);
+}
+explained!(AbortCommitted, |a| format!(
+    "{} {}, yet {}.",
+    a.0.name(),
+    a.0.told(),
+    a.0.fates()
+));
+
+anomaly! {
+    "zombie-write", violates [Atomicity],
+    "A transaction has committed records although its producer first asked to commit it after another instance had initialised with the same `transactional.id`, which fences it: a fenced instance's write took effect.",
+    pub struct ZombieWrite {
+        #[serde(flatten)]
+        pub story: TxnStory,
+        /// The instance whose init fenced it, and when that init returned.
+        pub fenced_by: Producer,
+        pub fenced_at: Nanos,
+    }
+}
+explained!(ZombieWrite, |a| format!(
+    "{} was asked to commit at {} ns, after producer {} took its transactional.id at {} ns; {}.",
+    a.story.name(),
+    a.story.commit_asked.unwrap_or_default(),
+    a.fenced_by,
+    a.fenced_at,
+    a.story.fates()
 ));
 
 anomaly! {

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::anomaly::{Anomalies, KeyPlacement};
+use crate::anomaly::{Anomalies, KeyPlacement, TxnPart};
 use crate::check::Idempotence;
 use crate::guarantee::Guarantee;
 use crate::history::{Nanos, NemesisPhase};
-use crate::ids::{Epoch, Offset, Partition, Producer, ProducerId, Sequence};
+use crate::ids::{Epoch, Offset, Partition, Producer, ProducerId, Sequence, Txn};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The answer: `true`, `false`, or `"unknown"` in JSON.
@@ -77,6 +77,31 @@ pub struct Results {
     /// log shows was in effect.
     #[serde(default)]
     pub idempotence: Vec<ProducerIdempotence>,
+    /// The run's transactions, when it ran any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TxnStats>,
+}
+
+/// How a run's transactions ended, by what the client was told and by what
+/// the log shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxnStats {
+    pub begun: u64,
+    /// The client was told the commit succeeded.
+    pub committed: u64,
+    /// Aborted by the application, or the commit definitely failed.
+    pub aborted: u64,
+    /// The commit's outcome was not known to the client.
+    pub unknown: u64,
+    /// Of those, how the log resolved them: every send committed, none, or
+    /// some records still without a marker (or only partly committed, which
+    /// `torn-transaction` reports).
+    pub unknown_committed: u64,
+    pub unknown_aborted: u64,
+    pub unknown_unresolved: u64,
+    /// Segments (one PID's records on one partition between two markers)
+    /// that held records of more than one transaction.
+    pub shared_segments: u64,
 }
 
 /// One producer instance's idempotence.
@@ -184,6 +209,19 @@ pub struct Findings {
     /// that did not take effect tested nothing of what it was asked to.
     #[serde(default)]
     pub nemesis_failed: Vec<NemesisNote>,
+    /// Transactional records that no marker ended in a partition read to its
+    /// end: their transaction hangs, holding the last stable offset back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hanging_transactions: Vec<HangingTransaction>,
+}
+
+/// One PID's records on one partition with no COMMIT or ABORT after them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HangingTransaction {
+    #[serde(flatten)]
+    pub part: TxnPart,
+    /// The transactions its records belong to (at most 8).
+    pub transactions: Vec<(Producer, Txn)>,
 }
 
 /// A step of the fault schedule that failed, as the history records it.

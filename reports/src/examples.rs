@@ -6,9 +6,10 @@
 use crate::markup::kebab;
 use crate::timeline::Timeline;
 use checker::anomaly::{
-    Anomalies, ClientSend, Duplicate, FailedButPresent, Finding, IdempotenceOff, KeySplit, LogCopy,
-    Lost, OffsetMismatch, Phantom, Reorder, SequenceBreak, SequenceGap, SequenceRegress,
-    SequenceRepeat,
+    AbortCommitted, Anomalies, ClientSend, CommitLost, Duplicate, FailedButPresent, Finding,
+    IdempotenceOff, KeySplit, LogCopy, Lost, OffsetMismatch, Phantom, Reorder, SequenceBreak,
+    SequenceGap, SequenceRegress, SequenceRepeat, TornTransaction, TxnOutcome, TxnStory,
+    ZombieWrite,
 };
 use checker::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
 use checker::{Guarantee, Kind};
@@ -76,9 +77,13 @@ pub fn findings(anomalies: &Anomalies) -> Vec<KindFinding<'_>> {
     let a = anomalies;
     vec![
         finding(Kind::Lost, &a.lost),
+        finding(Kind::CommitLost, &a.commit_lost),
         finding(Kind::Duplicate, &a.duplicate),
         finding(Kind::Reorder, &a.reorder),
         finding(Kind::KeySplit, &a.key_split),
+        finding(Kind::TornTransaction, &a.torn_transaction),
+        finding(Kind::AbortCommitted, &a.abort_committed),
+        finding(Kind::ZombieWrite, &a.zombie_write),
         finding(Kind::SequenceGap, &a.sequence_gap),
         finding(Kind::SequenceRepeat, &a.sequence_repeat),
         finding(Kind::SequenceRegress, &a.sequence_regress),
@@ -265,6 +270,109 @@ impl Shown for Phantom {
         Facts {
             attempt: self.attempt,
             ..in_log(self.message, vec![record], note)
+        }
+    }
+}
+
+/// Facts of a transaction's example: its first message, the first record of
+/// each of its segments, and a note telling the client's outcome, the fates
+/// of its sends and where each segment ended.
+fn transaction(story: &TxnStory) -> Facts<'_> {
+    let records = story
+        .parts
+        .iter()
+        .map(|p| LogRecord {
+            partition: p.partition,
+            offset: p.first_offset,
+            pid: p.pid,
+            epoch: p.epoch,
+            sequence: -1,
+        })
+        .collect();
+    let parts: Vec<String> = story
+        .parts
+        .iter()
+        .map(|p| {
+            let marker = p
+                .marker
+                .map_or("no marker".into(), |m| format!("marker at {m}"));
+            format!(
+                "partition {} offsets {}..={} ({} records) {}, {marker}",
+                p.partition,
+                p.first_offset,
+                p.last_offset,
+                p.records,
+                kebab(&p.fate)
+            )
+        })
+        .collect();
+    let mut note = format!(
+        "transaction {}/{}{}: {}; {} sends, {} committed, {} aborted, {} without a marker, {} not in the log; {}",
+        story.producer,
+        story.txn,
+        story
+            .transactional_id
+            .as_ref()
+            .map_or(String::new(), |id| format!(" ({id})")),
+        outcome(&story.outcome),
+        story.sends,
+        story.committed,
+        story.aborted,
+        story.unmarked,
+        story.absent,
+        parts.join("; ")
+    );
+    if let Some((producer, txn)) = story.shared_segment_with {
+        note += &format!("; a segment also held transaction {producer}/{txn}");
+    }
+    in_log(
+        story.messages.first().map(|m| m.message),
+        records,
+        Some(note),
+    )
+}
+
+/// What the client was told, in a few words.
+fn outcome(outcome: &TxnOutcome) -> String {
+    match outcome {
+        TxnOutcome::Committed => "commit ok".into(),
+        TxnOutcome::Aborted { abort_ok: true } => "aborted".into(),
+        TxnOutcome::Aborted { abort_ok: false } => "abort asked, not confirmed".into(),
+        TxnOutcome::CommitFailed { error } => format!("commit failed ({error})"),
+        TxnOutcome::CommitUnknown { error } => format!("commit unknown ({error})"),
+        TxnOutcome::NotEnded => "never ended".into(),
+    }
+}
+
+impl Shown for CommitLost {
+    fn facts(&self) -> Facts<'_> {
+        transaction(&self.0)
+    }
+}
+
+impl Shown for TornTransaction {
+    fn facts(&self) -> Facts<'_> {
+        transaction(&self.0)
+    }
+}
+
+impl Shown for AbortCommitted {
+    fn facts(&self) -> Facts<'_> {
+        transaction(&self.0)
+    }
+}
+
+impl Shown for ZombieWrite {
+    fn facts(&self) -> Facts<'_> {
+        let facts = transaction(&self.story);
+        let fenced = format!(
+            "; fenced by producer {}'s init at {:.3} s",
+            self.fenced_by,
+            self.fenced_at as f64 / 1e9
+        );
+        Facts {
+            note: facts.note.map(|n| n + &fenced),
+            ..facts
         }
     }
 }

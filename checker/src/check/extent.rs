@@ -137,7 +137,7 @@ impl Extent {
     }
 
     /// Whether the history may lack the end of the run.
-    fn short(&self) -> bool {
+    pub fn short(&self) -> bool {
         self.torn || (self.closes && self.reading != Reading::Ended)
     }
 

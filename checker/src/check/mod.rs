@@ -15,20 +15,21 @@ mod keys;
 mod liveness;
 mod scan;
 mod sends;
+mod txns;
 
 pub use idempotence::Idempotence;
 
 use crate::anomaly::{
-    Anomalies, ClientSend, Duplicate, DuplicateCause, FailedButPresent, KeyPlacement, Kind,
+    Anomalies, ClientSend, Duplicate, DuplicateCause, FailedButPresent, Fate, KeyPlacement, Kind,
     LogCopy, Lost, OffsetMismatch, Outcome, Phantom, Reorder,
 };
 use crate::guarantee::Guarantee;
-use crate::history::{self, Event, HistoryError, Nanos, NemesisPhase};
+use crate::history::{self, Event, HistoryError, Nanos, NemesisPhase, TxnAction};
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
     Findings, IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence, ProducerNote,
-    ProducerStats, Results, SendStats, Session, Stats, Tested, Validity,
+    ProducerStats, Results, SendStats, Session, Stats, Tested, TxnStats, Validity,
 };
 use bytes::Bytes;
 use extent::Extent;
@@ -41,6 +42,7 @@ use scan::{Pending, Scan};
 use sends::{flag, SendState, Sends, Slot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
+use txns::{Segment, Told, Transactions, TxnJudge};
 
 /// How the checker judges and how hard it works.
 #[derive(Clone, Debug)]
@@ -126,6 +128,7 @@ pub struct Checker {
     undecided: BTreeSet<(MessageId, Attempt)>,
     keys: Keys,
     pid_use: PidUse,
+    txns: Transactions,
     anomalies: Anomalies,
 }
 
@@ -154,6 +157,7 @@ impl Checker {
             undecided: BTreeSet::new(),
             keys: Keys::default(),
             pid_use: PidUse::default(),
+            txns: Transactions::default(),
         }
     }
 
@@ -270,12 +274,45 @@ impl Checker {
                 epoch,
                 ..
             } => self.session(*producer, *pid, *epoch),
-            Event::TxnInit { .. }
-            | Event::TxnBegin { .. }
-            | Event::TxnEnd { .. }
-            | Event::TxnOk { .. }
-            | Event::TxnFail { .. }
-            | Event::TxnInfo { .. } => Ok(()),
+            Event::TxnInit {
+                time,
+                producer,
+                transactional_id,
+            } => {
+                self.txns.init(*time, *producer, transactional_id);
+                Ok(())
+            }
+            Event::TxnBegin {
+                time,
+                producer,
+                txn,
+            } => self
+                .txns
+                .begin(*time, *producer, *txn, self.faults.change()),
+            Event::TxnEnd {
+                time,
+                producer,
+                txn,
+                end,
+            } => self.txns.end(*time, *producer, *txn, *end),
+            Event::TxnOk {
+                producer, txn, end, ..
+            } => self.txn_answer(*producer, *txn, *end, None),
+            Event::TxnFail {
+                producer,
+                txn,
+                end,
+                error,
+                definite,
+                ..
+            } => self.txn_answer(*producer, *txn, *end, Some((*definite, error))),
+            Event::TxnInfo {
+                producer,
+                txn,
+                end,
+                error,
+                ..
+            } => self.txn_answer(*producer, *txn, *end, Some((false, error))),
             Event::ProducerFatal {
                 time,
                 producer,
@@ -326,6 +363,9 @@ impl Checker {
         self.liveness.invoke(message.producer, time);
         self.sends
             .invoke(message, attempt, partition, self.faults.change())?;
+        if self.txns.any() {
+            self.txns.invoke(message, attempt);
+        }
         self.send_stats.invoked += 1;
         self.send_stats.resends += u64::from(attempt > 0);
         self.sent_to.extend(partition);
@@ -418,6 +458,23 @@ impl Checker {
         let state = self.completion(time, message, attempt)?;
         state.flags |= bit;
         state.error = error;
+        Ok(())
+    }
+
+    /// An answer to a call ending a transaction; its first closes the span of
+    /// faults its examples name.
+    fn txn_answer(
+        &mut self,
+        producer: Producer,
+        txn: crate::ids::Txn,
+        end: TxnAction,
+        failure: Option<(bool, &str)>,
+    ) -> Result<(), String> {
+        let state = self.txns.answer(producer, txn, end, failure)?;
+        if !state.ended {
+            state.ended = true;
+            state.faults = self.faults.during(state.faults);
+        }
         Ok(())
     }
 
@@ -537,18 +594,15 @@ impl Checker {
             if let Some(marker) = batch.control {
                 self.control_records += 1;
                 let pending = scan.open.remove(&batch.pid).unwrap_or_default();
-                match marker {
-                    Some(Marker::Commit) => {
-                        for p in pending {
-                            let place = self.place(scan.stats.partition, batch.pid, p.epoch);
-                            self.message(scan, place, &p.record, p.key, p.foreign);
-                        }
-                    }
-                    Some(Marker::Abort) => self.aborted_records += pending.len() as u64,
+                let fate = match marker {
+                    Some(Marker::Commit) => Fate::Committed,
+                    Some(Marker::Abort) => Fate::Aborted,
                     None => {
                         scan.open.insert(batch.pid, pending);
+                        continue;
                     }
-                }
+                };
+                self.settle(scan, batch.pid, Some(batch.first_offset), fate, pending);
                 continue;
             }
             let records = &chunk.records[next..next + batch.records];
@@ -736,15 +790,64 @@ impl Checker {
     }
 
     /// Ends a partition: transactions still open are undecided.
-    fn close(&mut self, scan: Scan) {
-        let open = scan.open.values().flatten();
-        let waiting = open.clone().count() as u64;
-        if waiting > 0 {
-            self.undecided_records.insert(scan.stats.partition, waiting);
+    fn close(&mut self, mut scan: Scan) {
+        for (pid, pending) in std::mem::take(&mut scan.open) {
+            self.settle(&mut scan, pid, None, Fate::NoMarker, pending);
         }
-        self.undecided
-            .extend(open.filter_map(|pending| pending.record.message()));
         self.partitions.insert(scan.stats.partition, scan.stats);
+    }
+
+    /// One PID's transactional records met their marker at `marker`, or
+    /// (None) the end of the read. Committed records count as written;
+    /// aborted ones mark their sends; unmarked ones are undecided.
+    fn settle(
+        &mut self,
+        scan: &mut Scan,
+        pid: ProducerId,
+        marker: Option<Offset>,
+        fate: Fate,
+        pending: Vec<Pending>,
+    ) {
+        let partition = scan.stats.partition;
+        if self.txns.any() {
+            let records: Vec<_> = pending
+                .iter()
+                .filter_map(|p| {
+                    let (message, attempt) = p.record.message()?;
+                    Some((message, attempt, p.record.offset, p.epoch))
+                })
+                .collect();
+            let segment = Segment {
+                partition,
+                pid,
+                fate,
+                marker,
+            };
+            self.txns.settle(segment, &records);
+        }
+        match fate {
+            Fate::Committed => {
+                for p in pending {
+                    let place = self.place(partition, pid, p.epoch);
+                    self.message(scan, place, &p.record, p.key, p.foreign);
+                }
+            }
+            Fate::Aborted => {
+                self.aborted_records += pending.len() as u64;
+                for (message, attempt) in pending.iter().filter_map(|p| p.record.message()) {
+                    if let Some(send) = self.sends.send_mut(message, attempt) {
+                        send.flags |= flag::ABORTED;
+                    }
+                }
+            }
+            Fate::NoMarker => {
+                if !pending.is_empty() {
+                    *self.undecided_records.entry(partition).or_default() += pending.len() as u64;
+                }
+                self.undecided
+                    .extend(pending.iter().filter_map(|p| p.record.message()));
+            }
+        }
     }
 
     /// Judges every send against the log and gives the verdict.
@@ -755,6 +858,7 @@ impl Checker {
         let tally = self.judge_sends();
         self.send_stats.no_completion = tally.no_completion;
         self.report_duplicates();
+        let transactions = self.judge_transactions();
         let limit = self.options.max_examples;
         let keys = std::mem::take(&mut self.keys).finish(&mut self.anomalies, limit);
         let idempotence = std::mem::take(&mut self.pid_use).finish(
@@ -771,8 +875,24 @@ impl Checker {
             violated,
             tally.indeterminate,
             unknown,
-            (keys, idempotence),
+            (keys, idempotence, transactions),
         )
+    }
+
+    /// Judges each transaction against the fates of its sends.
+    fn judge_transactions(&mut self) -> Option<TxnStats> {
+        let complete = self.complete_partitions();
+        let judge = TxnJudge {
+            txns: &self.txns,
+            sends: &self.sends,
+            faults: &self.faults,
+            undecided: &self.undecided,
+            whole_topic: self.whole_topic(&complete),
+            short: self.extent.short(),
+            complete: &complete,
+            limit: self.options.max_examples,
+        };
+        judge.judge(&mut self.anomalies, &mut self.findings.hanging_transactions)
     }
 
     /// The run's producer instances: those its header lists, and any that
@@ -787,10 +907,7 @@ impl Checker {
     /// that is nowhere in it lost rather than not read yet.
     fn judge_sends(&mut self) -> Tally {
         let complete = self.complete_partitions();
-        let whole_topic = self
-            .manifest
-            .as_ref()
-            .is_some_and(|(done, listed)| *done && listed.is_subset(&complete));
+        let whole_topic = self.whole_topic(&complete);
         self.sends.sort_producers();
         let mut judge = Judge {
             sends: &self.sends,
@@ -800,6 +917,7 @@ impl Checker {
             complete: &complete,
             whole_topic,
             undecided: &self.undecided,
+            txns: &self.txns,
             anomalies: &mut self.anomalies,
             limit: self.options.max_examples,
             tally: Tally::default(),
@@ -807,6 +925,14 @@ impl Checker {
         judge.first_attempts();
         judge.resends();
         judge.tally
+    }
+
+    /// Whether every partition of the topic was read completely: only then
+    /// does absence prove anything of a send whose partition is not known.
+    fn whole_topic(&self, complete: &BTreeSet<Partition>) -> bool {
+        self.manifest
+            .as_ref()
+            .is_some_and(|(done, listed)| *done && listed.is_subset(complete))
     }
 
     /// Partitions read to their end: only there does absence prove anything.
@@ -823,9 +949,13 @@ impl Checker {
     fn report_duplicates(&mut self) {
         let (sends, faults) = (&self.sends, &self.faults);
         let limit = self.options.max_examples;
+        let txns = &self.txns;
         for (message, copies) in &self.duplicates {
             self.anomalies.duplicate.add(limit, || Duplicate {
-                cause: DuplicateCause::of(copies),
+                cause: match txns.of(*message, 0) {
+                    Some(_) => DuplicateCause::of_transaction(copies),
+                    None => DuplicateCause::of(copies),
+                },
                 copies: copies.clone(),
                 send: send_view(sends, faults, *message, 0),
             });
@@ -967,7 +1097,11 @@ impl Checker {
         violated: Vec<Guarantee>,
         indeterminate: IndeterminateStats,
         unknown_reasons: Vec<String>,
-        (keys, idempotence): (Vec<KeyPlacement>, Vec<ProducerIdempotence>),
+        (keys, idempotence, transactions): (
+            Vec<KeyPlacement>,
+            Vec<ProducerIdempotence>,
+            Option<TxnStats>,
+        ),
     ) -> Results {
         let partitions: Vec<PartitionStats> = self.partitions.into_values().collect();
         let producers = producer_stats(&partitions, self.reported);
@@ -997,6 +1131,7 @@ impl Checker {
             tested,
             keys,
             idempotence,
+            transactions,
         }
     }
 }
@@ -1099,6 +1234,9 @@ struct Judge<'a> {
     whole_topic: bool,
     /// Sends whose records wait for their transaction's marker.
     undecided: &'a BTreeSet<(MessageId, Attempt)>,
+    /// A send of a transaction its client was not told committed is judged
+    /// with its transaction, not alone.
+    txns: &'a Transactions,
     anomalies: &'a mut Anomalies,
     /// Examples kept per kind.
     limit: usize,
@@ -1141,7 +1279,7 @@ impl Judge<'_> {
             return;
         }
         if !slot.send.has(flag::FOUND) {
-            self.missing(message, attempt, acked_partition(state));
+            self.missing(message, attempt, state, acked_partition(state));
         } else if self.misplaced(message, attempt, state, slot) {
             let (sends, faults, places, duplicates) =
                 (self.sends, self.faults, self.places, self.duplicates);
@@ -1184,9 +1322,23 @@ impl Judge<'_> {
 
     /// An acked message with no copy in the log: lost if its partition was
     /// read completely, else it cannot be judged.
-    fn missing(&mut self, message: MessageId, attempt: Attempt, partition: Partition) {
+    fn missing(
+        &mut self,
+        message: MessageId,
+        attempt: Attempt,
+        state: &SendState,
+        partition: Partition,
+    ) {
+        let txns = self.txns;
+        let uncommitted = || {
+            txns.of(message, attempt)
+                .is_some_and(|t| txns.txns[t as usize].told() != Told::Committed)
+        };
         if self.undecided.contains(&(message, attempt)) {
             // In the log, its fate undecided: the verdict says so already.
+        } else if state.has(flag::ABORTED) || uncommitted() {
+            // Its transaction did not commit, or was aborted in the log:
+            // judged with the transaction.
         } else if self.complete.contains(&partition) {
             let (sends, faults) = (self.sends, self.faults);
             self.anomalies.lost.add(self.limit, || Lost {

@@ -43,6 +43,8 @@ pub(crate) mod flag {
     /// The send was acknowledged again at another position (in
     /// [`super::Sends::extra_acks`]).
     pub const ACKED_AGAIN: u16 = 1 << 10;
+    /// A copy of the send is in the log in an aborted transaction.
+    pub const ABORTED: u16 = 1 << 11;
 }
 
 /// One send as the history left it.

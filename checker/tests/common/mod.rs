@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use bytes::{Bytes, BytesMut};
+use checker::anomaly::TxnStory;
 use checker::history::{Event, FORMAT};
 use checker::ids::{Epoch, Offset, Partition, ProducerId, Sequence};
 use checker::log::{self, Manifest, PartitionLog};
@@ -155,7 +156,24 @@ pub fn loci(results: &Results, kind: Kind) -> Vec<Locus> {
             .iter()
             .map(|e| (None, at(e.detail.partition, e.detail.offset)))
             .collect(),
+        Kind::TornTransaction => stories(a.torn_transaction.examples.iter().map(|e| &e.detail.0)),
+        Kind::CommitLost => stories(a.commit_lost.examples.iter().map(|e| &e.detail.0)),
+        Kind::AbortCommitted => stories(a.abort_committed.examples.iter().map(|e| &e.detail.0)),
+        Kind::ZombieWrite => stories(a.zombie_write.examples.iter().map(|e| &e.detail.story)),
     }
+}
+
+/// A transaction's locus: its first message and its first part's first record.
+fn stories<'a>(stories: impl Iterator<Item = &'a TxnStory>) -> Vec<Locus> {
+    stories
+        .map(|s| {
+            let part = &s.parts[0];
+            (
+                s.messages.first().map(|m| m.message),
+                Some((part.partition, part.first_offset)),
+            )
+        })
+        .collect()
 }
 
 /// Kinds with at least one anomaly.

@@ -23,11 +23,14 @@
 //! producer's next one whose key the partitioner puts there, and the messages
 //! skipped are never sent.
 
+mod txn;
+
 use crate::anomaly::{DuplicateCause, Kind};
 use crate::check::Idempotence;
 use crate::history::{Event, Nanos, FORMAT};
 use crate::ids::{
-    Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, NO_PRODUCER_ID,
+    Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, Txn,
+    NO_PRODUCER_ID,
 };
 use crate::log::{self, Manifest, PartitionLog};
 use crate::payload;
@@ -123,15 +126,27 @@ pub enum Injection {
     KeySplit,
     /// An extra producer of an idempotent run that writes without a PID.
     IdempotenceOff,
+    /// A transaction whose commit ended unknown, committed on one partition
+    /// and aborted on another.
+    TornTransaction,
+    /// A transaction told committed whose markers all abort it.
+    CommitLost,
+    /// A transaction the application aborted whose markers commit it.
+    AbortCommitted,
+    /// A transaction asked to commit after another instance took its
+    /// `transactional.id`, committed all the same.
+    ZombieWrite,
 }
 
 impl Injection {
-    pub const ALL: [Injection; 14] = [
+    pub const ALL: [Injection; 20] = [
         Injection::Lost,
         Injection::Duplicate(DuplicateCause::SamePidEpoch),
         Injection::Duplicate(DuplicateCause::EpochBump),
         Injection::Duplicate(DuplicateCause::NewPid),
         Injection::Duplicate(DuplicateCause::AppResend),
+        Injection::Duplicate(DuplicateCause::TxnRetry),
+        Injection::Duplicate(DuplicateCause::TxnResend),
         Injection::Reorder,
         Injection::SequenceGap,
         Injection::SequenceRepeat,
@@ -141,6 +156,10 @@ impl Injection {
         Injection::Phantom,
         Injection::KeySplit,
         Injection::IdempotenceOff,
+        Injection::TornTransaction,
+        Injection::CommitLost,
+        Injection::AbortCommitted,
+        Injection::ZombieWrite,
     ];
 
     pub fn kind(self) -> Kind {
@@ -156,6 +175,10 @@ impl Injection {
             Injection::Phantom => Kind::Phantom,
             Injection::KeySplit => Kind::KeySplit,
             Injection::IdempotenceOff => Kind::IdempotenceOff,
+            Injection::TornTransaction => Kind::TornTransaction,
+            Injection::CommitLost => Kind::CommitLost,
+            Injection::AbortCommitted => Kind::AbortCommitted,
+            Injection::ZombieWrite => Kind::ZombieWrite,
         }
     }
 
@@ -178,6 +201,9 @@ impl Injection {
             }
             Injection::KeySplit if !config.keyed() || config.partitions < 2 => {
                 Some("needs keys and at least 2 partitions")
+            }
+            Injection::TornTransaction if config.partitions < 2 => {
+                Some("needs at least 2 partitions")
             }
             _ => None,
         }
@@ -503,7 +529,6 @@ impl Planted {
 const FAULT: &str = "ack-loss";
 const TIMEOUT: &str = "Local: Message timed out";
 const REJECTED: &str = "Broker: Invalid record";
-const ABORTED: &str = "transaction aborted";
 
 struct Simulation<'a> {
     config: &'a SynthConfig,
@@ -521,6 +546,11 @@ struct Simulation<'a> {
     pidless: std::ops::Range<Producer>,
     /// Keys already split by an injection.
     split: BTreeSet<u32>,
+    /// The transactional producer's next transaction.
+    next_txn: Txn,
+    /// The instances kept to fence it (zombie-write) that have initialised
+    /// so far; the next one is `end`.
+    fencers: std::ops::Range<Producer>,
 }
 
 impl<'a> Simulation<'a> {
@@ -532,6 +562,11 @@ impl<'a> Simulation<'a> {
             .filter(|&&i| i == Injection::IdempotenceOff);
         // After the ordinary producers and the transactional one.
         let pidless = config.producers + 1..config.producers + 1 + off.count() as Producer;
+        let zombies = config
+            .inject
+            .iter()
+            .filter(|&&i| i == Injection::ZombieWrite)
+            .count() as Producer;
         let mut sim = Simulation {
             config,
             rng: Rng(config.seed),
@@ -542,7 +577,7 @@ impl<'a> Simulation<'a> {
             steps: vec![Step::Event(Event::Header {
                 format: FORMAT,
                 topic: "eoscheck".into(),
-                producers: Some(pidless.end),
+                producers: Some(pidless.end + zombies),
                 keys: config.keyed().then_some(config.keys),
             })],
             injected: Vec::new(),
@@ -550,6 +585,8 @@ impl<'a> Simulation<'a> {
             sent: 0,
             pidless: pidless.start..pidless.start,
             split: BTreeSet::new(),
+            next_txn: 0,
+            fencers: pidless.end..pidless.end,
         };
         // The ordinary producers, the transactional one (always idempotent,
         // as transactions require), and those for idempotence-off.
@@ -568,6 +605,7 @@ impl<'a> Simulation<'a> {
             });
             sim.report_session(p);
         }
+        sim.init_transactions(config.producers);
         sim
     }
 
@@ -884,30 +922,6 @@ impl<'a> Simulation<'a> {
         offset
     }
 
-    /// A transaction of the transactional producer: its data, another
-    /// producer's batch in between, then the marker.
-    fn transaction(&mut self, p: Producer, q: Partition, k: u32, commit: bool) {
-        let t = self.config.producers;
-        let first = self.invoke(t, q, k);
-        let offset = self.write_next(t, q, first, k, 0, true);
-        self.send(p, q, 1, Fate::Acked);
-        let producer = &self.producers[t as usize];
-        let (pid, epoch) = (producer.pid, producer.epoch);
-        let at = self.ends[q as usize];
-        encode_marker(&mut self.logs[q as usize], at, pid, epoch, commit);
-        self.ends[q as usize] += 1;
-        let completion = match commit {
-            true => Completion::Ok {
-                first_offset: offset,
-            },
-            false => Completion::Fail {
-                error: ABORTED,
-                definite: true,
-            },
-        };
-        self.record(t, q, first.index, k, 0, completion);
-    }
-
     /// Plants `injection` with producer `p` in partition `q`, on a batch of
     /// `k` messages where the anomaly is about a batch.
     fn inject(&mut self, injection: Injection, p: Producer, q: Partition, k: u32) {
@@ -923,6 +937,10 @@ impl<'a> Simulation<'a> {
             Injection::Phantom => self.phantom(q),
             Injection::KeySplit => self.split_key(p),
             Injection::IdempotenceOff => self.write_without_pid(q, k),
+            Injection::TornTransaction
+            | Injection::CommitLost
+            | Injection::AbortCommitted
+            | Injection::ZombieWrite => self.break_transaction(injection, p, q, k),
         };
         self.injected.push(Injected {
             injection,
@@ -944,6 +962,9 @@ impl<'a> Simulation<'a> {
 
     /// A batch written twice though sent once, for `cause`.
     fn duplicate(&mut self, cause: DuplicateCause, p: Producer, q: Partition, k: u32) -> Planted {
+        if let DuplicateCause::TxnRetry | DuplicateCause::TxnResend = cause {
+            return self.duplicate_in_transaction(cause, p, q, k);
+        }
         let first = self.invoke(p, q, k);
         let offset = self.write_next(p, q, first, k, 0, false);
         let also = match cause {
@@ -959,6 +980,9 @@ impl<'a> Simulation<'a> {
             DuplicateCause::AppResend => {
                 self.resend(p, q, first, k);
                 return Planted::at(first, Some(offset), k);
+            }
+            DuplicateCause::TxnRetry | DuplicateCause::TxnResend => {
+                unreachable!("a transaction's duplicates are planted before any write")
             }
         };
         self.record(p, q, first.index, k, 0, Completion::acked(offset));

@@ -810,20 +810,17 @@ impl Checker {
     ) {
         let partition = scan.stats.partition;
         if self.txns.any() {
-            let records: Vec<_> = pending
-                .iter()
-                .filter_map(|p| {
-                    let (message, attempt) = p.record.message()?;
-                    Some((message, attempt, p.record.offset, p.epoch))
-                })
-                .collect();
+            let records = pending.iter().filter_map(|p| {
+                let (message, attempt) = p.record.message()?;
+                Some((message, attempt, p.record.offset, p.epoch))
+            });
             let segment = Segment {
                 partition,
                 pid,
                 fate,
                 marker,
             };
-            self.txns.settle(segment, &records);
+            self.txns.settle(segment, records);
         }
         match fate {
             Fate::Committed => {

@@ -107,6 +107,18 @@ impl SynthConfig {
             ..SynthConfig::clean(42, messages)
         }
     }
+
+    /// The benchmark with about four records in five transactional: about
+    /// `records` in all, the transactional producer's in transactions of
+    /// 1 to 50 (25.5 on average) over two partitions each, every other
+    /// transaction aborted.
+    pub fn transactional_benchmark(records: u64) -> SynthConfig {
+        let in_transactions = records * 4 / 5;
+        SynthConfig {
+            transactions: u32::try_from(in_transactions * 2 / 51).unwrap_or(u32::MAX),
+            ..SynthConfig::benchmark(records - in_transactions)
+        }
+    }
 }
 
 /// An anomaly the simulation can plant.

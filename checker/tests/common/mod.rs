@@ -7,7 +7,7 @@ use checker::anomaly::TxnStory;
 use checker::history::{Event, FORMAT};
 use checker::ids::{Epoch, Offset, Partition, ProducerId, Sequence};
 use checker::log::{self, Manifest, PartitionLog};
-use checker::synth::{encode_batch, BatchSpec, Compression, SynthRun};
+use checker::synth::{encode_batch, encode_marker, BatchSpec, Compression, SynthRun};
 use checker::{payload, Checker, Guarantee, Kind, MessageId, Options, Results};
 
 pub fn options(guarantees: &[Guarantee]) -> Options {
@@ -341,6 +341,22 @@ impl Run {
             ..batch(pid, epoch, base_sequence, transactional)
         };
         self.append(partition, values)
+    }
+
+    /// Appends a COMMIT (or ABORT) marker of `pid` at the partition's end;
+    /// returns its offset.
+    pub fn mark(
+        &mut self,
+        partition: Partition,
+        pid: ProducerId,
+        epoch: Epoch,
+        commit: bool,
+    ) -> Offset {
+        let entry = &mut self.entries[partition as usize];
+        let at = entry.high_watermark;
+        encode_marker(&mut self.logs[partition as usize], at, pid, epoch, commit);
+        entry.high_watermark += 1;
+        at
     }
 
     /// Appends the batch `spec` at the partition's end, compressed as the run

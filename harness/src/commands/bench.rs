@@ -23,23 +23,33 @@ enum Bench {
     Checker {
         #[arg(long, default_value_t = 10_000_000)]
         records: u64,
+        /// About four records in five in transactions (half of them
+        /// aborted), judged transaction by transaction.
+        #[arg(long)]
+        transactional: bool,
     },
 }
 
 pub fn execute(args: Args) -> Result<i32> {
-    let Bench::Checker { records } = args.what;
-    println!("{}", checker(records)?);
+    let Bench::Checker {
+        records,
+        transactional,
+    } = args.what;
+    println!("{}", checker(records, transactional)?);
     Ok(0)
 }
 
 /// Runs the benchmark and returns its report line.
-fn checker(records: u64) -> Result<String> {
+fn checker(records: u64, transactional: bool) -> Result<String> {
     if records == 0 {
         bail!(Failure::usage("--records must be at least 1"));
     }
+    let config = match transactional {
+        true => synth::SynthConfig::transactional_benchmark(records),
+        false => synth::SynthConfig::benchmark(records),
+    };
     let generated = Instant::now();
-    let run =
-        synth::generate(&synth::SynthConfig::benchmark(records)).map_err(anyhow::Error::msg)?;
+    let run = synth::generate(&config).map_err(anyhow::Error::msg)?;
     let bytes: usize = run.logs.iter().map(|l| l.len()).sum();
     eprintln!(
         "generated {records} records, {} MiB of batches, in {:.1?}",
@@ -68,9 +78,11 @@ fn checker(records: u64) -> Result<String> {
             verdict_line(&results)
         );
     }
-    let read = results.stats.records_read;
+    let stats = &results.stats;
+    let read = stats.records_read + stats.aborted_records;
+    let transactions = results.transactions.map_or(0, |t| t.begun);
     Ok(format!(
-        "bench checker: records {read}, seconds {seconds:.3}, records/s {:.0}, peak RSS {} MiB",
+        "bench checker: records {read}, transactions {transactions}, seconds {seconds:.3}, records/s {:.0}, peak RSS {} MiB",
         read as f64 / seconds,
         peak_rss_kib() / 1024
     ))

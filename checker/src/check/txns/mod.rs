@@ -117,25 +117,44 @@ pub(crate) struct Unmarked {
     pub txns: Vec<TxnIndex>,
 }
 
+/// One producer's transactions, as its invokes place its sends in them.
+#[derive(Default)]
+struct ProducerTxns {
+    /// The transaction begun and not yet asked to end.
+    open: Option<TxnIndex>,
+    /// Runs of first attempts: (first index, transaction or [`OUTSIDE`]),
+    /// in invoke order.
+    runs: Vec<(u64, TxnIndex)>,
+    /// The highest first-attempt index so far.
+    highest: u64,
+    /// The latest init, an index in [`Transactions::inits`].
+    init: Option<usize>,
+}
+
+impl ProducerTxns {
+    /// The run holding first attempt `index`: its place in `runs`, and
+    /// the index after its last message.
+    fn run_of(&self, index: u64) -> Option<(usize, u64)> {
+        let at = self.runs.partition_point(|&(first, _)| first <= index);
+        let at = at.checked_sub(1)?;
+        let end = self.runs.get(at + 1).map_or(self.highest + 1, |r| r.0);
+        Some((at, end))
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Transactions {
     pub txns: Vec<TxnState>,
     index: FastMap<(Producer, Txn), TxnIndex>,
-    /// Each producer's transaction begun and not yet asked to end.
-    open: FastMap<Producer, TxnIndex>,
-    /// Each producer's runs of first attempts: (first index, transaction or
-    /// [`OUTSIDE`]), in invoke order.
-    runs: FastMap<Producer, Vec<(u64, TxnIndex)>>,
-    /// Each producer's highest first-attempt index so far.
-    highest: FastMap<Producer, u64>,
+    producers: FastMap<Producer, ProducerTxns>,
     /// Resends, and first attempts invoked out of index order.
     others: FastMap<(MessageId, Attempt), TxnIndex>,
     pub inits: Vec<Init>,
-    /// Each producer's latest init.
-    latest_init: FastMap<Producer, usize>,
     pub unmarked: Vec<Unmarked>,
     /// Segments that held records of more than one transaction.
     pub shared_segments: u64,
+    /// The records of the segment being settled (kept to reuse its memory).
+    settling: Vec<(TxnIndex, Offset, Epoch)>,
 }
 
 impl Transactions {
@@ -146,7 +165,7 @@ impl Transactions {
     }
 
     pub fn init(&mut self, time: Nanos, producer: Producer, transactional_id: &str) {
-        self.latest_init.insert(producer, self.inits.len());
+        self.producers.entry(producer).or_default().init = Some(self.inits.len());
         self.inits.push(Init {
             time,
             producer,
@@ -161,7 +180,8 @@ impl Transactions {
         txn: Txn,
         change: u16,
     ) -> Result<(), String> {
-        if let Some(&open) = self.open.get(&producer) {
+        let own = self.producers.entry(producer).or_default();
+        if let Some(open) = own.open {
             let open = self.txns[open as usize].txn;
             return Err(format!(
                 "producer {producer} began transaction {txn} while transaction {open} was still open"
@@ -171,6 +191,7 @@ impl Transactions {
         if self.index.insert((producer, txn), at).is_some() {
             return Err(format!("producer {producer} began transaction {txn} twice"));
         }
+        own.open = Some(at);
         self.txns.push(TxnState {
             producer,
             txn,
@@ -182,12 +203,11 @@ impl Transactions {
             error: None,
             faults: change,
             ended: false,
-            init: self.latest_init.get(&producer).copied(),
+            init: own.init,
             parts: Vec::new(),
             more_parts: 0,
             shared_with: None,
         });
-        self.open.insert(producer, at);
         Ok(())
     }
 
@@ -201,8 +221,9 @@ impl Transactions {
         end: TxnAction,
     ) -> Result<(), String> {
         let at = self.known(producer, txn)?;
-        if self.open.get(&producer) == Some(&at) {
-            self.open.remove(&producer);
+        let own = self.producers.entry(producer).or_default();
+        if own.open == Some(at) {
+            own.open = None;
         }
         let state = &mut self.txns[at as usize];
         match end {
@@ -255,40 +276,38 @@ impl Transactions {
     /// A send invoked now joins its producer's open transaction, if any.
     #[inline]
     pub fn invoke(&mut self, message: MessageId, attempt: Attempt) {
-        let txn = self.open.get(&message.producer).copied().unwrap_or(OUTSIDE);
-        if attempt > 0 {
-            if txn != OUTSIDE {
+        let own = self.producers.entry(message.producer).or_default();
+        let txn = own.open.unwrap_or(OUTSIDE);
+        let out_of_order = own
+            .runs
+            .last()
+            .is_some_and(|&(first, _)| message.index < first);
+        if attempt > 0 || out_of_order {
+            if txn != OUTSIDE || out_of_order {
                 self.others.insert((message, attempt), txn);
             }
             return;
         }
-        let highest = self.highest.entry(message.producer).or_default();
-        *highest = (*highest).max(message.index);
-        let runs = self.runs.entry(message.producer).or_default();
-        match runs.last() {
-            Some(&(first, _)) if message.index < first => {
-                self.others.insert((message, attempt), txn);
-            }
-            Some(&(_, last)) if last == txn => {}
-            _ => runs.push((message.index, txn)),
+        own.highest = own.highest.max(message.index);
+        if own.runs.last().is_none_or(|&(_, last)| last != txn) {
+            own.runs.push((message.index, txn));
         }
     }
 
     /// The transaction a send belongs to.
     #[inline]
     pub fn of(&self, message: MessageId, attempt: Attempt) -> Option<TxnIndex> {
-        if !self.any() {
-            return None;
-        }
-        if let Some(&txn) = self.others.get(&(message, attempt)) {
-            return (txn != OUTSIDE).then_some(txn);
+        if !self.others.is_empty() {
+            if let Some(&txn) = self.others.get(&(message, attempt)) {
+                return (txn != OUTSIDE).then_some(txn);
+            }
         }
         if attempt > 0 {
             return None;
         }
-        let runs = self.runs.get(&message.producer)?;
-        let after = runs.partition_point(|&(first, _)| first <= message.index);
-        let txn = runs[after.checked_sub(1)?].1;
+        let own = self.producers.get(&message.producer)?;
+        let (at, _) = own.run_of(message.index)?;
+        let txn = own.runs[at].1;
         (txn != OUTSIDE).then_some(txn)
     }
 
@@ -297,12 +316,12 @@ impl Transactions {
     /// run picks messages by their keys' partitions).
     pub fn sends(&self, invoked: impl Fn(MessageId) -> bool) -> Vec<Vec<(MessageId, Attempt)>> {
         let mut sends = vec![Vec::new(); self.txns.len()];
-        for (&producer, runs) in &self.runs {
-            for (k, &(first, txn)) in runs.iter().enumerate() {
+        for (&producer, own) in &self.producers {
+            for (k, &(first, txn)) in own.runs.iter().enumerate() {
                 if txn == OUTSIDE {
                     continue;
                 }
-                let end = runs.get(k + 1).map_or(self.highest[&producer] + 1, |r| r.0);
+                let end = own.runs.get(k + 1).map_or(own.highest + 1, |r| r.0);
                 let messages = (first..end)
                     .map(|index| MessageId { producer, index })
                     .filter(|&m| invoked(m) && !self.others.contains_key(&(m, 0)));
@@ -318,12 +337,36 @@ impl Transactions {
 
     /// Records of one PID met their marker (or, with `marker` None, the end
     /// of the read): each record's transaction learns its fate.
-    pub fn settle(&mut self, segment: Segment, records: &[(MessageId, Attempt, Offset, Epoch)]) {
-        let mut seen: Vec<TxnIndex> = Vec::new();
-        for &(message, attempt, offset, epoch) in records {
-            let Some(txn) = self.of(message, attempt) else {
-                continue;
+    ///
+    /// Consecutive records nearly always belong to one transaction, so the
+    /// last run found is tried before the lookup.
+    pub fn settle(&mut self, segment: Segment, records: impl Iterator<Item = SettledRecord>) {
+        let mut settling = std::mem::take(&mut self.settling);
+        settling.clear();
+        let mut last: Option<(Producer, u64, u64, TxnIndex)> = None;
+        for (message, attempt, offset, epoch) in records {
+            let cached = last.filter(|&(producer, first, end, _)| {
+                attempt == 0
+                    && producer == message.producer
+                    && (first..end).contains(&message.index)
+                    && self.others.is_empty()
+            });
+            let txn = match cached {
+                Some((.., txn)) => txn,
+                None => {
+                    let Some(txn) = self.of(message, attempt) else {
+                        continue;
+                    };
+                    last = self
+                        .run(message, attempt)
+                        .map(|(first, end)| (message.producer, first, end, txn));
+                    txn
+                }
             };
+            settling.push((txn, offset, epoch));
+        }
+        let mut seen: Vec<TxnIndex> = Vec::new();
+        for &(txn, offset, epoch) in &settling {
             if !seen.contains(&txn) {
                 seen.push(txn);
             }
@@ -338,13 +381,27 @@ impl Transactions {
         }
         if segment.fate == Fate::NoMarker {
             let mut part = segment.part();
-            for &(_, _, offset, epoch) in records {
+            for &(_, offset, epoch) in &settling {
                 part.grow(offset, epoch);
             }
             self.unmarked.push(Unmarked { part, txns: seen });
         }
+        self.settling = settling;
+    }
+
+    /// The run of first attempts holding the send, as [first, end) indexes.
+    fn run(&self, message: MessageId, attempt: Attempt) -> Option<(u64, u64)> {
+        if attempt > 0 {
+            return None;
+        }
+        let own = self.producers.get(&message.producer)?;
+        let (at, end) = own.run_of(message.index)?;
+        Some((own.runs[at].0, end))
     }
 }
+
+/// A transactional record as the log has it: its send, offset and epoch.
+pub(crate) type SettledRecord = (MessageId, Attempt, Offset, Epoch);
 
 /// Where a run of one PID's transactional records ended.
 pub(crate) struct Segment {

@@ -20,8 +20,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -32,8 +34,12 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.InvalidRecordException;
 import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.errors.InterruptException;
+import org.apache.kafka.common.errors.InvalidProducerEpochException;
+import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.TransactionAbortedException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
@@ -54,6 +60,14 @@ public final class Driver {
     /** send() may block (metadata, buffer space), so it runs here, keeping stdin read. */
     private static ExecutorService sendExecutor;
     private static volatile Thread sendThread;
+    /**
+     * A transaction call answered `retriable` at its timeout_ms while it still ran. A
+     * repeat of the same call waits for it, as kafka-clients itself re-awaits a timed-out
+     * call; main thread only.
+     */
+    private static Running running;
+
+    private record Running(String call, Future<RuntimeException> outcome) {}
 
     public static void main(String[] args) throws Exception {
         // Before any logger exists: kafka's logging goes to stderr at WARN, and
@@ -80,6 +94,7 @@ public final class Driver {
             switch (type) {
                 case "configure": configure(cmd); break;
                 case "send": send(cmd); break;
+                case "begin", "commit", "abort": txn(type, cmd); break;
                 case "close": close(cmd.path("timeout_ms").asLong(10_000)); return;
                 default: fatal("protocol error: unknown command type: " + abbreviate(type));
             }
@@ -92,8 +107,9 @@ public final class Driver {
             fatal("protocol error: configure sent twice");
             return;
         }
-        if (cmd.path("protocol").asInt() != 2) {
-            fatal("protocol error: this driver speaks protocol 2, not " + cmd.get("protocol"));
+        int protocol = cmd.path("protocol").asInt();
+        if (protocol != 2 && protocol != 3) {
+            fatal("protocol error: this driver speaks protocols 2 and 3, not " + cmd.get("protocol"));
             flushAndExit();
         }
         JsonNode config = cmd.path("config");
@@ -126,6 +142,16 @@ public final class Driver {
             emit(ev);
             flushAndExit();
         }
+        if (config.hasNonNull(ProducerConfig.TRANSACTIONAL_ID_CONFIG)) {
+            // started means the init returned: this instance owns the transactional.id.
+            try {
+                producer.initTransactions();
+            } catch (RuntimeException e) {
+                fatal("cannot initialise transactions: " + describeWithCause(e));
+                producer.close(Duration.ZERO);
+                flushAndExit();
+            }
+        }
         internals = Internals.of(producer);
         sendExecutor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "eoscheck-send");
@@ -139,6 +165,7 @@ public final class Driver {
         effectiveConfig(ev, p);
         emit(ev);
         if (internals != null) {
+            internals.checkSession(); // known already after a transactional init
             Thread poller = new Thread(Driver::pollInternals, "eoscheck-session");
             poller.setDaemon(true);
             poller.start();
@@ -259,7 +286,110 @@ public final class Driver {
     private static boolean neverWritten(Exception e) {
         return e instanceof RecordTooLargeException
                 || e instanceof RecordBatchTooLargeException
-                || e instanceof InvalidRecordException;
+                || e instanceof InvalidRecordException
+                // abortTransaction() fails the batches it never drained with this, and only those
+                || e instanceof TransactionAbortedException;
+    }
+
+    /**
+     * begin, commit or abort. The call runs on the send thread, after every send that came
+     * before it (a commit flushes them: their outcomes are printed before its answer), and
+     * is answered with one txn event within timeout_ms.
+     */
+    private static void txn(String call, JsonNode cmd) {
+        if (producer == null) {
+            fatal("protocol error: " + call + " before configure");
+            return;
+        }
+        long timeoutMs = cmd.path("timeout_ms").asLong(10_000);
+        Future<RuntimeException> outcome;
+        if (running != null && running.call().equals(call) && !timedOutInLibrary(running.outcome())) {
+            outcome = running.outcome(); // still running, or done since its retriable answer
+        } else {
+            if (running != null) {
+                System.err.println("eoscheck: " + running.call() + " answered retriable is not repeated; "
+                        + call + " comes instead");
+            }
+            outcome = sendExecutor.submit(() -> {
+                try {
+                    switch (call) {
+                        case "begin" -> producer.beginTransaction();
+                        case "commit" -> producer.commitTransaction();
+                        default -> producer.abortTransaction();
+                    }
+                    return null;
+                } catch (RuntimeException e) {
+                    return e;
+                }
+            });
+        }
+        running = null;
+        RuntimeException error;
+        try {
+            error = outcome.get(timeoutMs, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            running = new Running(call, outcome);
+            answer(call, "retriable", "eoscheck: " + call + " did not return within " + timeoutMs + " ms");
+            return;
+        } catch (ExecutionException e) {
+            answer(call, "fatal", describe(e.getCause())); // an Error inside the library
+            return;
+        } catch (InterruptedException e) {
+            answer(call, "fatal", describe(e));
+            return;
+        }
+        if (internals != null) internals.checkSession(); // a 4.x client's epoch moves with each end
+        if (error == null) {
+            answer(call, "ok", null);
+        } else {
+            answer(call, txnResult(error), describeWithCause(error));
+        }
+    }
+
+    /** A call that ended in kafka-clients' own max.block.ms timeout: a repeat calls again. */
+    private static boolean timedOutInLibrary(Future<RuntimeException> outcome) {
+        if (!outcome.isDone()) return false;
+        try {
+            return outcome.get() instanceof org.apache.kafka.common.errors.TimeoutException;
+        } catch (InterruptedException | ExecutionException e) {
+            return false;
+        }
+    }
+
+    /**
+     * What a failed transaction call leaves the application, from the TransactionManager's
+     * state: fatal (fenced when the library's error is the fencing), abortable when the
+     * library says the transaction must be aborted, retriable when the call timed out (a
+     * repeat re-awaits the same result), and fatal for anything else, such as a call the
+     * state does not allow (IllegalStateException).
+     */
+    private static String txnResult(RuntimeException e) {
+        boolean fenced = isFencing(e);
+        if (internals != null && internals.hasFatalError()) {
+            return fenced || isFencing(internals.lastError()) ? "fenced" : "fatal";
+        }
+        // Before abortable: on a produce, InvalidProducerEpochException is abortable (KIP-588).
+        if (internals != null && internals.hasAbortableError()) return "abortable";
+        if (fenced) return "fenced";
+        if (e instanceof org.apache.kafka.common.errors.TimeoutException || e instanceof InterruptException) {
+            return "retriable";
+        }
+        return "fatal";
+    }
+
+    private static boolean isFencing(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof ProducerFencedException || t instanceof InvalidProducerEpochException) return true;
+        }
+        return false;
+    }
+
+    private static void answer(String call, String result, String error) {
+        ObjectNode ev = event("txn");
+        ev.put("call", call);
+        ev.put("result", result);
+        if (error != null) ev.put("error", error);
+        emit(ev);
     }
 
     private static void pollInternals() {
@@ -305,7 +435,7 @@ public final class Driver {
     private static final class Internals {
         private final Object tm;
         private final Field pidAndEpoch;
-        private final Method hasError, hasFatalError, lastError;
+        private final Method hasError, hasFatalError, hasAbortableError, lastError;
         private Field pidField, epochField; // of ProducerIdAndEpoch, whose package varies by version
         private long lastPid = -1;
         private short lastEpoch = -1;
@@ -317,9 +447,11 @@ public final class Driver {
             pidAndEpoch = c.getDeclaredField("producerIdAndEpoch");
             hasError = c.getDeclaredMethod("hasError");
             hasFatalError = c.getDeclaredMethod("hasFatalError");
+            hasAbortableError = c.getDeclaredMethod("hasAbortableError");
             lastError = c.getDeclaredMethod("lastError");
             AccessibleObject.setAccessible(
-                    new AccessibleObject[] {pidAndEpoch, hasError, hasFatalError, lastError}, true);
+                    new AccessibleObject[] {pidAndEpoch, hasError, hasFatalError, hasAbortableError, lastError},
+                    true);
         }
 
         private static Object transactionManager(KafkaProducer<?, ?> p) throws ReflectiveOperationException {
@@ -380,6 +512,10 @@ public final class Driver {
             return callBoolean(hasFatalError, false);
         }
 
+        boolean hasAbortableError() {
+            return callBoolean(hasAbortableError, false);
+        }
+
         RuntimeException lastError() {
             try {
                 return (RuntimeException) lastError.invoke(tm);
@@ -410,6 +546,12 @@ public final class Driver {
 
     private static String describe(Throwable e) {
         return e.getClass().getSimpleName() + ": " + e.getMessage();
+    }
+
+    /** describe(e), and its cause where kafka-clients wraps the real error in a KafkaException. */
+    private static String describeWithCause(Throwable e) {
+        Throwable cause = e.getCause();
+        return cause == null || cause == e ? describe(e) : describe(e) + " (caused by " + describe(cause) + ")";
     }
 
     private static String abbreviate(String s) {

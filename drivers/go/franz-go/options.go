@@ -67,6 +67,9 @@ func option(name, v string, config map[string]string) ([]kgo.Opt, error) {
 		return []kgo.Opt{kgo.RetryBackoffFn(func(int) time.Duration { return d })}, nil
 	case "max.block.ms":
 		return nil, protocol.RejectSetting(name, "kgo has no bound on how long Produce blocks: it waits for buffer space (MaxBufferedRecords/MaxBufferedBytes) until its context ends")
+	case protocol.TransactionalID:
+		// Not a native name: the harness gives each producer its own.
+		return []kgo.Opt{kgo.TransactionalID(v)}, nil
 	}
 	return nil, protocol.RejectSetting(name, "neither a kgo option the driver takes (franz-go.native) nor a standard name it maps")
 }
@@ -89,6 +92,7 @@ var aliases = map[string][]string{
 	"metadata.max.age.ms":                {"MetadataMaxAge"},
 	"connections.max.idle.ms":            {"ConnIdleTimeout"},
 	"socket.connection.setup.timeout.ms": {"DialTimeout"},
+	"transaction.timeout.ms":             {"TransactionTimeout"},
 }
 
 // idempotentInflight is what kgo always uses with idempotence (Kafka >= 1.0);
@@ -154,6 +158,7 @@ var native = map[string]parser{
 	"RequiredAcks":                        acks,
 	"RetryTimeout":                        duration(kgo.RetryTimeout),
 	"StopProducerOnDataLossDetected":      switchOn(kgo.StopProducerOnDataLossDetected),
+	"TransactionTimeout":                  duration(kgo.TransactionTimeout),
 	"UnknownTopicRetries":                 number(kgo.UnknownTopicRetries),
 }
 

@@ -21,8 +21,13 @@ import (
 	"time"
 )
 
-// Version is the protocol version these drivers speak.
-const Version = 2
+// Version is the newest protocol version these drivers speak; they take 2
+// (3 without transactions) as well.
+const Version = 3
+
+// TransactionalID is the standard name that makes a producer transactional:
+// its library's transactional init runs before started.
+const TransactionalID = "transactional.id"
 
 // Configure is the first command.
 type Configure struct {
@@ -92,9 +97,39 @@ type Producer interface {
 	// Send hands one record to the library; its outcome is reported later
 	// through Out.OK or Out.Fail. It may block (library back-pressure).
 	Send(id int64, r Record)
+	// Txn makes the library's call for a transaction command, "begin",
+	// "commit" or "abort", on the same goroutine as Send, after every send
+	// that came before it, and says how it ended. deadline is the command's
+	// timeout_ms, for a library call that takes one (a flush); the driver
+	// answers at the deadline itself if Txn has not returned.
+	Txn(call string, deadline time.Time) Answer
 	// Close releases the library's producer. Outcomes it reports after the
 	// close began are dropped.
 	Close()
+}
+
+// The results of a transaction call (PROTOCOL.md, Transactions).
+const (
+	Ok        = "ok"
+	Abortable = "abortable" // the transaction did not and will not commit
+	Retriable = "retriable" // outcome unknown; the same call may be made again
+	Fatal     = "fatal"     // the producer can do nothing more; outcome unknown
+	Fenced    = "fenced"    // another instance took the transactional.id
+)
+
+// Answer is how a transaction call ended: a result, and for anything but
+// Ok the library's error as NAME: text.
+type Answer struct {
+	Result string
+	Error  string
+}
+
+// Done is the answer of a call that did what it was asked.
+func Done() Answer { return Answer{Result: Ok} }
+
+// Failed is the answer result with the error name: text.
+func Failed(result, name, text string) Answer {
+	return Answer{Result: result, Error: name + ": " + text}
 }
 
 // Started is what the started event says about the producer.
@@ -181,8 +216,8 @@ func Run(d Driver) {
 	if cmd.Type != "configure" {
 		out.fatalExit(fmt.Sprintf("first command is %q, not configure", cmd.Type))
 	}
-	if cmd.Protocol != Version {
-		out.fatalExit(fmt.Sprintf("configure asks for protocol %d; this driver speaks protocol %d", cmd.Protocol, Version))
+	if cmd.Protocol != 2 && cmd.Protocol != Version {
+		out.fatalExit(fmt.Sprintf("configure asks for protocol %d; this driver speaks protocols 2 and %d", cmd.Protocol, Version))
 	}
 	Logf("configure: bootstrap=%s topic=%s producer=%d config=%v", cmd.Bootstrap, cmd.Topic, cmd.Producer, cmd.Config)
 	p, started, err := d.Start(&cmd.Configure, out)
@@ -200,6 +235,7 @@ func Run(d Driver) {
 	out.start(startedLine(d.Library, started))
 
 	q := newSendQueue(p)
+	var running *txnCall // a call answered at its timeout that has not been repeated yet
 	for {
 		cmd, err := readCommand(in)
 		if err == io.EOF {
@@ -214,7 +250,13 @@ func Run(d Driver) {
 			if !out.track(cmd.ID) {
 				out.fatalExit(fmt.Sprintf("send id %d is already in use", cmd.ID))
 			}
-			q.push(sendCmd{cmd.ID, cmd.record()})
+			q.push(sendCmd{id: cmd.ID, record: cmd.record()})
+		case "begin", "commit", "abort":
+			timeout := int64(10000)
+			if cmd.TimeoutMs != nil {
+				timeout = *cmd.TimeoutMs
+			}
+			running = txn(out, q, running, cmd.Type, time.Duration(timeout)*time.Millisecond)
 		case "close":
 			timeout := int64(10000)
 			if cmd.TimeoutMs != nil {
@@ -227,6 +269,53 @@ func Run(d Driver) {
 			out.fatalExit(fmt.Sprintf("unknown command type %q", cmd.Type))
 		}
 	}
+}
+
+// txnCall is one library call for a transaction command.
+type txnCall struct {
+	call     string
+	deadline time.Time
+	answer   Answer        // set before done is closed
+	done     chan struct{} // closed when the library call returned
+}
+
+func (c *txnCall) returned() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// txn answers one transaction command within timeout: the library's call
+// runs on the send goroutine, behind every send read before it. A call still
+// running at the timeout is answered retriable and returned, and the same
+// command repeated waits for that call instead of making a new one (unless it
+// ended in the library's own retriable answer: then it is made again).
+func txn(out *Out, q *sendQueue, running *txnCall, call string, timeout time.Duration) *txnCall {
+	c := running
+	if c == nil || c.call != call || (c.returned() && c.answer.Result == Retriable) {
+		if running != nil && running.call != call {
+			Logf("%s answered retriable is not repeated; %s comes instead", running.call, call)
+		}
+		c = &txnCall{call: call, deadline: time.Now().Add(timeout), done: make(chan struct{})}
+		q.push(sendCmd{txn: c})
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-c.done:
+	case <-timer.C:
+		out.Txn(call, Failed(Retriable, "eoscheck", fmt.Sprintf("%s did not return within %d ms", call, timeout.Milliseconds())))
+		return c
+	}
+	if call != "begin" {
+		// The library's last outcomes may still be on their way to Out.
+		out.awaitNoneOpen(time.Second)
+	}
+	out.Txn(call, c.answer)
+	return nil
 }
 
 func startedLine(library string, s Started) string {
@@ -308,6 +397,7 @@ type sendQueue struct {
 type sendCmd struct {
 	id     int64
 	record Record
+	txn    *txnCall // a transaction call instead of a send
 }
 
 func newSendQueue(p Producer) *sendQueue {
@@ -331,6 +421,11 @@ func newSendQueue(p Producer) *sendQueue {
 				if q.isDropped() {
 					clear(batch[i:])
 					return
+				}
+				if s.txn != nil {
+					s.txn.answer = p.Txn(s.txn.call, s.txn.deadline)
+					close(s.txn.done)
+					continue
 				}
 				p.Send(s.id, s.record)
 			}
@@ -449,20 +544,42 @@ func (o *Out) track(id int64) bool {
 	return true
 }
 
-// complete removes id from the open sends; false means the event must not
-// be written (already completed, unknown, or after the close deadline).
-func (o *Out) complete(id int64, what string) bool {
+// complete removes id from the open sends and queues its line; nothing is
+// written if the send is not open (already completed, unknown) or after the
+// close deadline. The line is queued under the lock, so that once a send is
+// no longer open its line is ahead of any written later (a txn answer).
+func (o *Out) complete(id int64, what string, line []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if _, ok := o.open[id]; !ok || o.sealed {
 		Logf("dropping late/duplicate %s for send %d", what, id)
-		return false
+		return
 	}
 	delete(o.open, id)
+	o.lines <- line
 	if o.closing && len(o.open) == 0 {
 		close(o.done)
 	}
-	return true
+}
+
+// awaitNoneOpen waits until no send is open, at most bound.
+func (o *Out) awaitNoneOpen(bound time.Duration) {
+	for end := time.Now().Add(bound); o.openCount() > 0 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Txn writes the answer to a transaction command.
+func (o *Out) Txn(call string, a Answer) {
+	line := `{"type":"txn","call":` + jsonString(call) + `,"result":` + jsonString(a.Result)
+	if a.Result != Ok {
+		if a.Error == "" {
+			a.Error = "eoscheck: the library gave no error"
+		}
+		line += `,"error":` + jsonString(a.Error)
+	}
+	Logf("txn: %s %s %s", call, a.Result, a.Error)
+	o.write(line + "}")
 }
 
 func (o *Out) allDone() <-chan struct{} {
@@ -491,9 +608,6 @@ func (o *Out) openCount() int {
 
 // OK reports an acknowledged send; offset -1 when the library cannot know it.
 func (o *Out) OK(id int64, partition int32, offset int64) {
-	if !o.complete(id, "ok") {
-		return
-	}
 	b := make([]byte, 0, 80)
 	b = append(b, `{"type":"ok","id":`...)
 	b = strconv.AppendInt(b, id, 10)
@@ -502,16 +616,13 @@ func (o *Out) OK(id int64, partition int32, offset int64) {
 	b = append(b, `,"offset":`...)
 	b = strconv.AppendInt(b, offset, 10)
 	b = append(b, "}\n"...)
-	o.lines <- b
+	o.complete(id, "ok", b)
 }
 
 // Fail reports a failed send; name is the library's error name.
 func (o *Out) Fail(id int64, name, text string, definite bool) {
-	if !o.complete(id, "fail") {
-		return
-	}
-	o.write(`{"type":"fail","id":` + strconv.FormatInt(id, 10) +
-		`,"error":` + jsonString(name+": "+text) + `,"definite":` + strconv.FormatBool(definite) + `}`)
+	o.complete(id, "fail", []byte(`{"type":"fail","id":`+strconv.FormatInt(id, 10)+
+		`,"error":`+jsonString(name+": "+text)+`,"definite":`+strconv.FormatBool(definite)+"}\n"))
 }
 
 // start writes the started event, then any session seen while starting.

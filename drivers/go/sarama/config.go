@@ -91,6 +91,8 @@ var aliases = map[string][]string{
 	"client.id":                             {"ClientID"},
 	"metadata.max.age.ms":                   {"Metadata.RefreshFrequency"},
 	"socket.connection.setup.timeout.ms":    {"Net.DialTimeout"},
+	"transactional.id":                      {"Producer.Transaction.ID"},
+	"transaction.timeout.ms":                {"Producer.Transaction.Timeout"},
 }
 
 var standardAcks = map[string]string{"all": "WaitForAll", "-1": "WaitForAll", "1": "WaitForLocal", "0": "NoResponse"}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -104,6 +105,44 @@ func (p *producer) Send(id int64, r protocol.Record) {
 	p.ap.Input() <- m
 }
 
+// Txn: BeginTxn, CommitTxn, AbortTxn. sarama's commit and abort flush first
+// (they wait for every message in flight), and its EndTxn is retried
+// Producer.Transaction.Retry.Max times; neither takes a deadline.
+func (p *producer) Txn(call string, _ time.Time) protocol.Answer {
+	var err error
+	switch call {
+	case "begin":
+		err = p.ap.BeginTxn()
+	case "commit":
+		err = p.ap.CommitTxn()
+	default:
+		err = p.ap.AbortTxn()
+	}
+	if err == nil {
+		return protocol.Done()
+	}
+	name, _ := classify(err)
+	status := p.ap.TxnStatus()
+	result := protocol.Fatal // a call the state does not allow, a non-transactional producer
+	switch {
+	case status&sarama.ProducerTxnFlagFatalError != 0:
+		if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
+			result = protocol.Fenced
+		}
+	case status&sarama.ProducerTxnFlagAbortableError != 0:
+		// A commit in this state returns the stored error without an EndTxn;
+		// an EndTxn answered UNKNOWN_PRODUCER_ID lands here too.
+		result = protocol.Abortable
+	case call == "commit" && status&sarama.ProducerTxnFlagCommittingTransaction != 0,
+		call == "abort" && status&sarama.ProducerTxnFlagAbortingTransaction != 0:
+		// EndTxn's retries ran out (network errors, a coordinator moving):
+		// still committing, and a repeated CommitTxn sends EndTxn again.
+		result = protocol.Retriable
+	}
+	protocol.Logf("%s: %v with transaction status %s", call, err, status)
+	return protocol.Failed(result, name, err.Error())
+}
+
 func (p *producer) Close() {
 	p.ap.AsyncClose()
 	p.drained.Wait()
@@ -119,6 +158,9 @@ var sentinels = []struct {
 	{sarama.ErrClosedClient, "ErrClosedClient"},
 	{sarama.ErrBrokerNotFound, "ErrBrokerNotFound"},
 	{sarama.ErrIncompleteResponse, "ErrIncompleteResponse"},
+	{sarama.ErrNonTransactedProducer, "ErrNonTransactedProducer"},
+	{sarama.ErrTransitionNotAllowed, "ErrTransitionNotAllowed"},
+	{sarama.ErrTransactionNotReady, "ErrTransactionNotReady"},
 }
 
 // classify names err and says whether it is definite. Only the checks the

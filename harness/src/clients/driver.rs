@@ -7,6 +7,12 @@
 //! thread turns events into history entries. A child that dies, hangs on
 //! start-up or prints garbage is recorded as `producer-fatal` and never holds up
 //! the run: its open sends stay indeterminate.
+//!
+//! A transactional producer's `begin`, `commit` and `abort` go through the same
+//! outbox, so they reach the driver in order with the sends around them; the
+//! caller then waits for that call's `txn` answer, which the reader thread
+//! hands over. A driver that does not answer in time is killed, like one that
+//! hangs on start-up, and the call is fatal.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -22,6 +28,7 @@ use std::{
 };
 
 use checker::{
+    history::TxnAction,
     ids::{Epoch, Offset, Partition, Producer, ProducerId},
     SendKey,
 };
@@ -31,7 +38,7 @@ use tracing::{info, warn};
 
 use super::{
     client::{Client, Refused, Sinks},
-    client::{Effective, Record},
+    client::{Effective, Record, TxnAnswer},
     install::Installed,
 };
 use crate::recording::Recorder;
@@ -43,9 +50,16 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_OPEN: usize = 20_000;
 /// After `close`, how long past its own bound a driver gets to say `closed`.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long a driver may take to answer `begin`: a local step in every library.
+const BEGIN_BOUND: Duration = Duration::from_secs(30);
+/// How long past its `timeout_ms` a driver gets to answer `commit` or `abort`.
+const TXN_GRACE: Duration = Duration::from_secs(5);
 
 /// The version of drivers/PROTOCOL.md this harness speaks.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
+
+/// The configuration name that makes a producer transactional.
+pub const TRANSACTIONAL_ID: &str = "transactional.id";
 
 /// The first line a driver reads.
 #[derive(Serialize)]
@@ -93,8 +107,82 @@ enum DriverEvent {
     Fatal {
         error: String,
     },
+    /// The answer to `begin`, `commit` or `abort`.
+    Txn {
+        call: Call,
+        result: TxnResult,
+        #[serde(default)]
+        error: Option<String>,
+    },
     Closed,
 }
+
+/// A transaction call, as the protocol names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Call {
+    Begin,
+    Commit,
+    Abort,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Begin => "begin",
+            Call::Commit => "commit",
+            Call::Abort => "abort",
+        }
+    }
+}
+
+impl From<TxnAction> for Call {
+    fn from(end: TxnAction) -> Call {
+        match end {
+            TxnAction::Commit => Call::Commit,
+            TxnAction::Abort => Call::Abort,
+        }
+    }
+}
+
+/// How a driver answered a transaction call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum TxnResult {
+    Ok,
+    Abortable,
+    Retriable,
+    Fatal,
+    Fenced,
+}
+
+impl TxnResult {
+    /// The answer on the client door; `error` is required unless `ok`.
+    fn answer(self, error: Option<String>) -> Result<TxnAnswer, String> {
+        let error = match (self, error) {
+            (TxnResult::Ok, _) => return Ok(TxnAnswer::Ok),
+            (_, Some(error)) => error,
+            (result, None) => return Err(format!("a `{result:?}` txn answer without `error`")),
+        };
+        Ok(match self {
+            TxnResult::Ok => unreachable!("answered above"),
+            TxnResult::Abortable => TxnAnswer::Abortable(error),
+            TxnResult::Retriable => TxnAnswer::Retriable(error),
+            TxnResult::Fatal => TxnAnswer::Fatal {
+                error,
+                fenced: false,
+            },
+            TxnResult::Fenced => TxnAnswer::Fatal {
+                error,
+                fenced: true,
+            },
+        })
+    }
+}
+
+/// The transaction call waiting for its answer, if any: at most one at a time.
+#[derive(Default)]
+struct TxnSlot(Option<(Call, Option<TxnAnswer>)>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -127,6 +215,11 @@ struct Process {
     state: Mutex<State>,
     state_changed: Condvar,
     child: Mutex<Child>,
+    /// Set when the configuration holds one: `started` is then its init.
+    transactional_id: Option<String>,
+    txn: Mutex<TxnSlot>,
+    /// Signalled when a call is answered, and when the driver ends.
+    txn_changed: Condvar,
 }
 
 pub struct Driver {
@@ -155,6 +248,7 @@ impl Driver {
             }
         };
         let (stdin, stdout) = (child.stdin.take()?, child.stdout.take()?);
+        let transactional_id = configure.config.get(TRANSACTIONAL_ID).cloned();
         let mut first = serde_json::to_vec(&configure).expect("serialisable");
         first.push(b'\n');
         let process = Arc::new(Process {
@@ -172,6 +266,9 @@ impl Driver {
             state: Mutex::new(State::Starting),
             state_changed: Condvar::new(),
             child: Mutex::new(child),
+            transactional_id,
+            txn: Mutex::new(TxnSlot::default()),
+            txn_changed: Condvar::new(),
         });
         process.clone().start_threads(stdin, stdout)?;
         process.await_started(installed)
@@ -244,6 +341,14 @@ impl Process {
     fn set_state(&self, to: State) {
         *self.state.lock().unwrap() = to;
         self.state_changed.notify_all();
+        self.wake_txn();
+    }
+
+    /// Wakes a caller waiting for a `txn` answer, to look at the state again.
+    /// Taking the slot's lock orders this after the caller's last look.
+    fn wake_txn(&self) {
+        let _slot = self.txn.lock().unwrap();
+        self.txn_changed.notify_all();
     }
 
     fn state(&self) -> State {
@@ -261,6 +366,8 @@ impl Process {
             warn!(producer = self.producer, "{reason}");
             self.recorder.fatal(self.producer, reason);
         }
+        // After the record: a waiting call's outcome comes after the reason.
+        self.wake_txn();
         self.stop_child();
     }
 
@@ -329,6 +436,7 @@ impl Process {
             warn!(producer = self.producer, "{reason}");
             self.recorder.fatal(self.producer, reason);
         }
+        self.wake_txn();
     }
 
     fn handle(&self, event: DriverEvent) -> Result<(), String> {
@@ -350,6 +458,10 @@ impl Process {
                     producer = self.producer,
                     "driver started: {library} {version}"
                 );
+                if let Some(id) = &self.transactional_id {
+                    // A transactional driver says `started` once its init returned.
+                    self.recorder.txn_init(self.producer, id.clone());
+                }
                 self.set_state(State::Running);
             }
             DriverEvent::ConfigRejected { reason } => {
@@ -386,9 +498,98 @@ impl Process {
                     self.state_changed.notify_all();
                 }
             }
+            DriverEvent::Txn {
+                call,
+                result,
+                error,
+            } => {
+                let answer = result.answer(error)?;
+                let mut slot = self.txn.lock().unwrap();
+                match &mut slot.0 {
+                    Some((asked, waiting @ None)) if *asked == call => *waiting = Some(answer),
+                    Some((asked, None)) => {
+                        return Err(format!(
+                            "an answer to `{}` while `{}` was asked",
+                            call.name(),
+                            asked.name()
+                        ))
+                    }
+                    _ => {
+                        return Err(format!(
+                            "an answer to `{}`, which was not asked",
+                            call.name()
+                        ))
+                    }
+                }
+                self.txn_changed.notify_all();
+            }
             DriverEvent::Closed => self.set_state(State::Gone),
         }
         Ok(())
+    }
+
+    /// Hands `line` (the command for `call`) over and waits up to `bound` for
+    /// its answer. A driver that ends first, or does not answer in time (then
+    /// it is killed), gives a fatal answer: the call's outcome is unknown.
+    fn call(&self, call: Call, line: String, bound: Duration) -> TxnAnswer {
+        let fatal = |error: String| TxnAnswer::Fatal {
+            error,
+            fenced: false,
+        };
+        let mut slot = self.txn.lock().unwrap();
+        if let Some((asked, _)) = slot.0 {
+            return fatal(format!(
+                "`{}` was asked while `{}` still waited for its answer",
+                call.name(),
+                asked.name()
+            ));
+        }
+        if self.state() != State::Running {
+            return fatal(format!(
+                "the driver is not running; `{}` was never handed over",
+                call.name()
+            ));
+        }
+        {
+            let mut outbox = self.outbox.lock().unwrap();
+            if outbox.shut {
+                return fatal(format!(
+                    "the driver is stopping; `{}` was never handed over",
+                    call.name()
+                ));
+            }
+            outbox.bytes.extend_from_slice(line.as_bytes());
+        }
+        self.outbox_ready.notify_one();
+        slot.0 = Some((call, None));
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some((_, Some(_))) = slot.0 {
+                let (_, answer) = slot.0.take().expect("answered");
+                return answer.expect("answered");
+            }
+            if self.state() != State::Running {
+                slot.0 = None;
+                return fatal(format!(
+                    "the driver ended before it answered `{}`; see drivers/producer-{}.log",
+                    call.name(),
+                    self.producer
+                ));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                slot.0 = None;
+                drop(slot);
+                let reason = format!(
+                    "the driver did not answer `{}` within {}s",
+                    call.name(),
+                    bound.as_secs_f64()
+                );
+                self.kill(reason.clone());
+                return fatal(reason);
+            }
+            slot = self.txn_changed.wait_timeout(slot, left).unwrap().0;
+        }
     }
 
     fn complete(&self, id: u64) -> Result<SendKey, String> {
@@ -497,6 +698,25 @@ impl Client for Driver {
         }
     }
 
+    fn begin(&self) -> Result<(), TxnAnswer> {
+        let line = "{\"type\":\"begin\"}\n".to_owned();
+        match self.process.call(Call::Begin, line, BEGIN_BOUND) {
+            TxnAnswer::Ok => Ok(()),
+            failed => Err(failed),
+        }
+    }
+
+    /// `bound` is the driver's `timeout_ms`; it gets a little more to answer.
+    fn end(&self, end: TxnAction, bound: Duration) -> TxnAnswer {
+        let call = Call::from(end);
+        let line = format!(
+            "{{\"type\":\"{}\",\"timeout_ms\":{}}}\n",
+            call.name(),
+            bound.as_millis()
+        );
+        self.process.call(call, line, bound + TXN_GRACE)
+    }
+
     /// A real crash: SIGKILL. Nothing the child held is reported; those sends stay
     /// indeterminate, as they would for an application that died.
     fn crash(&self) {
@@ -556,6 +776,15 @@ mod tests {
     }
 
     fn start(name: &str, script: &str) -> Harnessed {
+        start_with(name, script, None)
+    }
+
+    /// A transactional driver, with `transactional.id` `eoscheck-t-0`.
+    fn start_transactional(name: &str, script: &str) -> Harnessed {
+        start_with(name, script, Some("eoscheck-t-0"))
+    }
+
+    fn start_with(name: &str, script: &str, transactional_id: Option<&str>) -> Harnessed {
         let dir =
             std::env::temp_dir().join(format!("eoscheck-driver-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -570,7 +799,10 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), script.into()],
         };
-        let config = BTreeMap::from([("acks".to_owned(), "all".to_owned())]);
+        let mut config = BTreeMap::from([("acks".to_owned(), "all".to_owned())]);
+        if let Some(id) = transactional_id {
+            config.insert(TRANSACTIONAL_ID.to_owned(), id.to_owned());
+        }
         let configure = Configure {
             protocol: PROTOCOL,
             bootstrap: "127.0.0.1:1",
@@ -677,5 +909,192 @@ mod tests {
             "{history}"
         );
         assert!(history.contains("send 7, which is not open"), "{history}");
+    }
+
+    /// A `txn` answer line for a shell script.
+    fn answer(call: &str, result: &str, error: Option<&str>) -> String {
+        match error {
+            None => format!(r#"echo '{{"type":"txn","call":"{call}","result":"{result}"}}'"#),
+            Some(e) => format!(
+                r#"echo '{{"type":"txn","call":"{call}","result":"{result}","error":"{e}"}}'"#
+            ),
+        }
+    }
+
+    #[test]
+    fn a_transactional_start_is_its_init_and_calls_get_their_answers_in_order_with_the_sends() {
+        let h = start_transactional(
+            "txn",
+            &format!(
+                "read l; echo \"$l\" > configure; {STARTED}; \
+                 read l; echo \"$l\" > lines; {begin}; \
+                 read l; echo \"$l\" >> lines; read l; echo \"$l\" >> lines; \
+                 echo '{{\"type\":\"ok\",\"id\":0,\"partition\":0,\"offset\":7}}'; {commit}; \
+                 read l; echo \"$l\" >> lines; {abort_fenced}; sleep 30",
+                begin = answer("begin", "ok", None),
+                commit = answer(
+                    "commit",
+                    "abortable",
+                    Some("TransactionAbortableException: x")
+                ),
+                abort_fenced = answer("abort", "fenced", Some("ProducerFencedException: y")),
+            ),
+        );
+        let driver = h.driver.as_ref().expect("started");
+        let history = h.history();
+        assert!(
+            history.contains(r#""type":"txn-init""#)
+                && history.contains(r#""producer":0,"transactional_id":"eoscheck-t-0""#),
+            "{history}"
+        );
+        assert_eq!(driver.begin(), Ok(()));
+        assert!(h.send().is_ok());
+        assert_eq!(
+            driver.end(TxnAction::Commit, Duration::from_millis(1500)),
+            TxnAnswer::Abortable("TransactionAbortableException: x".into())
+        );
+        assert_eq!(
+            driver.end(TxnAction::Abort, Duration::from_secs(2)),
+            TxnAnswer::Fatal {
+                error: "ProducerFencedException: y".into(),
+                fenced: true
+            }
+        );
+        let dir = std::env::temp_dir().join(format!("eoscheck-driver-txn-{}", std::process::id()));
+        let configure = std::fs::read_to_string(dir.join("configure")).unwrap();
+        assert!(configure.contains(r#""protocol":3"#), "{configure}");
+        assert!(
+            configure.contains(r#""transactional.id":"eoscheck-t-0""#),
+            "{configure}"
+        );
+        let lines = std::fs::read_to_string(dir.join("lines")).unwrap();
+        let types: Vec<&str> = lines
+            .lines()
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                r#"{"type":"begin"}"#,
+                r#"{"type":"send""#,
+                r#"{"type":"commit""#,
+                r#"{"type":"abort""#
+            ],
+            "{lines}"
+        );
+        assert!(
+            lines.contains(r#"{"type":"commit","timeout_ms":1500}"#),
+            "{lines}"
+        );
+        assert!(
+            h.history().contains(r#""o":7"#),
+            "the send's ok is recorded"
+        );
+    }
+
+    #[test]
+    fn a_plain_start_is_no_init() {
+        let h = start("plain", &format!("read l; {STARTED}; sleep 30"));
+        assert!(h.driver.is_some());
+        assert!(!h.history().contains("txn-init"));
+    }
+
+    #[test]
+    fn answers_that_were_not_asked_or_lack_an_error_are_protocol_errors() {
+        let h = start_transactional(
+            "unasked",
+            &format!(
+                "read l; {STARTED}; {}; sleep 30",
+                answer("commit", "ok", None)
+            ),
+        );
+        let history = eventually(&h, "protocol error");
+        assert!(
+            history.contains("`commit`, which was not asked"),
+            "{history}"
+        );
+
+        let h = start_transactional(
+            "wrong-call",
+            &format!(
+                "read l; {STARTED}; read l; {}; sleep 30",
+                answer("abort", "ok", None)
+            ),
+        );
+        let answer_to_commit = h
+            .driver
+            .as_ref()
+            .unwrap()
+            .end(TxnAction::Commit, Duration::from_secs(5));
+        assert!(
+            matches!(&answer_to_commit, TxnAnswer::Fatal { fenced: false, error } if error.contains("ended before it answered `commit`")),
+            "{answer_to_commit:?}"
+        );
+        assert!(h
+            .history()
+            .contains("an answer to `abort` while `commit` was asked"));
+
+        let h = start_transactional(
+            "no-error",
+            &format!(
+                "read l; {STARTED}; read l; {}; sleep 30",
+                answer("begin", "fatal", None)
+            ),
+        );
+        assert!(h.driver.as_ref().unwrap().begin().is_err());
+        assert!(h.history().contains("without `error`"));
+    }
+
+    #[test]
+    fn a_driver_that_dies_or_stays_silent_gives_a_fatal_answer() {
+        let h = start_transactional(
+            "dies-in-commit",
+            &format!("read l; {STARTED}; read l; exit 3"),
+        );
+        let started = Instant::now();
+        let answer = h
+            .driver
+            .as_ref()
+            .unwrap()
+            .end(TxnAction::Commit, Duration::from_secs(30));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no wait for the bound"
+        );
+        assert!(
+            matches!(&answer, TxnAnswer::Fatal { fenced: false, error } if error.contains("ended before")),
+            "{answer:?}"
+        );
+
+        let h = start_transactional("silent", &format!("read l; {STARTED}; cat > /dev/null"));
+        let driver = h.driver.as_ref().unwrap();
+        let started = Instant::now();
+        let answer = driver.end(TxnAction::Abort, Duration::from_millis(200));
+        assert!(
+            started.elapsed() < Duration::from_millis(200) + TXN_GRACE + Duration::from_secs(2)
+        );
+        assert!(
+            matches!(&answer, TxnAnswer::Fatal { fenced: false, error } if error.contains("did not answer `abort`")),
+            "{answer:?}"
+        );
+        assert!(h.history().contains(r#""type":"producer-fatal""#));
+        assert!(
+            matches!(driver.begin(), Err(TxnAnswer::Fatal { error, .. }) if error.contains("not running")),
+            "a killed driver takes no more calls"
+        );
+    }
+
+    #[test]
+    fn a_crash_ends_a_waiting_call() {
+        let h = start_transactional("crash", &format!("read l; {STARTED}; cat > /dev/null"));
+        let driver = Arc::new(h.driver.unwrap());
+        let waiting = {
+            let driver = driver.clone();
+            std::thread::spawn(move || driver.end(TxnAction::Commit, Duration::from_secs(30)))
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        driver.crash();
+        let answer = waiting.join().unwrap();
+        assert!(matches!(answer, TxnAnswer::Fatal { .. }), "{answer:?}");
     }
 }

@@ -170,6 +170,14 @@ class Producer:
             md = fut.result()  # None with acks 0
             self._events.ok(id, partition, None if md is None else md.offset)
 
+    def _fatal_error(self, tm):
+        """What put the transaction manager in its fatal state (a later call
+        raises an invalid transition instead)."""
+        end = tm.wait_for_transaction_end()
+        if end is not None and end.done() and not end.cancelled() and end.exception() is not None:
+            return end.exception()
+        return self._sender_error()
+
     def _sender_error(self):
         """Why the sender task died (None while it runs, or if it was cancelled).
         A dead sender fails what it holds and never sends again: the fatal state."""
@@ -221,13 +229,18 @@ class Producer:
     def txn_error(self, exc):
         tm = self._p._txn_manager
         state = tm.state.name if tm is not None else None
+        cause = self._fatal_error(tm) if state == "FATAL_ERROR" else None
+        error = error_name(exc)
+        if cause is not None and cause is not exc:
+            # A call in the fatal state fails as an invalid transition.
+            error += " (in the fatal state after %s)" % error_name(cause)
         if state == "ABORTABLE_ERROR":
             result = "abortable"
-        elif isinstance(exc, FENCED) or isinstance(self._sender_error(), FENCED):
+        elif isinstance(exc, FENCED) or isinstance(cause, FENCED):
             result = "fenced"
         else:  # the fatal state, or a call the library refuses in this state
             result = "fatal"
-        return result, error_name(exc)
+        return result, error
 
     def flush(self, deadline):
         try:

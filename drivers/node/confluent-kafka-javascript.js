@@ -13,6 +13,39 @@ const CODE_NAMES = new Map(Object.entries(CODES).map(([name, code]) => [code, na
 // other error (timeouts included) has to count as indeterminate.
 const NEVER_SENT = new Set([CODES.ERR__PURGE_QUEUE, CODES.ERR__UNKNOWN_PARTITION, CODES.ERR__UNKNOWN_TOPIC]);
 
+// librdkafka's codes for "another instance has this transactional.id": its own
+// fatal ERR__FENCED, and the broker's codes it may pass on.
+const FENCED = new Set([CODES.ERR__FENCED, CODES.ERR_PRODUCER_FENCED, CODES.ERR_INVALID_PRODUCER_EPOCH]);
+// How long a transactional producer's init may take (the harness gives
+// `configure` 120 s); librdkafka's own default bound is 5 s.
+const INIT_TIMEOUT_MS = 60000;
+
+// How a transaction call's error reads to the application.
+function txnResult(e) {
+  if (e.isTxnRequiresAbort) return 'abortable';
+  if (FENCED.has(e.code)) return 'fenced';
+  if (e.isFatal) return 'fatal';
+  if (e.isRetriable) return 'retriable';
+  return 'fatal'; // ERR__STATE, ERR__NOT_CONFIGURED: a call librdkafka refuses in this state
+}
+
+// A callback API as a promise: rejects with the library's error.
+const called = (fn) => new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+
+// initTransactions, called again while its error is retriable (it resumes
+// where it timed out) until deadline.
+async function initTransactions(producer, deadline) {
+  for (;;) {
+    try {
+      return await called((cb) => producer.initTransactions(Math.max(1, deadline - Date.now()), cb));
+    } catch (e) {
+      if (!e.isRetriable || Date.now() >= deadline) throw named(e);
+      log(`initTransactions: ${errorText(e)}; calling again`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 const errorText = (e) => `${CODE_NAMES.get(e.code) || e.code}: ${e.message}`;
 // An Error named after librdkafka's error code, for the shared describe().
 const named = (e) => Object.assign(new Error(e.message), { name: CODE_NAMES.get(e.code) || String(e.code) });
@@ -67,7 +100,7 @@ function refusedSetting(config) {
   });
 }
 
-function start(cmd, hooks) {
+async function start(cmd, hooks) {
   const conf = {
     'bootstrap.servers': cmd.bootstrap,
     'client.id': `eoscheck-${cmd.producer}`,
@@ -89,9 +122,13 @@ function start(cmd, hooks) {
     log('rdkafka error:', errorText(e));
     if (e.code === CODES.ERR__FATAL || e.isFatal) hooks.fatal(errorText(e));
   });
+  let sessionSeen = () => {}; // called at the first statistics with a producer id
   producer.on('event.stats', ({ message }) => {
     const eos = JSON.parse(message).eos;
-    if (eos && eos.producer_id >= 0) hooks.session(eos.producer_id, eos.producer_epoch);
+    if (eos && eos.producer_id >= 0) {
+      hooks.session(eos.producer_id, eos.producer_epoch);
+      sessionSeen();
+    }
   });
   producer.on('delivery-report', (err, report) => {
     const id = report.opaque;
@@ -100,41 +137,56 @@ function start(cmd, hooks) {
     else hooks.fail(id, errorText(err), NEVER_SENT.has(err.code));
   });
 
-  return new Promise((resolve, reject) => {
-    // connect() creates the librdkafka handle, which is where librdkafka
-    // validates the settings together, then waits for one metadata response
-    // (the binding's default bound, 30 s).
-    producer.connect({}, (err) => {
-      if (err) {
-        const text = errorText(err);
-        log('connect failed:', text);
-        // The binding reports a refused rd_kafka_new() (librdkafka's checks
-        // across settings) as ERR__STATE; metadata failures have other codes.
-        return reject(err.code === CODES.ERR__STATE ? new ConfigRejected(text) : named(err));
-      }
-      producer.setPollInterval(5); // delivery reports are served by poll()
-      log(`librdkafka ${Kafka.librdkafkaVersion}`);
-      resolve({
-        version: require('@confluentinc/kafka-javascript/package.json').version,
-        // The binding shows no configuration dump: what the driver set.
-        config: Object.fromEntries(Object.entries(conf).map(([name, value]) => [name, String(value)])),
-        configSource: 'driver',
-        send(id, { partition, key, value }) {
-          try {
-            // partition null: librdkafka's configured partitioner picks.
-            producer.produce(cmd.topic, partition, value, key, null, id);
-          } catch (e) {
-            // Not enqueued (e.g. ERR__QUEUE_FULL): the record never left the process.
-            hooks.fail(id, errorText(e), true);
-          }
-        },
-        close(ms) {
-          // disconnect() flushes first, then destroys the handle.
-          return new Promise((done) => producer.disconnect(ms, () => done()));
-        },
-      });
+  // connect() creates the librdkafka handle, which is where librdkafka
+  // validates the settings together, then waits for one metadata response
+  // (the binding's default bound, 30 s).
+  try {
+    await called((cb) => producer.connect({}, cb));
+  } catch (err) {
+    const text = errorText(err);
+    log('connect failed:', text);
+    // The binding reports a refused rd_kafka_new() (librdkafka's checks
+    // across settings) as ERR__STATE; metadata failures have other codes.
+    throw err.code === CODES.ERR__STATE ? new ConfigRejected(text) : named(err);
+  }
+  producer.setPollInterval(5); // delivery reports are served by poll()
+  log(`librdkafka ${Kafka.librdkafkaVersion}`);
+  if ('transactional.id' in conf) {
+    await initTransactions(producer, Date.now() + INIT_TIMEOUT_MS);
+    // The producer id shows in the next statistics; have it follow `started`.
+    await new Promise((resolve) => {
+      sessionSeen = resolve;
+      setTimeout(resolve, 2 * Number(conf['statistics.interval.ms']) || 0);
     });
-  });
+  }
+  return {
+    version: require('@confluentinc/kafka-javascript/package.json').version,
+    // The binding shows no configuration dump: what the driver set.
+    config: Object.fromEntries(Object.entries(conf).map(([name, value]) => [name, String(value)])),
+    configSource: 'driver',
+    send(id, { partition, key, value }) {
+      try {
+        // partition null: librdkafka's configured partitioner picks.
+        producer.produce(cmd.topic, partition, value, key, null, id);
+      } catch (e) {
+        // Not enqueued (e.g. ERR__QUEUE_FULL): the record never left the process.
+        hooks.fail(id, errorText(e), true);
+      }
+    },
+    // librdkafka bounds commit and abort itself (commit flushes first);
+    // begin is local.
+    boundsTxn: true,
+    transact(call, deadline) {
+      if (call === 'begin') return called((cb) => producer.beginTransaction(cb));
+      const end = call === 'commit' ? 'commitTransaction' : 'abortTransaction';
+      return called((cb) => producer[end](Math.max(1, deadline - Date.now()), cb));
+    },
+    txnError: (e) => [txnResult(e), errorText(e)],
+    close(ms) {
+      // disconnect() flushes first, then destroys the handle.
+      return new Promise((done) => producer.disconnect(ms, () => done()));
+    },
+  };
 }
 
 run({ library: 'confluent-kafka-javascript', start });

@@ -1,5 +1,5 @@
 'use strict';
-// Protocol handling shared by the Node drivers (see ../PROTOCOL.md): reads
+// Protocol handling shared by the Node drivers (../PROTOCOL.md, versions 2 and 3): reads
 // JSON-lines commands from stdin, writes events to stdout, and tracks which
 // sends are still open. A library module supplies only `start`.
 
@@ -11,6 +11,13 @@ class ConfigRejected extends Error {}
 const rejectSetting = (name, why) => new ConfigRejected(`\`${name}\`: ${why}`);
 
 const log = (...parts) => process.stderr.write(parts.join(' ') + '\n');
+
+const PROTOCOLS = [2, 3];
+const BEGIN_TIMEOUT_MS = 10000; // `begin` carries no bound; it is local in both libraries
+// Past a transaction call's own deadline, how long the driver still waits for a
+// library that bounds the call itself before it gives the call up.
+const TXN_GRACE_MS = 5000;
+const GAVE_UP = Symbol('gave up');
 
 // Events are batched per event-loop turn: one write per burst, whole lines only.
 let outLines = [];
@@ -55,13 +62,22 @@ function describe(e) {
  * ConfigRejected when the library (or the driver) refuses the settings.
  * hooks: ok(id, partition, offset), fail(id, error, definite),
  * session(pid, epoch), fatal(error).
+ *
+ * Transactions (protocol 3): a transactional producer's init is part of
+ * `start`; the producer also has transact(call, deadline) for "begin",
+ * "commit" and "abort" (deadline: a Date.now() time), resolving when the call
+ * succeeded and rejecting with its error; txnError(e), how that error reads to
+ * the application: [result, "NAME: text"], result "abortable", "retriable",
+ * "fatal" or "fenced"; and boundsTxn, true when the library bounds commit and
+ * abort itself (else the driver gives up on them at the deadline).
  */
 function run({ library, start }) {
   const open = new Set(); // ids sent and not yet completed
   let producer = null;
   let configured = false;
   let closing = false;
-  let drained = null; // resolve() of the close wait, called when `open` empties
+  let drained = null; // resolve() of the wait for the open sends, called when `open` empties
+  let abandoned = null; // a transaction call that did not return: the producer's state is unknown
   let lastSession = null;
   let heldSession = null; // a session seen before `started` is reported after it
 
@@ -72,6 +88,18 @@ function run({ library, start }) {
     }
     emit(event);
     if (open.size === 0 && drained) drained();
+  };
+  // Resolves once every open send has completed, or at deadline.
+  const settled = (deadline) => {
+    if (open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      drained = () => {
+        clearTimeout(timer);
+        drained = null;
+        resolve();
+      };
+    });
   };
   const hooks = {
     ok: (id, partition, offset) => complete(id, { type: 'ok', id, partition, offset }),
@@ -93,12 +121,7 @@ function run({ library, start }) {
     if (closing) return;
     closing = true;
     const deadline = Date.now() + timeoutMs;
-    if (open.size > 0) {
-      await new Promise((resolve) => {
-        drained = resolve;
-        setTimeout(resolve, timeoutMs).unref();
-      });
-    }
+    await settled(deadline);
     if (open.size > 0) log(`close: ${open.size} sends still open at the deadline`);
     if (producer) {
       // Closing the library must not hold `closed` back beyond the bound.
@@ -112,6 +135,39 @@ function run({ library, start }) {
     return exit(0);
   }
 
+  // One begin, commit or abort, answered with exactly one `txn` event.
+  async function transact(call, timeoutMs) {
+    const answer = (result, error) =>
+      emit(result === 'ok' ? { type: 'txn', call, result } : { type: 'txn', call, result, error });
+    if (!producer) return answer('fatal', 'NotStarted: the producer could not be started');
+    if (abandoned) return answer('fatal', `eoscheck: producer abandoned: ${abandoned}`);
+    const deadline = Date.now() + timeoutMs;
+    // The transaction's sends complete, and are reported, first.
+    if (call === 'commit') await settled(deadline);
+    let timer;
+    const bound = deadline + (producer.boundsTxn ? TXN_GRACE_MS : 0);
+    const gaveUp = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(GAVE_UP), Math.max(0, bound - Date.now()));
+    });
+    const pending = Promise.resolve().then(() => producer.transact(call, deadline));
+    let result = 'ok';
+    let error;
+    try {
+      if ((await Promise.race([pending, gaveUp])) === GAVE_UP) {
+        abandoned = `${call} did not return within ${timeoutMs} ms`;
+        pending.then(() => log(`${call} returned late`), (e) => log(`${call} failed late:`, describe(e)));
+        [result, error] = ['fatal', `eoscheck: ${abandoned}`];
+      }
+    } catch (e) {
+      [result, error] = producer.txnError(e);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (call !== 'begin') await settled(deadline); // the sends the call completed (an abort's purged ones)
+    if (result !== 'ok') log(`${call}: ${result}: ${error}`);
+    answer(result, error);
+  }
+
   // A protocol violation: report it, then shut down in order.
   function protocolError(msg) {
     hooks.fatal(msg);
@@ -120,8 +176,8 @@ function run({ library, start }) {
 
   async function configure(cmd) {
     configured = true;
-    if (cmd.protocol !== 2) {
-      return protocolError(`protocol error: protocol ${JSON.stringify(cmd.protocol)}, this driver speaks 2`);
+    if (!PROTOCOLS.includes(cmd.protocol)) {
+      return protocolError(`protocol error: protocol ${JSON.stringify(cmd.protocol)}, this driver speaks ${PROTOCOLS.join(' and ')}`);
     }
     const { config } = cmd;
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
@@ -194,6 +250,10 @@ function run({ library, start }) {
         return send(cmd);
       case 'close':
         return close(cmd.timeout_ms == null ? 10000 : cmd.timeout_ms);
+      case 'begin':
+      case 'commit':
+      case 'abort':
+        return transact(cmd.type, cmd.timeout_ms == null ? (cmd.type === 'begin' ? BEGIN_TIMEOUT_MS : 10000) : cmd.timeout_ms);
       default:
         return protocolError(`protocol error: unknown command type ${JSON.stringify(cmd.type)}`);
     }
@@ -207,7 +267,8 @@ function run({ library, start }) {
 
   (async () => {
     const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-    // Only configure and close are awaited, so sends are handled as they arrive.
+    // Only configure, close and the transaction calls are awaited, so sends
+    // are handled as they arrive.
     for await (const line of rl) await handle(line);
     await close(10000); // EOF means close with a 10 s bound
   })();

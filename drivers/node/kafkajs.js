@@ -32,6 +32,7 @@ const OPTIONS = {
   enforceRequestTimeout: ['client', boolean],
   idempotent: ['producer', boolean],
   maxInFlightRequests: ['producer', integer],
+  transactionalId: ['producer', text],
   transactionTimeout: ['producer', integer],
   allowAutoTopicCreation: ['producer', boolean],
   metadataMaxAge: ['producer', integer],
@@ -60,6 +61,7 @@ const STANDARD = {
   'client.id': ['clientId'],
   'metadata.max.age.ms': ['metadataMaxAge'],
   'socket.connection.setup.timeout.ms': ['connectionTimeout'],
+  'transactional.id': ['transactionalId'],
   'transaction.timeout.ms': ['transactionTimeout'],
 };
 
@@ -132,7 +134,17 @@ const REJECTED = new Set([
 ]);
 
 // Messages of the errors kafkajs's sendBatch throws before touching the network.
-const PRE_SEND = /^(Invalid topic|Not requiring ack|Invalid messages array|Invalid message without value|The producer is disconnect)/;
+// (A transaction's send() after it ended is refused the same way.)
+const PRE_SEND = /^(Invalid topic|Not requiring ack|Invalid messages array|Invalid message without value|The producer is disconnect|Cannot continue to use transaction once ended)/;
+
+// The broker's "another instance has this transactional.id": kafkajs names no
+// PRODUCER_FENCED, and speaks request versions whose answer is INVALID_PRODUCER_EPOCH.
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
+const fenced = (e) => !!e && (FENCED.has(e.type) || (e.cause !== e && fenced(e.cause)));
+
+// What kafkajs's transactions need beyond transactionalId, as its docs say
+// (maxInFlightRequests 1 and idempotent); set unless `config` sets them.
+const TRANSACTIONAL = { idempotent: true, maxInFlightRequests: 1 };
 
 // True only when kafkajs guarantees nothing was written.
 function isDefinite(e, retries) {
@@ -177,16 +189,26 @@ function effectiveConfig(client, set) {
 
 async function start(cmd, hooks) {
   const options = kafkajsOptions(withTuning(cmd, kafkajsOptions));
+  const transactional = options.producer.transactionalId != null;
+  if (transactional) {
+    for (const [option, value] of Object.entries(TRANSACTIONAL)) {
+      if (!(option in options.producer)) options.producer[option] = options.set[option] = value;
+    }
+  }
   if (cmd.config['linger.ms'] === '0') log('kafkajs: linger.ms 0 is kafkajs\'s own behaviour; nothing to set');
   const codec = CODECS[options.send.compression];
   if (codec) CompressionCodecs[options.send.compression] = await codec();
 
   // All kafkajs logging goes to stderr; the idempotent producer's id and epoch
   // are only visible in EosManager's debug line, so debug is on (and other
-  // debug lines dropped) when idempotence is.
+  // debug lines dropped) when idempotence or transactions are. A transactional
+  // producer that is also idempotent inits twice: at connect() for plain
+  // sends, which the driver never makes, then its transactions' own id,
+  // which is the one reported.
+  let txnInit = false;
   const logCreator = () => ({ level, label, log: entry }) => {
     const { message, timestamp, logger, ...extra } = entry;
-    if (message === 'Initialized producer id & epoch') {
+    if (message === 'Initialized producer id & epoch' && (!transactional || txnInit)) {
       hooks.session(Number(extra.producerId), Number(extra.producerEpoch));
     }
     if (level === logLevel.DEBUG) return;
@@ -196,7 +218,7 @@ async function start(cmd, hooks) {
     clientId: `eoscheck-${cmd.producer}`,
     ...options.client,
     brokers: String(cmd.bootstrap).split(','),
-    logLevel: options.producer.idempotent ? logLevel.DEBUG : logLevel.INFO,
+    logLevel: options.producer.idempotent || transactional ? logLevel.DEBUG : logLevel.INFO,
   };
   const chosen = new WeakMap(); // message -> partition
   let producer;
@@ -205,6 +227,9 @@ async function start(cmd, hooks) {
       .producer({ ...options.producer, createPartitioner: notingPartitioner(chosen) });
   } catch (e) {
     throw new ConfigRejected(describe(e)); // e.g. idempotent with retry.retries 0
+  }
+  if (transactional && typeof producer.transaction !== 'function') {
+    throw rejectSetting('transactional.id', `kafkajs ${require('kafkajs/package.json').version} has no transactional producer`);
   }
   await producer.connect();
   // An empty sendBatch runs kafkajs's setting checks (e.g. idempotence needs
@@ -217,6 +242,22 @@ async function start(cmd, hooks) {
     throw e;
   }
 
+  // kafkajs's init is the first producer.transaction(), which also begins a
+  // transaction (locally: the coordinator hears of it at its first send).
+  // That transaction is the one the first `begin` answers with.
+  let prepared = null; // begun at init, not yet handed out by `begin`
+  let current = null; // the transaction of the last `begin`, ended or not
+  if (transactional) {
+    txnInit = true;
+    try {
+      prepared = await producer.transaction();
+    } catch (e) {
+      await producer.disconnect().catch(() => {});
+      throw e;
+    }
+  }
+  const noTransaction = (what) => Object.assign(new Error(`${what} outside a transaction: kafkajs sends and ends a transaction through the object producer.transaction() returned`), { name: 'eoscheck' });
+
   const retries = options.producer.retry && options.producer.retry.retries;
   return {
     version: require('kafkajs/package.json').version,
@@ -224,7 +265,10 @@ async function start(cmd, hooks) {
     configSource: 'driver',
     send(id, { partition, key, value }) {
       const message = { partition, key, value };
-      producer.send({ ...options.send, topic: cmd.topic, messages: [message] }).then((meta) => {
+      // A transactional producer sends through its transaction only (a plain
+      // send() would write outside any transaction).
+      if (transactional && !current) throw noTransaction('send');
+      (transactional ? current : producer).send({ ...options.send, topic: cmd.topic, messages: [message] }).then((meta) => {
         const written = chosen.get(message);
         // acks 0: kafkajs gets no response and returns no metadata.
         if (options.send.acks === 0) return hooks.ok(id, written, -1);
@@ -235,6 +279,22 @@ async function start(cmd, hooks) {
         hooks.ok(id, written, Number(r.baseOffset));
       }, (e) => hooks.fail(id, describe(e), isDefinite(e, retries)));
     },
+    // kafkajs's transaction calls have no bound of their own (commit and
+    // abort are one EndTxn, each request bounded by requestTimeout).
+    boundsTxn: false,
+    async transact(call) {
+      if (call === 'begin') {
+        [current, prepared] = [prepared || (await producer.transaction()), null];
+      } else if (!current) {
+        throw noTransaction(call);
+      } else {
+        await current[call]();
+      }
+    },
+    // kafkajs classifies nothing: a failed EndTxn leaves the transaction
+    // COMMITTING (or ABORTING), from which no call succeeds, so every error is
+    // fatal, fencing apart.
+    txnError: (e) => [fenced(e) ? 'fenced' : 'fatal', describe(e)],
     async close() {
       await producer.disconnect();
     },

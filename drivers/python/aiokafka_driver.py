@@ -14,12 +14,12 @@ import threading
 import time
 
 import aiokafka
+import aiokafka.errors
 from aiokafka import AIOKafkaProducer
 
-from eosdriver import (as_text, error_name, keyword_arguments, note, read_acks,
-                       read_compression, rejected, Rejected, serve)
+from eosdriver import (START_TIMEOUT_S, DidNotReturn, as_text, error_name, keyword_arguments,
+                       note, read_acks, read_compression, rejected, Rejected, serve)
 
-START_TIMEOUT_S = 60
 DEFAULTS = {name: p.default for name, p in inspect.signature(AIOKafkaProducer).parameters.items()}
 
 # Kafka's standard names spelled differently here (the rest: dots to underscores).
@@ -41,6 +41,9 @@ FIXED = {
     "retries": ("2147483647", "aiokafka has no retries setting: it retries every"
                 " retriable error until the batch expires"),
 }
+# "Another instance has this transactional.id" (aiokafka raises the
+# coordinator's INVALID_PRODUCER_EPOCH as ProducerFenced).
+FENCED = (aiokafka.errors.ProducerFenced, aiokafka.errors.InvalidProducerEpoch)
 # aiokafka sends one produce request per broker at a time: any limit of at
 # least one request in flight is met, none can be raised.
 IN_FLIGHT = "max.in.flight.requests.per.connection"
@@ -49,6 +52,9 @@ IN_FLIGHT = "max.in.flight.requests.per.connection"
 def options(config):
     """The AIOKafkaProducer keyword arguments for `config`."""
     config = dict(config)
+    if "transactional.id" in config and "transactional_id" not in DEFAULTS:
+        raise rejected("transactional.id", "aiokafka %s has no transactional producer"
+                       % aiokafka.__version__)
     for name, why in UNSUPPORTED.items():
         if name in config:
             raise rejected(name, why)
@@ -96,8 +102,9 @@ class Producer:
         self._wake = None
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
-        # start() bootstraps and, when idempotent, retries InitProducerId with no
-        # bound of its own; the harness gives configure 120 s.
+        # start() bootstraps and, when idempotent or transactional, retries
+        # InitProducerId with no bound of its own (that is a transactional
+        # producer's init); the harness gives configure 120 s.
         self._call(self._start(), time.monotonic() + START_TIMEOUT_S)
 
     def _call(self, coro, deadline):
@@ -163,12 +170,27 @@ class Producer:
             md = fut.result()  # None with acks 0
             self._events.ok(id, partition, None if md is None else md.offset)
 
+    def _fatal_error(self, tm):
+        """What put the transaction manager in its fatal state (a later call
+        raises an invalid transition instead)."""
+        end = tm.wait_for_transaction_end()
+        if end is not None and end.done() and not end.cancelled() and end.exception() is not None:
+            return end.exception()
+        return self._sender_error()
+
+    def _sender_error(self):
+        """Why the sender task died (None while it runs, or if it was cancelled).
+        A dead sender fails what it holds and never sends again: the fatal state."""
+        task = self._p._sender.sender_task
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception()
+
     def _check_fatal(self):
-        # A sender task that died fails what it holds and never sends again.
         task = self._p._sender.sender_task
         if not self._fatal and task is not None and task.done():
             self._fatal = True
-            exc = None if task.cancelled() else task.exception()
+            exc = self._sender_error()
             self._events.fatal("sender stopped: " + (error_name(exc) if exc else "cancelled"))
 
     def _check_session(self):
@@ -177,12 +199,48 @@ class Producer:
         if tm is not None:
             self._events.session(tm.producer_id, tm.producer_epoch)
 
-    async def _flush(self):
+    async def _handed_over(self):
+        """Returns once every send before it is handed to the library."""
         marker = self._loop.create_future()
         self._pending.append(marker)
         self._wake.set()
-        await marker  # everything before it is handed to the library
+        await marker
+
+    async def _flush(self):
+        await self._handed_over()
         await self._p.flush()
+
+    async def _transact(self, call):
+        # In order with the sends: none of them may reach the library after the
+        # transaction they belong to has ended (or before it began).
+        await self._handed_over()
+        await getattr(self._p, call + "_transaction")()
+
+    def transact(self, call, deadline):
+        # aiokafka's commit and abort wait with no bound (shielded, so the
+        # driver's deadline only stops the wait): the driver's.
+        try:
+            self._call(self._transact(call), deadline)
+        except concurrent.futures.TimeoutError:
+            raise DidNotReturn() from None
+        finally:
+            self._check_session()
+
+    def txn_error(self, exc):
+        tm = self._p._txn_manager
+        state = tm.state.name if tm is not None else None
+        cause = self._fatal_error(tm) if state == "FATAL_ERROR" else None
+        error = error_name(exc)
+        if cause is not None and cause is not exc:
+            # A call in the fatal state fails as an invalid transition.
+            error += " (in the fatal state after %s)" % error_name(cause)
+        if state == "ABORTABLE_ERROR":
+            result = "abortable"
+        elif isinstance(exc, FENCED) or isinstance(cause, FENCED):
+            result = "fenced"
+        else:  # the fatal state, or a call the library refuses in this state
+            result = "fatal"
+        return result, error
 
     def flush(self, deadline):
         try:

@@ -8,9 +8,13 @@ import time
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException
 
-from eosdriver import Rejected, note, rejected, serve
+from eosdriver import (LibraryError, Rejected, START_TIMEOUT_S, error_name, note, rejected,
+                       serve)
 
 STATS_INTERVAL_MS = "500"  # how soon a new producer id/epoch is noticed
+# librdkafka's codes for "another instance has this transactional.id": its own
+# fatal _FENCED, and the broker's codes it may pass on.
+FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 
 
 def _kib(name, text):
@@ -96,7 +100,26 @@ class Producer:
             raise Rejected("%s: %s" % (type(e).__name__, e))
         # Callbacks (delivery, stats, error) only fire from poll()/flush().
         self._polling = True
+        self._session_seen = threading.Event()
         threading.Thread(target=self._poll, daemon=True).start()
+        if "transactional.id" in self.config:
+            self._init_transactions(time.monotonic() + START_TIMEOUT_S)
+            # The producer id shows in the next statistics; have it follow `started`.
+            self._session_seen.wait(2 * int(self.config["statistics.interval.ms"]) / 1000)
+
+    def _init_transactions(self, deadline):
+        """init_transactions, called again while its error is retriable (it
+        resumes where it timed out) until deadline."""
+        while True:
+            try:
+                self._p.init_transactions(max(0.001, deadline - time.monotonic()))
+                return
+            except KafkaException as e:
+                err = e.args[0]
+                if not err.retriable() or time.monotonic() >= deadline:
+                    raise LibraryError("init_transactions: " + kafka_error(err)) from None
+                note("init_transactions: %s; calling again" % kafka_error(err))
+                time.sleep(0.1)
 
     def _poll(self):
         while self._polling:
@@ -129,6 +152,32 @@ class Producer:
         eos = json.loads(raw).get("eos")
         if eos:
             self._events.session(eos.get("producer_id", -1), eos.get("producer_epoch", -1))
+            if eos.get("producer_id", -1) >= 0:
+                self._session_seen.set()
+
+    def transact(self, call, deadline):
+        # librdkafka bounds commit and abort itself; begin is local.
+        if call == "begin":
+            self._p.begin_transaction()
+        else:
+            end = self._p.commit_transaction if call == "commit" else self._p.abort_transaction
+            end(max(0.001, deadline - time.monotonic()))
+
+    def txn_error(self, exc):
+        err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        if not isinstance(err, KafkaError):
+            return "fatal", error_name(exc)
+        if err.txn_requires_abort():
+            result = "abortable"
+        elif err.code() in FENCED:
+            result = "fenced"
+        elif err.fatal():
+            result = "fatal"
+        elif err.retriable():
+            result = "retriable"
+        else:  # _STATE, _NOT_CONFIGURED: a call the library refuses in this state
+            result = "fatal"
+        return result, kafka_error(err)
 
     def _error(self, err):
         if err.fatal():

@@ -1,4 +1,4 @@
-"""The driver protocol (../PROTOCOL.md, version 2), shared by the Python drivers.
+"""The driver protocol (../PROTOCOL.md, versions 2 and 3), shared by the Python drivers.
 
 A driver module supplies a `start(configure, events)` function (`configure` is
 a `Configure`) returning a producer object with:
@@ -13,6 +13,14 @@ a `Configure`) returning a producer object with:
     flush(deadline)             wait until time.monotonic() >= deadline or the
                                 library has completed everything handed to it
     close(deadline)             shut the library down, best effort by deadline
+    transact(call, deadline)    the library's "begin", "commit" or "abort" (a
+                                transactional producer's init is part of
+                                `start`); returns once it succeeded, raises its
+                                error, or raises DidNotReturn at deadline where
+                                the library's call has no bound of its own
+    txn_error(exc)              how a transaction call's error reads to the
+                                application: (result, "NAME: text"), result
+                                "abortable", "retriable", "fatal" or "fenced"
 
 and calls `serve(library, version, start)`. `start` raises `Rejected` for a
 configuration the library (or the driver) cannot use; any other exception is
@@ -26,13 +34,29 @@ import sys
 import threading
 import time
 
-PROTOCOL = 2
+PROTOCOLS = (2, 3)
 EOF_CLOSE_MS = 10_000
+BEGIN_TIMEOUT_MS = 10_000  # `begin` carries no bound; it is local in every library
+# How long a producer may take to start, transactional init included (the
+# harness gives `configure` 120 s).
+START_TIMEOUT_S = 60
+# Past a transaction call's own deadline, how long the driver still waits for a
+# library that bounds the call itself before it gives the call up.
+TXN_GRACE_S = 5
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Rejected(Exception):
     """The configuration cannot be used: answered with `config-rejected`."""
+
+
+class LibraryError(Exception):
+    """An error a library reports as a code and text, not as an exception of its
+    own: the message is already `NAME: text`."""
+
+
+class DidNotReturn(Exception):
+    """A library call still running at the deadline the driver gave it."""
 
 
 def rejected(name, why):
@@ -45,9 +69,9 @@ class Configure:
     (standard Kafka names or the library's own, every value a string)."""
 
     def __init__(self, cmd):
-        if cmd.get("protocol") != PROTOCOL:
-            raise ValueError("protocol: version %r, this driver speaks %d"
-                             % (cmd.get("protocol"), PROTOCOL))
+        if cmd.get("protocol") not in PROTOCOLS:
+            raise ValueError("protocol: version %r, this driver speaks %s"
+                             % (cmd.get("protocol"), " and ".join(map(str, PROTOCOLS))))
         self.bootstrap = cmd["bootstrap"]
         self.topic = cmd["topic"]
         self.client_id = "eoscheck-%d" % cmd.get("producer", 0)
@@ -165,6 +189,8 @@ def as_text(value):
 def error_name(exc):
     """`Name: text` for an exception, as the protocol's `error` fields want."""
     name, text = type(exc).__name__, str(exc)
+    if isinstance(exc, LibraryError):
+        return text
     if not text or text.startswith(name):
         return text or name
     return "%s: %s" % (name, text)
@@ -276,6 +302,14 @@ class Events:
     def _write_session(self):
         self._write('{"type":"session","pid":%d,"epoch":%d}\n' % self._session)
 
+    def txn(self, call, result, error=None):
+        """The answer to a `begin`, `commit` or `abort`."""
+        event = {"type": "txn", "call": call, "result": result}
+        if result != "ok":
+            event["error"] = error
+            note("%s: %s: %s" % (call, result, error))
+        self._emit(event)
+
     def fatal(self, error):
         note("fatal: " + error)
         self._emit({"type": "fatal", "error": error})
@@ -318,15 +352,44 @@ class NotStarted:
     def close(self, deadline):
         pass
 
+    def transact(self, call, deadline):
+        raise LibraryError("NotStarted: " + self._reason)
 
-def _bounded(fn, deadline):
-    """Runs fn in a daemon thread and waits for it no longer than deadline, so a
-    library that hangs on shutdown cannot keep the driver from exiting."""
-    t = threading.Thread(target=fn, daemon=True)
+    def txn_error(self, exc):
+        return "fatal", error_name(exc)
+
+
+def within(fn, deadline):
+    """fn() in a daemon thread, waited for no longer than deadline: its result,
+    or its exception raised here; DidNotReturn while it is still running (it
+    goes on in the background)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = fn()
+        except BaseException as e:
+            outcome["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
     t.start()
     t.join(max(0.0, deadline - time.monotonic()))
     if t.is_alive():
-        note("library still busy at the close deadline; exiting anyway")
+        raise DidNotReturn()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def _bounded(what, fn, deadline):
+    """fn() no longer than deadline, so a library that hangs (on shutdown, say)
+    cannot hold the driver up; whatever it raises goes to stderr."""
+    try:
+        within(fn, deadline)
+    except DidNotReturn:
+        note("%s: library still busy at the deadline; going on" % what)
+    except Exception as e:
+        note("%s: %s" % (what, error_name(e)))
 
 
 def _protect_stdout():
@@ -344,19 +407,46 @@ def serve(library, version, start):
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     note("%s %s" % (library, version))
     producer = None
+    abandoned = None  # a transaction call that did not return: the producer's state is unknown
 
     def close(timeout_ms):
         deadline = time.monotonic() + max(0, timeout_ms) / 1000
         if producer is not None:
-            _bounded(lambda: producer.flush(deadline), deadline)
+            _bounded("close", lambda: producer.flush(deadline), deadline)
             events.wait_idle(deadline)  # flush may return before the last callback
         events.seal()
         if producer is not None:
             # A short grace past the deadline for the library to let go of its
             # connections; whatever it still holds dies with the process.
-            _bounded(lambda: producer.close(deadline), max(deadline, time.monotonic() + 1))
+            _bounded("close", lambda: producer.close(deadline), max(deadline, time.monotonic() + 1))
         events.closed()
         os._exit(0)  # don't wait on library threads (atexit hooks, destructors)
+
+    def transact(call, timeout_ms):
+        """One `begin`, `commit` or `abort`, answered with exactly one `txn`."""
+        nonlocal abandoned
+        if producer is None:
+            return events.txn(call, "fatal", "protocol: %s before configure" % call)
+        if abandoned:
+            return events.txn(call, "fatal", "eoscheck: producer abandoned: " + abandoned)
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000
+        if call == "commit":
+            # The transaction's sends complete, and are reported, first.
+            _bounded("commit", lambda: producer.flush(deadline), deadline)
+            events.wait_idle(deadline)
+        try:
+            # A library that bounds the call itself gets a grace past the
+            # deadline; one that does not is bounded by the driver's transact.
+            within(lambda: producer.transact(call, deadline), deadline + TXN_GRACE_S)
+            result, error = "ok", None
+        except DidNotReturn:
+            abandoned = "%s did not return within %d ms" % (call, timeout_ms)
+            result, error = "fatal", "eoscheck: " + abandoned
+        except Exception as e:
+            result, error = producer.txn_error(e)
+        if call != "begin":
+            events.wait_idle(deadline)  # the sends the call completed (an abort's purged ones)
+        events.txn(call, result, error)
 
     for raw in sys.stdin.buffer:
         if not raw.strip():
@@ -394,6 +484,8 @@ def serve(library, version, start):
                 events.started(library, version, producer.config, producer.config_source)
             elif kind == "close":
                 close(cmd.get("timeout_ms", EOF_CLOSE_MS))
+            elif kind in ("begin", "commit", "abort"):
+                transact(kind, cmd.get("timeout_ms", BEGIN_TIMEOUT_MS if kind == "begin" else EOF_CLOSE_MS))
             else:
                 events.fatal("protocol: unknown command type %r" % (kind,))
         except (KeyError, TypeError, AttributeError) as e:

@@ -6,8 +6,14 @@ import kafka
 from kafka import KafkaProducer
 from kafka.errors import KafkaConfigurationError, KafkaError
 
-from eosdriver import (as_text, error_name, keyword_arguments, note, parse_like,
-                       read_acks, read_compression, rejected, Rejected, serve)
+from eosdriver import (START_TIMEOUT_S, DidNotReturn, LibraryError, as_text, error_name,
+                       keyword_arguments, note, parse_like, read_acks, read_compression,
+                       rejected, Rejected, serve, within)
+
+# "Another instance has this transactional.id" (kafka-python turns the
+# coordinator's INVALID_PRODUCER_EPOCH into ProducerFencedError).
+FENCED = tuple(getattr(kafka.errors, name) for name in ("ProducerFencedError", "InvalidProducerEpochError")
+               if hasattr(kafka.errors, name))
 
 def _socket_buffer(name, text):
     """Java's -1 (the system default) is kafka-python's None."""
@@ -22,6 +28,9 @@ def options(config):
     """The KafkaProducer keyword arguments for `config`."""
     config = dict(config)
     kwargs = {}
+    if "transactional.id" in config and not hasattr(KafkaProducer, "init_transactions"):
+        raise rejected("transactional.id", "kafka-python %s has no transactional producer"
+                       % kafka.__version__)
     if "buffer.memory" in config:
         # The buffer pool's limit in 2.0; 2.2 ignores buffer_memory, 3.x refuses it.
         text = config.pop("buffer.memory")
@@ -50,6 +59,14 @@ class Producer:
         self.config = {name: as_text(value) for name, value in self._p.config.items()}
         self._tm = getattr(self._p, "_transaction_manager", None)
         self._fatal = False
+        if self._p.config.get("transactional_id"):
+            # init_transactions waits up to max_block_ms; the driver bounds it too.
+            try:
+                within(self._p.init_transactions, time.monotonic() + START_TIMEOUT_S)
+            except DidNotReturn:
+                raise LibraryError("eoscheck: init_transactions did not return within %d s"
+                                   % START_TIMEOUT_S) from None
+            self._check_session()
 
     def _check_session(self):
         # The producer id lives in the (private) transaction manager; it is
@@ -80,6 +97,25 @@ class Producer:
         # kafka-python does not say whether a failed batch was ever sent, so no
         # failure after send() returned is definite.
         self._events.fail(id, error_name(exc), False)
+
+    def transact(self, call, deadline):
+        # kafka-python's commit and abort wait with no bound: the driver's.
+        try:
+            within(getattr(self._p, call + "_transaction"), deadline)
+        finally:
+            if self._tm is not None:
+                self._check_session()
+
+    def txn_error(self, exc):
+        tm = self._tm
+        if tm is not None and tm.has_abortable_error():
+            result = "abortable"
+        elif isinstance(exc, FENCED) or (tm is not None and tm.has_fatal_error()
+                                         and isinstance(tm.last_error, FENCED)):
+            result = "fenced"
+        else:  # the fatal state, or a call the library refuses in this state
+            result = "fatal"
+        return result, error_name(exc)
 
     def flush(self, deadline):
         try:

@@ -516,8 +516,10 @@ pub struct TxnPart {
     pub last_offset: Offset,
     pub records: u32,
     pub fate: Fate,
-    /// Where the marker that ended it sits.
+    /// Where the marker that ended it sits, and its epoch.
     pub marker: Option<Offset>,
+    #[serde(default)]
+    pub marker_epoch: Option<Epoch>,
 }
 
 /// One send of a transaction and what the log did with it: its committed

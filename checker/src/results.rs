@@ -102,6 +102,14 @@ pub struct TxnStats {
     /// Segments (one PID's records on one partition between two markers)
     /// that held records of more than one transaction.
     pub shared_segments: u64,
+    /// Segments whose marker carries their records' epoch (the classic
+    /// transaction protocol) and one above it (KIP-890's, which bumps the
+    /// epoch with every transaction): the protocol in effect, as the log
+    /// shows it.
+    #[serde(default)]
+    pub markers_at_data_epoch: u64,
+    #[serde(default)]
+    pub markers_above_data_epoch: u64,
 }
 
 /// One producer instance's idempotence.

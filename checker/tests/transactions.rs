@@ -344,3 +344,43 @@ fn contradicting_transaction_lines_are_errors() {
         assert!(error.contains(says), "{error}");
     }
 }
+
+/// The classic protocol marks at its records' epoch; KIP-890's one above,
+/// the next transaction writing at the marker's epoch.
+#[test]
+fn marker_epochs_tell_the_transaction_protocol() {
+    let mut run = Run::new(1);
+    init(&mut run, 1, 9);
+    for (txn, epoch) in [(0, 0), (1, 1)] {
+        let index = u64::from(txn) * 2;
+        begin(&mut run, 2 + index, txn);
+        for i in index..index + 2 {
+            run.invoke(msg(9, i), 0, 0);
+        }
+        let values = (index..index + 2)
+            .map(|i| payload::encode(msg(9, i), 0, 20))
+            .collect();
+        let at = run.write_values(0, PID, epoch, 0, true, values);
+        run.ok(msg(9, index), 0, 0, at).ok(msg(9, index + 1), 0, 0, at + 1);
+        end(&mut run, 3 + index, txn, TxnAction::Commit, None);
+        run.mark(0, PID, epoch + 1, true);
+    }
+    let results = run.check(&ALL);
+    assert_eq!(found_kinds(&results), vec![]);
+    let stats = results.transactions.unwrap();
+    assert_eq!(
+        (stats.markers_at_data_epoch, stats.markers_above_data_epoch),
+        (0, 2)
+    );
+    let mut run = Run::new(1);
+    init(&mut run, 1, 9);
+    begin(&mut run, 2, 0);
+    send(&mut run, 0, 0, 0..2);
+    end(&mut run, 3, 0, TxnAction::Commit, None);
+    run.mark(0, PID, 0, true);
+    let stats = run.check(&ALL).transactions.unwrap();
+    assert_eq!(
+        (stats.markers_at_data_epoch, stats.markers_above_data_epoch),
+        (1, 0)
+    );
+}

@@ -602,7 +602,8 @@ impl Checker {
                         continue;
                     }
                 };
-                self.settle(scan, batch.pid, Some(batch.first_offset), fate, pending);
+                let marker = (batch.first_offset, batch.epoch);
+                self.settle(scan, batch.pid, Some(marker), fate, pending);
                 continue;
             }
             let records = &chunk.records[next..next + batch.records];
@@ -797,14 +798,15 @@ impl Checker {
         self.partitions.insert(scan.stats.partition, scan.stats);
     }
 
-    /// One PID's transactional records met their marker at `marker`, or
+    /// One PID's transactional records met their marker at `marker` (its
+    /// offset and epoch), or
     /// (None) the end of the read. Committed records count as written;
     /// aborted ones mark their sends; unmarked ones are undecided.
     fn settle(
         &mut self,
         scan: &mut Scan,
         pid: ProducerId,
-        marker: Option<Offset>,
+        marker: Option<(Offset, Epoch)>,
         fate: Fate,
         pending: Vec<Pending>,
     ) {

@@ -153,6 +153,7 @@ pub(crate) struct Transactions {
     pub unmarked: Vec<Unmarked>,
     /// Segments that held records of more than one transaction.
     pub shared_segments: u64,
+    pub markers: MarkerEpochs,
     /// The records of the segment being settled (kept to reuse its memory).
     settling: Vec<(TxnIndex, Offset, Epoch)>,
 }
@@ -372,6 +373,13 @@ impl Transactions {
             }
             self.txns[txn as usize].part(&segment, offset, epoch);
         }
+        let data_epoch = settling.iter().map(|&(_, _, epoch)| epoch).max();
+        if let (Some((_, marker)), Some(data)) = (segment.marker, data_epoch) {
+            match marker > data {
+                true => self.markers.above_data += 1,
+                false => self.markers.at_data += 1,
+            }
+        }
         if seen.len() > 1 {
             self.shared_segments += 1;
             for (k, &txn) in seen.iter().enumerate() {
@@ -400,6 +408,16 @@ impl Transactions {
     }
 }
 
+/// How the epochs of markers compare with those of the records they end:
+/// the classic protocol writes the marker at its records' epoch, KIP-890's
+/// (`transaction.version` 2, Kafka 4 with a 4.x client) one above, as it
+/// bumps the epoch with every transaction.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MarkerEpochs {
+    pub at_data: u64,
+    pub above_data: u64,
+}
+
 /// A transactional record as the log has it: its send, offset and epoch.
 pub(crate) type SettledRecord = (MessageId, Attempt, Offset, Epoch);
 
@@ -408,8 +426,8 @@ pub(crate) struct Segment {
     pub partition: Partition,
     pub pid: ProducerId,
     pub fate: Fate,
-    /// The marker's offset; None when the read ended first.
-    pub marker: Option<Offset>,
+    /// The marker's offset and epoch; None when the read ended first.
+    pub marker: Option<(Offset, Epoch)>,
 }
 
 impl Segment {
@@ -422,7 +440,8 @@ impl Segment {
             last_offset: Offset::MIN,
             records: 0,
             fate: self.fate,
-            marker: self.marker,
+            marker: self.marker.map(|(offset, _)| offset),
+            marker_epoch: self.marker.map(|(_, epoch)| epoch),
         }
     }
 }
@@ -439,8 +458,9 @@ impl TxnPart {
 impl TxnState {
     /// Counts one record into the part of `segment`.
     fn part(&mut self, segment: &Segment, offset: Offset, epoch: Epoch) {
+        let marker = segment.marker.map(|(offset, _)| offset);
         let same = |p: &&mut TxnPart| {
-            p.partition == segment.partition && p.pid == segment.pid && p.marker == segment.marker
+            p.partition == segment.partition && p.pid == segment.pid && p.marker == marker
         };
         if let Some(part) = self.parts.iter_mut().find(same) {
             part.grow(offset, epoch);

@@ -361,7 +361,8 @@ fn marker_epochs_tell_the_transaction_protocol() {
             .map(|i| payload::encode(msg(9, i), 0, 20))
             .collect();
         let at = run.write_values(0, PID, epoch, 0, true, values);
-        run.ok(msg(9, index), 0, 0, at).ok(msg(9, index + 1), 0, 0, at + 1);
+        run.ok(msg(9, index), 0, 0, at)
+            .ok(msg(9, index + 1), 0, 0, at + 1);
         end(&mut run, 3 + index, txn, TxnAction::Commit, None);
         run.mark(0, PID, epoch + 1, true);
     }

@@ -10,15 +10,15 @@ use crate::charts::{self, TimeFrame, ANOMALY_COLOUR, POINTS_PER_OUTCOME};
 use crate::examples::{findings, Facts, KindFinding, LogRecord};
 use crate::markup::{count, escape, kebab, millis, seconds, wall_clock};
 use crate::run_info::RunInfo;
-use crate::timeline::{quantile, SendOutcome, Timeline};
+use crate::timeline::{quantile, SendOutcome, Timeline, TxnEnding};
 use anyhow::Result;
 use checker::anomaly::KeyPlacement;
 use checker::anomaly::Outcome;
 use checker::history::NemesisPhase;
 use checker::ids::Partition;
 use checker::results::{
-    IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence, ProducerNote,
-    ProducerStats, SendStats, Session, Stats,
+    HangingTransaction, IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence,
+    ProducerNote, ProducerStats, SendStats, Session, Stats,
 };
 use checker::{Guarantee, Results, Validity};
 use std::collections::BTreeSet;
@@ -80,12 +80,19 @@ pub fn render_report(run: &Run) -> Result<String> {
         );
     }
     page += &verdict(run);
-    page += "<nav><a href=\"#configuration\">configuration</a><a href=\"#latency\">latency</a>\
-             <a href=\"#throughput\">throughput</a><a href=\"#faults\">faults</a><a href=\"#anomalies\">anomalies</a>\
-             <a href=\"#partitions\">partitions</a><a href=\"#stats\">stats</a></nav>\n";
+    let txns = match run.results.transactions {
+        Some(_) => "<a href=\"#transactions\">transactions</a>",
+        None => "",
+    };
+    page += &format!(
+        "<nav><a href=\"#configuration\">configuration</a><a href=\"#latency\">latency</a>\
+         <a href=\"#throughput\">throughput</a>{txns}<a href=\"#faults\">faults</a><a href=\"#anomalies\">anomalies</a>\
+         <a href=\"#partitions\">partitions</a><a href=\"#stats\">stats</a></nav>\n"
+    );
     page += &configuration(run);
     page += &latency(run, &frame)?;
     page += &throughput(run, &frame)?;
+    page += &transactions(run, &frame)?;
     page += &fault_intervals(run.timeline);
     page += &anomalies(run, &kinds);
     page += &partitions(run, &frame)?;
@@ -361,14 +368,16 @@ fn guarantee_names(guarantees: &[Guarantee]) -> String {
 }
 
 fn legend(run: &Run) -> String {
-    let mut out: String = SendOutcome::ALL
-        .iter()
-        .map(|o| {
-            format!(
-                "<span class=\"swatch\" style=\"background:{}\"></span>{}",
-                o.colour(),
-                o.name()
-            )
+    let outcomes = SendOutcome::ALL.iter().map(|o| (o.colour(), o.name()));
+    legend_of(run, outcomes)
+}
+
+/// A chart's legend: its series (colour and name), then the faults and the
+/// anomaly markers every time chart shares.
+fn legend_of<'a>(run: &Run, series: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out: String = series
+        .map(|(colour, name)| {
+            format!("<span class=\"swatch\" style=\"background:{colour}\"></span>{name}")
         })
         .collect();
     let mut faults: Vec<&str> = run
@@ -430,6 +439,87 @@ fn throughput(run: &Run, frame: &TimeFrame) -> Result<String> {
          Answers per second by outcome, by when the client answered.</figcaption></figure>\n",
         legend(run)
     ))
+}
+
+/// Transactions, for a run that had any: how they ended over time, what the
+/// client was told against what the log shows, the protocol in effect, and
+/// any left hanging.
+fn transactions(run: &Run, frame: &TimeFrame) -> Result<String> {
+    let Some(t) = &run.results.transactions else {
+        return Ok(String::new());
+    };
+    let svg = charts::transactions_chart(frame, &run.timeline.txns)?;
+    let endings = TxnEnding::ALL.iter().map(|e| (e.colour(), e.name()));
+    let protocol = match (t.markers_at_data_epoch, t.markers_above_data_epoch) {
+        (0, 0) => "no marker ended a segment of records".to_string(),
+        (classic, 0) => format!(
+            "classic: all {} markers at their records' epoch",
+            count(classic)
+        ),
+        (0, bumped) => format!(
+            "KIP-890 (transaction.version 2): all {} markers one epoch above their records'",
+            count(bumped)
+        ),
+        (classic, bumped) => format!(
+            "mixed: {} markers at their records' epoch, {} above",
+            count(classic),
+            count(bumped)
+        ),
+    };
+    let table = facts_table(&[
+        ("begun", count(t.begun)),
+        ("told committed", count(t.committed)),
+        (
+            "aborted (by the application, or the commit definitely failed)",
+            count(t.aborted),
+        ),
+        ("commit unknown to the client", count(t.unknown)),
+        ("… committed in the log", count(t.unknown_committed)),
+        ("… aborted or absent in the log", count(t.unknown_aborted)),
+        (
+            "… not resolved (no marker, or torn)",
+            count(t.unknown_unresolved),
+        ),
+        (
+            "segments holding more than one transaction",
+            count(t.shared_segments),
+        ),
+        ("protocol in effect, as the markers show", escape(&protocol)),
+    ]);
+    Ok(format!(
+        "<h2 id=\"transactions\">Transactions</h2>\n<figure>{svg}<figcaption>{}<br>\
+         Transactions per second by how the client was last told they ended.</figcaption></figure>\n{table}{}",
+        legend_of(run, endings),
+        hanging(&run.results.findings.hanging_transactions)
+    ))
+}
+
+/// Segments no marker ended in a partition read to its end.
+fn hanging(hanging: &[HangingTransaction]) -> String {
+    if hanging.is_empty() {
+        return String::new();
+    }
+    let rows = hanging.iter().map(|h| {
+        let txns: Vec<String> = h
+            .transactions
+            .iter()
+            .map(|(p, t)| format!("{p}/{t}"))
+            .collect();
+        vec![
+            cell(h.part.partition),
+            cell(h.part.pid),
+            cell(format!("{}..={}", h.part.first_offset, h.part.last_offset)),
+            number(u64::from(h.part.records)),
+            cell(txns.join(", ")),
+        ]
+    });
+    format!(
+        "<h3>Hanging transactions (no marker after a complete read)</h3>\n{}",
+        table(
+            &["partition", "PID", "offsets", "records", "transactions"],
+            rows
+        )
+    )
 }
 
 fn fault_intervals(timeline: &Timeline) -> String {

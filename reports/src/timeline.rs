@@ -8,8 +8,8 @@
 //! error naming the line.
 
 use anyhow::{bail, Context, Result};
-use checker::history::{self, Event, Nanos};
-use checker::ids::{Attempt, MessageId, Partition};
+use checker::history::{self, Event, Nanos, TxnAction};
+use checker::ids::{Attempt, MessageId, Partition, Producer, Txn};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -54,6 +54,56 @@ impl SendOutcome {
             SendOutcome::Indeterminate => "#ff9f1c",
         }
     }
+}
+
+/// How a transaction ended, as its client was last told: committed,
+/// aborted (by the application, or its commit definitely failed) or not
+/// known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TxnEnding {
+    Committed,
+    Aborted,
+    Indeterminate,
+}
+
+impl TxnEnding {
+    pub const ALL: [TxnEnding; 3] = [
+        TxnEnding::Committed,
+        TxnEnding::Aborted,
+        TxnEnding::Indeterminate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnEnding::Committed => "committed",
+            TxnEnding::Aborted => "aborted",
+            TxnEnding::Indeterminate => "indeterminate",
+        }
+    }
+
+    /// CSS colour of the ending in the transactions chart and its legend.
+    pub fn colour(self) -> &'static str {
+        match self {
+            TxnEnding::Committed => SendOutcome::Ok.colour(),
+            TxnEnding::Aborted => "#7f7f7f",
+            TxnEnding::Indeterminate => SendOutcome::Indeterminate.colour(),
+        }
+    }
+
+    fn of(end: TxnAction, failure: Option<bool>) -> TxnEnding {
+        match (end, failure) {
+            (TxnAction::Commit, None) => TxnEnding::Committed,
+            (TxnAction::Abort, None) | (TxnAction::Commit, Some(true)) => TxnEnding::Aborted,
+            (_, Some(_)) => TxnEnding::Indeterminate,
+        }
+    }
+}
+
+/// A transaction's last answer: when, and how it ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EndedTxn {
+    pub time: f64,
+    pub ending: TxnEnding,
 }
 
 /// One completed send: when it was invoked, how long the client took to
@@ -108,6 +158,9 @@ pub struct Timeline {
     invoked: HashMap<(MessageId, Attempt), f64>,
     /// The latest time any event carries.
     pub last_event: f64,
+    /// Each transaction answered, by its last answer.
+    pub txns: Vec<EndedTxn>,
+    txn_at: HashMap<(Producer, Txn), usize>,
 }
 
 /// Each send invoked, by its invoke time while it is open; `None` once it
@@ -198,6 +251,30 @@ impl Timeline {
                 targets,
                 ..
             } => self.heal(seconds(*time), fault, targets),
+            Event::TxnOk {
+                time,
+                producer,
+                txn,
+                end,
+            } => self.txn_answer(*time, (*producer, *txn), TxnEnding::of(*end, None)),
+            Event::TxnFail {
+                time,
+                producer,
+                txn,
+                end,
+                definite,
+                ..
+            } => {
+                let ending = TxnEnding::of(*end, Some(*definite));
+                self.txn_answer(*time, (*producer, *txn), ending)
+            }
+            Event::TxnInfo {
+                time,
+                producer,
+                txn,
+                end,
+                ..
+            } => self.txn_answer(*time, (*producer, *txn), TxnEnding::of(*end, Some(false))),
             // Shown from results.json's findings, with the error.
             Event::NemesisFail { .. }
             | Event::Header { .. }
@@ -206,9 +283,6 @@ impl Timeline {
             | Event::TxnInit { .. }
             | Event::TxnBegin { .. }
             | Event::TxnEnd { .. }
-            | Event::TxnOk { .. }
-            | Event::TxnFail { .. }
-            | Event::TxnInfo { .. }
             | Event::ProducerFatal { .. }
             | Event::ConfigRejected { .. } => {}
         }
@@ -239,6 +313,22 @@ impl Timeline {
                 latency: completed - invoked,
                 outcome,
             });
+        }
+    }
+
+    /// An answer to a call ending a transaction: its last answer decides.
+    fn txn_answer(&mut self, time: Nanos, txn: (Producer, Txn), ending: TxnEnding) {
+        let ended = EndedTxn {
+            time: seconds(time),
+            ending,
+        };
+        self.last_event = self.last_event.max(ended.time);
+        match self.txn_at.get(&txn) {
+            Some(&at) => self.txns[at] = ended,
+            None => {
+                self.txn_at.insert(txn, self.txns.len());
+                self.txns.push(ended);
+            }
         }
     }
 

@@ -37,8 +37,8 @@ fn chromium_draws_the_charts_without_console_errors() {
         .collect();
     assert_eq!(
         svgs.len(),
-        3,
-        "latency, throughput and leadership charts in the rendered DOM"
+        4,
+        "latency, throughput, transactions and leadership charts in the rendered DOM"
     );
     for svg in &svgs {
         let marks = ["<rect", "<circle", "<polyline", "<polygon"]

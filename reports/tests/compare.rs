@@ -121,7 +121,7 @@ fn a_summary_holds_what_a_run_left_behind() {
         .filter(|&(_, n)| n > 0)
         .collect();
     assert_eq!(broken.anomalies, found);
-    assert_eq!(found.len(), 5, "the five injected kinds");
+    assert_eq!(found.len(), 6, "the six injected kinds");
     assert_eq!(broken.acked, Some(results.stats.sends.ok));
     // The workload phase of the test runs is 14.2 s to 74.2 s.
     let rate = broken.acked_per_s.unwrap();

@@ -16,10 +16,26 @@ fn a_broken_run_renders_a_self_contained_report_that_shows_what_happened() {
     assert!(html.contains("<strong>INVALID</strong>"));
     assert_eq!(
         html.matches("<svg").count(),
-        3,
-        "latency, throughput, leadership"
+        4,
+        "latency, throughput, transactions, leadership"
     );
-    for kind in ["lost", "duplicate", "reorder", "sequence-gap", "phantom"] {
+    // The transactions: how they ended, the protocol the markers show, and
+    // the torn one's story.
+    assert!(html.contains("<h2 id=\"transactions\">") && html.contains("href=\"#transactions\""));
+    assert!(html.contains("classic: all") && html.contains("transactions/s"));
+    assert!(
+        html.contains("commit unknown (Local: Message timed out)")
+            && html.contains(" aborted, 0 without a marker, 0 not in the log"),
+        "the torn transaction's example"
+    );
+    for kind in [
+        "lost",
+        "duplicate",
+        "reorder",
+        "sequence-gap",
+        "phantom",
+        "torn-transaction",
+    ] {
         assert!(
             html.contains(&format!("<h3 id=\"{kind}\">")),
             "no section for {kind}"

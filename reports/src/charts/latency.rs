@@ -36,7 +36,7 @@ pub fn latency_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<Strin
     };
     let axis = YAxis {
         coord: LogCoord::from((lo..hi).log_scale()),
-        description: "latency (ms, log scale)",
+        description: "latency (ms, log scale)".into(),
         labels: 10,
         format: |v| format!("{v}"),
     };

@@ -27,7 +27,7 @@ pub fn leadership_chart(
     let lanes = partitions.len().max(1);
     let axis = YAxis {
         coord: RangedCoordf64::from(-0.5..lanes as f64 - 0.5),
-        description: "partition",
+        description: "partition".into(),
         labels: lanes,
         format: |v| format!("{v:.0}"),
     };

@@ -21,7 +21,7 @@ mod throughput;
 pub use bars::{bar_chart, Bar};
 pub use latency::{latency_chart, POINTS_PER_OUTCOME};
 pub use leadership::leadership_chart;
-pub use throughput::throughput_chart;
+pub use throughput::{throughput_chart, transactions_chart};
 
 use crate::timeline::{FaultInterval, Timeline};
 use anyhow::{anyhow, Result};
@@ -82,7 +82,7 @@ impl<'a> TimeFrame<'a> {
 /// The y axis of one chart.
 pub struct YAxis<Y> {
     pub coord: Y,
-    pub description: &'static str,
+    pub description: String,
     /// How many labels, and how they read.
     pub labels: usize,
     pub format: fn(&f64) -> String,
@@ -117,7 +117,7 @@ where
                 chart
                     .configure_mesh()
                     .x_desc("seconds since the run started")
-                    .y_desc(y.description)
+                    .y_desc(&y.description)
                     .y_labels(y.labels)
                     .y_label_formatter(&y.format)
                     .light_line_style(RGBColor(238, 238, 238))

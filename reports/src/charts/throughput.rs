@@ -1,12 +1,12 @@
-//! Throughput over time: completions per second by outcome, by when the
-//! client answered. Sends never answered have no time and are counted in
-//! the statistics instead.
+//! Rates over time: sends answered per second by outcome, by when the
+//! client answered (sends never answered have no time and are counted in
+//! the statistics instead), and transactions ended per second by how.
 //!
 //! Bins are one second wide; a run longer than [`MAX_BINS`] seconds gets
 //! wider bins (still plotted as a rate per second) so the line stays light.
 
 use super::{colour, time_chart, TimeFrame, YAxis};
-use crate::timeline::{CompletedSend, SendOutcome};
+use crate::timeline::{CompletedSend, EndedTxn, SendOutcome, TxnEnding};
 use anyhow::Result;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -15,17 +15,44 @@ const MAX_BINS: f64 = 600.0;
 
 /// The throughput chart of `sends` as an `<svg>` element.
 pub fn throughput_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<String> {
+    let series = SendOutcome::ALL.map(|outcome| {
+        let times = sends.iter().filter(|s| s.outcome == outcome);
+        (
+            outcome.colour(),
+            times.map(CompletedSend::completed).collect(),
+        )
+    });
+    rates_chart(frame, &series, "sends/s")
+}
+
+/// Transactions ended per second, committed, aborted and indeterminate, as
+/// an `<svg>` element.
+pub fn transactions_chart(frame: &TimeFrame, txns: &[EndedTxn]) -> Result<String> {
+    let series = TxnEnding::ALL.map(|ending| {
+        let times = txns.iter().filter(|t| t.ending == ending);
+        (ending.colour(), times.map(|t| t.time).collect())
+    });
+    rates_chart(frame, &series, "transactions/s")
+}
+
+/// One step line per series (its colour and the times of its events) of
+/// events per second.
+fn rates_chart(
+    frame: &TimeFrame,
+    series: &[(&'static str, Vec<f64>)],
+    unit: &'static str,
+) -> Result<String> {
     let width = (frame.span() / MAX_BINS).ceil().max(1.0);
     let bins = (frame.span() / width).ceil() as usize;
-    let rates: Vec<(SendOutcome, Vec<f64>)> = SendOutcome::ALL
-        .into_iter()
-        .map(|outcome| {
+    let rates: Vec<(&str, Vec<f64>)> = series
+        .iter()
+        .map(|(colour, times)| {
             let mut rate = vec![0.0; bins];
-            for send in sends.iter().filter(|s| s.outcome == outcome) {
-                let i = ((send.completed() - frame.start) / width) as usize;
+            for t in times {
+                let i = ((t - frame.start).max(0.0) / width) as usize;
                 rate[i.min(bins - 1)] += 1.0 / width;
             }
-            (outcome, rate)
+            (*colour, rate)
         })
         .collect();
     let top = rates
@@ -35,16 +62,15 @@ pub fn throughput_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<St
         * 1.1;
     let axis = YAxis {
         coord: RangedCoordf64::from(0.0..top),
-        description: if width > 1.0 {
-            "sends/s (averaged per bin)"
-        } else {
-            "sends/s"
+        description: match width > 1.0 {
+            true => format!("{unit} (averaged per bin)"),
+            false => unit.into(),
         },
         labels: 8,
         format: |v| format!("{v:.0}"),
     };
     time_chart(frame, 300, axis, |chart| {
-        for (outcome, rate) in &rates {
+        for (series_colour, rate) in &rates {
             let at = |i: usize| frame.start + width * i as f64;
             // Steps: each bin's rate holds over its whole width.
             let steps = rate
@@ -53,7 +79,7 @@ pub fn throughput_chart(frame: &TimeFrame, sends: &[CompletedSend]) -> Result<St
                 .flat_map(|(i, &r)| [(at(i), r), (at(i + 1), r)]);
             chart.draw_series(LineSeries::new(
                 steps,
-                colour(outcome.colour()).stroke_width(2),
+                colour(series_colour).stroke_width(2),
             ))?;
         }
         Ok(())

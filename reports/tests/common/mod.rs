@@ -48,7 +48,7 @@ impl Spec {
         }
     }
 
-    /// A run with five kinds of anomaly in it.
+    /// A run with six kinds of anomaly in it.
     pub fn broken(id: &'static str, messages: u64) -> Spec {
         let inject = vec![
             Injection::Lost,
@@ -56,6 +56,7 @@ impl Spec {
             Injection::Reorder,
             Injection::SequenceGap,
             Injection::Phantom,
+            Injection::TornTransaction,
         ];
         Spec {
             inject,

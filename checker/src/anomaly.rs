@@ -101,12 +101,14 @@ macro_rules! kinds {
 kinds! {
     Lost lost Lost;
     CommitLost commit_lost CommitLost;
+    CommittedSkipped committed_skipped CommittedSkipped;
     Duplicate duplicate Duplicate;
     Reorder reorder Reorder;
     KeySplit key_split KeySplit;
     TornTransaction torn_transaction TornTransaction;
     AbortCommitted abort_committed AbortCommitted;
     ZombieWrite zombie_write ZombieWrite;
+    AbortedRead aborted_read AbortedRead;
     SequenceGap sequence_gap SequenceGap;
     SequenceRepeat sequence_repeat SequenceRepeat;
     SequenceRegress sequence_regress SequenceRegress;
@@ -504,6 +506,16 @@ pub enum Fate {
     NoMarker,
 }
 
+impl Fate {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fate::Committed => "committed",
+            Fate::Aborted => "aborted",
+            Fate::NoMarker => "no-marker",
+        }
+    }
+}
+
 /// A transaction's records in one partition between two markers of its PID
 /// (a segment), as the log holds them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -667,6 +679,53 @@ explained!(ZombieWrite, |a| format!(
     a.fenced_by,
     a.fenced_at,
     a.story.fates()
+));
+
+/// A record a `read_committed` consumer got wrong, and where it sits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerMiss {
+    pub partition: Partition,
+    pub offset: Offset,
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+    /// The message it holds, when it decodes as one.
+    pub message: Option<MessageId>,
+    /// What the log did with it: `committed` also for a record outside any
+    /// transaction; none for a control record.
+    pub fate: Option<Fate>,
+}
+
+impl ConsumerMiss {
+    fn place(&self) -> String {
+        let what = match self.message {
+            Some(m) => format!("message {m}"),
+            None => "a record".to_string(),
+        };
+        format!("{what} at {}@{}", self.partition, self.offset)
+    }
+}
+
+anomaly! {
+    "aborted-read", violates [Atomicity],
+    "A `read_committed` consumer delivered a record that is not committed: one of an aborted transaction, one no marker ended, or a control record.",
+    #[serde(transparent)]
+    pub struct AbortedRead(pub ConsumerMiss);
+}
+explained!(AbortedRead, |a| format!(
+    "The read_committed consumer delivered {}, whose fate is {}.",
+    a.0.place(),
+    a.0.fate.map_or("none (a control record)", Fate::name)
+));
+
+anomaly! {
+    "committed-skipped", violates [NoLoss],
+    "A `read_committed` consumer read past a committed record (or one outside any transaction) without delivering it.",
+    #[serde(transparent)]
+    pub struct CommittedSkipped(pub ConsumerMiss);
+}
+explained!(CommittedSkipped, |a| format!(
+    "The read_committed consumer read past {} without delivering it.",
+    a.0.place()
 ));
 
 anomaly! {

@@ -51,6 +51,7 @@
 
 pub mod anomaly;
 mod check;
+pub mod consumed;
 pub mod decimal;
 pub mod guarantee;
 pub mod history;

@@ -80,6 +80,22 @@ pub struct Results {
     /// The run's transactions, when it ran any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactions: Option<TxnStats>,
+    /// What the `read_committed` consumer read, when the run has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<ConsumerStats>,
+}
+
+/// The `read_committed` consumer's read, as compared with the log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerStats {
+    /// Its library and version.
+    pub consumer: String,
+    /// Records it delivered, over the partitions it read.
+    pub delivered: u64,
+    /// Partitions it read, and those where it stopped short of the last
+    /// stable offset.
+    pub partitions: Vec<Partition>,
+    pub incomplete: Vec<Partition>,
 }
 
 /// How a run's transactions ended, by what the client was told and by what

@@ -341,3 +341,58 @@ fn check_refuses_a_damaged_log_as_a_usage_error_not_an_anomaly() {
     }
     assert!(!dir.path().join("results.json").exists());
 }
+
+/// `consumed.json` is checked with the run: a consumer's read that matches
+/// the log passes, one that delivered an aborted record is `aborted-read`,
+/// and a file whose ranges do not hold together is damage (exit 64 naming
+/// it), never an anomaly.
+#[test]
+fn check_compares_what_the_consumer_delivered_and_refuses_a_damaged_file() {
+    use checker::synth::{generate, Injection, SynthConfig};
+    let write = |inject: Vec<Injection>| {
+        let run = generate(&SynthConfig {
+            inject,
+            ..SynthConfig::clean(5, 300)
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = String::new();
+        run.for_each_event(|e| history += &(serde_json::to_string(e).unwrap() + "\n"));
+        std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
+        let log = dir.path().join("log");
+        std::fs::create_dir(&log).unwrap();
+        let manifest = serde_json::to_string(&run.manifest).unwrap();
+        std::fs::write(log.join("manifest.json"), manifest).unwrap();
+        for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
+            std::fs::write(log.join(&entry.file), bytes).unwrap();
+        }
+        let consumed = serde_json::to_string(&run.consumed).unwrap();
+        std::fs::write(dir.path().join("consumed.json"), consumed).unwrap();
+        dir
+    };
+    let check = |dir: &tempfile::TempDir| {
+        let path = dir.path().to_str().unwrap().to_owned();
+        eoscheck(&["check", &path, "--guarantee", "exactly-once,atomicity"])
+    };
+    let clean = write(Vec::new());
+    assert_eq!(check(&clean).0, 0, "{}", check(&clean).1);
+    let broken = write(vec![Injection::AbortedRead]);
+    let (code, stderr) = check(&broken);
+    assert_eq!(code, 1, "{stderr}");
+    let results = std::fs::read_to_string(broken.path().join("results.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&results).unwrap();
+    assert_eq!(
+        results["anomalies"]["aborted-read"]["count"], 1,
+        "{results}"
+    );
+
+    let path = clean.path().join("consumed.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("\"from\":0", "\"from\":100000", 1)).unwrap();
+    let (code, stderr) = check(&clean);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("consumed.json") && stderr.contains("out of order or outside"),
+        "{stderr}"
+    );
+}

@@ -6,10 +6,10 @@
 use crate::markup::kebab;
 use crate::timeline::Timeline;
 use checker::anomaly::{
-    AbortCommitted, Anomalies, ClientSend, CommitLost, Duplicate, FailedButPresent, Finding,
-    IdempotenceOff, KeySplit, LogCopy, Lost, OffsetMismatch, Phantom, Reorder, SequenceBreak,
-    SequenceGap, SequenceRegress, SequenceRepeat, TornTransaction, TxnOutcome, TxnStory,
-    ZombieWrite,
+    AbortCommitted, AbortedRead, Anomalies, ClientSend, CommitLost, CommittedSkipped, ConsumerMiss,
+    Duplicate, FailedButPresent, Finding, IdempotenceOff, KeySplit, LogCopy, Lost, OffsetMismatch,
+    Phantom, Reorder, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat, TornTransaction,
+    TxnOutcome, TxnStory, ZombieWrite,
 };
 use checker::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
 use checker::{Guarantee, Kind};
@@ -78,12 +78,14 @@ pub fn findings(anomalies: &Anomalies) -> Vec<KindFinding<'_>> {
     vec![
         finding(Kind::Lost, &a.lost),
         finding(Kind::CommitLost, &a.commit_lost),
+        finding(Kind::CommittedSkipped, &a.committed_skipped),
         finding(Kind::Duplicate, &a.duplicate),
         finding(Kind::Reorder, &a.reorder),
         finding(Kind::KeySplit, &a.key_split),
         finding(Kind::TornTransaction, &a.torn_transaction),
         finding(Kind::AbortCommitted, &a.abort_committed),
         finding(Kind::ZombieWrite, &a.zombie_write),
+        finding(Kind::AbortedRead, &a.aborted_read),
         finding(Kind::SequenceGap, &a.sequence_gap),
         finding(Kind::SequenceRepeat, &a.sequence_repeat),
         finding(Kind::SequenceRegress, &a.sequence_regress),
@@ -374,5 +376,34 @@ impl Shown for ZombieWrite {
             note: facts.note.map(|n| n + &fenced),
             ..facts
         }
+    }
+}
+
+/// Facts of a consumer's miss: the record, and what the log did with it.
+fn consumer_miss(miss: &ConsumerMiss) -> Facts<'_> {
+    let record = LogRecord {
+        partition: miss.partition,
+        offset: miss.offset,
+        pid: miss.pid,
+        epoch: miss.epoch,
+        sequence: -1,
+    };
+    let fate = miss.fate.map_or("a control record", |f| f.name());
+    in_log(
+        miss.message,
+        vec![record],
+        Some(format!("in the log: {fate}")),
+    )
+}
+
+impl Shown for AbortedRead {
+    fn facts(&self) -> Facts<'_> {
+        consumer_miss(&self.0)
+    }
+}
+
+impl Shown for CommittedSkipped {
+    fn facts(&self) -> Facts<'_> {
+        consumer_miss(&self.0)
     }
 }

@@ -17,8 +17,8 @@ use checker::anomaly::Outcome;
 use checker::history::NemesisPhase;
 use checker::ids::Partition;
 use checker::results::{
-    HangingTransaction, IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence,
-    ProducerNote, ProducerStats, SendStats, Session, Stats,
+    ConsumerStats, HangingTransaction, IndeterminateStats, NemesisNote, PartitionStats,
+    ProducerIdempotence, ProducerNote, ProducerStats, SendStats, Session, Stats,
 };
 use checker::{Guarantee, Results, Validity};
 use std::collections::BTreeSet;
@@ -915,7 +915,7 @@ fn stats(run: &Run) -> String {
     let sends = sends_by_outcome(&s.sends);
     let quantiles = latency_quantiles(run.timeline);
     let indeterminate = indeterminate_fates(&s.indeterminate);
-    let log = final_log(s);
+    let log = final_log(s) + &consumer(run.results.consumer.as_ref());
     let f = &run.results.findings;
     format!(
         "<h2 id=\"stats\">Stats</h2>\n<h3>Sends by outcome</h3>\n{sends}<h3>Latency quantiles</h3>\n{quantiles}\
@@ -993,6 +993,29 @@ fn final_log(s: &Stats) -> String {
             count(s.unrecorded_records),
         ),
     ])
+}
+
+/// What the `read_committed` consumer read, when the run kept it.
+fn consumer(consumer: Option<&ConsumerStats>) -> String {
+    let Some(c) = consumer else {
+        return String::new();
+    };
+    let listed = |p: &[Partition]| {
+        let names: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        names.join(", ")
+    };
+    format!(
+        "<h3>What a read_committed consumer delivered</h3>\n{}",
+        facts_table(&[
+            ("consumer", escape(&c.consumer)),
+            ("records delivered", count(c.delivered)),
+            ("partitions read", listed(&c.partitions)),
+            (
+                "stopped short of the last stable offset",
+                listed(&c.incomplete)
+            ),
+        ])
+    )
 }
 
 /// A section of what producers said about themselves; none when they said

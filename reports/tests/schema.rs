@@ -33,6 +33,7 @@ fn check(config: &SynthConfig, read_all: bool) -> Results {
         ..Options::new(Guarantee::parse_list("exactly-once,order").unwrap())
     });
     run.for_each_event(|e| checker.observe(e).unwrap());
+    checker.consumed(run.consumed.clone());
     checker.begin_log(&run.manifest);
     let read = if read_all { run.logs.len() } else { 1 };
     for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs).take(read) {

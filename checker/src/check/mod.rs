@@ -20,16 +20,18 @@ mod txns;
 pub use idempotence::Idempotence;
 
 use crate::anomaly::{
-    Anomalies, ClientSend, Duplicate, DuplicateCause, FailedButPresent, Fate, KeyPlacement, Kind,
-    LogCopy, Lost, OffsetMismatch, Outcome, Phantom, Reorder,
+    AbortedRead, Anomalies, ClientSend, CommittedSkipped, ConsumerMiss, Duplicate, DuplicateCause,
+    FailedButPresent, Fate, KeyPlacement, Kind, LogCopy, Lost, OffsetMismatch, Outcome, Phantom,
+    Reorder,
 };
+use crate::consumed::{Consumed, ConsumedPartition};
 use crate::guarantee::Guarantee;
 use crate::history::{self, Event, HistoryError, Nanos, NemesisPhase, TxnAction};
 use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId};
 use crate::log::{self, Chunk, LogError, Manifest, Marker, PartitionLog, Record};
 use crate::results::{
-    Findings, IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence, ProducerNote,
-    ProducerStats, Results, SendStats, Session, Stats, Tested, TxnStats, Validity,
+    ConsumerStats, Findings, IndeterminateStats, NemesisNote, PartitionStats, ProducerIdempotence,
+    ProducerNote, ProducerStats, Results, SendStats, Session, Stats, Tested, TxnStats, Validity,
 };
 use bytes::Bytes;
 use extent::Extent;
@@ -129,6 +131,9 @@ pub struct Checker {
     keys: Keys,
     pid_use: PidUse,
     txns: Transactions,
+    /// What a `read_committed` consumer delivered, per partition not read yet.
+    consumed: BTreeMap<Partition, ConsumedPartition>,
+    consumer: Option<ConsumerStats>,
     anomalies: Anomalies,
 }
 
@@ -158,6 +163,8 @@ impl Checker {
             keys: Keys::default(),
             pid_use: PidUse::default(),
             txns: Transactions::default(),
+            consumed: BTreeMap::new(),
+            consumer: None,
         }
     }
 
@@ -516,6 +523,18 @@ impl Checker {
         Ok(state)
     }
 
+    /// Takes what a `read_committed` consumer delivered, before the log: each
+    /// partition's records are compared with it as they are read.
+    pub fn consumed(&mut self, consumed: Consumed) {
+        self.consumer = Some(ConsumerStats {
+            consumer: consumed.consumer,
+            ..ConsumerStats::default()
+        });
+        for p in consumed.partitions {
+            self.consumed.insert(p.partition, p);
+        }
+    }
+
     /// Takes the log manifest before the partitions: which partitions the
     /// read covered and whether it completed.
     pub fn begin_log(&mut self, manifest: &Manifest) {
@@ -533,6 +552,7 @@ impl Checker {
         }
         let chunks = log::split(&bytes, CHUNK_BYTES)?;
         let mut scan = Scan::new(entry);
+        scan.delivery = self.consumed.remove(&entry.partition);
         let threads = self.options.decode_threads.min(chunks.len());
         if threads <= 1 {
             for range in chunks {
@@ -593,6 +613,8 @@ impl Checker {
                 .or_default() += 1;
             if let Some(marker) = batch.control {
                 self.control_records += 1;
+                let control = (batch.first_offset, batch.pid, batch.epoch);
+                self.delivered(scan, control, None, None);
                 let pending = scan.open.remove(&batch.pid).unwrap_or_default();
                 let fate = match marker {
                     Some(Marker::Commit) => Fate::Committed,
@@ -655,6 +677,14 @@ impl Checker {
         foreign: Option<String>,
     ) {
         scan.stats.records += 1;
+        let (_, pid, epoch) = self.places[place as usize];
+        let message = record.message().map(|(m, _)| m);
+        self.delivered(
+            scan,
+            (record.offset, pid, epoch),
+            message,
+            Some(Fate::Committed),
+        );
         if let Some(key) = key {
             let message = record.message().map(|(m, _)| m);
             self.keys.land(key, scan.stats.partition, message);
@@ -673,6 +703,48 @@ impl Checker {
         }
         if attempt == 0 {
             self.check_order(scan, message, place, record, key);
+        }
+    }
+
+    /// Compares a record at `at` (offset, PID, epoch) with what the
+    /// `read_committed` consumer delivered, if the run has that: a
+    /// committed one (`fate`) must have been delivered, anything else (a
+    /// control record has no fate) must not. Only what the consumer covered
+    /// is judged.
+    fn delivered(
+        &mut self,
+        scan: &mut Scan,
+        at: (Offset, ProducerId, Epoch),
+        message: Option<MessageId>,
+        fate: Option<Fate>,
+    ) {
+        let Some(delivery) = &scan.delivery else {
+            return;
+        };
+        let (offset, pid, epoch) = at;
+        if !delivery.covers(offset) {
+            return;
+        }
+        let got = delivery.delivered(offset);
+        let miss = || ConsumerMiss {
+            partition: scan.stats.partition,
+            offset,
+            pid,
+            epoch,
+            message,
+            fate,
+        };
+        let limit = self.options.max_examples;
+        match (fate == Some(Fate::Committed), got) {
+            (true, false) => self
+                .anomalies
+                .committed_skipped
+                .add(limit, || CommittedSkipped(miss())),
+            (false, true) => self
+                .anomalies
+                .aborted_read
+                .add(limit, || AbortedRead(miss())),
+            _ => {}
         }
     }
 
@@ -795,6 +867,13 @@ impl Checker {
         for (pid, pending) in std::mem::take(&mut scan.open) {
             self.settle(&mut scan, pid, None, Fate::NoMarker, pending);
         }
+        if let (Some(delivery), Some(stats)) = (&scan.delivery, &mut self.consumer) {
+            stats.delivered += delivery.count();
+            stats.partitions.push(delivery.partition);
+            if !delivery.complete {
+                stats.incomplete.push(delivery.partition);
+            }
+        }
         self.partitions.insert(scan.stats.partition, scan.stats);
     }
 
@@ -823,6 +902,13 @@ impl Checker {
                 marker,
             };
             self.txns.settle(segment, records);
+        }
+        // Committed records are compared as they count as written.
+        if fate != Fate::Committed {
+            for p in &pending {
+                let message = p.record.message().map(|(m, _)| m);
+                self.delivered(scan, (p.record.offset, pid, p.epoch), message, Some(fate));
+            }
         }
         match fate {
             Fate::Committed => {
@@ -974,7 +1060,38 @@ impl Checker {
         self.partial_reads(&mut unknown);
         self.undecided_input(&mut unknown);
         self.failed_heals(&mut unknown);
+        self.unconsumed(&mut unknown);
         unknown
+    }
+
+    /// Partitions the `read_committed` consumer did not read to the last
+    /// stable offset, or at all: what it may have got wrong beyond is not
+    /// seen.
+    fn unconsumed(&self, unknown: &mut Vec<String>) {
+        let Some(stats) = &self.consumer else { return };
+        let unread = self
+            .partitions
+            .keys()
+            .filter(|p| !stats.partitions.contains(p));
+        let listed = |p: &[Partition]| {
+            p.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let unread: Vec<Partition> = unread.copied().collect();
+        if !unread.is_empty() {
+            unknown.push(format!(
+                "the read_committed consumer did not read partitions {}",
+                listed(&unread)
+            ));
+        }
+        if !stats.incomplete.is_empty() {
+            unknown.push(format!(
+                "the read_committed consumer did not reach the last stable offset of partitions {}",
+                listed(&stats.incomplete)
+            ));
+        }
     }
 
     /// A heal that failed may have left the cluster in a state the final read
@@ -1131,6 +1248,7 @@ impl Checker {
             keys,
             idempotence,
             transactions,
+            consumer: self.consumer,
         }
     }
 }

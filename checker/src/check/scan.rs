@@ -6,6 +6,7 @@
 use super::hashing::FastMap;
 use super::keys::KeyNumber;
 use crate::anomaly::{Anomalies, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat};
+use crate::consumed::ConsumedPartition;
 use crate::ids::{Epoch, MessageId, Offset, Producer, ProducerId, Sequence, NO_PRODUCER_ID};
 use crate::log::{Batch, Record};
 use crate::results::{PartitionStats, SessionStats};
@@ -39,6 +40,9 @@ pub(crate) struct Scan {
     previous: Vec<Option<Sequence>>,
     latest_of: FastMap<(Producer, ProducerId), Latest>,
     pub open: BTreeMap<ProducerId, Vec<Pending>>,
+    /// What a `read_committed` consumer delivered from this partition, when
+    /// the run has it.
+    pub delivery: Option<ConsumedPartition>,
 }
 
 impl Scan {
@@ -56,6 +60,7 @@ impl Scan {
             previous: Vec::new(),
             latest_of: FastMap::default(),
             open: BTreeMap::new(),
+            delivery: None,
         }
     }
 

@@ -23,10 +23,12 @@
 //! producer's next one whose key the partitioner puts there, and the messages
 //! skipped are never sent.
 
+mod consumer;
 mod txn;
 
 use crate::anomaly::{DuplicateCause, Kind};
 use crate::check::Idempotence;
+use crate::consumed::Consumed;
 use crate::history::{Event, Nanos, FORMAT};
 use crate::ids::{
     Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, Txn,
@@ -148,10 +150,14 @@ pub enum Injection {
     /// A transaction asked to commit after another instance took its
     /// `transactional.id`, committed all the same.
     ZombieWrite,
+    /// The consumer delivers a record of an aborted transaction.
+    AbortedRead,
+    /// The consumer reads past a committed record without delivering it.
+    CommittedSkipped,
 }
 
 impl Injection {
-    pub const ALL: [Injection; 20] = [
+    pub const ALL: [Injection; 22] = [
         Injection::Lost,
         Injection::Duplicate(DuplicateCause::SamePidEpoch),
         Injection::Duplicate(DuplicateCause::EpochBump),
@@ -172,6 +178,8 @@ impl Injection {
         Injection::CommitLost,
         Injection::AbortCommitted,
         Injection::ZombieWrite,
+        Injection::AbortedRead,
+        Injection::CommittedSkipped,
     ];
 
     pub fn kind(self) -> Kind {
@@ -191,6 +199,8 @@ impl Injection {
             Injection::CommitLost => Kind::CommitLost,
             Injection::AbortCommitted => Kind::AbortCommitted,
             Injection::ZombieWrite => Kind::ZombieWrite,
+            Injection::AbortedRead => Kind::AbortedRead,
+            Injection::CommittedSkipped => Kind::CommittedSkipped,
         }
     }
 
@@ -247,6 +257,8 @@ pub struct SynthRun {
     /// What the run asked of idempotence, for the checker's options.
     pub asked: Idempotence,
     pub manifest: Manifest,
+    /// What a `read_committed` consumer delivered.
+    pub consumed: Consumed,
     /// Each partition's batches, in manifest order.
     pub logs: Vec<Bytes>,
     pub injected: Vec<Injected>,
@@ -563,6 +575,7 @@ struct Simulation<'a> {
     /// The instances kept to fence it (zombie-write) that have initialised
     /// so far; the next one is `end`.
     fencers: std::ops::Range<Producer>,
+    consumer: consumer::ConsumerView,
 }
 
 impl<'a> Simulation<'a> {
@@ -599,6 +612,7 @@ impl<'a> Simulation<'a> {
             split: BTreeSet::new(),
             next_txn: 0,
             fencers: pidless.end..pidless.end,
+            consumer: consumer::ConsumerView::new(partitions),
         };
         // The ordinary producers, the transactional one (always idempotent,
         // as transactions require), and those for idempotence-off.
@@ -931,6 +945,8 @@ impl<'a> Simulation<'a> {
             },
         );
         self.ends[q as usize] += spec.values.len() as i64;
+        self.consumer
+            .write(q, offset, spec.values.len(), spec.transactional);
         offset
     }
 
@@ -953,6 +969,13 @@ impl<'a> Simulation<'a> {
             | Injection::CommitLost
             | Injection::AbortCommitted
             | Injection::ZombieWrite => self.break_transaction(injection, p, q, k),
+            Injection::AbortedRead => self.read_aborted(p, q, k),
+            Injection::CommittedSkipped => {
+                let (first, offset) = self.send(p, q, 1, Fate::Acked);
+                self.consumer
+                    .skip(q, offset.expect("an acked send is written"));
+                Planted::at(first, offset, 1)
+            }
         };
         self.injected.push(Injected {
             injection,
@@ -1171,6 +1194,7 @@ impl<'a> Simulation<'a> {
             })
             .collect();
         SynthRun {
+            consumed: self.consumer.finish(&self.ends),
             asked: match self.config.idempotent {
                 true => Idempotence::ExplicitTrue,
                 false => Idempotence::ExplicitFalse,

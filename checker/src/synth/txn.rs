@@ -111,6 +111,13 @@ impl Simulation<'_> {
         planted(&parts, 1)
     }
 
+    /// An aborted transaction whose first record the consumer delivers.
+    pub(super) fn read_aborted(&mut self, p: Producer, q: Partition, k: u32) -> Planted {
+        let parts = self.simulate(p, q, k, Shape::clean(false), &[]);
+        self.consumer.deliver(parts[0].partition, parts[0].offset);
+        planted(&parts, 1)
+    }
+
     /// A message committed twice. `txn-resend`: the commit of the first
     /// transaction ends unknown, and the application sends its messages
     /// again in the next. `txn-retry`: the first commits, and its batch is
@@ -276,6 +283,7 @@ impl Simulation<'_> {
         let at = self.ends[q as usize];
         super::encode_marker(&mut self.logs[q as usize], at, pid, epoch, commit);
         self.ends[q as usize] += 1;
+        self.consumer.mark(q, commit);
     }
 }
 

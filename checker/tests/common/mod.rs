@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use bytes::{Bytes, BytesMut};
-use checker::anomaly::TxnStory;
+use checker::anomaly::{ConsumerMiss, TxnStory};
 use checker::history::{Event, FORMAT};
 use checker::ids::{Epoch, Offset, Partition, ProducerId, Sequence};
 use checker::log::{self, Manifest, PartitionLog};
@@ -28,6 +28,7 @@ pub fn check_synth(run: &SynthRun, guarantees: &[Guarantee]) -> Results {
             .observe(e)
             .expect("synthetic histories are consistent")
     });
+    checker.consumed(run.consumed.clone());
     judge(checker, &run.manifest, run.logs.iter().cloned())
 }
 
@@ -160,7 +161,16 @@ pub fn loci(results: &Results, kind: Kind) -> Vec<Locus> {
         Kind::CommitLost => stories(a.commit_lost.examples.iter().map(|e| &e.detail.0)),
         Kind::AbortCommitted => stories(a.abort_committed.examples.iter().map(|e| &e.detail.0)),
         Kind::ZombieWrite => stories(a.zombie_write.examples.iter().map(|e| &e.detail.story)),
+        Kind::AbortedRead => misses(a.aborted_read.examples.iter().map(|e| &e.detail.0)),
+        Kind::CommittedSkipped => misses(a.committed_skipped.examples.iter().map(|e| &e.detail.0)),
     }
+}
+
+/// A consumer's miss's locus: the record's message and place.
+fn misses<'a>(misses: impl Iterator<Item = &'a ConsumerMiss>) -> Vec<Locus> {
+    misses
+        .map(|m| (m.message, Some((m.partition, m.offset))))
+        .collect()
 }
 
 /// A transaction's locus: its first message and its first part's first record.

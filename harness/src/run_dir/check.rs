@@ -43,6 +43,7 @@ fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
     }
     let mut checker = Checker::new(options);
     read_history(dir, &mut checker)?;
+    read_consumed(dir, &mut checker)?;
     read_log(&dir.join("log"), &mut checker)?;
     Ok(checker.finish())
 }
@@ -95,6 +96,30 @@ fn read_history(dir: &Path, checker: &mut Checker) -> Result<()> {
     checker
         .read_history(&history)
         .map_err(|e| Failure::usage(format!("{}: {e}", history_path.display())))
+}
+
+/// `consumed.json`, when the run kept what a `read_committed` consumer
+/// delivered, into the checker.
+fn read_consumed(dir: &Path, checker: &mut Checker) -> Result<()> {
+    let path = dir.join(checker::consumed::FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let consumed = checker::consumed::Consumed::parse(&text).map_err(|e| {
+        Failure::usage(format!(
+            "{}: {e}; the file is damaged: restore it from a copy, or remove it to check the run without the consumer's read",
+            path.display()
+        ))
+    })?;
+    checker.consumed(consumed);
+    Ok(())
 }
 
 /// `log/`: its manifest, then every partition's batches, into the checker.

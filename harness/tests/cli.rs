@@ -308,20 +308,10 @@ fn check_refuses_a_damaged_log_as_a_usage_error_not_an_anomaly() {
         ..SynthConfig::clean(5, 200)
     })
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut history = String::new();
-    run.for_each_event(|e| history += &(serde_json::to_string(e).unwrap() + "\n"));
-    std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
-    let log = dir.path().join("log");
-    std::fs::create_dir(&log).unwrap();
-    std::fs::write(
-        log.join("manifest.json"),
-        serde_json::to_string(&run.manifest).unwrap(),
-    )
-    .unwrap();
+    let dir = synth_run_dir(&run);
     let mut bytes = run.logs[0].to_vec();
     bytes[70] ^= 1; // in the first batch's records, which its CRC covers
-    std::fs::write(log.join("partition-0.bin"), bytes).unwrap();
+    std::fs::write(dir.path().join("log/partition-0.bin"), bytes).unwrap();
 
     let args = [
         "check",
@@ -355,17 +345,7 @@ fn check_compares_what_the_consumer_delivered_and_refuses_a_damaged_file() {
             ..SynthConfig::clean(5, 300)
         })
         .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut history = String::new();
-        run.for_each_event(|e| history += &(serde_json::to_string(e).unwrap() + "\n"));
-        std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
-        let log = dir.path().join("log");
-        std::fs::create_dir(&log).unwrap();
-        let manifest = serde_json::to_string(&run.manifest).unwrap();
-        std::fs::write(log.join("manifest.json"), manifest).unwrap();
-        for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
-            std::fs::write(log.join(&entry.file), bytes).unwrap();
-        }
+        let dir = synth_run_dir(&run);
         let consumed = serde_json::to_string(&run.consumed).unwrap();
         std::fs::write(dir.path().join("consumed.json"), consumed).unwrap();
         dir
@@ -395,4 +375,20 @@ fn check_compares_what_the_consumer_delivered_and_refuses_a_damaged_file() {
         stderr.contains("consumed.json") && stderr.contains("out of order or outside"),
         "{stderr}"
     );
+}
+
+/// A run directory holding a synthetic run's history and log.
+fn synth_run_dir(run: &checker::synth::SynthRun) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = String::new();
+    run.for_each_event(|e| history += &(serde_json::to_string(e).unwrap() + "\n"));
+    std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
+    let log = dir.path().join("log");
+    std::fs::create_dir(&log).unwrap();
+    let manifest = serde_json::to_string(&run.manifest).unwrap();
+    std::fs::write(log.join("manifest.json"), manifest).unwrap();
+    for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
+        std::fs::write(log.join(&entry.file), bytes).unwrap();
+    }
+    dir
 }

@@ -6,13 +6,15 @@
 //! - [`Cluster`]: three KRaft nodes in containers on a network of the run's
 //!   own, torn down however a command ends ([`with_teardown`]).
 //! - Admin requests and the Kafka wire framing under them, and
-//!   [`final_read`]: every partition fetched raw for the checker.
+//!   [`final_read`]: every partition fetched raw for the checker; then
+//!   [`consumer`]: what a `read_committed` consumer is shown of it.
 //! - [`Target`]: the nemesis's door into the cluster, which is how faults
 //!   reach the brokers.
 //!
 //! Nothing here knows of producers, histories or verdicts.
 
 mod admin;
+pub mod consumer;
 mod containers;
 pub mod engine;
 pub mod final_read;

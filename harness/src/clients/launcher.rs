@@ -30,12 +30,15 @@ pub enum Launcher {
 }
 
 impl Launcher {
-    /// Starts producer `producer`. A configuration the library refuses is recorded
-    /// as `config-rejected` and gives None: a result, not a crash. Blocks while a
-    /// driver starts (a JVM takes seconds), so call it off the async threads.
+    /// Starts producer `producer`, transactional under `transactional_id` when
+    /// given (a zombie shares another producer's). A configuration the library
+    /// refuses is recorded as `config-rejected` and gives None: a result, not a
+    /// crash. Blocks while a driver starts (a JVM takes seconds) or a
+    /// transactional producer initialises, so call it off the async threads.
     pub fn create(
         &self,
         producer: Producer,
+        transactional_id: Option<&str>,
         topic: &str,
         sinks: &Sinks,
     ) -> Option<Arc<dyn Client>> {
@@ -43,27 +46,43 @@ impl Launcher {
             Launcher::InProcess {
                 bootstrap,
                 settings,
-            } => InProcess::create(producer, bootstrap, &settings.values(), topic, sinks)
-                .map(|c| Arc::new(c) as Arc<dyn Client>),
+            } => {
+                let settings = settings.instance(transactional_id).values();
+                InProcess::create(producer, bootstrap, &settings, topic, sinks)
+                    .map(|c| Arc::new(c) as Arc<dyn Client>)
+            }
             Launcher::Driver {
                 installed,
                 bootstrap,
                 settings,
                 logs,
-            } => Driver::start(
-                installed,
-                driver::Configure {
-                    protocol: driver::PROTOCOL,
-                    bootstrap,
-                    topic,
-                    producer,
-                    config: &settings.given(),
-                    tuning: &settings.tuning(),
-                },
-                logs,
-                sinks,
-            )
-            .map(|c| Arc::new(c) as Arc<dyn Client>),
+            } => {
+                let settings = settings.instance(transactional_id);
+                Driver::start(
+                    installed,
+                    driver::Configure {
+                        protocol: driver::PROTOCOL,
+                        bootstrap,
+                        topic,
+                        producer,
+                        config: &settings.given(),
+                        tuning: &settings.tuning(),
+                    },
+                    logs,
+                    sinks,
+                )
+                .map(|c| Arc::new(c) as Arc<dyn Client>)
+            }
+        }
+    }
+
+    /// The `transactional.id` producer `producer` of the run starts with;
+    /// None unless the producers are transactional.
+    pub fn transactional_id(&self, producer: Producer) -> Option<String> {
+        match self {
+            Launcher::InProcess { settings, .. } | Launcher::Driver { settings, .. } => {
+                settings.transactional_id(producer)
+            }
         }
     }
 }

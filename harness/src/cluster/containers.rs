@@ -61,6 +61,12 @@ const BROKER_SETTINGS: &[(&str, &str)] = &[
     // A deleted topic's files go after a second instead of a minute: `bench
     // overhead` writes gigabytes a turn and deletes each turn's topic.
     ("LOG_SEGMENT_DELETE_DELAY_MS", "1000"),
+    // A transaction left open past its timeout is aborted within a second of
+    // it instead of ten, so a run's quiet phase can wait it out.
+    (
+        "TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS",
+        "1000",
+    ),
 ];
 
 #[derive(Debug, Clone)]

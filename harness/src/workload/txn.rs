@@ -236,11 +236,6 @@ impl App {
         }
         self.pace.handed(size as u64);
         self.slot().hold.keep().await;
-        if !self.slot().holds(client) {
-            // Crashed meanwhile: the transaction is abandoned, and its
-            // successor's init ends it.
-            return After::Next;
-        }
         self.end(client, txn, end, sends).await
     }
 
@@ -285,6 +280,11 @@ impl App {
     ) -> After {
         let mut calls = 0;
         loop {
+            if !self.slot().holds(client) {
+                // Crashed meanwhile: the transaction is abandoned, and its
+                // successor's init ends it.
+                return After::Next;
+            }
             self.recorder().txn_end(self.producer, txn, end);
             let answer = blocking(client, move |c| c.end(end, END_BOUND)).await;
             answer.record(self.recorder(), self.producer, txn, end);

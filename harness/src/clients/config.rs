@@ -64,7 +64,7 @@ const LINGER_MS: u64 = 5;
 pub const LONGEST_DELIVERY: Duration = Duration::from_secs(300);
 /// The setting that makes a producer transactional. eoscheck gives every
 /// instance its own ([`ProducerConfig::instance`]); the user cannot set it.
-pub const TRANSACTIONAL_ID: &str = "transactional.id";
+const TRANSACTIONAL_ID: &str = "transactional.id";
 /// The coordinator aborts a transaction left open this long. As short as
 /// librdkafka allows with eoscheck's delivery timeout (it refuses a
 /// `message.timeout.ms` above it): the run's quiet phase waits it out, so

@@ -27,10 +27,7 @@ use rdkafka::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{
-    client::{Client, Effective, Record, Refused, Sinks, TxnAnswer},
-    config::TRANSACTIONAL_ID,
-};
+use super::client::{Client, Effective, Record, Refused, Sinks, TxnAnswer};
 use crate::recording::Recorder;
 
 /// How long one call of the transactional init may take. The first init of
@@ -177,10 +174,13 @@ pub struct InProcess {
 }
 
 impl InProcess {
+    /// A producer with `settings`, initialised as transactional when they
+    /// hold its `transactional_id`.
     pub fn create(
         producer: Producer,
         bootstrap: &str,
         settings: &BTreeMap<String, String>,
+        transactional_id: Option<&str>,
         topic: &str,
         sinks: &Sinks,
     ) -> Option<InProcess> {
@@ -201,7 +201,7 @@ impl InProcess {
                 return None;
             }
         };
-        if let Some(id) = settings.get(TRANSACTIONAL_ID) {
+        if let Some(id) = transactional_id {
             init(&made, producer, id, &sinks.recorder)?;
         }
         let _ = sinks.effective.set(effective(&made));

@@ -48,8 +48,15 @@ impl Launcher {
                 settings,
             } => {
                 let settings = settings.instance(transactional_id).values();
-                InProcess::create(producer, bootstrap, &settings, topic, sinks)
-                    .map(|c| Arc::new(c) as Arc<dyn Client>)
+                InProcess::create(
+                    producer,
+                    bootstrap,
+                    &settings,
+                    transactional_id,
+                    topic,
+                    sinks,
+                )
+                .map(|c| Arc::new(c) as Arc<dyn Client>)
             }
             Launcher::Driver {
                 installed,

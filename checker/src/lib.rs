@@ -27,6 +27,7 @@
 //!     partition: 0,
 //!     log_start_offset: 0,
 //!     high_watermark: 0,
+//!     last_stable_offset: None,
 //!     complete: true,
 //!     file: log::file_name(0),
 //! };

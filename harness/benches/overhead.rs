@@ -323,6 +323,9 @@ async fn workload_rate(
             keys,
             launcher,
             app_resend: false,
+            transactions: None,
+            spares: 0,
+            seed: 0,
         },
         recorder.clone(),
     )

@@ -11,6 +11,15 @@ fn eoscheck(args: &[&str]) -> (i32, String) {
     (out.status.code().expect("exited, not killed"), stderr)
 }
 
+/// Each command line exits 64 before any work, saying what it is paired with.
+fn assert_usage_errors(cases: &[(&[&str], &str)]) {
+    for (args, says) in cases {
+        let (code, stderr) = eoscheck(args);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} says {says:?}: {stderr}");
+    }
+}
+
 /// A flag clap rejects is a usage error (64), never clap's default 2, which
 /// eoscheck reserves for an unknown verdict.
 #[test]
@@ -41,7 +50,7 @@ fn flags_out_of_bounds_or_contradicting_each_other_say_what_to_use() {
     let not_a_dir = tempfile::NamedTempFile::new().unwrap();
     let out = not_a_dir.path().join("runs");
     let out = out.to_str().unwrap();
-    for (args, says) in [
+    assert_usage_errors(&[
         (&["run", "--dry-run", "--nemesis", ""][..], "names no fault"),
         (&["run", "--dry-run", "--nemesis", "all,none"], "contradict"),
         (
@@ -92,11 +101,7 @@ fn flags_out_of_bounds_or_contradicting_each_other_say_what_to_use() {
             &["compare", "--clients", "rdkafka", "--out", out],
             "cannot write run directories",
         ),
-    ] {
-        let (code, stderr) = eoscheck(args);
-        assert_eq!(code, 64, "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?} says {says:?}: {stderr}");
-    }
+    ]);
 }
 
 /// A producer setting the library does not take, or a settings file that does
@@ -107,7 +112,7 @@ fn producer_settings_a_library_does_not_take_are_usage_errors_naming_them() {
     let mut bad_file = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut bad_file, b"acks=all\nlinger.ms=\n").unwrap();
     let bad_file = bad_file.path().to_str().unwrap().to_owned();
-    for (args, says) in [
+    assert_usage_errors(&[
         (
             &["run", "--dry-run", "--producer-config", "lingr.ms=5"][..],
             "`lingr.ms` is neither a standard Kafka producer setting nor one rdkafka documents (did you mean `linger.ms`?)",
@@ -153,11 +158,7 @@ fn producer_settings_a_library_does_not_take_are_usage_errors_naming_them() {
             "message.max.bytes",
         ),
         (&["run", "--dry-run", "--keys", "0"], "--keys must be at least 1"),
-    ] {
-        let (code, stderr) = eoscheck(args);
-        assert_eq!(code, 64, "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?} says {says:?}: {stderr}");
-    }
+    ]);
 }
 
 /// The dry run shows where every setting came from and warns of the user's
@@ -199,6 +200,104 @@ fn the_plan_shows_each_settings_origin_and_the_users_contradictions() {
     assert!(
         stdout.contains("preset: library-defaults\npromised:"),
         "nothing set: {stdout}"
+    );
+}
+
+/// The transactional flags and the zombie apply only to producers that send
+/// in transactions, and `transactional.id` is eoscheck's to give: each is
+/// refused before any work, saying what applies.
+#[test]
+fn transactional_flags_and_faults_are_refused_where_nothing_is_transactional() {
+    assert_usage_errors(&[
+        (
+            &["run", "--dry-run", "--txn-size", "3"][..],
+            "--txn-size applies to transactional presets (transactional, transactional-resend); idempotent sends no transactions",
+        ),
+        (
+            &["run", "--dry-run", "--preset", "app-resend", "--abort-rate", "0.5"],
+            "--abort-rate applies to transactional presets",
+        ),
+        (
+            &["compare", "--dry-run", "--clients", "rdkafka", "--txn-size", "3"],
+            "idempotent, at-least-once sends no transactions",
+        ),
+        (
+            &["run", "--dry-run", "--nemesis", "kill-leader,zombie"],
+            "--nemesis: zombie needs producers that send in transactions",
+        ),
+        (
+            &["compare", "--dry-run", "--clients", "rdkafka", "--presets", "transactional,idempotent", "--nemesis", "zombie"],
+            "zombie needs producers that send in transactions",
+        ),
+        (
+            &["run", "--dry-run", "--preset", "transactional", "--abort-rate", "1.5"],
+            "--abort-rate 1.5 is not a share from 0 to 1",
+        ),
+        (
+            &["run", "--dry-run", "--preset", "transactional", "--txn-size", "0..4"],
+            "a transaction holds at least 1 message",
+        ),
+        (
+            &["run", "--dry-run", "--preset", "transactional", "--txn-size", "5..2"],
+            "the least count is more than the most",
+        ),
+        (
+            &["run", "--dry-run", "--preset", "transactional", "--txn-size", "20000"],
+            "--txn-size 20000 is more than 10000",
+        ),
+        (
+            &["run", "--dry-run", "--preset", "transactional", "--producer-config", "transactional.id=mine"],
+            "`transactional.id` is eoscheck's to give",
+        ),
+    ]);
+}
+
+/// A transactional run's plan: each instance's `transactional.id`, the
+/// transaction timeout, the transactions, and `all` with the zombie in it
+/// (left out of a plain preset's `all`).
+#[test]
+fn the_transactional_plan_shows_its_ids_timeout_transactions_and_the_zombie() {
+    let plan = |preset: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+            .args(["run", "--dry-run", "--seed", "3", "--time-limit", "900"])
+            .args([
+                "--preset",
+                preset,
+                "--txn-size",
+                "2..5",
+                "--abort-rate",
+                "0.25",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{preset}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = plan("transactional");
+    for line in [
+        "  transactional.id=eoscheck-<run id>-<producer> (eoscheck)",
+        "  transaction.timeout.ms=30000 (eoscheck)",
+        "promised: no-loss, no-duplicates, order, atomicity",
+        "transactions: 2..5 messages each, 0.25 aborted on purpose\n",
+        "start  zombie",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+    let stdout = plan("transactional-resend");
+    assert!(stdout.contains("promised: no-loss, atomicity"), "{stdout}");
+    assert!(
+        stdout.contains("an unknown commit's messages resent"),
+        "{stdout}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["run", "--dry-run", "--seed", "3", "--time-limit", "900"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("start  client-crash"), "{stdout}");
+    assert!(
+        !stdout.contains("zombie") && !stdout.contains("transaction"),
+        "{stdout}"
     );
 }
 

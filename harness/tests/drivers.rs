@@ -79,6 +79,7 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                 })?;
                 let config = RunConfig {
                     preset,
+                    transactions: Default::default(),
                     client: client.clone(),
                     guarantees: preset.guarantees(),
                     faults: vec![Fault::AckLoss],

@@ -37,6 +37,7 @@ async fn run_case(
     let flags: Vec<String> = case.settings.iter().map(|s| s.to_string()).collect();
     let config = RunConfig {
         preset: case.preset,
+        transactions: Default::default(),
         user: UserSettings::parse(&flags, None).unwrap(),
         client: clients::resolve(&"rdkafka".parse().unwrap()).unwrap(),
         guarantees: case.preset.guarantees(),

@@ -22,6 +22,7 @@ async fn run_preset(
 ) -> (Results, RunDir) {
     let config = run::RunConfig {
         preset,
+        transactions: Default::default(),
         client: clients::resolve(&"rdkafka".parse().unwrap()).unwrap(),
         guarantees: preset.guarantees(),
         faults: vec![Fault::AckLoss],

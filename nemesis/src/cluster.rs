@@ -5,6 +5,20 @@ use anyhow::Result;
 /// A broker's node id (1, 2, 3 in a default cluster).
 pub type NodeId = i32;
 
+/// What [`Cluster::start_zombie`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zombie {
+    /// The producer the newcomer fences, e.g. `producer 1`.
+    pub victim: String,
+    /// The newcomer, under its own producer number, e.g. `producer 3`.
+    pub newcomer: String,
+    /// The `transactional.id` they share.
+    pub transactional_id: String,
+    /// Whether the victim was held mid-transaction while the newcomer
+    /// started (it may not reach one in time, when a fault stalls it).
+    pub mid_transaction: bool,
+}
+
 /// What the nemesis may do to the cluster under test. The harness implements it
 /// over Docker and Kafka's admin protocol; every address it hands out belongs to
 /// the run's own containers.
@@ -45,6 +59,10 @@ pub trait Cluster: Send + Sync {
     /// Restarts one producer of the workload so that it comes back with a new
     /// producer id; returns which producer.
     fn crash_client(&self) -> impl Future<Output = Result<String>> + Send;
+    /// Starts a second instance of one transactional producer of the
+    /// workload, with its `transactional.id`, under a producer number of its
+    /// own, while the first is mid-transaction: its init fences the first.
+    fn start_zombie(&self) -> impl Future<Output = Result<Zombie>> + Send;
 
     /// Waits until all brokers are registered and every partition has a leader
     /// and a full ISR.

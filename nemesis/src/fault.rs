@@ -33,10 +33,13 @@ pub enum Fault {
     LeaderTransfer,
     /// A producer of the workload restarted: it comes back with a new producer id.
     ClientCrash,
+    /// A second instance of a transactional producer, with its
+    /// `transactional.id`, started while the first is mid-transaction.
+    Zombie,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 13] = [
         Fault::PartitionLeader,
         Fault::PartitionHalves,
         Fault::PartitionRing,
@@ -49,6 +52,7 @@ impl Fault {
         Fault::Netem,
         Fault::LeaderTransfer,
         Fault::ClientCrash,
+        Fault::Zombie,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,10 +83,23 @@ impl Fault {
         faults::spec(self)
     }
 
-    /// Parses `--nemesis`: a comma-separated list of names, `all` or `none`.
-    /// A list that names nothing, or `none` beside a fault, is refused: either
-    /// would silently run something other than what was asked.
-    pub fn parse_list(list: &str) -> Result<Vec<Fault>, FaultError> {
+    /// Whether the fault needs producers that send in transactions.
+    pub fn needs_transactions(self) -> bool {
+        self == Fault::Zombie
+    }
+
+    /// Whether the fault can be injected into a workload whose producers are
+    /// `transactional` or not.
+    pub fn applies(self, transactional: bool) -> bool {
+        transactional || !self.needs_transactions()
+    }
+
+    /// Parses `--nemesis`: a comma-separated list of names, `all` or `none`,
+    /// for a workload whose producers are `transactional` or not: `all` means
+    /// every fault that applies to it. A list that names nothing, `none` beside
+    /// a fault, or a fault that cannot apply is refused: each would silently
+    /// run something other than what was asked.
+    pub fn parse_list(list: &str, transactional: bool) -> Result<Vec<Fault>, FaultError> {
         let names: Vec<&str> = list
             .split(',')
             .map(str::trim)
@@ -101,9 +118,15 @@ impl Fault {
         let mut faults = Vec::new();
         for name in names {
             match name {
-                "all" => faults.extend(Fault::ALL),
+                "all" => faults.extend(Fault::ALL.into_iter().filter(|f| f.applies(transactional))),
                 "none" => {}
-                _ => faults.push(name.parse()?),
+                _ => {
+                    let fault: Fault = name.parse()?;
+                    if !fault.applies(transactional) {
+                        return Err(FaultError::NeedsTransactions(fault));
+                    }
+                    faults.push(fault);
+                }
             }
         }
         faults.sort();
@@ -136,6 +159,8 @@ pub enum FaultError {
     Empty,
     /// `none` beside a fault (or `all`).
     NoneWith(String),
+    /// A fault named for producers that send no transactions.
+    NeedsTransactions(Fault),
 }
 
 impl fmt::Display for FaultError {
@@ -155,6 +180,10 @@ impl fmt::Display for FaultError {
             FaultError::NoneWith(other) => write!(
                 f,
                 "`none` and {other:?} contradict each other; give `none` alone for a run without faults"
+            ),
+            FaultError::NeedsTransactions(fault) => write!(
+                f,
+                "{fault} needs producers that send in transactions (a transactional preset: transactional, transactional-resend)"
             ),
         }
     }
@@ -179,26 +208,46 @@ mod tests {
 
     #[test]
     fn lists_expand_all_and_none_and_reject_typos() {
-        assert_eq!(Fault::parse_list("all").unwrap().len(), 12);
-        assert!(Fault::parse_list("none").unwrap().is_empty());
+        assert_eq!(Fault::parse_list("all", true).unwrap().len(), 13);
+        assert!(Fault::parse_list("none", false).unwrap().is_empty());
         assert_eq!(
-            Fault::parse_list("kill-leader, ack-loss,kill-leader").unwrap(),
+            Fault::parse_list("kill-leader, ack-loss,kill-leader", false).unwrap(),
             vec![Fault::AckLoss, Fault::KillLeader]
         );
-        assert_eq!(Fault::parse_list(" , "), Err(FaultError::Empty));
-        assert_eq!(Fault::parse_list(""), Err(FaultError::Empty));
+        assert_eq!(Fault::parse_list(" , ", false), Err(FaultError::Empty));
+        assert_eq!(Fault::parse_list("", false), Err(FaultError::Empty));
         assert_eq!(
-            Fault::parse_list("all,none"),
+            Fault::parse_list("all,none", false),
             Err(FaultError::NoneWith("all".into()))
         );
         assert_eq!(
-            Fault::parse_list("none,kill-leader"),
+            Fault::parse_list("none,kill-leader", false),
             Err(FaultError::NoneWith("kill-leader".into()))
         );
-        let err = Fault::parse_list("ack-los").unwrap_err().to_string();
+        let err = Fault::parse_list("ack-los", false).unwrap_err().to_string();
         assert!(
             err.contains("\"ack-los\"") && err.contains("ack-loss"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_zombie_applies_only_to_transactional_producers() {
+        let plain = Fault::parse_list("all", false).unwrap();
+        assert_eq!(plain.len(), 12);
+        assert!(!plain.contains(&Fault::Zombie));
+        assert!(Fault::parse_list("all", true)
+            .unwrap()
+            .contains(&Fault::Zombie));
+        assert_eq!(
+            Fault::parse_list("kill-leader,zombie", false),
+            Err(FaultError::NeedsTransactions(Fault::Zombie))
+        );
+        let err = FaultError::NeedsTransactions(Fault::Zombie).to_string();
+        assert!(err.contains("transactional preset"), "{err}");
+        assert_eq!(
+            Fault::parse_list("zombie", true).unwrap(),
+            vec![Fault::Zombie]
         );
     }
 }

@@ -260,6 +260,9 @@ mod tests {
             fail_while(&self.crash_failures, "the producer's restart")?;
             Ok("producer 0".into())
         }
+        async fn start_zombie(&self) -> Result<crate::Zombie> {
+            bail!("this cluster runs no transactional producers")
+        }
         async fn wait_whole(&self, timeout: Duration) -> Result<()> {
             let took = self
                 .recoveries

@@ -23,7 +23,7 @@ mod keeper;
 mod nemesis;
 mod schedule;
 
-pub use cluster::{Cluster, NodeId};
+pub use cluster::{Cluster, NodeId, Zombie};
 pub use fault::{Fault, FaultError};
 pub use keeper::{Keeper, Kept, WHOLE_WITHIN};
 pub use nemesis::{FaultEvent, Nemesis, Phase};

@@ -174,6 +174,7 @@ mod tests {
             partition: 0,
             log_start_offset: from,
             high_watermark: 0,
+            last_stable_offset: None,
             complete: true,
             file: String::new(),
         };

@@ -42,6 +42,12 @@ pub struct PartitionLog {
     pub log_start_offset: Offset,
     /// The high watermark the read reached (one past the last offset read).
     pub high_watermark: Offset,
+    /// Where a `read_committed` consumer stops: the first offset of the
+    /// earliest transaction still open, or the high watermark when none is.
+    /// Asked of the leader once the read ended; none in runs from before
+    /// eoscheck recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stable_offset: Option<Offset>,
     /// Whether the read got from `log_start_offset` to `high_watermark`.
     pub complete: bool,
     /// File name within `log/`, normally [`file_name`].

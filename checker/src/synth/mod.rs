@@ -1189,6 +1189,7 @@ impl<'a> Simulation<'a> {
                 partition: q,
                 log_start_offset: 0,
                 high_watermark: self.ends[q as usize],
+                last_stable_offset: None,
                 complete: true,
                 file: log::file_name(q),
             })

@@ -258,6 +258,7 @@ impl Run {
                     partition: p,
                     log_start_offset: 0,
                     high_watermark: 0,
+                    last_stable_offset: None,
                     complete: true,
                     file: log::file_name(p),
                 })

@@ -62,6 +62,18 @@ const LINGER_MS: u64 = 5;
 /// How long the quiet phase waits at most for what the producers hold: the
 /// library's own delivery timeout where the run leaves it to the library.
 pub const LONGEST_DELIVERY: Duration = Duration::from_secs(300);
+/// The setting that makes a producer transactional. eoscheck gives every
+/// instance its own ([`ProducerConfig::instance`]); the user cannot set it.
+const TRANSACTIONAL_ID: &str = "transactional.id";
+/// The coordinator aborts a transaction left open this long. As short as
+/// librdkafka allows with eoscheck's delivery timeout (it refuses a
+/// `message.timeout.ms` above it): the run's quiet phase waits it out, so
+/// that nothing is left open when the log is read.
+const TRANSACTION_TIMEOUT_MS: u64 = DELIVERY_TIMEOUT_MS;
+/// What `transactional.id` holds in run.json: each instance's own is this
+/// with the run's id and the producer's number in place of the two names.
+const RUN_PLACE: &str = "<run id>";
+const PRODUCER_PLACE: &str = "<producer>";
 
 impl ProducerConfig {
     /// The preset's settings, `user`'s over them, and eoscheck's tuning where
@@ -77,7 +89,60 @@ impl ProducerConfig {
         if preset != Preset::LibraryDefaults {
             config.add_tuning(library);
         }
+        if preset.transactional() {
+            config.add_transactions();
+        }
         config
+    }
+
+    /// A `transactional.id` for every instance, and the transaction timeout
+    /// at least as long as the delivery timeout (librdkafka requires it).
+    fn add_transactions(&mut self) {
+        let id = format!("eoscheck-{RUN_PLACE}-{PRODUCER_PLACE}");
+        self.set(TRANSACTIONAL_ID, id, Origin::Eoscheck);
+        let delivery = ["delivery.timeout.ms", "message.timeout.ms"]
+            .iter()
+            .find_map(|n| self.value(n)?.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        self.tune(
+            &["transaction.timeout.ms"],
+            TRANSACTION_TIMEOUT_MS.max(delivery),
+        );
+    }
+
+    /// The configuration of run `run`: each instance's `transactional.id`
+    /// names it, so no two runs on one cluster share one.
+    pub fn of_run(mut self, run: &str) -> ProducerConfig {
+        if let Some(id) = self.0.get_mut(TRANSACTIONAL_ID) {
+            id.value = id.value.replace(RUN_PLACE, run);
+        }
+        self
+    }
+
+    /// The `transactional.id` of producer `producer` of the run; None
+    /// unless the producers are transactional.
+    pub fn transactional_id(&self, producer: u32) -> Option<String> {
+        let id = self.value(TRANSACTIONAL_ID)?;
+        Some(id.replace(PRODUCER_PLACE, &producer.to_string()))
+    }
+
+    /// The configuration of one instance: with `transactional_id` (which a
+    /// second instance of a producer shares with the first), or none.
+    pub fn instance(&self, transactional_id: Option<&str>) -> ProducerConfig {
+        let mut config = self.clone();
+        config.0.remove(TRANSACTIONAL_ID);
+        if let Some(id) = transactional_id {
+            config.set(TRANSACTIONAL_ID, id.to_owned(), Origin::Eoscheck);
+        }
+        config
+    }
+
+    /// How long the coordinator leaves a transaction open before it aborts
+    /// it; None unless the producers are transactional.
+    pub fn transaction_timeout(&self) -> Option<Duration> {
+        self.value(TRANSACTIONAL_ID)?;
+        let ms = self.value("transaction.timeout.ms")?.trim().parse().ok()?;
+        Some(Duration::from_millis(ms))
     }
 
     fn set(&mut self, name: &str, value: String, origin: Origin) {
@@ -117,23 +182,24 @@ impl ProducerConfig {
 
     /// Name → value, every setting.
     pub fn values(&self) -> BTreeMap<String, String> {
-        self.of(|_| true)
+        self.of(|_, _| true)
     }
 
-    /// The preset's and the user's settings: the library honours or refuses them.
+    /// The preset's and the user's settings, and the instance's
+    /// `transactional.id`: the library honours or refuses them.
     pub fn given(&self) -> BTreeMap<String, String> {
-        self.of(|o| o != Origin::Eoscheck)
+        self.of(|name, o| o != Origin::Eoscheck || name == TRANSACTIONAL_ID)
     }
 
     /// eoscheck's tuning: applied where the library can express it.
     pub fn tuning(&self) -> BTreeMap<String, String> {
-        self.of(|o| o == Origin::Eoscheck)
+        self.of(|name, o| o == Origin::Eoscheck && name != TRANSACTIONAL_ID)
     }
 
-    fn of(&self, origin: impl Fn(Origin) -> bool) -> BTreeMap<String, String> {
+    fn of(&self, keep: impl Fn(&str, Origin) -> bool) -> BTreeMap<String, String> {
         self.0
             .iter()
-            .filter(|(_, s)| origin(s.origin))
+            .filter(|(name, s)| keep(name, s.origin))
             .map(|(k, s)| (k.clone(), s.value.clone()))
             .collect()
     }
@@ -252,6 +318,11 @@ impl UserSettings {
     fn push(&mut self, name: &str, value: &str, at: String) -> Result<(), String> {
         if name.is_empty() {
             return Err(format!("{at}: a setting without a name"));
+        }
+        if name == TRANSACTIONAL_ID {
+            return Err(format!(
+                "{at}: `{TRANSACTIONAL_ID}` is eoscheck's to give: every instance of a transactional preset (--preset transactional) gets one of its own"
+            ));
         }
         if value.is_empty() {
             return Err(format!(

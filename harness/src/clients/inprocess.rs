@@ -3,18 +3,22 @@
 //! Completions are written to the history from librdkafka's delivery callback, with
 //! librdkafka's own verdict on each failed message (`rd_kafka_message_status`):
 //! NOT_PERSISTED is a definite failure, anything else is indeterminate.
+//!
+//! A producer given a `transactional.id` is initialised when it is made
+//! (which fences any earlier instance with that id), and its transaction
+//! calls' errors become [`TxnAnswer`]s by librdkafka's own flags on them.
 
 use std::{
     collections::BTreeMap,
     ffi::CStr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use checker::{ids::Producer, SendKey};
+use checker::{history::TxnAction, ids::Producer, SendKey};
 use rdkafka::{
     config::ClientConfig,
-    error::{KafkaError, RDKafkaErrorCode},
+    error::{KafkaError, RDKafkaError, RDKafkaErrorCode},
     producer::{
         BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
     },
@@ -23,8 +27,18 @@ use rdkafka::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::client::{Client, Effective, Record, Refused, Sinks};
+use super::client::{Client, Effective, Record, Refused, Sinks, TxnAnswer};
 use crate::recording::Recorder;
+
+/// How long one call of the transactional init may take. The first init of
+/// a cluster creates `__transaction_state` (50 partitions), which takes
+/// seconds; a broker fault can take more.
+const INIT_BOUND: Duration = Duration::from_secs(30);
+/// Inits made while the answer is retriable (librdkafka resumes the same one).
+const INIT_CALLS: u32 = 3;
+/// The least a commit or abort call gets after its flush, however little of
+/// its bound the flush left: a call without time only times out.
+const LEAST_CALL: Duration = Duration::from_secs(1);
 
 /// The librdkafka release linked in: the in-process client's version.
 pub fn version() -> String {
@@ -160,10 +174,13 @@ pub struct InProcess {
 }
 
 impl InProcess {
+    /// A producer with `settings`, initialised as transactional when they
+    /// hold its `transactional_id`.
     pub fn create(
         producer: Producer,
         bootstrap: &str,
         settings: &BTreeMap<String, String>,
+        transactional_id: Option<&str>,
         topic: &str,
         sinks: &Sinks,
     ) -> Option<InProcess> {
@@ -177,21 +194,116 @@ impl InProcess {
             session: Mutex::new(None),
             resend: sinks.resend.clone(),
         };
-        match config.create_with_context::<_, ThreadedProducer<Context>>(context) {
-            Ok(p) => {
-                let _ = sinks.effective.set(effective(&p));
-                Some(InProcess {
-                    producer: p,
-                    recorder: sinks.recorder.clone(),
-                    topic: topic.to_owned(),
-                })
-            }
+        let made = match config.create_with_context::<_, ThreadedProducer<Context>>(context) {
+            Ok(p) => p,
             Err(e) => {
                 sinks.recorder.config_rejected(producer, e.to_string());
-                None
+                return None;
             }
+        };
+        if let Some(id) = transactional_id {
+            init(&made, producer, id, &sinks.recorder)?;
+        }
+        let _ = sinks.effective.set(effective(&made));
+        Some(InProcess {
+            producer: made,
+            recorder: sinks.recorder.clone(),
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Waits up to `bound` for every handed-over send to complete. librdkafka's
+    /// own flush looks every 10 ms; the rdkafka crate's sleeps up to 100 ms at
+    /// a time on a queue the producer's polling thread empties meanwhile.
+    fn flush(&self, bound: Duration) -> Result<(), KafkaError> {
+        let ms = i32::try_from(bound.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: the client lives as long as `self`; librdkafka's calls are
+        // safe from any thread.
+        let code =
+            unsafe { rdkafka::bindings::rd_kafka_flush(self.producer.client().native_ptr(), ms) };
+        match RDKafkaErrorCode::from(code) {
+            RDKafkaErrorCode::NoError => Ok(()),
+            error => Err(KafkaError::Flush(error)),
         }
     }
+}
+
+/// The transactional init of `made`, under `transactional_id`, tried again
+/// while librdkafka says the same call may succeed. A configuration the
+/// cluster refuses (a transaction timeout above the brokers' most, no
+/// transactions at all) is `config-rejected`; any other failure leaves the
+/// instance unusable (`producer-fatal`).
+fn init(
+    made: &ThreadedProducer<Context>,
+    producer: Producer,
+    transactional_id: &str,
+    recorder: &Recorder,
+) -> Option<()> {
+    let mut calls = 0;
+    let error = loop {
+        calls += 1;
+        match made.init_transactions(INIT_BOUND) {
+            Ok(()) => {
+                recorder.txn_init(producer, transactional_id.to_owned());
+                return Some(());
+            }
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && calls < INIT_CALLS => continue,
+            Err(e) => break e,
+        }
+    };
+    let refused = matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::InvalidTransactionTimeout | RDKafkaErrorCode::UnsupportedFeature)
+    );
+    let reason = format!(
+        "init_transactions for {transactional_id}: {}",
+        described(&error)
+    );
+    if refused {
+        recorder.config_rejected(producer, reason);
+    } else {
+        recorder.fatal(producer, reason);
+    }
+    None
+}
+
+/// An error as librdkafka names and says it.
+fn described(error: &KafkaError) -> String {
+    match error {
+        KafkaError::Transaction(e) => format!("{}: {e}", e.name()),
+        other => other.to_string(),
+    }
+}
+
+/// What the application makes of a transaction call's error: librdkafka's
+/// own flags on it. The rdkafka crate flushes before it commits; a flush
+/// that times out never reached the commit, whose outcome is then as open
+/// as a commit that timed out.
+fn answer(error: KafkaError) -> TxnAnswer {
+    let text = described(&error);
+    match &error {
+        KafkaError::Transaction(e) if e.txn_requires_abort() => TxnAnswer::Abortable(text),
+        KafkaError::Transaction(e) if e.is_retriable() => TxnAnswer::Retriable(text),
+        KafkaError::Flush(_) => TxnAnswer::Retriable(text),
+        KafkaError::Transaction(e) => TxnAnswer::Fatal {
+            fenced: fencing(e),
+            error: text,
+        },
+        _ => TxnAnswer::Fatal {
+            error: text,
+            fenced: false,
+        },
+    }
+}
+
+/// Whether the error says another instance has taken the `transactional.id`.
+fn fencing(error: &RDKafkaError) -> bool {
+    matches!(
+        error.code(),
+        RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+    )
 }
 
 impl Client for InProcess {
@@ -222,7 +334,7 @@ impl Client for InProcess {
     }
 
     fn close(&self, bound: Duration) {
-        let _ = self.producer.flush(bound);
+        let _ = self.flush(bound);
     }
 
     /// Purged messages complete as indeterminate: librdkafka cannot say whether
@@ -231,5 +343,27 @@ impl Client for InProcess {
         self.producer
             .purge(PurgeConfig::default().queue().inflight());
         let _ = self.producer.flush(Duration::from_secs(5));
+    }
+
+    fn begin(&self) -> Result<(), TxnAnswer> {
+        self.producer.begin_transaction().map_err(answer)
+    }
+
+    /// Both ends wait for the transaction's sends first, within the same
+    /// bound: a commit must, and an abort then ends a transaction whose
+    /// records are in the log, which is what its marker is there to hide (an
+    /// abort right after the sends would purge them before any was sent).
+    fn end(&self, end: TxnAction, bound: Duration) -> TxnAnswer {
+        let deadline = Instant::now() + bound;
+        let flushed = self.flush(bound);
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(LEAST_CALL);
+        let result = match end {
+            TxnAction::Commit => flushed.and_then(|()| self.producer.commit_transaction(left)),
+            // A send that never completes is purged by the abort.
+            TxnAction::Abort => self.producer.abort_transaction(left),
+        };
+        result.map_or_else(answer, |()| TxnAnswer::Ok)
     }
 }

@@ -16,6 +16,13 @@ pub enum Preset {
     AtMostOnce,
     Inflight6,
     AppResend,
+    /// Idempotent settings, a `transactional.id` per producer instance, and
+    /// every message sent inside a transaction.
+    Transactional,
+    /// `transactional`, and the application resends a transaction's messages
+    /// in its next transaction when a commit's outcome stays unknown, which
+    /// Kafka's exactly-once does not cover.
+    TransactionalResend,
     /// Nothing set beyond what connecting and the workload need: the
     /// library's own defaults for its version decide.
     LibraryDefaults,
@@ -25,7 +32,7 @@ pub enum Preset {
 const MAX_RETRIES: u32 = i32::MAX as u32;
 
 impl Preset {
-    pub const ALL: [Preset; 8] = [
+    pub const ALL: [Preset; 10] = [
         Preset::Idempotent,
         Preset::IdempotentInflight1,
         Preset::AtLeastOnce,
@@ -33,6 +40,8 @@ impl Preset {
         Preset::AtMostOnce,
         Preset::Inflight6,
         Preset::AppResend,
+        Preset::Transactional,
+        Preset::TransactionalResend,
         Preset::LibraryDefaults,
     ];
 
@@ -45,6 +54,8 @@ impl Preset {
             Preset::AtMostOnce => "at-most-once",
             Preset::Inflight6 => "inflight-6",
             Preset::AppResend => "app-resend",
+            Preset::Transactional => "transactional",
+            Preset::TransactionalResend => "transactional-resend",
             Preset::LibraryDefaults => "library-defaults",
         }
     }
@@ -53,7 +64,10 @@ impl Preset {
     /// (eoscheck's short timeouts are added apart: [`super::ProducerConfig`]).
     pub fn settings(self) -> Vec<(&'static str, String)> {
         let (idempotence, acks, retries, max_in_flight) = match self {
-            Preset::Idempotent | Preset::AppResend => (true, "all", MAX_RETRIES, 5),
+            Preset::Idempotent
+            | Preset::AppResend
+            | Preset::Transactional
+            | Preset::TransactionalResend => (true, "all", MAX_RETRIES, 5),
             Preset::IdempotentInflight1 => (true, "all", MAX_RETRIES, 1),
             Preset::Inflight6 => (true, "all", MAX_RETRIES, 6),
             Preset::AtLeastOnce => (false, "all", MAX_RETRIES, 5),
@@ -75,8 +89,17 @@ impl Preset {
     /// What the configuration promises. `inflight-6` asks for idempotence, so it is
     /// judged by what idempotence promises: a client that silently drops it fails.
     /// `library-defaults` promises what modern defaults are said to give.
+    /// `transactional-resend` promises what `app-resend` does, and atomicity:
+    /// a resent transaction is a new one, all or nothing like every other.
     pub fn guarantees(self) -> Vec<Guarantee> {
         match self {
+            Preset::Transactional => vec![
+                Guarantee::NoLoss,
+                Guarantee::NoDuplicates,
+                Guarantee::Order,
+                Guarantee::Atomicity,
+            ],
+            Preset::TransactionalResend => vec![Guarantee::NoLoss, Guarantee::Atomicity],
             Preset::Idempotent
             | Preset::IdempotentInflight1
             | Preset::Inflight6
@@ -92,6 +115,18 @@ impl Preset {
     /// Whether the application itself resends a message whose send failed.
     pub fn app_resends(self) -> bool {
         self == Preset::AppResend
+    }
+
+    /// Whether the producers send in transactions, each instance with a
+    /// `transactional.id` of its own.
+    pub fn transactional(self) -> bool {
+        matches!(self, Preset::Transactional | Preset::TransactionalResend)
+    }
+
+    /// Whether the application resends a transaction whose commit's outcome
+    /// it never learnt, in its next transaction.
+    pub fn resends_transactions(self) -> bool {
+        self == Preset::TransactionalResend
     }
 }
 

@@ -54,6 +54,10 @@ const BROKER_SETTINGS: &[(&str, &str)] = &[
     ("OFFSETS_TOPIC_REPLICATION_FACTOR", "3"),
     ("TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "3"),
     ("TRANSACTION_STATE_LOG_MIN_ISR", "2"),
+    // The transaction coordinators' log is made when the first producer
+    // initialises; at Kafka's 50 partitions that took 20 s on a 2-core
+    // machine, the first transactional run waiting for it.
+    ("TRANSACTION_STATE_LOG_NUM_PARTITIONS", "10"),
     ("GROUP_INITIAL_REBALANCE_DELAY_MS", "0"),
     // A cut-off follower leaves the ISR after 10s instead of 30s, so faults show
     // their effect within a short run.
@@ -61,6 +65,12 @@ const BROKER_SETTINGS: &[(&str, &str)] = &[
     // A deleted topic's files go after a second instead of a minute: `bench
     // overhead` writes gigabytes a turn and deletes each turn's topic.
     ("LOG_SEGMENT_DELETE_DELAY_MS", "1000"),
+    // A transaction left open past its timeout is aborted within a second of
+    // it instead of ten, so a run's quiet phase can wait it out.
+    (
+        "TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS",
+        "1000",
+    ),
 ];
 
 #[derive(Debug, Clone)]

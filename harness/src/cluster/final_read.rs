@@ -4,7 +4,11 @@
 //! The checker decodes these bytes itself (`eoscheck check` must work on a copied
 //! run directory years later), so the reader only frames complete RecordBatches and
 //! never interprets records. Fetch v12 still names topics (v13+ wants topic ids) and
-//! is served by Kafka 3.9 and 4.x alike.
+//! is served by Kafka 3.9 and 4.x alike. The fetch reads uncommitted
+//! (isolation level 0): up to the high watermark, with every transaction's
+//! records and markers, aborted and open ones too, never stopping at the last
+//! stable offset. That offset, where a `read_committed` consumer would stop,
+//! is asked for apart (ListOffsets) and kept in the manifest beside it.
 
 use std::{
     fs::File,
@@ -18,13 +22,19 @@ use bytes::Bytes;
 use kafka_protocol::{
     messages::{
         fetch_request::{FetchPartition, FetchTopic},
-        FetchRequest, TopicName,
+        list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
+        FetchRequest, ListOffsetsRequest, TopicName,
     },
     protocol::StrBytes,
 };
 use tracing::debug;
 
 use super::{containers::Cluster, wire::Connection};
+
+/// How long after its transaction timeout a transaction left open has been
+/// aborted at the latest: the brokers look for such every second (see
+/// `BROKER_SETTINGS`), and writing the markers takes a moment.
+const ABORTED_WITHIN: Duration = Duration::from_secs(6);
 
 /// Attempts at reading one partition before it is declared incomplete.
 const READ_ATTEMPTS: usize = 6;
@@ -64,6 +74,7 @@ pub async fn read_topic(
                 partition,
                 log_start_offset: read.log_start_offset,
                 high_watermark: read.high_watermark,
+                last_stable_offset: read.last_stable_offset,
                 complete: true,
                 file,
             },
@@ -71,6 +82,7 @@ pub async fn read_topic(
                 partition,
                 log_start_offset: 0,
                 high_watermark: 0,
+                last_stable_offset: None,
                 complete: false,
                 file,
             },
@@ -89,8 +101,9 @@ pub async fn read_topic(
     Ok(manifest)
 }
 
-/// Reads a partition, then asks its leader for the high watermark again: the read
-/// counts only if nothing was committed meanwhile.
+/// Reads a partition, then asks its leader for the last stable offset and the
+/// high watermark again: the read counts only if nothing was committed
+/// meanwhile.
 async fn read_stable(
     cluster: &Cluster,
     topic: &str,
@@ -98,8 +111,10 @@ async fn read_stable(
     path: &Path,
 ) -> Result<PartitionRead> {
     let leader = cluster.leader_address(topic, partition).await?;
-    let read = read_partition(&leader, topic, partition, path, READ_TIMEOUT).await?;
+    let mut read = read_partition(&leader, topic, partition, path, READ_TIMEOUT).await?;
     let mut conn = Connection::open(&leader, READ_TIMEOUT).await?;
+    read.last_stable_offset =
+        Some(latest_offset(&mut conn, topic, partition, Isolation::ReadCommitted).await?);
     let response = conn
         .call(
             FETCH_VERSION,
@@ -122,7 +137,95 @@ async fn read_stable(
     }
 }
 
+/// Waits until no transaction holds any partition of `topic` open (every last
+/// stable offset has reached its high watermark), at most until a transaction
+/// `timeout` long, left open just now, would have been aborted by its
+/// coordinator. Returns whether it settled; one that did not is left to the
+/// checker, which finds what holds the last stable offset back.
+pub async fn settle_transactions(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout + ABORTED_WITHIN;
+    loop {
+        match open_partitions(cluster, topic, partitions).await {
+            Ok(open) if open.is_empty() => return true,
+            Ok(open) => debug!(?open, "transactions still open"),
+            Err(e) => debug!("asking for the last stable offsets: {e:#}"),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The partitions whose last stable offset is behind their high watermark.
+async fn open_partitions(cluster: &Cluster, topic: &str, partitions: i32) -> Result<Vec<i32>> {
+    let mut open = Vec::new();
+    for partition in 0..partitions {
+        let leader = cluster.leader_address(topic, partition).await?;
+        let mut conn = Connection::open(&leader, READ_TIMEOUT).await?;
+        let stable = latest_offset(&mut conn, topic, partition, Isolation::ReadCommitted).await?;
+        let high = latest_offset(&mut conn, topic, partition, Isolation::ReadUncommitted).await?;
+        if stable < high {
+            open.push(partition);
+        }
+    }
+    Ok(open)
+}
+
+/// What a consumer reads up to.
+#[derive(Clone, Copy, Debug)]
+enum Isolation {
+    /// Up to the high watermark.
+    ReadUncommitted = 0,
+    /// Up to the last stable offset: before the first record of a transaction
+    /// still open.
+    ReadCommitted = 1,
+}
+
+/// The offset a consumer at `isolation` reads up to, as the partition's leader
+/// answers ListOffsets for the latest offset.
+async fn latest_offset(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    isolation: Isolation,
+) -> Result<i64> {
+    const LATEST: i64 = -1;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_isolation_level(isolation as i8)
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(LATEST)])]);
+    let response = conn.call(LIST_OFFSETS_VERSION, &request).await?;
+    let answer = response
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .find(|p| p.partition_index == partition)
+        .map(|p| (p.error_code, p.offset));
+    match answer {
+        Some((0, offset)) => Ok(offset),
+        Some((code, _)) => bail!(
+            "ListOffsets ({isolation:?}) of partition {partition}: broker error {code} ({})",
+            error_name(code)
+        ),
+        None => bail!("ListOffsets answered without partition {partition}"),
+    }
+}
+
 const FETCH_VERSION: i16 = 12;
+/// The first version with the isolation level is 2; 5 is served by Kafka 3.9
+/// and 4.x alike.
+const LIST_OFFSETS_VERSION: i16 = 5;
 const PARTITION_MAX_BYTES: i32 = 8 << 20;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 
@@ -133,6 +236,9 @@ pub struct PartitionRead {
     pub log_start_offset: i64,
     /// The high watermark the read ended at: every offset below it was read.
     pub high_watermark: i64,
+    /// Where a `read_committed` consumer would have stopped, asked for once
+    /// the read ended.
+    pub last_stable_offset: Option<i64>,
     pub batches: u64,
     pub bytes: u64,
 }
@@ -154,6 +260,7 @@ pub async fn read_partition(
         partition,
         log_start_offset: 0,
         high_watermark: 0,
+        last_stable_offset: None,
         batches: 0,
         bytes: 0,
     };

@@ -12,11 +12,17 @@ use super::{admin, containers::Cluster};
 pub type CrashClient =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String>> + Send>> + Send + Sync>;
 
+/// Starts a zombie of one transactional producer of the workload. The
+/// workload provides it when its producers are transactional.
+pub type StartZombie =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<nemesis::Zombie>> + Send>> + Send + Sync>;
+
 pub struct Target {
     pub cluster: Arc<Cluster>,
     pub topic: String,
     pub partitions: i32,
     pub crash_client: Option<CrashClient>,
+    pub start_zombie: Option<StartZombie>,
 }
 
 impl Target {
@@ -132,6 +138,14 @@ impl nemesis::Cluster for Target {
             .as_ref()
             .context("client-crash needs a running workload whose producers can be restarted")?;
         crash().await
+    }
+
+    async fn start_zombie(&self) -> Result<nemesis::Zombie> {
+        let start = self
+            .start_zombie
+            .as_ref()
+            .context("zombie needs a running workload whose producers are transactional")?;
+        start().await
     }
 
     async fn wait_whole(&self, timeout: Duration) -> Result<()> {

@@ -54,14 +54,12 @@ impl Args {
         let clients: Vec<Resolved> = specs.iter().map(clients::resolve).collect::<Result<_>>()?;
         // `java` and `java@<newest>` are the same release.
         named_once("--clients", &clients)?;
-        let (Some(&first_preset), Some(first_client)) = (presets.first(), clients.first()) else {
-            return Err(Failure::usage("--presets names no preset"));
+        let Some(first_client) = clients.first() else {
+            return Err(Failure::usage("--clients names no client"));
         };
         // The template's seed, given or drawn once, is every cell's: every cell
         // meets the same faults at the same times.
-        let template = self
-            .workload
-            .config(first_preset, first_client.clone(), user)?;
+        let template = self.workload.config(&presets, first_client.clone(), user)?;
         Ok(CompareConfig {
             clients,
             presets,

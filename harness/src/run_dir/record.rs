@@ -43,6 +43,14 @@ pub struct RunRecord {
     /// Record keys the messages were spread over; none for explicit partitions.
     #[serde(default)]
     pub keys: Option<u32>,
+    /// Messages per transaction (`N` or `LEAST..MOST`); none unless the
+    /// producers were transactional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_size: Option<String>,
+    /// The share of transactions the application aborted on purpose; none
+    /// unless the producers were transactional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_rate: Option<f64>,
     pub kafka_version: Option<String>,
     pub image: String,
     pub topic: String,

@@ -10,6 +10,7 @@ mod net;
 mod netem;
 mod partition;
 mod pause_leader;
+mod zombie;
 
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ pub(crate) fn spec(fault: Fault) -> &'static Spec {
         Fault::Netem => &netem::SPEC,
         Fault::LeaderTransfer => &leader_transfer::SPEC,
         Fault::ClientCrash => &client_crash::SPEC,
+        Fault::Zombie => &zombie::SPEC,
     }
 }
 
@@ -68,7 +70,8 @@ pub(crate) enum Undo {
     Restart(NodeId),
     /// Thaw this paused node.
     Resume(NodeId),
-    /// The fault is over once done (a leadership move, a client restart).
+    /// The fault is over once done (a leadership move, a client restart, a
+    /// zombie started).
     Nothing,
     /// Several undos, in order.
     Sequence(Vec<Undo>),
@@ -92,6 +95,7 @@ pub(crate) async fn inject<C: Cluster>(
         Fault::Netem => netem::inject(cluster, rng, fault).await,
         Fault::LeaderTransfer => leader_transfer::inject(cluster, rng).await,
         Fault::ClientCrash => client_crash::inject(cluster).await,
+        Fault::Zombie => zombie::inject(cluster).await,
     }
 }
 

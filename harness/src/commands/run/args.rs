@@ -8,7 +8,7 @@ use checker::Guarantee;
 use nemesis::Fault;
 
 use super::config::{RunConfig, QUIET};
-use crate::workload::MessageSize;
+use crate::workload::{MessageSize, Transactions, TxnSize};
 use crate::{
     clients::{self, ClientSpec, Library, Preset, Resolved, UserSettings},
     commands::images::ImageArgs,
@@ -19,7 +19,8 @@ use crate::{
 pub struct Args {
     /// Producer configuration and its promise: idempotent, idempotent-inflight-1,
     /// at-least-once, at-least-once-ordered, at-most-once, inflight-6, app-resend,
-    /// library-defaults (nothing set: the library's own defaults decide).
+    /// transactional, transactional-resend, library-defaults (nothing set: the
+    /// library's own defaults decide).
     #[arg(long, default_value = "idempotent")]
     preset: String,
     /// The client library under test, NAME[@VERSION]: rdkafka (in process), java,
@@ -41,7 +42,9 @@ pub struct Args {
 /// What `run` and `compare` share: the workload, the faults and the cluster.
 #[derive(clap::Args)]
 pub struct WorkloadArgs {
-    /// Faults to inject: a comma-separated list of names, `all` or `none`.
+    /// Faults to inject: a comma-separated list of names, `all` (every fault
+    /// that applies to the preset: `zombie` only to a transactional one) or
+    /// `none`.
     #[arg(long, default_value = "all")]
     nemesis: String,
     /// Seconds of workload (faults included).
@@ -69,6 +72,14 @@ pub struct WorkloadArgs {
     /// --producer-config).
     #[arg(long, value_name = "FILE")]
     producer_config_file: Option<PathBuf>,
+    /// Messages per transaction, N or LEAST..MOST (each transaction's drawn
+    /// from the seed); transactional presets only [default: 1..10].
+    #[arg(long)]
+    txn_size: Option<String>,
+    /// The share of transactions the application aborts on purpose, 0 to 1;
+    /// transactional presets only [default: 0.1].
+    #[arg(long)]
+    abort_rate: Option<f64>,
     /// Shorthand for --producer-config compression.type=CODEC.
     #[arg(long, value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
     compression: Option<String>,
@@ -90,7 +101,7 @@ impl Args {
         let user = self.workload.user_settings(&[client.library])?;
         let mut config = self
             .workload
-            .config(preset, clients::resolve(&client)?, user)?;
+            .config(&[preset], clients::resolve(&client)?, user)?;
         if let Some(list) = &self.guarantee {
             config.guarantees = parse_guarantees(list)?;
         }
@@ -104,20 +115,27 @@ pub fn parse_guarantees(list: &str) -> Result<Vec<Guarantee>> {
 }
 
 impl WorkloadArgs {
-    /// The run `preset` × `client` would be with these flags.
-    /// `user` comes from [`WorkloadArgs::user_settings`].
+    /// The run the first of `presets` × `client` would be with these flags,
+    /// the flags checked against every preset (`compare` runs them all under
+    /// one schedule). `user` comes from [`WorkloadArgs::user_settings`].
     pub fn config(
         &self,
-        preset: Preset,
+        presets: &[Preset],
         client: Resolved,
         user: UserSettings,
     ) -> Result<RunConfig> {
-        let faults = Fault::parse_list(&self.nemesis)
+        let preset = *presets
+            .first()
+            .ok_or_else(|| Failure::usage("--presets names no preset"))?;
+        let every_transactional = presets.iter().all(|p| p.transactional());
+        let faults = Fault::parse_list(&self.nemesis, every_transactional)
             .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
         let message_size = self.message_size()?;
         self.check_counts(message_size)?;
+        let transactions = self.transactions(presets)?;
         let config = RunConfig {
             preset,
+            transactions,
             user,
             client,
             guarantees: preset.guarantees(),
@@ -139,6 +157,42 @@ impl WorkloadArgs {
         self.message_size
             .parse()
             .map_err(|e| Failure::usage(format!("--message-size {e}")))
+    }
+
+    /// `--txn-size` and `--abort-rate`, refused unless one of `presets`
+    /// sends transactions (a flag that changes nothing would mislead).
+    fn transactions(&self, presets: &[Preset]) -> Result<Transactions> {
+        let given = [
+            ("--txn-size", self.txn_size.is_some()),
+            ("--abort-rate", self.abort_rate.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            if !presets.iter().any(|p| p.transactional()) {
+                let names: Vec<String> = presets.iter().map(|p| p.to_string()).collect();
+                return Err(Failure::usage(format!(
+                    "{flag} applies to transactional presets (transactional, transactional-resend); {} sends no transactions",
+                    names.join(", ")
+                )));
+            }
+        }
+        let size = match &self.txn_size {
+            Some(text) => text
+                .parse()
+                .map_err(|e| Failure::usage(format!("--txn-size {e}")))?,
+            None => TxnSize::DEFAULT,
+        };
+        TXN_SIZE.check("--txn-size", size.most as u64)?;
+        let abort_rate = self.abort_rate.unwrap_or(Transactions::DEFAULT_ABORT_RATE);
+        if !(0.0..=1.0).contains(&abort_rate) {
+            return Err(Failure::usage(format!(
+                "--abort-rate {abort_rate} is not a share from 0 to 1 (e.g. 0.1 aborts one transaction in ten)"
+            )));
+        }
+        Ok(Transactions {
+            size,
+            abort_rate,
+            resend: false,
+        })
     }
 
     /// The user's producer settings (the file, the flags, `--compression`),
@@ -229,6 +283,14 @@ const MESSAGE_SIZE: Bounds = Bounds {
     most: 1_000_000,
     most_why:
         "under the brokers' default message.max.bytes (1 MiB), with room for the batch around it",
+};
+
+const TXN_SIZE: Bounds = Bounds {
+    least: 1,
+    least_why: "",
+    most: 10_000,
+    most_why:
+        "more than a producer's queue takes for one transaction at the message sizes eoscheck sends",
 };
 
 const KEYS: Bounds = Bounds {

@@ -9,7 +9,7 @@ use nemesis::{Fault, Schedule, ScheduleConfig};
 use crate::{
     clients::{Preset, ProducerConfig, Resolved, UserSettings},
     cluster::{BrokerImage, Cluster},
-    workload::MessageSize,
+    workload::{MessageSize, Transactions},
 };
 
 /// The topic a run on a cluster of its own writes to.
@@ -21,6 +21,9 @@ pub const QUIET: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub preset: Preset,
+    /// How the producers run their transactions, when the preset is
+    /// transactional ([`RunConfig::transactions`]).
+    pub transactions: Transactions,
     /// The user's producer settings (over the preset's: see [`RunConfig::producer`]).
     pub user: UserSettings,
     /// The client library under test, at an exact release.
@@ -42,6 +45,25 @@ impl RunConfig {
     /// The preset's settings, the user's over them, eoscheck's timeouts.
     pub fn producer(&self) -> ProducerConfig {
         ProducerConfig::layer(self.preset, self.client.library, &self.user)
+    }
+
+    /// How the producers run their transactions; None unless the preset is
+    /// transactional.
+    pub fn transactions(&self) -> Option<Transactions> {
+        self.preset.transactional().then_some(Transactions {
+            resend: self.preset.resends_transactions(),
+            ..self.transactions
+        })
+    }
+
+    /// Producer numbers kept after the run's own for zombies: each newcomer
+    /// writes under one of its own, and the keeper may try a failed start
+    /// once more, so two for every zombie the schedule starts.
+    pub fn spare_producers(&self) -> u32 {
+        let starts = self.schedule().steps.into_iter().filter(|s| {
+            s.fault == nemesis::Fault::Zombie && s.action == nemesis::StepAction::Start
+        });
+        2 * starts.count() as u32
     }
 
     pub fn schedule(&self) -> Schedule {

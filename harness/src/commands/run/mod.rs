@@ -66,6 +66,17 @@ pub fn print_shared_plan(config: &RunConfig) {
         config.message_size,
         config.time_limit.as_secs()
     );
+    if let Some(t) = config.transactions() {
+        let resend = if t.resend {
+            ", an unknown commit's messages resent"
+        } else {
+            ""
+        };
+        println!(
+            "transactions: {} messages each, {} aborted on purpose{resend}",
+            t.size, t.abort_rate
+        );
+    }
     println!("seed: {}", config.seed);
     println!("nemesis schedule:");
     print!("{}", config.schedule());

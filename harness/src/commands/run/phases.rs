@@ -26,11 +26,11 @@ use super::{
 };
 use crate::{
     clients::{self, Installed, Launcher, ProducerConfig},
-    cluster::{final_read, Cluster, CrashClient, Target},
+    cluster::{final_read, Cluster, CrashClient, StartZombie, Target},
     failure::Failure,
     recording::Recorder,
     run_dir::{self, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
-    workload::{Crasher, Workload, WorkloadConfig},
+    workload::{Crasher, Workload, WorkloadConfig, Zombies},
 };
 
 /// How long the nemesis gets to undo every fault after the workload.
@@ -76,12 +76,7 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("heal", t);
 
     let t = Instant::now();
-    quiet(
-        workload,
-        &stage.recorder,
-        config.producer().delivery_bound(),
-    )
-    .await;
+    quiet(&stage, workload, config).await;
     record.phase("quiet", t);
 
     let t = Instant::now();
@@ -130,13 +125,13 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
         &record.dir.join("history.jsonl"),
         &topic,
         record.origin,
-        config.producers,
+        config.producers + config.spare_producers(),
         config.keys,
     )?;
     let launcher = launcher(
         installed,
         cluster.bootstrap_servers(),
-        config.producer(),
+        config.producer().of_run(&record.dir.id),
         &record.dir,
     );
     Ok(Stage {
@@ -188,6 +183,9 @@ async fn workload_under_schedule(
             keys: config.keys,
             launcher: stage.launcher.clone(),
             app_resend: config.preset.app_resends(),
+            transactions: config.transactions(),
+            spares: config.spare_producers(),
+            seed: config.seed,
         },
         stage.recorder.clone(),
     )
@@ -197,6 +195,10 @@ async fn workload_under_schedule(
         topic: stage.topic.clone(),
         partitions: config.partitions,
         crash_client: Some(crash_client(workload.crasher(), config.seed)),
+        start_zombie: config
+            .preset
+            .transactional()
+            .then(|| start_zombie(workload.zombies(), config.seed)),
     });
     let nemesis = Arc::new(Mutex::new(Nemesis::new(target, config.seed)));
     let kept = if workload.running() == 0 {
@@ -283,16 +285,55 @@ fn kept_step(step: &nemesis::Step, done_s: f64, kept: &[Kept]) -> KeptStep {
     }
 }
 
-/// `client-crash` restarts a producer chosen by the run's seed.
+/// `client-crash` restarts one of the running producers, chosen by the
+/// run's seed.
 fn crash_client(crasher: Crasher, seed: u64) -> CrashClient {
-    let rng = Arc::new(std::sync::Mutex::new(
-        rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc1a5),
-    ));
+    let rng = seeded(seed ^ 0xc1a5);
     Arc::new(move || {
         let crasher = crasher.clone();
-        let producer = rng.lock().unwrap().random_range(0..crasher.producers());
-        Box::pin(async move { crasher.crash(producer).await })
+        let producer = pick(&rng, crasher.running());
+        Box::pin(async move {
+            let producer = producer.context("no producer is running")?;
+            crasher.crash(producer).await
+        })
     })
+}
+
+/// `zombie` fences one of the running transactional producers, chosen by
+/// the run's seed.
+fn start_zombie(zombies: Zombies, seed: u64) -> StartZombie {
+    let rng = seeded(seed ^ 0x2011_b1e5);
+    Arc::new(move || {
+        let zombies = zombies.clone();
+        let victim = pick(&rng, zombies.candidates());
+        Box::pin(async move {
+            let victim = victim.context("no transactional producer is running")?;
+            let started = zombies.start(victim).await?;
+            Ok(nemesis::Zombie {
+                victim: format!("producer {}", started.victim),
+                newcomer: format!("producer {}", started.newcomer),
+                transactional_id: started.transactional_id,
+                mid_transaction: started.mid_transaction,
+            })
+        })
+    })
+}
+
+type SharedRng = Arc<std::sync::Mutex<rand_chacha::ChaCha8Rng>>;
+
+fn seeded(seed: u64) -> SharedRng {
+    Arc::new(std::sync::Mutex::new(
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+    ))
+}
+
+/// One of `among`, drawn from `rng`; None when there is none.
+fn pick(rng: &SharedRng, among: Vec<u32>) -> Option<u32> {
+    if among.is_empty() {
+        return None;
+    }
+    let i = rng.lock().unwrap().random_range(0..among.len());
+    Some(among[i])
 }
 
 /// Every fault undone, each still-active one recorded as stopped by the heal; a
@@ -313,13 +354,22 @@ async fn heal(nemesis: &SharedNemesis, recorder: &Recorder) {
     }
 }
 
-/// No more sends; the producers get `bound` (their delivery timeout, bounded)
-/// to complete what they hold, and then the history is closed: its end line
+/// No more sends; the producers get their delivery timeout (bounded) to
+/// complete what they hold, and then the history is closed: its end line
 /// says nothing of the run is missing from it. What is still open then stays
-/// indeterminate.
-async fn quiet(workload: Workload, recorder: &Recorder, bound: Duration) {
-    workload.stop(bound).await;
-    recorder.close();
+/// indeterminate. Transactional producers may leave a transaction open (a
+/// crashed or fenced instance's): the log is read once every coordinator has
+/// ended them all, at most after their transaction timeout.
+async fn quiet(stage: &Stage, workload: Workload, config: &RunConfig) {
+    let producer = config.producer();
+    workload.stop(producer.delivery_bound()).await;
+    stage.recorder.close();
+    if let Some(timeout) = producer.transaction_timeout() {
+        let (topic, partitions) = (&stage.topic, config.partitions);
+        if !final_read::settle_transactions(&stage.cluster, topic, partitions, timeout).await {
+            warn!("a transaction was still open past its timeout when the log was read");
+        }
+    }
 }
 
 /// The final read of every partition into the run's `log/`.
@@ -351,7 +401,8 @@ struct Record {
 
 impl Record {
     fn begin(site: &Site, config: &RunConfig, dir: RunDir) -> Result<Record> {
-        let producer = config.producer();
+        let producer = config.producer().of_run(&dir.id);
+        let transactions = config.transactions();
         let info = RunRecord {
             format: run_dir::RUN_FORMAT,
             id: dir.id.clone(),
@@ -375,6 +426,8 @@ impl Record {
             effective_config: BTreeMap::new(),
             effective_config_source: None,
             keys: config.keys,
+            txn_size: transactions.map(|t| t.size.to_string()),
+            abort_rate: transactions.map(|t| t.abort_rate),
             kafka_version: config.image.version().map(str::to_owned),
             image: config.image.reference(),
             topic: site.topic().into(),

@@ -118,14 +118,15 @@ pub struct TxnStats {
     /// Segments (one PID's records on one partition between two markers)
     /// that held records of more than one transaction.
     pub shared_segments: u64,
-    /// Segments whose marker carries their records' epoch (the classic
-    /// transaction protocol) and one above it (KIP-890's, which bumps the
-    /// epoch with every transaction): the protocol in effect, as the log
-    /// shows it.
+    /// Committed segments whose COMMIT marker carries their records' epoch
+    /// (the classic transaction protocol) and one above it (KIP-890's, which
+    /// bumps the epoch with every transaction): the protocol in effect, as
+    /// the log shows it. ABORT markers do not tell: one that fences a
+    /// producer is above its records' epoch under both.
     #[serde(default)]
-    pub markers_at_data_epoch: u64,
+    pub commits_at_data_epoch: u64,
     #[serde(default)]
-    pub markers_above_data_epoch: u64,
+    pub commits_above_data_epoch: u64,
 }
 
 /// One producer instance's idempotence.

@@ -370,18 +370,24 @@ fn marker_epochs_tell_the_transaction_protocol() {
     assert_eq!(found_kinds(&results), vec![]);
     let stats = results.transactions.unwrap();
     assert_eq!(
-        (stats.markers_at_data_epoch, stats.markers_above_data_epoch),
+        (stats.commits_at_data_epoch, stats.commits_above_data_epoch),
         (0, 2)
     );
+    // Classic: the commit at its records' epoch; an abort that fences the
+    // producer is one above, under either protocol, and does not count.
     let mut run = Run::new(1);
     init(&mut run, 1, 9);
     begin(&mut run, 2, 0);
     send(&mut run, 0, 0, 0..2);
     end(&mut run, 3, 0, TxnAction::Commit, None);
     run.mark(0, PID, 0, true);
+    begin(&mut run, 5, 1);
+    send(&mut run, 0, 2, 2..4);
+    end(&mut run, 6, 1, TxnAction::Abort, None);
+    run.mark(0, PID, 1, false);
     let stats = run.check(&ALL).transactions.unwrap();
     assert_eq!(
-        (stats.markers_at_data_epoch, stats.markers_above_data_epoch),
+        (stats.commits_at_data_epoch, stats.commits_above_data_epoch),
         (1, 0)
     );
 }

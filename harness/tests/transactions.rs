@@ -5,7 +5,9 @@
 //! offset has reached; a zombie with a producer's `transactional.id` fences
 //! it, and goes on under a producer number of its own.
 //!
-//! The verdict is not asserted: judging transactions is the checker's part.
+//! Each run is valid, and its results say how its transactions ended, what
+//! protocol the markers show (librdkafka's classic one), and what a
+//! `read_committed` consumer delivered of it.
 
 mod common;
 
@@ -117,6 +119,33 @@ fn assert_nothing_open(dir: &Path) {
     }
 }
 
+/// The checker's results: valid, the transactions as the history has them
+/// (every one ended, none unknown left unresolved), librdkafka's classic
+/// protocol in the markers, and a consumer that read every partition and
+/// delivered exactly the committed records.
+fn assert_judged_valid(dir: &Path, begun: usize) {
+    let results = json(&dir.join("results.json"));
+    assert_eq!(results["valid"], true, "{}", results["unknown_reasons"]);
+    let anomalies = results["anomalies"].as_object().unwrap();
+    assert!(anomalies.values().all(|a| a["count"] == 0), "{anomalies:?}");
+    let t = &results["transactions"];
+    assert_eq!(t["begun"], begun, "{t}");
+    assert_eq!(t["unknown_unresolved"], 0, "{t}");
+    assert_eq!(t["commits_above_data_epoch"], 0, "{t}");
+    assert!(t["commits_at_data_epoch"].as_u64().unwrap() > 0, "{t}");
+    let consumer = &results["consumer"];
+    assert_eq!(
+        consumer["partitions"],
+        serde_json::json!([0, 1, 2]),
+        "{consumer}"
+    );
+    assert_eq!(consumer["incomplete"], serde_json::json!([]), "{consumer}");
+    assert_eq!(
+        consumer["delivered"], results["stats"]["records_read"],
+        "every committed record, nothing else"
+    );
+}
+
 /// A plain transactional run: inits, transactions, aborts at about the rate
 /// asked, both markers in the log, and what run.json says of it.
 fn assert_transactions_ran(dir: &Path) {
@@ -159,6 +188,7 @@ fn assert_transactions_ran(dir: &Path) {
     );
     let share = aborted as f64 / meant.len() as f64;
     assert!((0.04..=0.2).contains(&share), "{share} aborted, 0.1 asked");
+    assert_judged_valid(dir, begun);
 
     let (commits, aborts) = markers(dir);
     eprintln!("markers: {commits} COMMIT, {aborts} ABORT");
@@ -257,6 +287,11 @@ fn assert_zombie_fenced(dir: &Path) {
         "{newcomer_committed} commits of producer {newcomer}"
     );
     assert_nothing_open(dir);
+    let begun = events
+        .iter()
+        .filter(|e| matches!(e, Event::TxnBegin { .. }))
+        .count();
+    assert_judged_valid(dir, begun);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

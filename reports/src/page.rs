@@ -450,7 +450,7 @@ fn transactions(run: &Run, frame: &TimeFrame) -> Result<String> {
     };
     let svg = charts::transactions_chart(frame, &run.timeline.txns)?;
     let endings = TxnEnding::ALL.iter().map(|e| (e.colour(), e.name()));
-    let protocol = match (t.markers_at_data_epoch, t.markers_above_data_epoch) {
+    let protocol = match (t.commits_at_data_epoch, t.commits_above_data_epoch) {
         (0, 0) => "no marker ended a segment of records".to_string(),
         (classic, 0) => format!(
             "classic: all {} markers at their records' epoch",

@@ -63,8 +63,8 @@ impl TxnJudge<'_> {
         let mut stats = TxnStats {
             begun: self.txns.txns.len() as u64,
             shared_segments: self.txns.shared_segments,
-            markers_at_data_epoch: self.txns.markers.at_data,
-            markers_above_data_epoch: self.txns.markers.above_data,
+            commits_at_data_epoch: self.txns.markers.at_data,
+            commits_above_data_epoch: self.txns.markers.above_data,
             ..TxnStats::default()
         };
         for (txn, sends) in self.txns.txns.iter().zip(&sends) {

@@ -374,7 +374,8 @@ impl Transactions {
             self.txns[txn as usize].part(&segment, offset, epoch);
         }
         let data_epoch = settling.iter().map(|&(_, _, epoch)| epoch).max();
-        if let (Some((_, marker)), Some(data)) = (segment.marker, data_epoch) {
+        let commit = segment.fate == Fate::Committed;
+        if let (Some((_, marker)), Some(data), true) = (segment.marker, data_epoch, commit) {
             match marker > data {
                 true => self.markers.above_data += 1,
                 false => self.markers.at_data += 1,
@@ -408,10 +409,12 @@ impl Transactions {
     }
 }
 
-/// How the epochs of markers compare with those of the records they end:
-/// the classic protocol writes the marker at its records' epoch, KIP-890's
-/// (`transaction.version` 2, Kafka 4 with a 4.x client) one above, as it
-/// bumps the epoch with every transaction.
+/// How the epochs of COMMIT markers compare with those of the records they
+/// end: the classic protocol writes the marker at its records' epoch,
+/// KIP-890's (`transaction.version` 2, Kafka 4 with a 4.x client) one above,
+/// as it bumps the epoch with every transaction. ABORT markers do not tell:
+/// an abort that fences a producer (a newer instance's init, a timeout) is
+/// one epoch above under both.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct MarkerEpochs {
     pub at_data: u64,

@@ -85,6 +85,11 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     if !manifest.complete {
         warn!("the final read did not complete for every partition");
     }
+    if config.preset.transactional() {
+        let t = Instant::now();
+        read_committed(&stage, config.partitions, &record.dir).await;
+        record.phase("consumer-read", t);
+    }
 
     let t = Instant::now();
     drop(stage);
@@ -375,6 +380,27 @@ async fn quiet(stage: &Stage, workload: Workload, config: &RunConfig) {
 /// The final read of every partition into the run's `log/`.
 async fn read_log(stage: &Stage, partitions: i32, dir: &RunDir) -> Result<Manifest> {
     final_read::read_topic(&stage.cluster, &stage.topic, partitions, &dir.join("log")).await
+}
+
+/// What a `read_committed` consumer delivers of every partition, into the
+/// run's `consumed.json`. A consumer that cannot read leaves no file: the
+/// run is then checked on the raw read alone, and the log says why.
+async fn read_committed(stage: &Stage, partitions: i32, dir: &RunDir) {
+    let (bootstrap, topic) = (stage.cluster.bootstrap_servers(), stage.topic.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        crate::cluster::consumer::read(&bootstrap, &topic, partitions)
+    })
+    .await;
+    let written = match read {
+        Ok(Ok(consumed)) => serde_json::to_string(&consumed)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| Ok(std::fs::write(dir.join(checker::consumed::FILE), text)?)),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = written {
+        warn!("the read_committed consumer's read failed: {e:#}");
+    }
 }
 
 /// The end of a run on the terminal: where it is, its verdict, its report.

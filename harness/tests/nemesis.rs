@@ -58,14 +58,15 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
             })
         })),
         start_zombie: None,
+        transactional_ids: Vec::new(),
     });
     let mut nemesis = Nemesis::new(target.clone(), 42);
     let mut heal_times = Vec::new();
     // The first producer's writes, for client-crash to compare producer ids against.
     send_idempotent(&producer, 0, 20).await;
 
-    // A zombie needs transactional producers: tests/transactions.rs runs it
-    // with the real workload.
+    // A zombie and the coordinator faults need transactional producers:
+    // tests/transactions.rs runs them with the real workload.
     for fault in Fault::ALL.into_iter().filter(|f| f.applies(false)) {
         eprintln!("--- {fault}");
         let before = Snapshot::take(&target).await;
@@ -250,7 +251,10 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
                     "the restarted producer has a new producer id: {pids:?}"
                 );
             }
-            Fault::Zombie => unreachable!("left out above"),
+            Fault::Zombie
+            | Fault::KillTxnCoordinator
+            | Fault::PartitionTxnCoordinator
+            | Fault::AckLossTxnCoordinator => unreachable!("left out above"),
         }
         heal_times.push((fault, stop_and_heal(&mut nemesis, fault).await?));
     }

@@ -63,6 +63,9 @@ pub trait Cluster: Send + Sync {
     /// workload, with its `transactional.id`, under a producer number of its
     /// own, while the first is mid-transaction: its init fences the first.
     fn start_zombie(&self) -> impl Future<Output = Result<Zombie>> + Send;
+    /// Each transactional producer's `transactional.id` and the broker that
+    /// coordinates its transactions now.
+    fn txn_coordinators(&self) -> impl Future<Output = Result<Vec<(String, NodeId)>>> + Send;
 
     /// Waits until all brokers are registered and every partition has a leader
     /// and a full ISR.

@@ -36,10 +36,19 @@ pub enum Fault {
     /// A second instance of a transactional producer, with its
     /// `transactional.id`, started while the first is mid-transaction.
     Zombie,
+    /// SIGKILL of the transaction coordinator of a producer's
+    /// `transactional.id` (the leader of its `__transaction_state`
+    /// partition), restarted later.
+    KillTxnCoordinator,
+    /// Clients cut from a producer's transaction coordinator, both ways.
+    PartitionTxnCoordinator,
+    /// A transaction coordinator's responses to clients dropped: EndTxn and
+    /// AddPartitionsToTxn take effect, their answers never come back.
+    AckLossTxnCoordinator,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 16] = [
         Fault::PartitionLeader,
         Fault::PartitionHalves,
         Fault::PartitionRing,
@@ -53,6 +62,9 @@ impl Fault {
         Fault::LeaderTransfer,
         Fault::ClientCrash,
         Fault::Zombie,
+        Fault::KillTxnCoordinator,
+        Fault::PartitionTxnCoordinator,
+        Fault::AckLossTxnCoordinator,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,7 +97,13 @@ impl Fault {
 
     /// Whether the fault needs producers that send in transactions.
     pub fn needs_transactions(self) -> bool {
-        self == Fault::Zombie
+        matches!(
+            self,
+            Fault::Zombie
+                | Fault::KillTxnCoordinator
+                | Fault::PartitionTxnCoordinator
+                | Fault::AckLossTxnCoordinator
+        )
     }
 
     /// Whether the fault can be injected into a workload whose producers are
@@ -208,7 +226,7 @@ mod tests {
 
     #[test]
     fn lists_expand_all_and_none_and_reject_typos() {
-        assert_eq!(Fault::parse_list("all", true).unwrap().len(), 13);
+        assert_eq!(Fault::parse_list("all", true).unwrap().len(), 16);
         assert!(Fault::parse_list("none", false).unwrap().is_empty());
         assert_eq!(
             Fault::parse_list("kill-leader, ack-loss,kill-leader", false).unwrap(),
@@ -235,6 +253,7 @@ mod tests {
     fn the_zombie_applies_only_to_transactional_producers() {
         let plain = Fault::parse_list("all", false).unwrap();
         assert_eq!(plain.len(), 12);
+        assert!(plain.iter().all(|f| !f.needs_transactions()));
         assert!(!plain.contains(&Fault::Zombie));
         assert!(Fault::parse_list("all", true)
             .unwrap()

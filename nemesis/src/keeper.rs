@@ -263,6 +263,9 @@ mod tests {
         async fn start_zombie(&self) -> Result<crate::Zombie> {
             bail!("this cluster runs no transactional producers")
         }
+        async fn txn_coordinators(&self) -> Result<Vec<(String, NodeId)>> {
+            bail!("this cluster runs no transactional producers")
+        }
         async fn wait_whole(&self, timeout: Duration) -> Result<()> {
             let took = self
                 .recoveries

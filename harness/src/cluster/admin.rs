@@ -1,5 +1,6 @@
-//! Admin requests librdkafka does not offer: who the active KRaft controller is, and
-//! moving a partition's leadership on purpose. Brokers forward both to the controller.
+//! Admin requests librdkafka does not offer: who the active KRaft controller is,
+//! moving a partition's leadership on purpose (brokers forward both to the
+//! controller), and which broker coordinates a `transactional.id`'s transactions.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use kafka_protocol::{
         describe_quorum_request::{PartitionData, TopicData},
         elect_leaders_request::TopicPartitions,
         AlterPartitionReassignmentsRequest, BrokerId, DescribeQuorumRequest, ElectLeadersRequest,
-        TopicName,
+        FindCoordinatorRequest, TopicName,
     },
     protocol::StrBytes,
 };
@@ -51,6 +52,39 @@ pub async fn active_controller(broker: &str) -> Result<i32> {
         );
     }
     Ok(partition.leader_id.0)
+}
+
+/// FindCoordinator's key type for a `transactional.id`.
+const TRANSACTION_KEY: i8 = 1;
+
+/// The node id of the broker coordinating the transactions of each of
+/// `transactional_ids`, asked of the broker at `broker` (FindCoordinator v4,
+/// which takes several keys; Kafka 3.9 and 4.x serve it).
+pub async fn txn_coordinators(broker: &str, transactional_ids: &[String]) -> Result<Vec<i32>> {
+    let mut conn = Connection::open(broker, TIMEOUT).await?;
+    let keys = transactional_ids
+        .iter()
+        .map(|id| StrBytes::from_string(id.clone()))
+        .collect();
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(TRANSACTION_KEY)
+        .with_coordinator_keys(keys);
+    let response = conn.call(4, &request).await?;
+    transactional_ids
+        .iter()
+        .map(|id| {
+            let found = response.coordinators.iter().find(|c| c.key.as_str() == id);
+            match found {
+                Some(c) if c.error_code == 0 && c.node_id.0 >= 0 => Ok(c.node_id.0),
+                Some(c) => bail!(
+                    "no coordinator for {id} now (error {}: {})",
+                    c.error_code,
+                    c.error_message.as_deref().unwrap_or("")
+                ),
+                None => bail!("FindCoordinator answered without {id}"),
+            }
+        })
+        .collect()
 }
 
 /// Makes `replicas[0]` the preferred replica of a partition (same replica set,

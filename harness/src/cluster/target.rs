@@ -23,6 +23,8 @@ pub struct Target {
     pub partitions: i32,
     pub crash_client: Option<CrashClient>,
     pub start_zombie: Option<StartZombie>,
+    /// The `transactional.id` of each transactional producer of the run.
+    pub transactional_ids: Vec<String>,
 }
 
 impl Target {
@@ -146,6 +148,19 @@ impl nemesis::Cluster for Target {
             .as_ref()
             .context("zombie needs a running workload whose producers are transactional")?;
         start().await
+    }
+
+    async fn txn_coordinators(&self) -> Result<Vec<(String, nemesis::NodeId)>> {
+        if self.transactional_ids.is_empty() {
+            bail!("the run's producers have no transactional.id");
+        }
+        let ids = &self.transactional_ids;
+        let nodes = self
+            .ask_any("finding the transaction coordinators", |a| async move {
+                admin::txn_coordinators(&a, ids).await
+            })
+            .await?;
+        Ok(ids.iter().cloned().zip(nodes).collect())
     }
 
     async fn wait_whole(&self, timeout: Duration) -> Result<()> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use rand::Rng;
 
-use super::{on_a_leader_against_clients, Injection, Spec};
+use super::{on_a_leader_against_clients, responses_dropped, Injection, Spec};
 use crate::{Cluster, Fault};
 
 pub(crate) const SPEC: Spec = Spec {
@@ -30,11 +30,7 @@ pub(crate) async fn inject<C: Cluster>(
         cluster,
         rng,
         fault,
-        |client| {
-            vec![format!(
-                "-d {client} -p tcp --sport 9092 -m length --length 61:65535 -j DROP"
-            )]
-        },
+        responses_dropped,
         |partition, client| {
             format!(
                 "responses from the leader of partition {partition} to clients ({client}) dropped"

@@ -10,6 +10,7 @@ mod net;
 mod netem;
 mod partition;
 mod pause_leader;
+mod txn_coordinator;
 mod zombie;
 
 use std::time::Duration;
@@ -49,6 +50,9 @@ pub(crate) fn spec(fault: Fault) -> &'static Spec {
         Fault::LeaderTransfer => &leader_transfer::SPEC,
         Fault::ClientCrash => &client_crash::SPEC,
         Fault::Zombie => &zombie::SPEC,
+        Fault::KillTxnCoordinator => &txn_coordinator::KILL,
+        Fault::PartitionTxnCoordinator => &txn_coordinator::PARTITION,
+        Fault::AckLossTxnCoordinator => &txn_coordinator::ACK_LOSS,
     }
 }
 
@@ -96,6 +100,9 @@ pub(crate) async fn inject<C: Cluster>(
         Fault::LeaderTransfer => leader_transfer::inject(cluster, rng).await,
         Fault::ClientCrash => client_crash::inject(cluster).await,
         Fault::Zombie => zombie::inject(cluster).await,
+        Fault::KillTxnCoordinator
+        | Fault::PartitionTxnCoordinator
+        | Fault::AckLossTxnCoordinator => txn_coordinator::inject(cluster, rng, fault).await,
     }
 }
 
@@ -149,16 +156,45 @@ async fn on_a_leader_against_clients<C: Cluster>(
 ) -> Result<Injection> {
     let (partition, leader) = random_leader(cluster, rng).await?;
     let client = cluster.client_ip();
+    let detail = detail(partition, &client);
+    against_clients(cluster, leader, fault, &rules(&client), detail).await
+}
+
+/// Installs client-facing `rules` on `node`.
+async fn against_clients<C: Cluster>(
+    cluster: &C,
+    node: NodeId,
+    fault: Fault,
+    rules: &[String],
+    detail: String,
+) -> Result<Injection> {
     let chain = net::chain(fault);
-    net::install_chain(cluster, leader, &chain, &rules(&client)).await?;
+    net::install_chain(cluster, node, &chain, rules).await?;
     Ok(Injection {
-        targets: vec![node_name(leader)],
-        detail: detail(partition, &client),
+        targets: vec![node_name(node)],
+        detail,
         undo: Undo::Rules {
             chain,
-            nodes: vec![leader],
+            nodes: vec![node],
         },
     })
+}
+
+/// The rules that drop every data-carrying segment from a broker to the
+/// clients at `client`: requests arrive and take effect, answers never come
+/// back (bare ACKs and SYN-ACKs, at most 60 bytes, still pass).
+fn responses_dropped(client: &str) -> Vec<String> {
+    vec![format!(
+        "-d {client} -p tcp --sport 9092 -m length --length 61:65535 -j DROP"
+    )]
+}
+
+/// The rules that cut the clients at `client` from a broker, both ways.
+fn cut_from_clients(client: &str) -> Vec<String> {
+    vec![
+        format!("-s {client} -p tcp --dport 9092 -j DROP"),
+        format!("-d {client} -p tcp --sport 9092 -j DROP"),
+    ]
 }
 
 fn node_name(node: NodeId) -> String {

@@ -5,7 +5,10 @@ use std::time::Duration;
 use anyhow::Result;
 use rand::{seq::SliceRandom, Rng};
 
-use super::{net, node_name, on_a_leader_against_clients, random_leader, Injection, Spec, Undo};
+use super::{
+    cut_from_clients, net, node_name, on_a_leader_against_clients, random_leader, Injection, Spec,
+    Undo,
+};
 use crate::{Cluster, Fault, NodeId};
 
 pub(crate) const LEADER: Spec = Spec {
@@ -109,12 +112,7 @@ pub(crate) async fn client_leader<C: Cluster>(
         cluster,
         rng,
         fault,
-        |client| {
-            vec![
-                format!("-s {client} -p tcp --dport 9092 -j DROP"),
-                format!("-d {client} -p tcp --sport 9092 -j DROP"),
-            ]
-        },
+        cut_from_clients,
         |partition, client| {
             format!("clients ({client}) cut from the leader of partition {partition}")
         },

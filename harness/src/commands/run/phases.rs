@@ -204,6 +204,9 @@ async fn workload_under_schedule(
             .preset
             .transactional()
             .then(|| start_zombie(workload.zombies(), config.seed)),
+        transactional_ids: (0..config.producers)
+            .filter_map(|p| stage.launcher.transactional_id(p))
+            .collect(),
     });
     let nemesis = Arc::new(Mutex::new(Nemesis::new(target, config.seed)));
     let kept = if workload.running() == 0 {

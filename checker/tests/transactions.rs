@@ -391,3 +391,29 @@ fn marker_epochs_tell_the_transaction_protocol() {
         (1, 0)
     );
 }
+
+/// The application resends an unknown commit's message in its next
+/// transaction; the first, aborted, was acknowledged where its record sits
+/// under the ABORT marker: no mismatch, no duplicate, nothing lost.
+#[test]
+fn a_resend_after_an_aborted_unknown_commit_is_one_committed_copy() {
+    let mut run = Run::new(1);
+    init(&mut run, 1, 9);
+    begin(&mut run, 2, 0);
+    send(&mut run, 0, 0, 0..1);
+    end(&mut run, 3, 0, TxnAction::Commit, Some(false));
+    run.mark(0, PID, 0, false);
+    init(&mut run, 5, 9);
+    begin(&mut run, 6, 1);
+    run.invoke(msg(9, 0), 1, 0);
+    let values = vec![payload::encode(msg(9, 0), 1, 20)];
+    let at = run.write_values(0, PID, 1, 0, true, values);
+    run.ok(msg(9, 0), 1, 0, at);
+    end(&mut run, 7, 1, TxnAction::Commit, None);
+    run.mark(0, PID, 1, true);
+    let results = run.check(&ALL);
+    assert_eq!(found_kinds(&results), vec![]);
+    assert_eq!(results.valid, Validity::Valid);
+    let stats = results.transactions.unwrap();
+    assert_eq!((stats.unknown, stats.unknown_aborted), (1, 1));
+}

@@ -1397,6 +1397,9 @@ impl Judge<'_> {
         }
         if !slot.send.has(flag::FOUND) {
             self.missing(message, attempt, state, acked_partition(state));
+        } else if state.has(flag::ABORTED) && !state.has(flag::LANDED) {
+            // Acknowledged where its record sits, under an ABORT marker; the
+            // message's copies elsewhere are other attempts'.
         } else if self.misplaced(message, attempt, state, slot) {
             let (sends, faults, places, duplicates) =
                 (self.sends, self.faults, self.places, self.duplicates);

@@ -115,12 +115,20 @@ enum Step {
     Stop,
 }
 
-/// The application's policy, after the `calls`-th call asking to `end`.
-fn step(answer: &TxnAnswer, end: TxnAction, calls: u32) -> Step {
+/// The application's policy, after the `calls`-th call asking to `end`. The
+/// `transactional-resend` application (`resends`) does not ask twice: a
+/// commit whose first answer leaves it unknown is given up, and its messages
+/// sent again by a new instance, as an application that treats a timed-out
+/// commit as failed does.
+fn step(answer: &TxnAnswer, end: TxnAction, calls: u32, resends: bool) -> Step {
+    let calls_allowed = match resends && end == TxnAction::Commit {
+        true => 1,
+        false => END_CALLS,
+    };
     match answer {
         TxnAnswer::Ok => Step::Done,
         TxnAnswer::Abortable(_) if end == TxnAction::Commit => Step::Abort,
-        TxnAnswer::Retriable(_) if calls < END_CALLS => Step::Retry,
+        TxnAnswer::Retriable(_) if calls < calls_allowed => Step::Retry,
         TxnAnswer::Fatal { fenced: true, .. } => Step::Stop,
         TxnAnswer::Abortable(_) | TxnAnswer::Retriable(_) | TxnAnswer::Fatal { .. } => {
             Step::Replace
@@ -225,7 +233,7 @@ impl App {
             self.recorder().fatal(self.producer, error);
             return self.after(
                 client,
-                step(&answer, TxnAction::Abort, END_CALLS),
+                step(&answer, TxnAction::Abort, END_CALLS, false),
                 Vec::new(),
             );
         }
@@ -289,7 +297,7 @@ impl App {
             let answer = blocking(client, move |c| c.end(end, END_BOUND)).await;
             answer.record(self.recorder(), self.producer, txn, end);
             calls += 1;
-            match step(&answer, end, calls) {
+            match step(&answer, end, calls, self.plan.transactions.resend) {
                 Step::Abort => (end, calls) = (TxnAction::Abort, 0),
                 Step::Retry => {}
                 next => {
@@ -486,19 +494,22 @@ mod tests {
             error: "x".into(),
             fenced,
         };
-        assert_eq!(step(&TxnAnswer::Ok, Commit, 1), Step::Done);
-        assert_eq!(step(&abortable, Commit, 1), Step::Abort);
+        assert_eq!(step(&TxnAnswer::Ok, Commit, 1, false), Step::Done);
+        assert_eq!(step(&abortable, Commit, 1, false), Step::Abort);
         assert_eq!(
-            step(&abortable, Abort, 1),
+            step(&abortable, Abort, 1, false),
             Step::Replace,
             "an abort that cannot abort"
         );
-        assert_eq!(step(&retriable, Commit, 1), Step::Retry);
-        assert_eq!(step(&retriable, Abort, END_CALLS - 1), Step::Retry);
-        assert_eq!(step(&retriable, Commit, END_CALLS), Step::Replace);
-        assert_eq!(step(&fatal(false), Commit, 1), Step::Replace);
-        assert_eq!(step(&fatal(true), Commit, 1), Step::Stop);
-        assert_eq!(step(&fatal(true), Abort, 1), Step::Stop);
+        assert_eq!(step(&retriable, Commit, 1, false), Step::Retry);
+        assert_eq!(step(&retriable, Abort, END_CALLS - 1, false), Step::Retry);
+        assert_eq!(step(&retriable, Commit, END_CALLS, false), Step::Replace);
+        assert_eq!(step(&fatal(false), Commit, 1, false), Step::Replace);
+        assert_eq!(step(&fatal(true), Commit, 1, false), Step::Stop);
+        assert_eq!(step(&fatal(true), Abort, 1, false), Step::Stop);
+        // The resending application gives a commit one call, an abort more.
+        assert_eq!(step(&retriable, Commit, 1, true), Step::Replace);
+        assert_eq!(step(&retriable, Abort, 1, true), Step::Retry);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! iptables and tc inside the broker containers' network namespaces.
 //!
-//! Each fault keeps its rules in a chain of its own (`eos-<fault>`), jumped to from
+//! Each fault keeps its rules in a chain of its own (`eos-<fault>`, at most 28
+//! characters as iptables wants), jumped to from
 //! INPUT and OUTPUT, so two active faults on one node never undo each other and
 //! healing can find every rule eoscheck ever added.
 
@@ -11,8 +12,17 @@ use crate::{Cluster, Fault, NodeId};
 const CHAIN_PREFIX: &str = "eos-";
 const IFACE: &str = "eth0";
 
+/// The longest chain name iptables takes.
+const CHAIN_MAX: usize = 28;
+
+/// The fault's chain, `eos-<fault>`, with `coordinator` shortened to `coord`
+/// where the name would be longer than iptables allows.
 pub(crate) fn chain(fault: Fault) -> String {
-    format!("{CHAIN_PREFIX}{}", fault.name())
+    let chain = format!("{CHAIN_PREFIX}{}", fault.name());
+    match chain.len() > CHAIN_MAX {
+        true => chain.replace("coordinator", "coord"),
+        false => chain,
+    }
 }
 
 /// Installs `rules` (iptables rule specs without the chain) in the fault's chain.
@@ -96,5 +106,21 @@ async fn sh<C: Cluster>(cluster: &C, node: NodeId, script: &str) -> Result<Strin
     match cluster.exec(node, &["sh", "-ec", script]).await {
         Ok(out) => Ok(out),
         Err(e) => bail!("on kafka-{node}, `{script}` failed: {e:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chain_name_fits_iptables_and_is_its_faults_own() {
+        let chains: Vec<String> = Fault::ALL.iter().map(|&f| chain(f)).collect();
+        assert!(chains.iter().all(|c| c.len() <= CHAIN_MAX), "{chains:?}");
+        let mut unique = chains.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), chains.len());
+        assert_eq!(chain(Fault::AckLoss), "eos-ack-loss");
     }
 }

@@ -11,8 +11,10 @@
 //! instance is replaced by a new one with the same producer number and
 //! `transactional.id`, whose init fences the old one. A fenced producer stops
 //! for good: its `transactional.id` now belongs to whoever fenced it. Under
-//! `transactional-resend` a commit whose outcome stayed unknown has its
-//! messages sent again, as new attempts, first thing in the next transaction.
+//! `transactional-resend` the application does not ask a commit twice: one
+//! whose first answer leaves it unknown is given up, the instance replaced,
+//! and its messages sent again, as new attempts, first thing in the next
+//! transaction.
 //!
 //! [`Zombies`] starts the `zombie` fault: a second instance with a
 //! producer's `transactional.id` while that producer is held mid-transaction.

@@ -677,14 +677,12 @@ impl Checker {
         foreign: Option<String>,
     ) {
         scan.stats.records += 1;
-        let (_, pid, epoch) = self.places[place as usize];
-        let message = record.message().map(|(m, _)| m);
-        self.delivered(
-            scan,
-            (record.offset, pid, epoch),
-            message,
-            Some(Fate::Committed),
-        );
+        if scan.delivery.is_some() {
+            let (_, pid, epoch) = self.places[place as usize];
+            let message = record.message().map(|(m, _)| m);
+            let at = (record.offset, pid, epoch);
+            self.delivered(scan, at, message, Some(Fate::Committed));
+        }
         if let Some(key) = key {
             let message = record.message().map(|(m, _)| m);
             self.keys.land(key, scan.stats.partition, message);
@@ -904,7 +902,7 @@ impl Checker {
             self.txns.settle(segment, records);
         }
         // Committed records are compared as they count as written.
-        if fate != Fate::Committed {
+        if fate != Fate::Committed && scan.delivery.is_some() {
             for p in &pending {
                 let message = p.record.message().map(|(m, _)| m);
                 self.delivered(scan, (p.record.offset, pid, p.epoch), message, Some(fate));

@@ -79,7 +79,7 @@ pub struct TxnSize {
 }
 
 impl TxnSize {
-    /// The default: a random 1 to 10.
+    /// The default: each transaction holds a random 1 to 10 messages.
     pub const DEFAULT: TxnSize = TxnSize { least: 1, most: 10 };
 
     /// The next transaction's size, drawn from `rng`.

@@ -417,3 +417,29 @@ fn a_resend_after_an_aborted_unknown_commit_is_one_committed_copy() {
     let stats = results.transactions.unwrap();
     assert_eq!((stats.unknown, stats.unknown_aborted), (1, 1));
 }
+
+#[test]
+fn a_consumer_read_that_failed_leaves_the_answer_unknown() {
+    let mut run = Run::new(1);
+    init(&mut run, 1, 9);
+    begin(&mut run, 2, 0);
+    send(&mut run, 0, 0, 0..3);
+    end(&mut run, 10, 0, TxnAction::Commit, None);
+    run.mark(0, PID, 0, true);
+    assert_eq!(run.check(&ALL).valid, Validity::Valid);
+
+    let mut checker = Checker::new(options(&ALL));
+    for e in &run.closed() {
+        checker.observe(e).unwrap();
+    }
+    checker.consumer_failed("Local: Broker transport failure".into());
+    let results = run.read_log(checker);
+    assert_eq!(results.valid, Validity::Unknown);
+    assert_eq!(found_kinds(&results), vec![]);
+    assert!(
+        results.unknown_reasons[0].contains("Broker transport failure")
+            && results.unknown_reasons[0].contains("was not seen"),
+        "{:?}",
+        results.unknown_reasons
+    );
+}

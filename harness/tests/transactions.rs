@@ -3,11 +3,14 @@
 //! each, run transactions, abort about the share asked, and leave COMMIT and
 //! ABORT markers in the log, which is read to a high watermark the last stable
 //! offset has reached; a zombie with a producer's `transactional.id` fences
-//! it, and goes on under a producer number of its own.
+//! it, and goes on under a producer number of its own. The Java client, the
+//! reference, runs through its driver while the brokers coordinating its
+//! transactions are killed and have their answers dropped.
 //!
 //! Each run is valid, and its results say how its transactions ended, what
-//! protocol the markers show (librdkafka's classic one), and what a
-//! `read_committed` consumer delivered of it.
+//! protocol the markers show (librdkafka's classic one; KIP-890's for Java on
+//! a cluster whose `transaction.version` is 2), and what a `read_committed`
+//! consumer delivered of it.
 
 mod common;
 
@@ -25,11 +28,11 @@ use nemesis::Fault;
 const PRODUCERS: u32 = 2;
 const PARTITIONS: i32 = 3;
 
-/// One transactional run of rdkafka on `cluster`, on a topic of its own.
+/// One transactional run of `client` on `cluster`, on a topic of its own.
 async fn run_case(
     cluster: &Arc<Cluster>,
     image: &BrokerImage,
-    name: &str,
+    (name, client): (&str, &str),
     faults: Vec<Fault>,
     seconds: u64,
 ) -> std::path::PathBuf {
@@ -38,7 +41,7 @@ async fn run_case(
         preset,
         transactions: Default::default(),
         user: UserSettings::default(),
-        client: clients::resolve(&"rdkafka".parse().unwrap()).unwrap(),
+        client: clients::resolve(&client.parse().unwrap()).unwrap(),
         guarantees: preset.guarantees(),
         faults,
         time_limit: Duration::from_secs(seconds),
@@ -119,11 +122,20 @@ fn assert_nothing_open(dir: &Path) {
     }
 }
 
+/// The protocol the COMMIT markers show.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Protocol {
+    /// Markers at their records' epoch (librdkafka; any client before Kafka 4).
+    Classic,
+    /// Markers one epoch above (KIP-890, `transaction.version` 2).
+    Kip890,
+}
+
 /// The checker's results: valid, the transactions as the history has them
-/// (every one ended, none unknown left unresolved), librdkafka's classic
-/// protocol in the markers, and a consumer that read every partition and
-/// delivered exactly the committed records.
-fn assert_judged_valid(dir: &Path, begun: usize) {
+/// (every one ended, none unknown left unresolved), the `protocol` in the
+/// markers, and a consumer that read every partition and delivered exactly
+/// the committed records.
+fn assert_judged_valid(dir: &Path, begun: usize, protocol: Protocol) {
     let results = json(&dir.join("results.json"));
     assert_eq!(results["valid"], true, "{}", results["unknown_reasons"]);
     let anomalies = results["anomalies"].as_object().unwrap();
@@ -131,8 +143,12 @@ fn assert_judged_valid(dir: &Path, begun: usize) {
     let t = &results["transactions"];
     assert_eq!(t["begun"], begun, "{t}");
     assert_eq!(t["unknown_unresolved"], 0, "{t}");
-    assert_eq!(t["commits_above_data_epoch"], 0, "{t}");
-    assert!(t["commits_at_data_epoch"].as_u64().unwrap() > 0, "{t}");
+    let (at, above) = match protocol {
+        Protocol::Classic => ("commits_at_data_epoch", "commits_above_data_epoch"),
+        Protocol::Kip890 => ("commits_above_data_epoch", "commits_at_data_epoch"),
+    };
+    assert_eq!(t[above], 0, "{t}");
+    assert!(t[at].as_u64().unwrap() > 0, "{t}");
     let consumer = &results["consumer"];
     assert_eq!(
         consumer["partitions"],
@@ -188,7 +204,7 @@ fn assert_transactions_ran(dir: &Path) {
     );
     let share = aborted as f64 / meant.len() as f64;
     assert!((0.04..=0.2).contains(&share), "{share} aborted, 0.1 asked");
-    assert_judged_valid(dir, begun);
+    assert_judged_valid(dir, begun, Protocol::Classic);
 
     let (commits, aborts) = markers(dir);
     eprintln!("markers: {commits} COMMIT, {aborts} ABORT");
@@ -291,22 +307,55 @@ fn assert_zombie_fenced(dir: &Path) {
         .iter()
         .filter(|e| matches!(e, Event::TxnBegin { .. }))
         .count();
-    assert_judged_valid(dir, begun);
+    assert_judged_valid(dir, begun, Protocol::Classic);
+}
+
+/// Java's transactions while their coordinators were killed and had their
+/// answers dropped: both faults found a coordinator and took effect, every
+/// transaction ended, and the cluster (`transaction.version` 2) and the
+/// client ran KIP-890's protocol.
+fn assert_coordinators_faulted(dir: &Path) {
+    let events = history(dir);
+    for fault in [Fault::KillTxnCoordinator, Fault::AckLossTxnCoordinator] {
+        let started = events.iter().find_map(|e| match e {
+            Event::NemesisStart {
+                fault: f, detail, ..
+            } if f == fault.name() => Some(detail),
+            _ => None,
+        });
+        let detail = started.unwrap_or_else(|| panic!("{fault} started"));
+        eprintln!("{fault}: {detail}");
+        assert!(detail.contains("coordinat"), "{detail}");
+    }
+    let info = json(&dir.join("run.json"));
+    assert_eq!(info["cluster_features"]["transaction.version"], 2, "{info}");
+    let begun = events
+        .iter()
+        .filter(|e| matches!(e, Event::TxnBegin { .. }))
+        .count();
+    eprintln!("java: {begun} transactions begun");
+    assert!(begun > 50, "{begun} transactions");
+    assert_judged_valid(dir, begun, Protocol::Kip890);
+    assert_nothing_open(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transactions_commit_abort_and_a_zombie_is_fenced() {
+async fn transactions_commit_abort_fence_a_zombie_and_outlast_their_coordinators() {
     let (docker, image) = common::engine_and_image().await;
     let id = format!("txn-{:04x}", rand::random::<u16>());
     let job = {
         let docker = docker.clone();
         async move {
             let cluster = Arc::new(Cluster::start(&docker, &id, &image.reference(), None).await?);
-            let dir = run_case(&cluster, &image, "txn", vec![], 10).await;
+            let dir = run_case(&cluster, &image, ("txn", "rdkafka"), vec![], 10).await;
             assert_transactions_ran(&dir);
             // The first quiet is at most 7.5 s, and the zombie lasts 5.
-            let dir = run_case(&cluster, &image, "zombie", vec![Fault::Zombie], 13).await;
+            let zombie = vec![Fault::Zombie];
+            let dir = run_case(&cluster, &image, ("zombie", "rdkafka"), zombie, 13).await;
             assert_zombie_fenced(&dir);
+            let coordinators = vec![Fault::KillTxnCoordinator, Fault::AckLossTxnCoordinator];
+            let dir = run_case(&cluster, &image, ("coord", "java"), coordinators, 30).await;
+            assert_coordinators_faulted(&dir);
             anyhow::Ok(())
         }
     };

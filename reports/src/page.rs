@@ -485,6 +485,10 @@ fn transactions(run: &Run, frame: &TimeFrame) -> Result<String> {
             count(t.shared_segments),
         ),
         ("protocol in effect, as the markers show", escape(&protocol)),
+        (
+            "the cluster's transaction.version",
+            transaction_version(run.info),
+        ),
     ]);
     Ok(format!(
         "<h2 id=\"transactions\">Transactions</h2>\n<figure>{svg}<figcaption>{}<br>\
@@ -492,6 +496,16 @@ fn transactions(run: &Run, frame: &TimeFrame) -> Result<String> {
         legend_of(run, endings),
         hanging(&run.results.findings.hanging_transactions)
     ))
+}
+
+/// The cluster's finalized `transaction.version` (2 offers KIP-890's
+/// protocol to clients that ask for it), or why it is not known.
+fn transaction_version(info: &RunInfo) -> String {
+    match info.cluster_features.get("transaction.version") {
+        Some(level) => level.to_string(),
+        None if info.cluster_features.is_empty() => "not recorded".into(),
+        None => "0 (not finalized: the classic protocol only)".into(),
+    }
 }
 
 /// Segments no marker ended in a partition read to its end.

@@ -28,6 +28,8 @@ pub struct RunInfo {
     pub effective_config_source: Option<String>,
     pub keys: Option<u64>,
     pub kafka_version: Option<String>,
+    /// The cluster's finalized feature levels; a feature at level 0 is not listed.
+    pub cluster_features: BTreeMap<String, i64>,
     pub image: Option<String>,
     pub topic: Option<String>,
     pub seed: Option<u64>,

@@ -187,8 +187,11 @@ fn console_messages(output: &Output) -> Vec<String> {
         .collect()
 }
 
-/// Debian's Chromium, installed when missing (the tests run as root).
+/// Debian's Chromium, installed when missing (the tests run as root), by
+/// one test at a time: two apt-gets at once fight over dpkg's lock.
 fn chromium() -> PathBuf {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let installed = || which("chromium");
     if let Some(path) = installed() {
         return path;

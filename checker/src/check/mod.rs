@@ -134,6 +134,8 @@ pub struct Checker {
     /// What a `read_committed` consumer delivered, per partition not read yet.
     consumed: BTreeMap<Partition, ConsumedPartition>,
     consumer: Option<ConsumerStats>,
+    /// Why the run's `read_committed` consumer read nothing, when it failed.
+    consumer_failed: Option<String>,
     anomalies: Anomalies,
 }
 
@@ -165,6 +167,7 @@ impl Checker {
             txns: Transactions::default(),
             consumed: BTreeMap::new(),
             consumer: None,
+            consumer_failed: None,
         }
     }
 
@@ -533,6 +536,12 @@ impl Checker {
         for p in consumed.partitions {
             self.consumed.insert(p.partition, p);
         }
+    }
+
+    /// Takes why the run's `read_committed` consumer could not read: what a
+    /// consumer delivers was then not seen, so the answer is unknown.
+    pub fn consumer_failed(&mut self, error: String) {
+        self.consumer_failed = Some(error);
     }
 
     /// Takes the log manifest before the partitions: which partitions the
@@ -1066,6 +1075,11 @@ impl Checker {
     /// stable offset, or at all: what it may have got wrong beyond is not
     /// seen.
     fn unconsumed(&self, unknown: &mut Vec<String>) {
+        if let Some(error) = &self.consumer_failed {
+            unknown.push(format!(
+                "the read_committed consumer's read failed ({error}), so whether a consumer delivers aborted records or skips committed ones was not seen"
+            ));
+        }
         let Some(stats) = &self.consumer else { return };
         let unread = self
             .partitions

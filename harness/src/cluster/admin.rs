@@ -1,8 +1,9 @@
 //! Admin requests librdkafka does not offer: who the active KRaft controller is,
 //! moving a partition's leadership on purpose (brokers forward both to the
-//! controller), and which broker coordinates a `transactional.id`'s transactions.
+//! controller), which broker coordinates a `transactional.id`'s transactions,
+//! and the cluster's finalized feature levels.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{bail, Result};
 use kafka_protocol::{
@@ -10,8 +11,8 @@ use kafka_protocol::{
         alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic},
         describe_quorum_request::{PartitionData, TopicData},
         elect_leaders_request::TopicPartitions,
-        AlterPartitionReassignmentsRequest, BrokerId, DescribeQuorumRequest, ElectLeadersRequest,
-        FindCoordinatorRequest, TopicName,
+        AlterPartitionReassignmentsRequest, ApiVersionsRequest, BrokerId, DescribeQuorumRequest,
+        ElectLeadersRequest, FindCoordinatorRequest, TopicName,
     },
     protocol::StrBytes,
 };
@@ -52,6 +53,26 @@ pub async fn active_controller(broker: &str) -> Result<i32> {
         );
     }
     Ok(partition.leader_id.0)
+}
+
+/// The cluster's finalized feature levels by name (`metadata.version`, and
+/// from Kafka 4.0 `transaction.version`, whose level 2 is KIP-890's
+/// protocol), as the broker at `broker` reports them in ApiVersions v3. A
+/// feature at level 0 is not listed.
+pub async fn finalized_features(broker: &str) -> Result<BTreeMap<String, i16>> {
+    let mut conn = Connection::open(broker, TIMEOUT).await?;
+    let request = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("eoscheck"))
+        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+    let response = conn.call(3, &request).await?;
+    if response.error_code != 0 {
+        bail!("ApiVersions failed with error {}", response.error_code);
+    }
+    Ok(response
+        .finalized_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.max_version_level))
+        .collect())
 }
 
 /// FindCoordinator's key type for a `transactional.id`.

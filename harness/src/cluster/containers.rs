@@ -7,7 +7,7 @@
 //! nemesis can cut exactly the paths it means to.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     net::Ipv4Addr,
     path::{Path, PathBuf},
     sync::Mutex,
@@ -37,6 +37,7 @@ use rdkafka::{
 };
 use tracing::{info, warn};
 
+use super::admin;
 use crate::failure::Failure;
 
 pub const NODES: i32 = 3;
@@ -450,6 +451,19 @@ impl Cluster {
             .await?
             .leader
             .with_context(|| format!("partition {partition} of {topic} has no leader now"))
+    }
+
+    /// The cluster's finalized feature levels, asked of the first broker
+    /// that answers.
+    pub async fn finalized_features(&self) -> Result<BTreeMap<String, i16>> {
+        let mut last = anyhow::anyhow!("no broker is up");
+        for address in self.live_addresses().await {
+            match admin::finalized_features(&address).await {
+                Ok(features) => return Ok(features),
+                Err(e) => last = e.context(format!("asking {address} for its feature levels")),
+            }
+        }
+        Err(last)
     }
 
     /// Addresses of the brokers that are up, to send admin requests to.

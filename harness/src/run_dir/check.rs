@@ -43,7 +43,8 @@ fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
     }
     let mut checker = Checker::new(options);
     read_history(dir, &mut checker)?;
-    read_consumed(dir, &mut checker)?;
+    let consumer_failed = record.ok().and_then(|r| r.consumer_read_error);
+    read_consumed(dir, consumer_failed, &mut checker)?;
     read_log(&dir.join("log"), &mut checker)?;
     Ok(checker.finish())
 }
@@ -99,12 +100,18 @@ fn read_history(dir: &Path, checker: &mut Checker) -> Result<()> {
 }
 
 /// `consumed.json`, when the run kept what a `read_committed` consumer
-/// delivered, into the checker.
-fn read_consumed(dir: &Path, checker: &mut Checker) -> Result<()> {
+/// delivered, into the checker; or, when run.json says that read `failed`,
+/// why there is none.
+fn read_consumed(dir: &Path, failed: Option<String>, checker: &mut Checker) -> Result<()> {
     let path = dir.join(checker::consumed::FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(error) = failed {
+                checker.consumer_failed(error);
+            }
+            return Ok(());
+        }
         Err(e) => {
             return Err(Failure::usage(format!(
                 "cannot read {}: {e}",

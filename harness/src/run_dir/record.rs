@@ -51,7 +51,15 @@ pub struct RunRecord {
     /// unless the producers were transactional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_rate: Option<f64>,
+    /// Why the `read_committed` consumer's read failed, when it did: the run
+    /// then has no `consumed.json`, and its verdict cannot be valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_read_error: Option<String>,
     pub kafka_version: Option<String>,
+    /// The cluster's finalized feature levels when the run began (e.g.
+    /// `transaction.version`); a feature at level 0 is not listed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cluster_features: BTreeMap<String, i16>,
     pub image: String,
     pub topic: String,
     pub seed: u64,

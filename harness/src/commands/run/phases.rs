@@ -60,6 +60,10 @@ pub async fn run_at(site: Site, config: RunConfig, dir: RunDir) -> Result<i32> {
 async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<Results> {
     let t = Instant::now();
     let stage = set_up(site, config, record).await?;
+    match stage.cluster.finalized_features().await {
+        Ok(features) => record.info.cluster_features = features,
+        Err(e) => warn!("the cluster's feature levels could not be read: {e:#}"),
+    }
     record.phase("setup", t);
 
     let t = Instant::now();
@@ -87,7 +91,8 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     }
     if config.preset.transactional() {
         let t = Instant::now();
-        read_committed(&stage, config.partitions, &record.dir).await;
+        record.info.consumer_read_error =
+            read_committed(&stage, config.partitions, &record.dir).await;
         record.phase("consumer-read", t);
     }
 
@@ -386,9 +391,9 @@ async fn read_log(stage: &Stage, partitions: i32, dir: &RunDir) -> Result<Manife
 }
 
 /// What a `read_committed` consumer delivers of every partition, into the
-/// run's `consumed.json`. A consumer that cannot read leaves no file: the
-/// run is then checked on the raw read alone, and the log says why.
-async fn read_committed(stage: &Stage, partitions: i32, dir: &RunDir) {
+/// run's `consumed.json`. A consumer that cannot read leaves no file, and
+/// its error is returned for run.json: the run's answer is then unknown.
+async fn read_committed(stage: &Stage, partitions: i32, dir: &RunDir) -> Option<String> {
     let (bootstrap, topic) = (stage.cluster.bootstrap_servers(), stage.topic.clone());
     let read = tokio::task::spawn_blocking(move || {
         crate::cluster::consumer::read(&bootstrap, &topic, partitions)
@@ -401,9 +406,9 @@ async fn read_committed(stage: &Stage, partitions: i32, dir: &RunDir) {
         Ok(Err(e)) => Err(e),
         Err(e) => Err(e.into()),
     };
-    if let Err(e) = written {
-        warn!("the read_committed consumer's read failed: {e:#}");
-    }
+    let error = format!("{:#}", written.err()?);
+    warn!("the read_committed consumer's read failed: {error}");
+    Some(error)
 }
 
 /// The end of a run on the terminal: where it is, its verdict, its report.
@@ -457,6 +462,8 @@ impl Record {
             keys: config.keys,
             txn_size: transactions.map(|t| t.size.to_string()),
             abort_rate: transactions.map(|t| t.abort_rate),
+            consumer_read_error: None,
+            cluster_features: BTreeMap::new(),
             kafka_version: config.image.version().map(str::to_owned),
             image: config.image.reference(),
             topic: site.topic().into(),

@@ -358,5 +358,5 @@ async fn transactions_commit_abort_fence_a_zombie_and_outlast_their_coordinator(
     };
     cluster::with_teardown(&docker, job)
         .await
-        .expect("the cluster and both runs");
+        .expect("the cluster and its three runs");
 }

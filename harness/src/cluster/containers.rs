@@ -456,14 +456,26 @@ impl Cluster {
     /// The cluster's finalized feature levels, asked of the first broker
     /// that answers.
     pub async fn finalized_features(&self) -> Result<BTreeMap<String, i16>> {
-        let mut last = anyhow::anyhow!("no broker is up");
+        self.ask_any("reading the feature levels", |a| async move {
+            admin::finalized_features(&a).await
+        })
+        .await
+    }
+
+    /// Sends an admin request to the first live broker that answers it.
+    pub async fn ask_any<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut last = None;
         for address in self.live_addresses().await {
-            match admin::finalized_features(&address).await {
-                Ok(features) => return Ok(features),
-                Err(e) => last = e.context(format!("asking {address} for its feature levels")),
+            match f(address.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e.context(format!("{what} via {address}"))),
             }
         }
-        Err(last)
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("{what}: no broker is up")))
     }
 
     /// Addresses of the brokers that are up, to send admin requests to.

@@ -27,24 +27,6 @@ pub struct Target {
     pub transactional_ids: Vec<String>,
 }
 
-impl Target {
-    /// Sends an admin request to the first live broker that answers it.
-    async fn ask_any<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
-    where
-        F: Fn(String) -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        let mut last = None;
-        for address in self.cluster.live_addresses().await {
-            match f(address.clone()).await {
-                Ok(v) => return Ok(v),
-                Err(e) => last = Some(e.context(format!("{what} via {address}"))),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("{what}: no broker is up")))
-    }
-}
-
 impl nemesis::Cluster for Target {
     fn nodes(&self) -> Vec<nemesis::NodeId> {
         self.cluster.nodes.iter().map(|n| n.id).collect()
@@ -94,10 +76,11 @@ impl nemesis::Cluster for Target {
     }
 
     async fn controller(&self) -> Result<nemesis::NodeId> {
-        self.ask_any("finding the active controller", |a| async move {
-            admin::active_controller(&a).await
-        })
-        .await
+        self.cluster
+            .ask_any("finding the active controller", |a| async move {
+                admin::active_controller(&a).await
+            })
+            .await
     }
 
     async fn in_sync(&self, partition: i32) -> Result<Vec<nemesis::NodeId>> {
@@ -120,10 +103,11 @@ impl nemesis::Cluster for Target {
         replicas[..=i].rotate_right(1);
         let topic = &self.topic;
         let replicas = &replicas;
-        self.ask_any("moving leadership", |a| async move {
-            admin::transfer_leadership(&a, topic, partition, replicas).await
-        })
-        .await?;
+        self.cluster
+            .ask_any("moving leadership", |a| async move {
+                admin::transfer_leadership(&a, topic, partition, replicas).await
+            })
+            .await?;
         // The election is asynchronous: the move is done when metadata shows it.
         for _ in 0..40 {
             if self.cluster.leader(topic, partition).await.ok() == Some(to) {
@@ -156,6 +140,7 @@ impl nemesis::Cluster for Target {
         }
         let ids = &self.transactional_ids;
         let nodes = self
+            .cluster
             .ask_any("finding the transaction coordinators", |a| async move {
                 admin::txn_coordinators(&a, ids).await
             })

@@ -6,7 +6,7 @@ use crate::check::Idempotence;
 use crate::guarantee::Guarantee;
 use crate::history::Nanos;
 use crate::ids::{
-    Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Sequence, Txn,
+    Attempt, Epoch, MessageId, Offset, Partition, Processor, Producer, ProducerId, Sequence, Txn,
 };
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +109,13 @@ kinds! {
     AbortCommitted abort_committed AbortCommitted;
     ZombieWrite zombie_write ZombieWrite;
     AbortedRead aborted_read AbortedRead;
+    PipelineLost pipeline_lost PipelineLost;
+    PipelineDuplicate pipeline_duplicate PipelineDuplicate;
+    PipelineReorder pipeline_reorder PipelineReorder;
+    OffsetAhead offset_ahead OffsetAhead;
+    OffsetBehind offset_behind OffsetBehind;
+    PollSkip poll_skip PollSkip;
+    PollRegress poll_regress PollRegress;
     SequenceGap sequence_gap SequenceGap;
     SequenceRepeat sequence_repeat SequenceRepeat;
     SequenceRegress sequence_regress SequenceRegress;
@@ -116,6 +123,24 @@ kinds! {
     FailedButPresent failed_but_present FailedButPresent;
     IdempotenceOff idempotence_off IdempotenceOff;
     Phantom phantom Phantom;
+}
+
+impl Kind {
+    /// The kinds that decide a pipeline run: what its processors made of the
+    /// input, and what a `read_committed` consumer delivered. The input
+    /// producer of a pipeline run is eoscheck's own feeder; its anomalies
+    /// are reported, and decide nothing about the processors.
+    pub const PIPELINE: &'static [Kind] = &[
+        Kind::AbortedRead,
+        Kind::CommittedSkipped,
+        Kind::PipelineLost,
+        Kind::PipelineDuplicate,
+        Kind::PipelineReorder,
+        Kind::OffsetAhead,
+        Kind::OffsetBehind,
+        Kind::PollSkip,
+        Kind::PollRegress,
+    ];
 }
 
 impl std::fmt::Display for Kind {
@@ -726,6 +751,195 @@ anomaly! {
 explained!(CommittedSkipped, |a| format!(
     "The read_committed consumer read past {} without delivering it.",
     a.0.place()
+));
+
+/// One committed output record of a pipeline, as examples show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineOutput {
+    pub partition: Partition,
+    pub offset: Offset,
+    pub pid: ProducerId,
+    pub epoch: Epoch,
+    /// The processor slot and its transaction that wrote it, as the record
+    /// says (transaction 0 where the library hides them).
+    pub processor: Processor,
+    pub txn: Txn,
+}
+
+impl PipelineOutput {
+    fn describe(&self) -> String {
+        format!(
+            "{}@{} (processor {}, transaction {}, PID {} epoch {})",
+            self.partition, self.offset, self.processor, self.txn, self.pid, self.epoch
+        )
+    }
+}
+
+/// A committed input record of a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineInput {
+    pub partition: Partition,
+    pub offset: Offset,
+    /// The message it holds, when it decodes as one.
+    pub message: Option<MessageId>,
+}
+
+impl std::fmt::Display for PipelineInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.message {
+            Some(m) => write!(f, "input {}@{} (message {m})", self.partition, self.offset),
+            None => write!(f, "input {}@{}", self.partition, self.offset),
+        }
+    }
+}
+
+anomaly! {
+    "pipeline-lost", violates [NoLoss],
+    "A committed input record of a pipeline has no committed output record, while a later input record of its partition has one: the pipeline passed over it for good.",
+    pub struct PipelineLost {
+        #[serde(flatten)]
+        pub input: PipelineInput,
+        /// The next input offset of the partition that has committed output.
+        pub next_processed: Offset,
+        /// The processor slots whose polls delivered it.
+        pub polled_by: Vec<Processor>,
+    }
+}
+explained!(PipelineLost, |a| format!(
+    "The {} has no committed output, though input {}@{} after it has; {}.",
+    a.input,
+    a.input.partition,
+    a.next_processed,
+    match a.polled_by.as_slice() {
+        [] => "no processor's poll delivered it".to_string(),
+        by => format!("polls of processors {by:?} delivered it"),
+    }
+));
+
+anomaly! {
+    "pipeline-duplicate", violates [NoDuplicates],
+    "A committed input record of a pipeline has more than one committed output record: it was processed twice and both results count.",
+    pub struct PipelineDuplicate {
+        #[serde(flatten)]
+        pub input: PipelineInput,
+        /// Every committed output record made from it, in log order.
+        pub outputs: Vec<PipelineOutput>,
+    }
+}
+explained!(PipelineDuplicate, |a| format!(
+    "The {} has {} committed outputs: {}.",
+    a.input,
+    a.outputs.len(),
+    a.outputs
+        .iter()
+        .map(PipelineOutput::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
+));
+
+anomaly! {
+    "pipeline-reorder", violates [Order],
+    "In one output partition, the first committed output of an input record comes after the first committed output of a later input record of the same input partition.",
+    pub struct PipelineReorder {
+        #[serde(flatten)]
+        pub input: PipelineInput,
+        /// The later input offset whose output came first.
+        pub after: Offset,
+        pub output: PipelineOutput,
+    }
+}
+explained!(PipelineReorder, |a| format!(
+    "The output of {} at {} comes after the output of input {}@{}.",
+    a.input,
+    a.output.describe(),
+    a.input.partition,
+    a.after
+));
+
+/// A consumer group's committed offset of an input partition against the
+/// committed input records with no committed output on one side of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetGap {
+    pub partition: Partition,
+    /// The group's committed offset at the end (-1: none committed).
+    pub committed: Offset,
+    /// The first and last input offsets concerned, and how many committed
+    /// input records lie between them.
+    pub first: Offset,
+    pub last: Offset,
+    pub records: u64,
+}
+
+anomaly! {
+    "offset-ahead", violates [NoLoss],
+    "At the end, the group's committed offset of an input partition lies past committed input records that have no committed output and come after the last one that has: a restart resumes beyond them, so they are never processed.",
+    #[serde(transparent)]
+    pub struct OffsetAhead(pub OffsetGap);
+}
+explained!(OffsetAhead, |a| {
+    format!(
+    "The group's committed offset of input partition {} is {}, past {} committed inputs at {}..={} that have no committed output.",
+    a.0.partition, a.0.committed, a.0.records, a.0.first, a.0.last
+)
+});
+
+anomaly! {
+    "offset-behind", violates [NoDuplicates],
+    "At the end, the group's committed offset of an input partition lies short of committed input records that already have committed output: a restart processes them again.",
+    #[serde(transparent)]
+    pub struct OffsetBehind(pub OffsetGap);
+}
+explained!(OffsetBehind, |a| {
+    format!(
+    "The group's committed offset of input partition {} is {}, short of {} committed inputs at {}..={} whose output is already committed.",
+    a.0.partition, a.0.committed, a.0.records, a.0.first, a.0.last
+)
+});
+
+/// Two consecutive deliveries of one input partition to one processor,
+/// within one assignment and with no rewind between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollStep {
+    pub processor: Processor,
+    pub partition: Partition,
+    /// The offset delivered before, and the one delivered next.
+    pub after: Offset,
+    pub delivered: Offset,
+    /// When the next one was delivered.
+    pub time: Nanos,
+}
+
+anomaly! {
+    "poll-skip", violates [Order],
+    "Within one assignment and with no rewind between them, a processor's consumer delivered an input offset after skipping committed input records between it and the offset it delivered before.",
+    pub struct PollSkip {
+        #[serde(flatten)]
+        pub step: PollStep,
+        /// Committed input records between the two, and the first of them.
+        pub skipped: u64,
+        pub first_skipped: Offset,
+    }
+}
+explained!(PollSkip, |a| format!(
+    "Processor {} got input {}@{} right after {}@{}, skipping {} committed records from offset {}.",
+    a.step.processor,
+    a.step.partition,
+    a.step.delivered,
+    a.step.partition,
+    a.step.after,
+    a.skipped,
+    a.first_skipped
+));
+
+anomaly! {
+    "poll-regress", violates [Order],
+    "Within one assignment and with no rewind between them, a processor's consumer delivered an input offset at or before one it had delivered already.",
+    #[serde(transparent)]
+    pub struct PollRegress(pub PollStep);
+}
+explained!(PollRegress, |a| format!(
+    "Processor {} got input {}@{} after it had got {}@{}, with no rewind between.",
+    a.0.processor, a.0.partition, a.0.delivered, a.0.partition, a.0.after
 ));
 
 anomaly! {

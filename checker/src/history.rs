@@ -39,12 +39,24 @@
 //! yet asked to end when the send is invoked: a producer runs one transaction
 //! at a time, and the recorder keeps each producer's events in the order they
 //! happened, so membership needs no field on the hot invoke lines.
+//!
+//! Format 7 adds pipelines (consume-transform-produce): the header names the
+//! output topic and how many processor slots the run has, and each processor
+//! instance reports its start ([`Event::ProcStart`]), its partition
+//! assignments ([`Event::ProcAssign`], [`Event::ProcRevoke`]), what each poll
+//! delivered ([`Event::ProcPoll`]), its rewinds ([`Event::ProcSeek`]), how
+//! each of its transactions (or, at least once, each offset commit) ended
+//! ([`Event::ProcCommit`]) and its end ([`Event::ProcStop`]). The input
+//! producer's events are those of format 6, on the input topic the header
+//! names as `topic`.
 
-use crate::ids::{Attempt, Epoch, MessageId, Offset, Partition, Producer, ProducerId, Txn};
+use crate::ids::{
+    Attempt, Epoch, MessageId, Offset, Partition, Processor, Producer, ProducerId, Txn,
+};
 use serde::{Deserialize, Serialize};
 
 /// The history layout this crate writes.
-pub const FORMAT: u32 = 6;
+pub const FORMAT: u32 = 7;
 
 /// The first layout that lists the run's producers and ends with [`Event::End`].
 pub const CLOSED_FROM: u32 = 4;
@@ -56,8 +68,12 @@ pub const KEYED_FROM: u32 = 5;
 /// The first layout with transactions.
 pub const TRANSACTIONS_FROM: u32 = 6;
 
+/// The first layout with pipelines: a header naming the output topic and the
+/// processors' events.
+pub const PIPELINE_FROM: u32 = 7;
+
 /// The layouts this crate reads.
-const READS: [u32; 6] = [1, 2, 3, 4, 5, FORMAT];
+const READS: [u32; 7] = [1, 2, 3, 4, 5, 6, FORMAT];
 
 /// `Err` says why a history of `format` cannot be read.
 pub fn readable(format: u64) -> Result<(), String> {
@@ -89,6 +105,10 @@ pub enum Event {
         producers: Option<Producer>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keys: Option<u32>,
+        /// From format 7, in a pipeline run: the output topic and the
+        /// processor slots (`topic` is then the input).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pipeline: Option<PipelineHeader>,
     },
     /// The workload hands a message to its client, for `partition`; from
     /// format 5 `None` (no `p`) leaves the partition to the library's
@@ -277,6 +297,78 @@ pub enum Event {
         producer: Producer,
         reason: String,
     },
+    /// A processor instance started in slot `proc` (format 7): its consumer
+    /// joined the group, and under exactly-once its producer owns
+    /// `transactional_id` (fencing any earlier instance of the slot).
+    ProcStart {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        proc: Processor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transactional_id: Option<String>,
+    },
+    /// The group gave the processor these input partitions.
+    ProcAssign {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        proc: Processor,
+        partitions: Vec<Partition>,
+    },
+    /// The group took these partitions back; `lost` when the consumer lost
+    /// them without a chance to commit (its session expired).
+    ProcRevoke {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        proc: Processor,
+        partitions: Vec<Partition>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        lost: bool,
+    },
+    /// One poll delivered these input records, as runs `[partition, first
+    /// offset, last offset]` of consecutive offsets, for the processor's
+    /// transaction `txn`.
+    ProcPoll {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        proc: Processor,
+        #[serde(rename = "x")]
+        txn: Txn,
+        records: Vec<(Partition, Offset, Offset)>,
+    },
+    /// The processor moved its position on `partition` back to `offset`
+    /// (after an abort, to the group's committed offset).
+    ProcSeek {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        proc: Processor,
+        partition: Partition,
+        offset: Offset,
+    },
+    /// How the processor's transaction `txn` ended (at least once: its
+    /// offset commit), with the next input offsets it committed or sent to
+    /// the transaction.
+    ProcCommit {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        proc: Processor,
+        #[serde(rename = "x")]
+        txn: Txn,
+        result: ProcResult,
+        /// `[partition, offset]` pairs (a map's number keys do not survive
+        /// the tagged enum).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        offsets: Vec<(Partition, Offset)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The processor instance ended: closed, crashed (killed by the
+    /// nemesis), fenced or failed; `why` says which and how.
+    ProcStop {
+        #[serde(rename = "t", alias = "time")]
+        time: Nanos,
+        proc: Processor,
+        why: String,
+    },
     /// Last line, from format 4: the recorder closed the history, after the
     /// producers had their time to answer; nothing of the run comes after it.
     End {
@@ -306,6 +398,13 @@ impl Event {
             | Event::TxnInfo { time, .. }
             | Event::ProducerFatal { time, .. }
             | Event::ConfigRejected { time, .. }
+            | Event::ProcStart { time, .. }
+            | Event::ProcAssign { time, .. }
+            | Event::ProcRevoke { time, .. }
+            | Event::ProcPoll { time, .. }
+            | Event::ProcSeek { time, .. }
+            | Event::ProcCommit { time, .. }
+            | Event::ProcStop { time, .. }
             | Event::End { time } => Some(*time),
         }
     }
@@ -317,6 +416,31 @@ impl Event {
 pub enum TxnAction {
     Commit,
     Abort,
+}
+
+/// A pipeline run's header fields (format 7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineHeader {
+    /// The topic the processors write.
+    pub output: String,
+    /// How many processor slots run (numbered from 0).
+    pub processors: Processor,
+}
+
+/// How a processor's transaction (or offset commit) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcResult {
+    Committed,
+    /// Aborted (at least once: the batch was not committed); the processor
+    /// rewinds and goes on.
+    Aborted,
+    /// Another instance took over; this one stops.
+    Fenced,
+    /// The outcome is not known (the commit timed out).
+    Unknown,
+    /// The processor can do nothing more; the outcome is not known.
+    Fatal,
 }
 
 /// Which step of the nemesis a [`Event::NemesisFail`] is about.
@@ -361,6 +485,10 @@ pub fn parse_header(text: &str) -> Result<Event, HistoryError> {
         None => return Err(problem("the header has no numeric \"format\" field".into())),
     }
     serde_json::from_value(value).map_err(|e| problem(e.to_string()))
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_first(attempt: &Attempt) -> bool {
@@ -425,12 +553,57 @@ mod tests {
                 topic: "t".into(),
                 producers: Some(2),
                 keys: Some(100),
+                pipeline: Some(PipelineHeader {
+                    output: "t-out".into(),
+                    processors: 2,
+                }),
             },
             Event::Invoke {
                 time: 1,
                 message,
                 attempt: 0,
                 partition: Some(3),
+            },
+            Event::ProcStart {
+                time: 1,
+                proc: 0,
+                transactional_id: Some("eoscheck-x-proc-0".into()),
+            },
+            Event::ProcAssign {
+                time: 1,
+                proc: 0,
+                partitions: vec![0, 2],
+            },
+            Event::ProcRevoke {
+                time: 1,
+                proc: 0,
+                partitions: vec![2],
+                lost: true,
+            },
+            Event::ProcPoll {
+                time: 1,
+                proc: 0,
+                txn: 1,
+                records: vec![(0, 10, 14), (2, 7, 7)],
+            },
+            Event::ProcSeek {
+                time: 1,
+                proc: 0,
+                partition: 0,
+                offset: 10,
+            },
+            Event::ProcCommit {
+                time: 1,
+                proc: 0,
+                txn: 1,
+                result: ProcResult::Committed,
+                offsets: vec![(0, 15)],
+                error: None,
+            },
+            Event::ProcStop {
+                time: 1,
+                proc: 0,
+                why: "crashed".into(),
             },
             Event::Invoke {
                 time: 1,
@@ -590,8 +763,8 @@ mod tests {
 
     #[test]
     fn header_errors_say_what_is_wrong() {
-        let err = parse_header(r#"{"type":"header","format":7,"topic":"t"}"#).unwrap_err();
-        assert!(err.problem.contains("format 7 is not supported"), "{err}");
+        let err = parse_header(r#"{"type":"header","format":8,"topic":"t"}"#).unwrap_err();
+        assert!(err.problem.contains("format 8 is not supported"), "{err}");
         let err = parse_header(r#"{"type":"invoke"}"#).unwrap_err();
         assert!(err.problem.contains("must be the header"), "{err}");
         let err = parse_line(7, r#"{"type":"ok","t":1}"#).unwrap_err();

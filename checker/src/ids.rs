@@ -31,6 +31,10 @@ pub type Attempt = u32;
 /// belongs to it.
 pub type Txn = u32;
 
+/// A pipeline's processor slot: 0, 1, ... A slot's instance that crashes or
+/// is fenced is replaced by a new instance in the same slot.
+pub type Processor = u32;
+
 /// PID written by producers that are not idempotent.
 pub const NO_PRODUCER_ID: ProducerId = -1;
 

@@ -6,6 +6,12 @@
 //! `.` to the requested size. A console consumer shows it as is, and the
 //! checker parses it with a handful of byte comparisons per record.
 //!
+//! A pipeline's processors write, for each input record they transform, an
+//! output record whose value is `eosp1:<partition>:<offset>:<processor>:<txn>:`
+//! followed by the input value unchanged ([`OutputOf`]): the input's place
+//! and identity survive in the output log alone, so the checker judges a
+//! pipeline from its two logs without trusting any processor's account.
+//!
 //! A keyed run (the history header's `keys`) gives every record a key too,
 //! [`key_of`] its message in decimal ASCII ([`key_bytes`]): a pure function
 //! of the message, so the harness, the checker and anyone reading the log
@@ -15,7 +21,7 @@
 
 use crate::{
     decimal::Cursor,
-    ids::{Attempt, MessageId},
+    ids::{Attempt, MessageId, Offset, Partition, Processor, Txn},
 };
 
 /// Marks the payload layout; a future layout gets a new prefix.
@@ -156,6 +162,49 @@ pub fn key_bytes(key: u32) -> KeyBytes {
 }
 
 /// A non-empty run of decimal digits no larger than `max`, and what follows.
+/// Marks a pipeline processor's output value.
+const OUTPUT_PREFIX: &[u8] = b"eosp1:";
+
+/// What a processor's output record says it was made from: the input
+/// record's place, the processor slot, and the processor's transaction (0
+/// where the library hides its transactions, as Kafka Streams does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputOf {
+    pub partition: Partition,
+    pub offset: Offset,
+    pub processor: Processor,
+    pub txn: Txn,
+}
+
+impl OutputOf {
+    /// The output value for the input record `input_value` (the drivers
+    /// write the same bytes in their own languages).
+    pub fn encode(&self, input_value: &[u8]) -> Vec<u8> {
+        let head = format!(
+            "eosp1:{}:{}:{}:{}:",
+            self.partition, self.offset, self.processor, self.txn
+        );
+        [head.as_bytes(), input_value].concat()
+    }
+
+    /// The output record's origin and the input value it carries, or `None`
+    /// when `value` is not a processor's output.
+    pub fn decode(value: &[u8]) -> Option<(OutputOf, &[u8])> {
+        let rest = value.strip_prefix(OUTPUT_PREFIX)?;
+        let (partition, rest) = number(rest, i32::MAX as u64)?;
+        let (offset, rest) = number(rest.strip_prefix(b":")?, i64::MAX as u64)?;
+        let (processor, rest) = number(rest.strip_prefix(b":")?, u32::MAX as u64)?;
+        let (txn, rest) = number(rest.strip_prefix(b":")?, u32::MAX as u64)?;
+        let of = OutputOf {
+            partition: partition as Partition,
+            offset: offset as Offset,
+            processor: processor as Processor,
+            txn: txn as Txn,
+        };
+        Some((of, rest.strip_prefix(b":")?))
+    }
+}
+
 fn number(bytes: &[u8], max: u64) -> Option<(u64, &[u8])> {
     let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 || digits > 20 {
@@ -171,6 +220,30 @@ fn number(bytes: &[u8], max: u64) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_names_its_input() {
+        let of = OutputOf {
+            partition: 2,
+            offset: 1091,
+            processor: 1,
+            txn: 40,
+        };
+        let input = encode(
+            MessageId {
+                producer: 0,
+                index: 5,
+            },
+            0,
+            20,
+        );
+        let value = of.encode(&input);
+        assert!(value.starts_with(b"eosp1:2:1091:1:40:eos1:0:5:0."));
+        assert_eq!(OutputOf::decode(&value), Some((of, &input[..])));
+        assert_eq!(decode(OutputOf::decode(&value).unwrap().1), decode(&input));
+        assert_eq!(OutputOf::decode(b"eosp1:2:1091:1:40"), None);
+        assert_eq!(OutputOf::decode(&input), None);
+    }
 
     #[test]
     fn round_trips_and_pads() {

@@ -83,6 +83,54 @@ pub struct Results {
     /// What the `read_committed` consumer read, when the run has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<ConsumerStats>,
+    /// What a pipeline run's processors made of its input, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineStats>,
+}
+
+/// A pipeline run: its input, its output and its processors, counted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStats {
+    pub input_topic: String,
+    pub output_topic: String,
+    /// Processor slots, and the instances started in them (restarts add).
+    pub processors: u32,
+    pub instances: u64,
+    /// Assignments the processors received (each rebalance gives one per
+    /// member), and partitions revoked as lost.
+    pub assignments: u64,
+    pub lost_assignments: u64,
+    /// Data records of the input: committed, aborted, without a marker.
+    pub inputs_committed: u64,
+    pub inputs_aborted: u64,
+    pub inputs_unmarked: u64,
+    /// Data records of the output: committed, aborted, without a marker, and
+    /// committed ones whose value is no processor's output.
+    pub outputs_committed: u64,
+    pub outputs_aborted: u64,
+    pub outputs_unmarked: u64,
+    pub outputs_foreign: u64,
+    /// Committed inputs with exactly one committed output, with more, and
+    /// with none that the processors had not reached by the end.
+    pub processed_once: u64,
+    pub processed_more: u64,
+    pub unprocessed: u64,
+    /// Outputs made from an input record that is not committed.
+    pub outputs_of_uncommitted: u64,
+    /// Records the processors' polls delivered.
+    pub polled: u64,
+    /// The processors' transactions (at least once: offset commits) by how
+    /// they ended: `committed`, `aborted`, `fenced`, `unknown`, `fatal`.
+    pub transactions: BTreeMap<String, u64>,
+    /// Instance ends by why: `closed`, `crashed`, ...
+    pub stops: BTreeMap<String, u64>,
+    /// The group's committed offset per input partition at the end; absent
+    /// when they were not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_offsets: Option<BTreeMap<Partition, Offset>>,
+    /// Anomalies of the input producer (eoscheck's feeder): reported, not
+    /// judged.
+    pub feeder_anomalies: u64,
 }
 
 /// The `read_committed` consumer's read, as compared with the log.

@@ -131,6 +131,7 @@ fn header(format: u32, keys: Option<u32>) -> Event {
         topic: "t".into(),
         producers: Some(1),
         keys,
+        pipeline: None,
     }
 }
 

@@ -290,6 +290,7 @@ fn contradicting_transaction_lines_are_errors() {
         topic: "t".into(),
         producers: Some(10),
         keys: None,
+        pipeline: None,
     };
     let cases: [(&[Event], &str); 3] = [
         (

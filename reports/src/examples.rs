@@ -7,9 +7,11 @@ use crate::markup::kebab;
 use crate::timeline::Timeline;
 use checker::anomaly::{
     AbortCommitted, AbortedRead, Anomalies, ClientSend, CommitLost, CommittedSkipped, ConsumerMiss,
-    Duplicate, FailedButPresent, Finding, IdempotenceOff, KeySplit, LogCopy, Lost, OffsetMismatch,
-    Phantom, Reorder, SequenceBreak, SequenceGap, SequenceRegress, SequenceRepeat, TornTransaction,
-    TxnOutcome, TxnStory, ZombieWrite,
+    Duplicate, FailedButPresent, Finding, IdempotenceOff, KeySplit, LogCopy, Lost, OffsetAhead,
+    OffsetBehind, OffsetGap, OffsetMismatch, Phantom, PipelineDuplicate, PipelineLost,
+    PipelineOutput, PipelineReorder, PollRegress, PollSkip, PollStep, Reorder, SequenceBreak,
+    SequenceGap, SequenceRegress, SequenceRepeat, TornTransaction, TxnOutcome, TxnStory,
+    ZombieWrite,
 };
 use checker::ids::{Attempt, Epoch, MessageId, Offset, Partition, ProducerId, Sequence};
 use checker::{Guarantee, Kind};
@@ -93,6 +95,13 @@ pub fn findings(anomalies: &Anomalies) -> Vec<KindFinding<'_>> {
         finding(Kind::FailedButPresent, &a.failed_but_present),
         finding(Kind::IdempotenceOff, &a.idempotence_off),
         finding(Kind::Phantom, &a.phantom),
+        finding(Kind::PipelineLost, &a.pipeline_lost),
+        finding(Kind::PipelineDuplicate, &a.pipeline_duplicate),
+        finding(Kind::PipelineReorder, &a.pipeline_reorder),
+        finding(Kind::OffsetAhead, &a.offset_ahead),
+        finding(Kind::OffsetBehind, &a.offset_behind),
+        finding(Kind::PollSkip, &a.poll_skip),
+        finding(Kind::PollRegress, &a.poll_regress),
     ]
 }
 
@@ -405,5 +414,108 @@ impl Shown for AbortedRead {
 impl Shown for CommittedSkipped {
     fn facts(&self) -> Facts<'_> {
         consumer_miss(&self.0)
+    }
+}
+
+/// An output record of a pipeline, as examples show it (outputs carry no
+/// sequence the report needs).
+impl From<&PipelineOutput> for LogRecord {
+    fn from(o: &PipelineOutput) -> LogRecord {
+        LogRecord {
+            partition: o.partition,
+            offset: o.offset,
+            pid: o.pid,
+            epoch: o.epoch,
+            sequence: -1,
+        }
+    }
+}
+
+/// Who wrote pipeline outputs: processor slots and their transactions.
+fn writers(outputs: &[PipelineOutput]) -> String {
+    let each = outputs
+        .iter()
+        .map(|o| format!("processor {} transaction {}", o.processor, o.txn));
+    each.collect::<Vec<_>>().join(", ")
+}
+
+impl Shown for PipelineLost {
+    fn facts(&self) -> Facts<'_> {
+        let note = format!(
+            "input {}@{} has no committed output; {}@{} after it has",
+            self.input.partition, self.input.offset, self.input.partition, self.next_processed
+        );
+        in_log(self.input.message, Vec::new(), Some(note))
+    }
+}
+
+impl Shown for PipelineDuplicate {
+    fn facts(&self) -> Facts<'_> {
+        let note = format!(
+            "input {}@{}, written by {}",
+            self.input.partition,
+            self.input.offset,
+            writers(&self.outputs)
+        );
+        let records = self.outputs.iter().map(LogRecord::from).collect();
+        in_log(self.input.message, records, Some(note))
+    }
+}
+
+impl Shown for PipelineReorder {
+    fn facts(&self) -> Facts<'_> {
+        let note = format!(
+            "output of input {}@{} after that of {}@{}, by {}",
+            self.input.partition,
+            self.input.offset,
+            self.input.partition,
+            self.after,
+            writers(std::slice::from_ref(&self.output))
+        );
+        let records = vec![LogRecord::from(&self.output)];
+        in_log(self.input.message, records, Some(note))
+    }
+}
+
+/// Facts of a group offset against the committed output.
+fn offset_gap(gap: &OffsetGap) -> Facts<'static> {
+    let note = format!(
+        "group offset {} of input partition {}; {} inputs at {}..={}",
+        gap.committed, gap.partition, gap.records, gap.first, gap.last
+    );
+    in_log(None, Vec::new(), Some(note))
+}
+
+impl Shown for OffsetAhead {
+    fn facts(&self) -> Facts<'_> {
+        offset_gap(&self.0)
+    }
+}
+
+impl Shown for OffsetBehind {
+    fn facts(&self) -> Facts<'_> {
+        offset_gap(&self.0)
+    }
+}
+
+/// Facts of one step of a processor's polls.
+fn poll_step(step: &PollStep, what: &str) -> Facts<'static> {
+    let note = format!(
+        "processor {} got {}@{} after {}@{}{what}",
+        step.processor, step.partition, step.delivered, step.partition, step.after
+    );
+    in_log(None, Vec::new(), Some(note))
+}
+
+impl Shown for PollSkip {
+    fn facts(&self) -> Facts<'_> {
+        let skipped = format!(", skipping {} from {}", self.skipped, self.first_skipped);
+        poll_step(&self.step, &skipped)
+    }
+}
+
+impl Shown for PollRegress {
+    fn facts(&self) -> Facts<'_> {
+        poll_step(&self.0, "")
     }
 }

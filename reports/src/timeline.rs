@@ -284,7 +284,14 @@ impl Timeline {
             | Event::TxnBegin { .. }
             | Event::TxnEnd { .. }
             | Event::ProducerFatal { .. }
-            | Event::ConfigRejected { .. } => {}
+            | Event::ConfigRejected { .. }
+            | Event::ProcStart { .. }
+            | Event::ProcAssign { .. }
+            | Event::ProcRevoke { .. }
+            | Event::ProcPoll { .. }
+            | Event::ProcSeek { .. }
+            | Event::ProcCommit { .. }
+            | Event::ProcStop { .. } => {}
         }
     }
 

@@ -1,10 +1,10 @@
 //! Every results.json the checker produces validates against the checked-in
 //! schema, `reports/results.schema.json`: clean runs, unknown ones, and runs
 //! with each kind of anomaly (each duplicate cause), idempotent or not, keyed
-//! or not, plus any results.json of real runs in the workspace's `runs/`
-//! folder.
+//! or not, pipelines clean and with each pipeline anomaly, plus any
+//! results.json of real runs in the workspace's `runs/` folder.
 
-use checker::synth::{self, Injection, SynthConfig};
+use checker::synth::{self, Injection, PipelineInjection, SynthConfig};
 use checker::{Checker, Guarantee, Options, Results, Validity};
 use serde_json::Value;
 
@@ -82,6 +82,26 @@ fn every_results_json_the_checker_writes_matches_the_schema() {
         assert!(
             verdicts.contains(&verdict),
             "no {verdict:?} run was validated"
+        );
+    }
+}
+
+#[test]
+fn every_pipeline_results_json_matches_the_schema() {
+    let validator = validator();
+    let options = || Options::new(Guarantee::ALL.to_vec());
+    let injections = PipelineInjection::ALL.into_iter().map(Some);
+    for injection in std::iter::once(None).chain(injections) {
+        let results = synth::pipeline(7, injection).check(options()).unwrap();
+        assert!(results.pipeline.is_some());
+        if let Some(planted) = injection {
+            assert!(results.anomalies.count(planted.kind()) > 0);
+        }
+        let text = serde_json::to_string_pretty(&results).unwrap();
+        assert_valid(
+            &validator,
+            &format!("pipeline with {injection:?}"),
+            &serde_json::from_str(&text).unwrap(),
         );
     }
 }

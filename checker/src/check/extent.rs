@@ -12,9 +12,10 @@
 //! were.
 //!
 //! The header's format also says what the lines may leave out: from format 5
-//! an invoke may name no partition, and the header may name the run's keys.
+//! an invoke may name no partition, and the header may name the run's keys;
+//! from format 7 the header may describe a pipeline.
 
-use crate::history::{self, CLOSED_FROM, KEYED_FROM};
+use crate::history::{self, CLOSED_FROM, KEYED_FROM, PIPELINE_FROM};
 use crate::ids::Producer;
 
 /// Where the reading of the history is.
@@ -62,6 +63,7 @@ impl Extent {
         format: u32,
         producers: Option<Producer>,
         keys: Option<u32>,
+        pipeline: bool,
     ) -> Result<(), String> {
         if self.reading != Reading::Header {
             return Err("a second header line".into());
@@ -82,6 +84,11 @@ impl Extent {
             }
             Some(0) => return Err("a keyed run has at least 1 key (\"keys\": 0)".into()),
             _ => {}
+        }
+        if pipeline && format < PIPELINE_FROM {
+            return Err(format!(
+                "a format {format} header describes no pipeline (\"pipeline\" comes with format {PIPELINE_FROM})"
+            ));
         }
         self.producers = producers;
         self.reading = Reading::Events;

@@ -13,6 +13,7 @@ mod hashing;
 mod idempotence;
 mod keys;
 mod liveness;
+mod pipeline;
 mod scan;
 mod sends;
 mod txns;
@@ -40,6 +41,7 @@ use hashing::FastMap;
 use idempotence::PidUse;
 use keys::{KeyNumber, Keys};
 use liveness::Liveness;
+use pipeline::Pipeline;
 use scan::{Pending, Scan};
 use sends::{flag, SendState, Sends, Slot};
 use std::collections::{BTreeMap, BTreeSet};
@@ -136,6 +138,8 @@ pub struct Checker {
     consumer: Option<ConsumerStats>,
     /// Why the run's `read_committed` consumer read nothing, when it failed.
     consumer_failed: Option<String>,
+    /// A pipeline run's processors, output and group offsets.
+    pipeline: Option<Pipeline>,
     anomalies: Anomalies,
 }
 
@@ -168,6 +172,7 @@ impl Checker {
             consumed: BTreeMap::new(),
             consumer: None,
             consumer_failed: None,
+            pipeline: None,
         }
     }
 
@@ -217,10 +222,15 @@ impl Checker {
         match event {
             Event::Header {
                 format,
+                topic,
                 producers,
                 keys,
-                ..
-            } => self.extent.header(*format, *producers, *keys),
+                pipeline,
+            } => {
+                self.pipeline = pipeline.clone().map(|h| Pipeline::new(topic, h));
+                self.extent
+                    .header(*format, *producers, *keys, pipeline.is_some())
+            }
             Event::End { .. } => self.extent.end(),
             _ if !self.extent.open() => Err(self.extent.refusal()),
             Event::Invoke {
@@ -347,6 +357,16 @@ impl Checker {
                 });
                 Ok(())
             }
+            Event::ProcStart { .. }
+            | Event::ProcAssign { .. }
+            | Event::ProcRevoke { .. }
+            | Event::ProcPoll { .. }
+            | Event::ProcSeek { .. }
+            | Event::ProcCommit { .. }
+            | Event::ProcStop { .. } => match &mut self.pipeline {
+                Some(pipeline) => pipeline.observe(event),
+                None => Err("a processor event in a history whose header names no pipeline".into()),
+            },
             Event::Header { .. }
             | Event::End { .. }
             | Event::Invoke { .. }
@@ -551,6 +571,39 @@ impl Checker {
         self.manifest = Some((manifest.complete, listed));
     }
 
+    /// Whether the history's header names a pipeline: its output log and
+    /// group offsets are then wanted.
+    pub fn is_pipeline(&self) -> bool {
+        self.pipeline.is_some()
+    }
+
+    /// The manifest of a pipeline's output read (`output/manifest.json`).
+    pub fn begin_output(&mut self, manifest: &Manifest) {
+        if let Some(pipeline) = &mut self.pipeline {
+            pipeline.begin_output(manifest);
+        }
+    }
+
+    /// Reads one partition of a pipeline's output topic.
+    pub fn read_output_partition(
+        &mut self,
+        entry: &PartitionLog,
+        bytes: Bytes,
+    ) -> Result<(), LogError> {
+        match &mut self.pipeline {
+            Some(pipeline) => pipeline.read_output(entry, bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// A pipeline's consumer group's committed offsets at the end, per input
+    /// partition (partitions with none committed left out).
+    pub fn group_offsets(&mut self, offsets: BTreeMap<Partition, Offset>) {
+        if let Some(pipeline) = &mut self.pipeline {
+            pipeline.group_offsets(offsets);
+        }
+    }
+
     /// Reads one partition's batches (the bytes of `log/partition-<P>.bin`).
     pub fn read_partition(&mut self, entry: &PartitionLog, bytes: Bytes) -> Result<(), LogError> {
         if self.partitions.contains_key(&entry.partition) {
@@ -558,6 +611,9 @@ impl Checker {
                 byte: 0,
                 problem: format!("partition {} was already read", entry.partition),
             });
+        }
+        if let Some(pipeline) = &mut self.pipeline {
+            pipeline.read_input(entry, bytes.clone())?;
         }
         let chunks = log::split(&bytes, CHUNK_BYTES)?;
         let mut scan = Scan::new(entry);
@@ -959,16 +1015,49 @@ impl Checker {
             &mut self.anomalies,
             limit,
         );
-        let unknown = self.unknown_reasons(tally.unjudged_acks);
-        let violated = self.violated();
+        let pipeline = self.judge_pipeline();
+        let unknown = match &pipeline {
+            Some(judged) => self.pipeline_unknown(&judged.unknown),
+            None => self.unknown_reasons(tally.unjudged_acks),
+        };
+        let violated = self.violated(pipeline.is_some());
         let valid = verdict(&violated, &unknown);
-        self.results(
+        let mut results = self.results(
             valid,
             violated,
             tally.indeterminate,
             unknown,
             (keys, idempotence, transactions),
-        )
+        );
+        results.pipeline = pipeline.map(|judged| judged.stats);
+        results
+    }
+
+    /// Judges a pipeline run's processors; counts its feeder's anomalies.
+    fn judge_pipeline(&mut self) -> Option<pipeline::Judged> {
+        let feeder: u64 = Kind::ALL
+            .iter()
+            .filter(|k| !Kind::PIPELINE.contains(k))
+            .map(|k| self.anomalies.count(*k))
+            .sum();
+        let limit = self.options.max_examples;
+        let mut judged = self.pipeline.take()?.finish(&mut self.anomalies, limit);
+        judged.stats.feeder_anomalies = feeder;
+        Some(judged)
+    }
+
+    /// A pipeline's answer rests on the data being whole (the input read,
+    /// the history, the heals, the consumer) and on the pipeline's own
+    /// reasons; what the feeder's sends leave open decides nothing.
+    fn pipeline_unknown(&self, own: &[String]) -> Vec<String> {
+        let mut unknown = Vec::new();
+        self.unread_partitions(&mut unknown);
+        self.partial_reads(&mut unknown);
+        unknown.extend(self.extent.reason(self.send_stats.no_completion));
+        self.failed_heals(&mut unknown);
+        self.unconsumed(&mut unknown);
+        unknown.extend(own.iter().cloned());
+        unknown
     }
 
     /// Judges each transaction against the fates of its sends.
@@ -1204,13 +1293,14 @@ impl Checker {
     /// The promised guarantees that some anomaly found breaks. Anomalies
     /// against guarantees the run did not promise are reported but do not
     /// decide the verdict.
-    fn violated(&self) -> Vec<Guarantee> {
+    fn violated(&self, pipeline: bool) -> Vec<Guarantee> {
+        let judged = if pipeline { Kind::PIPELINE } else { Kind::ALL };
         self.options
             .guarantees
             .iter()
             .copied()
             .filter(|g| {
-                Kind::ALL
+                judged
                     .iter()
                     .any(|k| self.anomalies.count(*k) > 0 && k.violates().contains(g))
             })
@@ -1261,6 +1351,7 @@ impl Checker {
             idempotence,
             transactions,
             consumer: self.consumer,
+            pipeline: None,
         }
     }
 }

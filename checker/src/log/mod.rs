@@ -149,11 +149,19 @@ pub(crate) struct Chunk {
 /// How much of a foreign value an example shows.
 const FOREIGN_PREVIEW: usize = 48;
 
-/// Decodes the whole batches in `bytes`, which start at byte `start` of the
-/// partition file.
-pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogError> {
+/// A record as the frame decoder gives it.
+pub(crate) type RawRecord = kafka_protocol::records::Record;
+
+/// Calls `each` with every whole batch in `bytes`, which start at byte
+/// `start` of the partition file, and its data records (none for a control
+/// batch), in log order: the one walk over a partition file that the
+/// producers' analysis and the pipeline's both take.
+pub(crate) fn visit(
+    mut bytes: Bytes,
+    start: usize,
+    mut each: impl FnMut(Batch, &[RawRecord]),
+) -> Result<(), LogError> {
     let total = bytes.len();
-    let mut chunk = Chunk::default();
     while !bytes.is_empty() {
         let byte = start + total - bytes.len();
         let set = frame::decode(&mut bytes).map_err(|problem| LogError {
@@ -163,7 +171,7 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
         let (Some(first), Some(last)) = (set.records.first(), set.records.last()) else {
             continue;
         };
-        chunk.batches.push(Batch {
+        let batch = Batch {
             pid: first.producer_id,
             epoch: first.producer_epoch,
             transactional: first.transactional,
@@ -173,11 +181,21 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
             last_offset: last.offset,
             byte,
             codec: codec_name(set.compression),
-        });
-        if first.control {
-            continue;
-        }
-        for r in &set.records {
+        };
+        let data = if first.control { &[][..] } else { &set.records };
+        each(batch, data);
+    }
+    Ok(())
+}
+
+/// Decodes the whole batches in `bytes`, which start at byte `start` of the
+/// partition file.
+pub(crate) fn decode_chunk(bytes: Bytes, start: usize) -> Result<Chunk, LogError> {
+    let mut chunk = Chunk::default();
+    visit(bytes, start, |batch, records| {
+        let no_producer = batch.pid == NO_PRODUCER_ID;
+        chunk.batches.push(batch);
+        for r in records {
             let value = r.value.as_deref().unwrap_or_default();
             let message = payload::decode(value);
             if message.is_none() {
@@ -201,18 +219,14 @@ pub(crate) fn decode_chunk(mut bytes: Bytes, start: usize) -> Result<Chunk, LogE
                 offset: r.offset,
                 // A batch without a producer id has base sequence -1, and the
                 // decoder adds offset deltas to it anyway; keep the -1.
-                sequence: if first.producer_id == NO_PRODUCER_ID {
-                    -1
-                } else {
-                    r.sequence
-                },
+                sequence: if no_producer { -1 } else { r.sequence },
                 index: id.index,
                 producer: id.producer,
                 attempt,
                 decoded: message.is_some(),
             });
         }
-    }
+    })?;
     Ok(chunk)
 }
 

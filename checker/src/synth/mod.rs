@@ -24,7 +24,10 @@
 //! skipped are never sent.
 
 mod consumer;
+mod pipeline;
 mod txn;
+
+pub use pipeline::{pipeline, PipelineInjection, PipelineRun};
 
 use crate::anomaly::{DuplicateCause, Kind};
 use crate::check::Idempotence;
@@ -604,6 +607,7 @@ impl<'a> Simulation<'a> {
                 topic: "eoscheck".into(),
                 producers: Some(pidless.end + zombies),
                 keys: config.keyed().then_some(config.keys),
+                pipeline: None,
             })],
             injected: Vec::new(),
             next_pid: 1000,

@@ -64,7 +64,50 @@ pub type Locus = (Option<MessageId>, Option<(Partition, Offset)>);
 pub fn loci(results: &Results, kind: Kind) -> Vec<Locus> {
     let a = &results.anomalies;
     let at = |p: Partition, o: Offset| Some((p, o));
+    let input = |i: &checker::anomaly::PipelineInput| (i.message, at(i.partition, i.offset));
     match kind {
+        Kind::PipelineLost => a
+            .pipeline_lost
+            .examples
+            .iter()
+            .map(|e| input(&e.detail.input))
+            .collect(),
+        Kind::PipelineDuplicate => a
+            .pipeline_duplicate
+            .examples
+            .iter()
+            .map(|e| input(&e.detail.input))
+            .collect(),
+        Kind::PipelineReorder => a
+            .pipeline_reorder
+            .examples
+            .iter()
+            .map(|e| input(&e.detail.input))
+            .collect(),
+        Kind::OffsetAhead => a
+            .offset_ahead
+            .examples
+            .iter()
+            .map(|e| (None, at(e.detail.0.partition, e.detail.0.first)))
+            .collect(),
+        Kind::OffsetBehind => a
+            .offset_behind
+            .examples
+            .iter()
+            .map(|e| (None, at(e.detail.0.partition, e.detail.0.first)))
+            .collect(),
+        Kind::PollSkip => a
+            .poll_skip
+            .examples
+            .iter()
+            .map(|e| (None, at(e.detail.step.partition, e.detail.first_skipped)))
+            .collect(),
+        Kind::PollRegress => a
+            .poll_regress
+            .examples
+            .iter()
+            .map(|e| (None, at(e.detail.0.partition, e.detail.0.after)))
+            .collect(),
         Kind::Lost => a
             .lost
             .examples
@@ -251,6 +294,7 @@ impl Run {
                 topic: "t".into(),
                 producers: Some(PRODUCERS),
                 keys,
+                pipeline: None,
             }],
             logs: (0..partitions).map(|_| BytesMut::new()).collect(),
             entries: (0..partitions)

@@ -212,6 +212,7 @@ impl Recorder {
             topic: topic.to_owned(),
             producers: Some(producers),
             keys,
+            pipeline: None,
         });
         recorder.flush();
         Ok(recorder)

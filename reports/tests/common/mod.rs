@@ -164,19 +164,8 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
                 *time =
                     invoked[&(*message, *attempt)] + 5 * SECOND + message.index % 1000 * 1_000_000;
             }
-            Event::NemesisStart { time, .. }
-            | Event::NemesisStop { time, .. }
-            | Event::NemesisFail { time, .. }
-            | Event::ProducerSession { time, .. }
-            | Event::TxnInit { time, .. }
-            | Event::TxnBegin { time, .. }
-            | Event::TxnEnd { time, .. }
-            | Event::TxnOk { time, .. }
-            | Event::TxnFail { time, .. }
-            | Event::TxnInfo { time, .. }
-            | Event::ProducerFatal { time, .. }
-            | Event::ConfigRejected { time, .. } => *time = at(*time),
             Event::Header { .. } | Event::End { .. } => {}
+            other => *other = moved(other, &at),
         }
     }
     let fault = synth::fault_event;
@@ -191,6 +180,13 @@ fn realistic(run: &synth::SynthRun) -> Vec<Event> {
     let end = events.iter().filter_map(time).max().unwrap_or(0) + 1;
     events.push(Event::End { time: end });
     events
+}
+
+/// The event at `at` its time: every event but the header carries it as `t`.
+fn moved(event: &Event, at: &dyn Fn(Nanos) -> Nanos) -> Event {
+    let mut line = serde_json::to_value(event).unwrap();
+    line["t"] = at(event.time().unwrap()).into();
+    serde_json::from_value(line).unwrap()
 }
 
 fn time(e: &Event) -> Option<Nanos> {

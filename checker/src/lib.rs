@@ -54,6 +54,7 @@ pub mod anomaly;
 mod check;
 pub mod consumed;
 pub mod decimal;
+pub mod group;
 pub mod guarantee;
 pub mod history;
 pub mod ids;

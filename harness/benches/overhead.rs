@@ -309,7 +309,7 @@ async fn workload_rate(
     use std::sync::atomic::Ordering;
 
     let history = tempfile::NamedTempFile::new()?;
-    let recorder = Recorder::create(history.path(), topic, Instant::now(), producers, keys)?;
+    let recorder = Recorder::create(history.path(), topic, Instant::now(), producers, keys, None)?;
     let load = workload::Workload::start(
         workload::WorkloadConfig {
             topic: topic.to_owned(),

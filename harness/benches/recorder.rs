@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             // One recorder a sample, warmed up first: a run's recorder reaches its
             // steady size within its first drains.
-            let recorder = Recorder::create(&path, "bench", Instant::now(), 2, None).unwrap();
+            let recorder = Recorder::create(&path, "bench", Instant::now(), 2, None, None).unwrap();
             record(&recorder);
             let before = cpu_time();
             for _ in 0..iterations {

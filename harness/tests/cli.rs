@@ -211,7 +211,7 @@ fn transactional_flags_and_faults_are_refused_where_nothing_is_transactional() {
     assert_usage_errors(&[
         (
             &["run", "--dry-run", "--txn-size", "3"][..],
-            "--txn-size applies to transactional presets (transactional, transactional-resend); idempotent sends no transactions",
+            "--txn-size applies to transactional presets (transactional, transactional-resend) and to a pipeline's feeder (eos-pipeline, alo-pipeline); idempotent sends no transactions",
         ),
         (
             &["run", "--dry-run", "--preset", "app-resend", "--abort-rate", "0.5"],
@@ -250,6 +250,105 @@ fn transactional_flags_and_faults_are_refused_where_nothing_is_transactional() {
             "`transactional.id` is eoscheck's to give",
         ),
     ]);
+}
+
+/// A pipeline's flags and presets go together, with a library that has a
+/// processor, and its zombie is not the produce workload's.
+#[test]
+fn pipeline_flags_presets_and_clients_are_refused_where_they_do_not_fit() {
+    assert_usage_errors(&[
+        (
+            &["run", "--dry-run", "--workload", "pipeline"][..],
+            "rdkafka has no processor in eoscheck; the libraries with one: java",
+        ),
+        (
+            &[
+                "run",
+                "--dry-run",
+                "--workload",
+                "produce",
+                "--preset",
+                "eos-pipeline",
+            ],
+            "preset eos-pipeline does not fit --workload produce",
+        ),
+        (
+            &[
+                "run",
+                "--dry-run",
+                "--workload",
+                "pipeline",
+                "--preset",
+                "idempotent",
+            ],
+            "preset idempotent does not fit --workload pipeline",
+        ),
+        (
+            &[
+                "compare",
+                "--dry-run",
+                "--clients",
+                "java@3.9.1",
+                "--presets",
+                "eos-pipeline,idempotent",
+            ],
+            "preset idempotent does not fit the other presets' workload",
+        ),
+        (
+            &["run", "--dry-run", "--processors", "3"],
+            "--processors applies to a pipeline (--workload pipeline)",
+        ),
+        (
+            &[
+                "run",
+                "--dry-run",
+                "--workload",
+                "pipeline",
+                "--client",
+                "java@3.9.1",
+                "--processors",
+                "0",
+            ],
+            "--processors must be at least 1",
+        ),
+        (
+            &[
+                "run",
+                "--dry-run",
+                "--preset",
+                "alo-pipeline",
+                "--client",
+                "java@3.9.1",
+                "--nemesis",
+                "zombie",
+            ],
+            "a pipeline's processors meet client-crash",
+        ),
+    ]);
+}
+
+/// A pipeline's plan: the processors' preset, their `transactional.id`s
+/// apart from the feeder's, and a schedule without the zombie.
+#[test]
+fn the_pipeline_plan_shows_its_processors_and_leaves_out_the_zombie() {
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["run", "--dry-run", "--seed", "3", "--time-limit", "900"])
+        .args(["--workload", "pipeline", "--client", "java@3.9.1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "preset: eos-pipeline",
+        "  transactional.id=eoscheck-<run id>-processor-<producer> (eoscheck)",
+        "promised: no-loss, no-duplicates, order, atomicity",
+        "pipeline: 2 processors of the client, exactly-once, input eoscheck, output eoscheck-out",
+        "start  client-crash",
+        "start  kill-txn-coordinator",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+    assert!(!stdout.contains("zombie"), "{stdout}");
 }
 
 /// A transactional run's plan: each instance's `transactional.id`, the

@@ -89,6 +89,7 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     partitions: 3,
                     message_size: "100".parse().unwrap(),
                     keys,
+                    processors: 0,
                     user,
                     seed: 3,
                     image: image.clone(),

@@ -48,6 +48,7 @@ async fn run_case(
         partitions: 3,
         message_size: case.message_size.parse().unwrap(),
         keys: case.keys,
+        processors: 0,
         seed: 5,
         image: image.clone(),
     };

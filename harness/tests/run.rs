@@ -32,6 +32,7 @@ async fn run_preset(
         partitions: 3,
         message_size: "100".parse().unwrap(),
         keys: None,
+        processors: 0,
         user: Default::default(),
         seed: 7,
         image: image.clone(),

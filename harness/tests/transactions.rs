@@ -50,6 +50,7 @@ async fn run_case(
         partitions: PARTITIONS,
         message_size: "100".parse().unwrap(),
         keys: None,
+        processors: 0,
         seed: 5,
         image: image.clone(),
     };

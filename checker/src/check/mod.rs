@@ -597,7 +597,7 @@ impl Checker {
     }
 
     /// A pipeline's consumer group's committed offsets at the end, per input
-    /// partition (partitions with none committed left out).
+    /// partition (-1, or left out, where it committed none).
     pub fn group_offsets(&mut self, offsets: BTreeMap<Partition, Offset>) {
         if let Some(pipeline) = &mut self.pipeline {
             pipeline.group_offsets(offsets);

@@ -15,7 +15,11 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use checker::{Guarantee, Idempotence};
 use serde::{Deserialize, Serialize};
 
-use super::{library::Library, names, preset::Preset};
+use super::{
+    library::Library,
+    names,
+    preset::{Preset, Processing},
+};
 
 /// Where a setting came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,15 +94,19 @@ impl ProducerConfig {
             config.add_tuning(library);
         }
         if preset.transactional() {
-            config.add_transactions();
+            config.add_transactions("");
+        }
+        if preset.processing() == Some(Processing::ExactlyOnce) {
+            config.add_transactions("processor-");
         }
         config
     }
 
-    /// A `transactional.id` for every instance, and the transaction timeout
+    /// A `transactional.id` for every instance (`kind` tells a pipeline's
+    /// processors from its feeder's producers), and the transaction timeout
     /// at least as long as the delivery timeout (librdkafka requires it).
-    fn add_transactions(&mut self) {
-        let id = format!("eoscheck-{RUN_PLACE}-{PRODUCER_PLACE}");
+    fn add_transactions(&mut self, kind: &str) {
+        let id = format!("eoscheck-{RUN_PLACE}-{kind}{PRODUCER_PLACE}");
         self.set(TRANSACTIONAL_ID, id, Origin::Eoscheck);
         let delivery = ["delivery.timeout.ms", "message.timeout.ms"]
             .iter()

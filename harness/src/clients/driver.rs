@@ -789,7 +789,7 @@ mod tests {
             std::env::temp_dir().join(format!("eoscheck-driver-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let history = dir.join("history.jsonl");
-        let recorder = Recorder::create(&history, "t", Instant::now(), 1, None).unwrap();
+        let recorder = Recorder::create(&history, "t", Instant::now(), 1, None, None).unwrap();
         let installed = Installed {
             resolved: Resolved {
                 library: Library::Java,

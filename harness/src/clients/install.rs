@@ -34,6 +34,13 @@ pub struct Installed {
     pub args: Vec<String>,
 }
 
+impl Installed {
+    /// TEMPORARY until the processor drivers land.
+    pub fn processor_command(&self) -> Option<(PathBuf, Vec<String>)> {
+        None
+    }
+}
+
 /// Installs the driver of `resolved` unless the cache has it. In-process clients
 /// need nothing and return None.
 pub fn install(resolved: &Resolved) -> Result<Option<Installed>> {

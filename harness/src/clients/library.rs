@@ -74,6 +74,16 @@ impl Library {
 }
 
 impl Library {
+    /// TEMPORARY until the processor drivers land.
+    pub fn has_producer(self) -> bool {
+        true
+    }
+
+    /// TEMPORARY until the processor drivers land.
+    pub fn has_processor(self) -> bool {
+        self == Library::Java
+    }
+
     /// Whether the library is librdkafka underneath (and takes its names).
     pub fn is_librdkafka(self) -> bool {
         matches!(

@@ -10,6 +10,8 @@
 //! - [`preset`]: the producer configurations and what each promises;
 //!   [`config`]: a run's configuration in layers (preset, user, eoscheck's
 //!   timeouts); [`names`]: the setting names each library takes.
+//! - [`processor`]: a pipeline's processor, a child process speaking the
+//!   protocol's processor part; the workload keeps its slots.
 //!
 //! Clients record their own completions through the recording room; they know
 //! nothing of the cluster beyond its bootstrap address.
@@ -23,6 +25,7 @@ mod launcher;
 mod library;
 mod names;
 mod preset;
+mod processor;
 mod registry;
 
 pub use client::{Client, Effective, Record, Refused, Sinks, TxnAnswer};
@@ -31,5 +34,6 @@ pub use inprocess::librdkafka_settings;
 pub use install::{install, Installed};
 pub use launcher::Launcher;
 pub use library::{ClientSpec, Library};
-pub use preset::Preset;
+pub use preset::{Preset, Processing};
+pub use processor::{Activity, ProcessorProcess, ProcessorSpec};
 pub use registry::{resolve, Resolved};

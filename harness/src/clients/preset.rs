@@ -26,13 +26,38 @@ pub enum Preset {
     /// Nothing set beyond what connecting and the workload need: the
     /// library's own defaults for its version decide.
     LibraryDefaults,
+    /// A pipeline whose processors commit the consumed offsets inside the
+    /// transaction that writes their output (Kafka Streams:
+    /// `exactly_once_v2`).
+    EosPipeline,
+    /// A pipeline whose processors commit the consumed offsets after the
+    /// output is written, outside any transaction (Kafka Streams:
+    /// `at_least_once`).
+    AloPipeline,
+}
+
+/// How a pipeline's processors commit the input they consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processing {
+    ExactlyOnce,
+    AtLeastOnce,
+}
+
+impl Processing {
+    /// As the processor protocol names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Processing::ExactlyOnce => "exactly-once",
+            Processing::AtLeastOnce => "at-least-once",
+        }
+    }
 }
 
 /// "Retry for as long as the delivery timeout allows."
 const MAX_RETRIES: u32 = i32::MAX as u32;
 
 impl Preset {
-    pub const ALL: [Preset; 10] = [
+    pub const ALL: [Preset; 12] = [
         Preset::Idempotent,
         Preset::IdempotentInflight1,
         Preset::AtLeastOnce,
@@ -43,6 +68,8 @@ impl Preset {
         Preset::Transactional,
         Preset::TransactionalResend,
         Preset::LibraryDefaults,
+        Preset::EosPipeline,
+        Preset::AloPipeline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +84,8 @@ impl Preset {
             Preset::Transactional => "transactional",
             Preset::TransactionalResend => "transactional-resend",
             Preset::LibraryDefaults => "library-defaults",
+            Preset::EosPipeline => "eos-pipeline",
+            Preset::AloPipeline => "alo-pipeline",
         }
     }
 
@@ -67,7 +96,9 @@ impl Preset {
             Preset::Idempotent
             | Preset::AppResend
             | Preset::Transactional
-            | Preset::TransactionalResend => (true, "all", MAX_RETRIES, 5),
+            | Preset::TransactionalResend
+            | Preset::EosPipeline
+            | Preset::AloPipeline => (true, "all", MAX_RETRIES, 5),
             Preset::IdempotentInflight1 => (true, "all", MAX_RETRIES, 1),
             Preset::Inflight6 => (true, "all", MAX_RETRIES, 6),
             Preset::AtLeastOnce => (false, "all", MAX_RETRIES, 5),
@@ -89,11 +120,14 @@ impl Preset {
     /// What the configuration promises. `inflight-6` asks for idempotence, so it is
     /// judged by what idempotence promises: a client that silently drops it fails.
     /// `library-defaults` promises what modern defaults are said to give.
+    /// A pipeline is judged on input against committed output: exactly-once
+    /// promises every input's output once, in order, from committed input
+    /// only; at-least-once promises none lost.
     /// `transactional-resend` promises what `app-resend` does, and atomicity:
     /// a resent transaction is a new one, all or nothing like every other.
     pub fn guarantees(self) -> Vec<Guarantee> {
         match self {
-            Preset::Transactional => vec![
+            Preset::Transactional | Preset::EosPipeline => vec![
                 Guarantee::NoLoss,
                 Guarantee::NoDuplicates,
                 Guarantee::Order,
@@ -106,7 +140,9 @@ impl Preset {
             | Preset::LibraryDefaults => {
                 vec![Guarantee::NoLoss, Guarantee::NoDuplicates, Guarantee::Order]
             }
-            Preset::AtLeastOnce | Preset::AppResend => vec![Guarantee::NoLoss],
+            Preset::AtLeastOnce | Preset::AppResend | Preset::AloPipeline => {
+                vec![Guarantee::NoLoss]
+            }
             Preset::AtLeastOnceOrdered => vec![Guarantee::NoLoss, Guarantee::Order],
             Preset::AtMostOnce => vec![Guarantee::NoDuplicates],
         }
@@ -121,6 +157,15 @@ impl Preset {
     /// `transactional.id` of its own.
     pub fn transactional(self) -> bool {
         matches!(self, Preset::Transactional | Preset::TransactionalResend)
+    }
+
+    /// How the processors commit, when the preset is a pipeline's.
+    pub fn processing(self) -> Option<Processing> {
+        match self {
+            Preset::EosPipeline => Some(Processing::ExactlyOnce),
+            Preset::AloPipeline => Some(Processing::AtLeastOnce),
+            _ => None,
+        }
     }
 
     /// Whether the application resends a transaction whose commit's outcome

@@ -110,6 +110,43 @@ impl Delivered {
     }
 }
 
+/// The offsets consumer group `group` has committed for every partition of
+/// `topic` (OffsetFetch; the group is not joined): -1 where it committed
+/// none.
+pub fn group_offsets(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<checker::group::GroupOffsets> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating the consumer that fetches the group's offsets")?;
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, LIST_TIMEOUT)
+        .with_context(|| format!("fetching the offsets group {group} committed"))?;
+    let offsets = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            KafkaOffset::Offset(o) => (e.partition(), o),
+            _ => (e.partition(), -1),
+        })
+        .collect();
+    Ok(checker::group::GroupOffsets {
+        format: checker::group::FORMAT,
+        group: group.to_owned(),
+        offsets,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

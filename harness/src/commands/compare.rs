@@ -50,6 +50,7 @@ impl Args {
         let specs = ClientSpec::parse_list(&self.clients).map_err(Failure::usage)?;
         named_once("--clients", &specs)?;
         let libraries: Vec<_> = specs.iter().map(|s| s.library).collect();
+        self.workload.fits(&presets, &libraries)?;
         let user = self.workload.user_settings(&libraries)?;
         let clients: Vec<Resolved> = specs.iter().map(clients::resolve).collect::<Result<_>>()?;
         // `java` and `java@<newest>` are the same release.

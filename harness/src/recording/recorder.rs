@@ -43,7 +43,7 @@ use std::{
 use anyhow::{Context, Result};
 use checker::{
     decimal::Cursor,
-    history::{Event, Nanos, NemesisPhase, TxnAction, FORMAT},
+    history::{Event, Nanos, NemesisPhase, PipelineHeader, TxnAction, FORMAT},
     ids::{Epoch, Partition, Producer, ProducerId, SendKey, Txn},
 };
 use tracing::warn;
@@ -173,13 +173,15 @@ impl Counts {
 
 impl Recorder {
     /// Creates `history.jsonl` with its header, for a run of `producers`
-    /// producers (0 to `producers - 1`). `origin` is the run's time zero.
+    /// producers (0 to `producers - 1`), and of processors when it is a
+    /// pipeline. `origin` is the run's time zero.
     pub fn create(
         path: &Path,
         topic: &str,
         origin: Instant,
         producers: u32,
         keys: Option<u32>,
+        pipeline: Option<PipelineHeader>,
     ) -> Result<Arc<Recorder>> {
         let file =
             AppendFile::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -212,7 +214,7 @@ impl Recorder {
             topic: topic.to_owned(),
             producers: Some(producers),
             keys,
-            pipeline: None,
+            pipeline,
         });
         recorder.flush();
         Ok(recorder)
@@ -506,6 +508,11 @@ impl Recorder {
         });
     }
 
+    /// An event of a pipeline's processor (`Event::Proc*`), stamped now.
+    pub fn processor(&self, event: impl FnOnce(Nanos) -> Event) {
+        self.write(None, event);
+    }
+
     pub fn config_rejected(&self, producer: Producer, reason: String) {
         self.write(Some(producer), |time| Event::ConfigRejected {
             time,
@@ -758,7 +765,7 @@ mod tests {
     fn a_closed_history_ends_with_the_end_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
-        let recorder = Recorder::create(&path, "t", Instant::now(), 1, None).unwrap();
+        let recorder = Recorder::create(&path, "t", Instant::now(), 1, None, None).unwrap();
         let send = |index| SendKey {
             message: MessageId { producer: 0, index },
             attempt: 0,
@@ -809,7 +816,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("eoscheck-recorder-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("history.jsonl");
-        let recorder = Recorder::create(&path, "t", Instant::now(), 2, None).unwrap();
+        let recorder = Recorder::create(&path, "t", Instant::now(), 2, None, None).unwrap();
         let mut expected = Vec::new();
         for first in (0..300u64).step_by(6) {
             // Producer 2 is beyond the run's count; partition 70,000 does not

@@ -43,10 +43,25 @@ fn analyse(dir: &Path, guarantees: Option<Vec<Guarantee>>) -> Result<Results> {
     }
     let mut checker = Checker::new(options);
     read_history(dir, &mut checker)?;
-    let consumer_failed = record.ok().and_then(|r| r.consumer_read_error);
+    let (consumer_failed, group_failed) = match record {
+        Ok(r) => (r.consumer_read_error, r.group_read_error),
+        Err(_) => (None, None),
+    };
     read_consumed(dir, consumer_failed, &mut checker)?;
-    read_log(&dir.join("log"), &mut checker)?;
+    read_log(&dir.join("log"), Topic::Input, &mut checker)?;
+    if checker.is_pipeline() {
+        read_log(&dir.join("output"), Topic::Output, &mut checker)?;
+        read_group(dir, group_failed, &mut checker)?;
+    }
     Ok(checker.finish())
+}
+
+/// Which topic's final read a log folder holds: the one the producers
+/// wrote (a pipeline's input), or a pipeline's output.
+#[derive(Clone, Copy)]
+enum Topic {
+    Input,
+    Output,
 }
 
 /// What the run asked for, to say what it really tested.
@@ -104,20 +119,11 @@ fn read_history(dir: &Path, checker: &mut Checker) -> Result<()> {
 /// why there is none.
 fn read_consumed(dir: &Path, failed: Option<String>, checker: &mut Checker) -> Result<()> {
     let path = dir.join(checker::consumed::FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(error) = failed {
-                checker.consumer_failed(error);
-            }
-            return Ok(());
+    let Some(text) = optional(&path)? else {
+        if let Some(error) = failed {
+            checker.consumer_failed(error);
         }
-        Err(e) => {
-            return Err(Failure::usage(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
+        return Ok(());
     };
     let consumed = checker::consumed::Consumed::parse(&text).map_err(|e| {
         Failure::usage(format!(
@@ -129,8 +135,9 @@ fn read_consumed(dir: &Path, failed: Option<String>, checker: &mut Checker) -> R
     Ok(())
 }
 
-/// `log/`: its manifest, then every partition's batches, into the checker.
-fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
+/// `log/` (or a pipeline's `output/`): its manifest, then every partition's
+/// batches, into the checker.
+fn read_log(log_dir: &Path, topic: Topic, checker: &mut Checker) -> Result<()> {
     let manifest_path = log_dir.join("manifest.json");
     // A run that never got to its final read has no log: the checker, given no
     // manifest, says the answer is unknown because the final read is missing.
@@ -145,7 +152,10 @@ fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
             )))
         }
     };
-    checker.begin_log(&manifest);
+    match topic {
+        Topic::Input => checker.begin_log(&manifest),
+        Topic::Output => checker.begin_output(&manifest),
+    }
     for entry in &manifest.partitions {
         let path = inside(log_dir, &entry.file, entry.partition)?;
         let bytes = match std::fs::read(&path) {
@@ -164,24 +174,60 @@ fn read_log(log_dir: &Path, checker: &mut Checker) -> Result<()> {
                 )))
             }
         };
-        checker
-            .read_partition(entry, bytes.into())
-            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let read = match topic {
+            Topic::Input => checker.read_partition(entry, bytes.into()),
+            Topic::Output => checker.read_output_partition(entry, bytes.into()),
+        };
+        read.map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }
 
+/// `group.json`, a pipeline's committed offsets, into the checker; without
+/// one the checker cannot judge them (and says so), and run.json says why
+/// the run has none.
+fn read_group(dir: &Path, failed: Option<String>, checker: &mut Checker) -> Result<()> {
+    let path = dir.join(checker::group::FILE);
+    let Some(text) = optional(&path)? else {
+        if let Some(error) = failed {
+            tracing::warn!("the run could not read the group's offsets: {error}");
+        }
+        return Ok(());
+    };
+    let group = checker::group::GroupOffsets::parse(&text).map_err(|e| {
+        Failure::usage(format!(
+            "{}: {e}; the file is damaged: restore it from a copy of the run directory",
+            path.display()
+        ))
+    })?;
+    checker.group_offsets(group.offsets);
+    Ok(())
+}
+
+/// A file the run may have left out: None when it did.
+fn optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::usage(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// The file a manifest entry names, which must be a plain file name inside
-/// `log/`: a manifest is data, and data does not choose which files the check
-/// reads.
+/// its folder: a manifest is data, and data does not choose which files the
+/// check reads.
 fn inside(log_dir: &Path, file: &str, partition: i32) -> Result<std::path::PathBuf> {
     let mut parts = Path::new(file).components();
     match (parts.next(), parts.next()) {
         (Some(std::path::Component::Normal(_)), None) => Ok(log_dir.join(file)),
         _ => Err(Failure::usage(format!(
-            "{}: the entry of partition {partition} names {file:?}, which is not a file in log/; \
+            "{}: the entry of partition {partition} names {file:?}, which is not a file in {}/; \
              the run directory is damaged, copy it again from its source",
-            log_dir.join("manifest.json").display()
+            log_dir.join("manifest.json").display(),
+            log_dir.file_name().unwrap_or_default().to_string_lossy()
         ))),
     }
 }

@@ -55,6 +55,13 @@ pub struct RunRecord {
     /// then has no `consumed.json`, and its verdict cannot be valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_read_error: Option<String>,
+    /// A pipeline's processor instances (slots); none for a producer run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processors: Option<u32>,
+    /// Why a pipeline's group offsets could not be read; the run then has
+    /// no `group.json`, and its verdict cannot be valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_read_error: Option<String>,
     pub kafka_version: Option<String>,
     /// The cluster's finalized feature levels when the run began (e.g.
     /// `transaction.version`); a feature at level 0 is not listed.

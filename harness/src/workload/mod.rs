@@ -14,6 +14,7 @@
 //!   and the `zombie` that fences one of its producers;
 //! - [`sizes`]: how big messages and transactions are.
 
+mod pipeline;
 mod sends;
 mod sizes;
 mod txn;
@@ -30,6 +31,7 @@ use anyhow::{bail, Result};
 use checker::ids::Producer;
 use tokio::{sync::mpsc, task::JoinHandle};
 
+pub use pipeline::{session_settings, Processors};
 pub use sizes::{MessageSize, TxnSize};
 pub use txn::{Transactions, ZombieStarted, Zombies};
 

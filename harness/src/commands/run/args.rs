@@ -20,9 +20,11 @@ pub struct Args {
     /// Producer configuration and its promise: idempotent, idempotent-inflight-1,
     /// at-least-once, at-least-once-ordered, at-most-once, inflight-6, app-resend,
     /// transactional, transactional-resend, library-defaults (nothing set: the
-    /// library's own defaults decide).
-    #[arg(long, default_value = "idempotent")]
-    preset: String,
+    /// library's own defaults decide); for `--workload pipeline`:
+    /// eos-pipeline, alo-pipeline [default: idempotent, or eos-pipeline for a
+    /// pipeline].
+    #[arg(long)]
+    preset: Option<String>,
     /// The client library under test, NAME[@VERSION]: rdkafka (in process), java,
     /// franz-go, sarama, confluent-kafka-python, kafka-python, aiokafka, kafkajs,
     /// confluent-kafka-javascript. Without a version the newest release is used.
@@ -42,6 +44,16 @@ pub struct Args {
 /// What `run` and `compare` share: the workload, the faults and the cluster.
 #[derive(clap::Args)]
 pub struct WorkloadArgs {
+    /// What the run tests: `produce` (the producers under test write one
+    /// topic) or `pipeline` (eoscheck's transactional producers fill an input
+    /// topic; processors of the library under test consume it, transform and
+    /// produce to an output topic, committing the consumed offsets)
+    /// [default: pipeline with a pipeline preset, else produce].
+    #[arg(long, value_parser = ["produce", "pipeline"])]
+    workload: Option<String>,
+    /// Processor instances of a pipeline, in one consumer group [default: 2].
+    #[arg(long)]
+    processors: Option<u32>,
     /// Faults to inject: a comma-separated list of names, `all` (every fault
     /// that applies to the preset: `zombie` only to a transactional one) or
     /// `none`.
@@ -96,8 +108,13 @@ pub struct WorkloadArgs {
 impl Args {
     /// Every flag checked before anything slow starts.
     pub fn config(&self) -> Result<RunConfig> {
-        let preset: Preset = self.preset.parse().map_err(Failure::usage)?;
+        let preset: Preset = match &self.preset {
+            Some(name) => name.parse().map_err(Failure::usage)?,
+            None if self.workload.workload.as_deref() == Some("pipeline") => Preset::EosPipeline,
+            None => Preset::Idempotent,
+        };
         let client: ClientSpec = self.client.parse().map_err(Failure::usage)?;
+        self.workload.fits(&[preset], &[client.library])?;
         let user = self.workload.user_settings(&[client.library])?;
         let mut config = self
             .workload
@@ -127,9 +144,14 @@ impl WorkloadArgs {
         let preset = *presets
             .first()
             .ok_or_else(|| Failure::usage("--presets names no preset"))?;
-        let every_transactional = presets.iter().all(|p| p.transactional());
-        let faults = Fault::parse_list(&self.nemesis, every_transactional)
+        let every_transactional = presets
+            .iter()
+            .all(|p| p.transactional() || p.processing().is_some());
+        let mut faults = Fault::parse_list(&self.nemesis, every_transactional)
             .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
+        if preset.processing().is_some() {
+            pipeline_faults(&mut faults, &self.nemesis)?;
+        }
         let message_size = self.message_size()?;
         self.check_counts(message_size)?;
         let transactions = self.transactions(presets)?;
@@ -146,11 +168,68 @@ impl WorkloadArgs {
             partitions: self.partitions,
             message_size,
             keys: self.keys,
+            processors: self.processors.unwrap_or(DEFAULT_PROCESSORS),
             seed: self.seed.unwrap_or_else(rand::random),
             image: self.image.broker_image()?,
         };
         check_room_for_faults(&config, self.time_limit)?;
         Ok(config)
+    }
+
+    /// The workload `presets` ask for is the one asked with `--workload`, all
+    /// of them the same, and every library in `libraries` can run it; a
+    /// pipeline's flags only with a pipeline.
+    pub fn fits(&self, presets: &[Preset], libraries: &[Library]) -> Result<()> {
+        let pipeline = |p: &Preset| p.processing().is_some();
+        let asked = self.workload.as_deref();
+        let wrong = presets.iter().find(|p| match asked {
+            Some("pipeline") => !pipeline(p),
+            Some(_) => pipeline(p),
+            None => pipeline(p) != presets.first().is_some_and(pipeline),
+        });
+        if let Some(preset) = wrong {
+            return Err(Failure::usage(format!(
+                "preset {preset} does not fit {}: the pipeline presets are eos-pipeline and alo-pipeline (--workload pipeline), the others a producer workload (--workload produce)",
+                match asked {
+                    Some(w) => format!("--workload {w}"),
+                    None => "the other presets' workload".into(),
+                }
+            )));
+        }
+        let is_pipeline = presets.first().is_some_and(pipeline);
+        if let Some(library) = libraries.iter().find(|l| {
+            if is_pipeline {
+                !l.has_processor()
+            } else {
+                !l.has_producer()
+            }
+        }) {
+            let what = if is_pipeline { "processor" } else { "producer" };
+            let able: Vec<&str> = Library::ALL
+                .iter()
+                .filter(|l| {
+                    if is_pipeline {
+                        l.has_processor()
+                    } else {
+                        l.has_producer()
+                    }
+                })
+                .map(|l| l.name())
+                .collect();
+            return Err(Failure::usage(format!(
+                "{library} has no {what} in eoscheck; the libraries with one: {}",
+                able.join(", ")
+            )));
+        }
+        if let Some(n) = self.processors {
+            if !is_pipeline {
+                return Err(Failure::usage(
+                    "--processors applies to a pipeline (--workload pipeline)",
+                ));
+            }
+            PROCESSORS.check("--processors", n.into())?;
+        }
+        Ok(())
     }
 
     fn message_size(&self) -> Result<MessageSize> {
@@ -167,10 +246,13 @@ impl WorkloadArgs {
             ("--abort-rate", self.abort_rate.is_some()),
         ];
         if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
-            if !presets.iter().any(|p| p.transactional()) {
+            if !presets
+                .iter()
+                .any(|p| p.transactional() || p.processing().is_some())
+            {
                 let names: Vec<String> = presets.iter().map(|p| p.to_string()).collect();
                 return Err(Failure::usage(format!(
-                    "{flag} applies to transactional presets (transactional, transactional-resend); {} sends no transactions",
+                    "{flag} applies to transactional presets (transactional, transactional-resend) and to a pipeline's feeder (eos-pipeline, alo-pipeline); {} sends no transactions",
                     names.join(", ")
                 )));
             }
@@ -285,6 +367,16 @@ const MESSAGE_SIZE: Bounds = Bounds {
         "under the brokers' default message.max.bytes (1 MiB), with room for the batch around it",
 };
 
+/// A pipeline's processors when `--processors` is not given: two, so that a
+/// crash or a freeze hands partitions to the other.
+const DEFAULT_PROCESSORS: u32 = 2;
+const PROCESSORS: Bounds = Bounds {
+    least: 1,
+    least_why: "",
+    most: 64,
+    most_why: "the most processor processes one machine runs beside a cluster",
+};
+
 const TXN_SIZE: Bounds = Bounds {
     least: 1,
     least_why: "",
@@ -299,6 +391,19 @@ const KEYS: Bounds = Bounds {
     most: 1_000_000,
     most_why: "the most keys whose placement a report lists",
 };
+
+/// A pipeline's faults: `zombie` fences a producer the workload drives,
+/// which a pipeline's feeder is not; the processors are what is tested, and
+/// `client-crash` kills one of them. `all` leaves the zombie out.
+fn pipeline_faults(faults: &mut Vec<Fault>, asked: &str) -> Result<()> {
+    if asked.split(',').any(|f| f.trim() == Fault::Zombie.name()) {
+        return Err(Failure::usage(
+            "--nemesis: zombie fences a transactional producer of the produce workload; a pipeline's processors meet client-crash",
+        ));
+    }
+    faults.retain(|f| *f != Fault::Zombie);
+    Ok(())
+}
 
 /// Faults asked for but none fits the time limit would be a run that silently
 /// tests nothing of what was asked.

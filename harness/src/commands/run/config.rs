@@ -7,7 +7,7 @@ use checker::Guarantee;
 use nemesis::{Fault, Schedule, ScheduleConfig};
 
 use crate::{
-    clients::{Preset, ProducerConfig, Resolved, UserSettings},
+    clients::{Library, Preset, Processing, ProducerConfig, Resolved, UserSettings},
     cluster::{BrokerImage, Cluster},
     workload::{MessageSize, Transactions},
 };
@@ -37,28 +37,53 @@ pub struct RunConfig {
     pub message_size: MessageSize,
     /// Record keys the messages are spread over (the library partitions them).
     pub keys: Option<u32>,
+    /// Processor instances of a pipeline run (its preset says it is one).
+    pub processors: u32,
     pub seed: u64,
     pub image: BrokerImage,
 }
 
 impl RunConfig {
-    /// The preset's settings, the user's over them, eoscheck's timeouts.
+    /// The preset's settings, the user's over them, eoscheck's timeouts: the
+    /// producers', or in a pipeline the processors'.
     pub fn producer(&self) -> ProducerConfig {
         ProducerConfig::layer(self.preset, self.client.library, &self.user)
     }
 
     /// How the producers run their transactions; None unless the preset is
-    /// transactional.
+    /// transactional or a pipeline's (whose feeder always sends in
+    /// transactions, aborting some on purpose).
     pub fn transactions(&self) -> Option<Transactions> {
-        self.preset.transactional().then_some(Transactions {
+        let feeds = self.preset.transactional() || self.pipeline().is_some();
+        feeds.then_some(Transactions {
             resend: self.preset.resends_transactions(),
             ..self.transactions
         })
     }
 
+    /// The pipeline's processors and how they commit, when the preset is a
+    /// pipeline's: the producers then feed its input.
+    pub fn pipeline(&self) -> Option<(u32, Processing)> {
+        Some((self.processors, self.preset.processing()?))
+    }
+
     /// Producer numbers kept after the run's own for zombies: each newcomer
     /// writes under one of its own, and the keeper may try a failed start
     /// once more, so two for every zombie the schedule starts.
+    /// The producers': a pipeline's are its feeder, eoscheck's own
+    /// transactional producers (librdkafka in process), whatever the
+    /// library under test.
+    pub fn feeder(&self) -> ProducerConfig {
+        match self.pipeline() {
+            Some(_) => ProducerConfig::layer(
+                Preset::Transactional,
+                Library::Rdkafka,
+                &UserSettings::default(),
+            ),
+            None => self.producer(),
+        }
+    }
+
     pub fn spare_producers(&self) -> u32 {
         let starts = self.schedule().steps.into_iter().filter(|s| {
             s.fault == nemesis::Fault::Zombie && s.action == nemesis::StepAction::Start

@@ -10,6 +10,7 @@
 mod args;
 mod config;
 mod phases;
+mod pipeline;
 mod progress;
 
 use anyhow::Result;
@@ -75,6 +76,12 @@ pub fn print_shared_plan(config: &RunConfig) {
         println!(
             "transactions: {} messages each, {} aborted on purpose{resend}",
             t.size, t.abort_rate
+        );
+    }
+    if let Some((processors, processing)) = config.pipeline() {
+        println!(
+            "pipeline: {processors} processors of the client, {}, input {TOPIC}, output {TOPIC}-out; the producers are eoscheck's feeder (librdkafka, transactional)",
+            processing.name()
         );
     }
     println!("seed: {}", config.seed);

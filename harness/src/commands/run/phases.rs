@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use super::{
     config::{RunConfig, Site},
+    pipeline::PipelineStage,
     progress::{fault_names, watch_leaders, Progress},
 };
 use crate::{
@@ -30,7 +31,7 @@ use crate::{
     failure::Failure,
     recording::Recorder,
     run_dir::{self, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
-    workload::{Crasher, Workload, WorkloadConfig, Zombies},
+    workload::{Crasher, Processors, Workload, WorkloadConfig, Zombies},
 };
 
 /// How long the nemesis gets to undo every fault after the workload.
@@ -67,9 +68,9 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("setup", t);
 
     let t = Instant::now();
-    let (workload, nemesis, kept) = workload_under_schedule(&stage, config, record, t).await?;
+    let (running, nemesis, kept) = workload_under_schedule(&stage, config, record, t).await?;
     record.info.kept = kept;
-    if let Some(effective) = workload.effective() {
+    if let Some(effective) = running.workload.effective() {
         record.info.effective_config = effective.config;
         record.info.effective_config_source = Some(effective.source);
     }
@@ -80,11 +81,15 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("heal", t);
 
     let t = Instant::now();
-    quiet(&stage, workload, config).await;
+    quiet(&stage, running, config).await;
     record.phase("quiet", t);
 
     let t = Instant::now();
     let manifest = read_log(&stage, config.partitions, &record.dir).await?;
+    if let Some(pipeline) = &stage.pipeline {
+        let (cluster, partitions) = (&stage.cluster, config.partitions);
+        record.info.group_read_error = pipeline.read(cluster, partitions, &record.dir).await?;
+    }
     record.phase("final-read", t);
     if !manifest.complete {
         warn!("the final read did not complete for every partition");
@@ -108,7 +113,9 @@ struct Stage {
     cluster: Arc<Cluster>,
     topic: String,
     recorder: Arc<Recorder>,
+    /// The producers': in a pipeline, its feeder's.
     launcher: Launcher,
+    pipeline: Option<PipelineStage>,
 }
 
 /// The client installed, the cluster up with the run's topic, the history open.
@@ -131,24 +138,30 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
     };
     let topic = site.topic().to_owned();
     cluster.create_topic(&topic, config.partitions).await?;
+    let pipeline = match config.pipeline() {
+        Some(_) => {
+            let (id, installed) = (&record.dir.id, installed.clone());
+            Some(PipelineStage::set_up(&cluster, &topic, config, id, installed).await?)
+        }
+        None => None,
+    };
     let recorder = Recorder::create(
         &record.dir.join("history.jsonl"),
         &topic,
         record.origin,
         config.producers + config.spare_producers(),
         config.keys,
+        pipeline.as_ref().map(|p| p.header()),
     )?;
-    let launcher = launcher(
-        installed,
-        cluster.bootstrap_servers(),
-        config.producer().of_run(&record.dir.id),
-        &record.dir,
-    );
+    let feeder = config.feeder().of_run(&record.dir.id);
+    let installed = installed.filter(|_| pipeline.is_none());
+    let launcher = launcher(installed, cluster.bootstrap_servers(), feeder, &record.dir);
     Ok(Stage {
         cluster,
         topic,
         recorder,
         launcher,
+        pipeline,
     })
 }
 
@@ -173,16 +186,23 @@ fn launcher(
     }
 }
 
-/// The producers started and sending for the time limit while the nemesis
-/// keeps the schedule, whose times count from `started`. Returns the workload
-/// still running, the nemesis with whatever faults are still active, and what
-/// became of the schedule's steps.
+/// What runs during the workload: the producers, and a pipeline's
+/// processors.
+struct Running {
+    workload: Workload,
+    processors: Option<Processors>,
+}
+
+/// The producers (and a pipeline's processors) started and working for the
+/// time limit while the nemesis keeps the schedule, whose times count from
+/// `started`. Returns them still running, the nemesis with whatever faults
+/// are still active, and what became of the schedule's steps.
 async fn workload_under_schedule(
     stage: &Stage,
     config: &RunConfig,
     record: &Record,
     started: Instant,
-) -> Result<(Workload, SharedNemesis, Vec<KeptStep>)> {
+) -> Result<(Running, SharedNemesis, Vec<KeptStep>)> {
     let workload = Workload::start(
         WorkloadConfig {
             topic: stage.topic.clone(),
@@ -200,27 +220,53 @@ async fn workload_under_schedule(
         stage.recorder.clone(),
     )
     .await;
+    let processors = match &stage.pipeline {
+        Some(p) => Some(p.start(stage.recorder.clone(), &record.dir).await),
+        None => None,
+    };
+    let (crash, transactional_ids) = match (&processors, &stage.pipeline) {
+        (Some(processors), Some(pipeline)) => (
+            crash_client(processors.clone(), config.seed),
+            pipeline.transactional_ids(),
+        ),
+        _ => (
+            crash_client(workload.crasher(), config.seed),
+            (0..config.producers)
+                .filter_map(|p| stage.launcher.transactional_id(p))
+                .collect(),
+        ),
+    };
     let target = Arc::new(Target {
         cluster: stage.cluster.clone(),
         topic: stage.topic.clone(),
         partitions: config.partitions,
-        crash_client: Some(crash_client(workload.crasher(), config.seed)),
+        crash_client: Some(crash),
         start_zombie: config
             .preset
             .transactional()
             .then(|| start_zombie(workload.zombies(), config.seed)),
-        transactional_ids: (0..config.producers)
-            .filter_map(|p| stage.launcher.transactional_id(p))
-            .collect(),
+        transactional_ids,
     });
     let nemesis = Arc::new(Mutex::new(Nemesis::new(target, config.seed)));
-    let kept = if workload.running() == 0 {
-        warn!("the client refused the configuration of every producer; nothing to send");
-        Vec::new()
-    } else {
-        apply_schedule(stage, config, record, started, &nemesis).await?
+    let idle = match &processors {
+        Some(p) if p.running().is_empty() => Some("no processor started"),
+        _ if workload.running() == 0 => {
+            Some("the client refused the configuration of every producer")
+        }
+        _ => None,
     };
-    Ok((workload, nemesis, kept))
+    let kept = match idle {
+        Some(why) => {
+            warn!("{why}; nothing to do");
+            Vec::new()
+        }
+        None => apply_schedule(stage, config, record, started, &nemesis).await?,
+    };
+    let running = Running {
+        workload,
+        processors,
+    };
+    Ok((running, nemesis, kept))
 }
 
 /// The time limit, with the schedule kept, progress shown and leadership
@@ -298,16 +344,45 @@ fn kept_step(step: &nemesis::Step, done_s: f64, kept: &[Kept]) -> KeptStep {
     }
 }
 
-/// `client-crash` restarts one of the running producers, chosen by the
-/// run's seed.
-fn crash_client(crasher: Crasher, seed: u64) -> CrashClient {
+/// What `client-crash` restarts: the producers, or a pipeline's processors.
+trait Restartable: Clone + Send + Sync + 'static {
+    /// What one is called, when none is running.
+    const WHAT: &'static str;
+    fn running(&self) -> Vec<u32>;
+    fn restart(&self, which: u32) -> impl std::future::Future<Output = Result<String>> + Send;
+}
+
+impl Restartable for Crasher {
+    const WHAT: &'static str = "producer";
+    fn running(&self) -> Vec<u32> {
+        Crasher::running(self)
+    }
+    fn restart(&self, which: u32) -> impl std::future::Future<Output = Result<String>> + Send {
+        self.crash(which)
+    }
+}
+
+/// A processor is killed, and a new one takes its slot.
+impl Restartable for Processors {
+    const WHAT: &'static str = "processor";
+    fn running(&self) -> Vec<u32> {
+        Processors::running(self)
+    }
+    fn restart(&self, which: u32) -> impl std::future::Future<Output = Result<String>> + Send {
+        self.crash(which)
+    }
+}
+
+/// `client-crash` restarts one of the running producers (or processors),
+/// chosen by the run's seed.
+fn crash_client<R: Restartable>(restartable: R, seed: u64) -> CrashClient {
     let rng = seeded(seed ^ 0xc1a5);
     Arc::new(move || {
-        let crasher = crasher.clone();
-        let producer = pick(&rng, crasher.running());
+        let restartable = restartable.clone();
+        let which = pick(&rng, restartable.running());
         Box::pin(async move {
-            let producer = producer.context("no producer is running")?;
-            crasher.crash(producer).await
+            let which = which.with_context(|| format!("no {} is running", R::WHAT))?;
+            restartable.restart(which).await
         })
     })
 }
@@ -368,21 +443,25 @@ async fn heal(nemesis: &SharedNemesis, recorder: &Recorder) {
 }
 
 /// No more sends; the producers get their delivery timeout (bounded) to
-/// complete what they hold, and then the history is closed: its end line
-/// says nothing of the run is missing from it. What is still open then stays
-/// indeterminate. Transactional producers may leave a transaction open (a
-/// crashed or fenced instance's): the log is read once every coordinator has
-/// ended them all, at most after their transaction timeout.
-async fn quiet(stage: &Stage, workload: Workload, config: &RunConfig) {
-    let producer = config.producer();
-    workload.stop(producer.delivery_bound()).await;
-    stage.recorder.close();
+/// complete what they hold. Transactional producers may leave a transaction
+/// open (a crashed or fenced instance's): the log is read once every
+/// coordinator has ended them all, at most after their transaction timeout.
+/// A pipeline's processors then catch up with the input and close. Then the
+/// history is closed: its end line says nothing of the run is missing from
+/// it. What is still open then stays indeterminate.
+async fn quiet(stage: &Stage, running: Running, config: &RunConfig) {
+    let producer = config.feeder();
+    running.workload.stop(producer.delivery_bound()).await;
     if let Some(timeout) = producer.transaction_timeout() {
         let (topic, partitions) = (&stage.topic, config.partitions);
         if !final_read::settle_transactions(&stage.cluster, topic, partitions, timeout).await {
             warn!("a transaction was still open past its timeout when the log was read");
         }
     }
+    if let Some(processors) = running.processors {
+        PipelineStage::finish(processors).await;
+    }
+    stage.recorder.close();
 }
 
 /// The final read of every partition into the run's `log/`.
@@ -463,6 +542,8 @@ impl Record {
             txn_size: transactions.map(|t| t.size.to_string()),
             abort_rate: transactions.map(|t| t.abort_rate),
             consumer_read_error: None,
+            processors: config.pipeline().map(|(n, _)| n),
+            group_read_error: None,
             cluster_features: BTreeMap::new(),
             kafka_version: config.image.version().map(str::to_owned),
             image: config.image.reference(),

@@ -1,0 +1,486 @@
+//! A pipeline's processor: a child process speaking the processor part of
+//! the driver protocol (`drivers/PROTOCOL.md`, "Processors"), JSON lines on
+//! its stdin and stdout.
+//!
+//! The processor does the work on its own — poll, transform, produce, commit
+//! — so the harness only configures it, reads what it says into the history
+//! and ends it. One reader thread per process turns its events into
+//! `proc-*` lines and, when the output ends, records how the instance ended
+//! (`proc-stop`), once: closed when it said so, crashed when the nemesis
+//! killed it, else how the process exited. A processor that cannot start is
+//! recorded the same way and never holds up the run.
+
+use std::{
+    collections::BTreeMap,
+    fs::OpenOptions,
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        mpsc, Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use checker::{
+    history::{Event, ProcResult},
+    ids::{Offset, Partition, Processor, Txn},
+};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use super::{driver::PROTOCOL, install::Installed, preset::Processing};
+use crate::recording::Recorder;
+
+/// How long a processor may take to answer `configure` (a cold JVM).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// After `close`, how long past its own bound a processor gets to end.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// What every processor of a run is given, the same for all slots.
+#[derive(Debug, Clone)]
+pub struct ProcessorSpec {
+    pub bootstrap: String,
+    pub input: String,
+    pub output: String,
+    pub group: String,
+    pub processing: Processing,
+    /// The producer settings (Kafka's names), and eoscheck's own.
+    pub config: BTreeMap<String, String>,
+    pub tuning: BTreeMap<String, String>,
+    /// The consumer settings eoscheck sets (the group's session).
+    pub consumer: BTreeMap<String, String>,
+    /// Each slot's `transactional.id`, under exactly-once.
+    pub transactional_ids: Vec<String>,
+}
+
+/// The first line a processor reads.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "configure")]
+struct Configure<'a> {
+    protocol: u32,
+    role: &'static str,
+    bootstrap: &'a str,
+    processor: Processor,
+    input: &'a str,
+    output: &'a str,
+    group: &'a str,
+    transactional_id: Option<&'a str>,
+    guarantee: &'static str,
+    config: &'a BTreeMap<String, String>,
+    consumer: &'a BTreeMap<String, String>,
+    tuning: &'a BTreeMap<String, String>,
+}
+
+/// What a processor prints.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum ProcessorEvent {
+    Started {},
+    ConfigRejected {
+        reason: String,
+    },
+    Fatal {
+        error: String,
+    },
+    Assigned {
+        partitions: Vec<Partition>,
+    },
+    Revoked {
+        partitions: Vec<Partition>,
+    },
+    Lost {
+        partitions: Vec<Partition>,
+    },
+    Poll {
+        n: Txn,
+        records: Vec<(Partition, Offset, Offset)>,
+    },
+    Txn {
+        n: Txn,
+        result: ProcResult,
+        #[serde(default)]
+        offsets: BTreeMap<Partition, Offset>,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// At least once: the offset commit after the output was written.
+    Commit {
+        n: Txn,
+        result: CommitResult,
+        #[serde(default)]
+        offsets: BTreeMap<Partition, Offset>,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    Seek {
+        partition: Partition,
+        offset: Offset,
+    },
+    Session {},
+    Closed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum CommitResult {
+    Ok,
+    Failed,
+}
+
+/// An offset commit is the at-least-once processor's transaction: done, or
+/// not (its output stays, its offsets do not).
+impl From<CommitResult> for ProcResult {
+    fn from(result: CommitResult) -> ProcResult {
+        match result {
+            CommitResult::Ok => ProcResult::Committed,
+            CommitResult::Failed => ProcResult::Aborted,
+        }
+    }
+}
+
+/// When the processors last delivered input, on the history's clock: how
+/// the run tells that they have caught up.
+#[derive(Debug, Default)]
+pub struct Activity(AtomicU64);
+
+impl Activity {
+    /// The history time of the last poll that delivered records.
+    pub fn last_poll(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// One running processor instance.
+pub struct ProcessorProcess {
+    slot: Processor,
+    child: Arc<Mutex<Child>>,
+    stdin: Mutex<Option<ChildStdin>>,
+    killed: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// What the reader thread needs besides the process's output.
+struct Reading {
+    slot: Processor,
+    recorder: Arc<Recorder>,
+    activity: Arc<Activity>,
+    killed: Arc<AtomicBool>,
+    child: Arc<Mutex<Child>>,
+    transactional_id: Option<String>,
+}
+
+impl ProcessorProcess {
+    /// Starts the processor of `slot` and waits until it says it started.
+    /// Err says why it could not; the history has its `proc-stop` then.
+    pub fn start(
+        installed: &Installed,
+        spec: &ProcessorSpec,
+        slot: Processor,
+        recorder: Arc<Recorder>,
+        activity: Arc<Activity>,
+        logs: &Path,
+    ) -> Result<ProcessorProcess, String> {
+        let (program, args) = installed
+            .processor_command()
+            .ok_or_else(|| format!("{} has no processor", installed.resolved))?;
+        let mut child = spawn(&program, &args, &installed.dir, logs, slot)
+            .map_err(|e| format!("starting processor {slot}: {e}"))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let transactional_id = spec.transactional_ids.get(slot as usize).cloned();
+        let configure = Configure {
+            protocol: PROTOCOL,
+            role: "processor",
+            bootstrap: &spec.bootstrap,
+            processor: slot,
+            input: &spec.input,
+            output: &spec.output,
+            group: &spec.group,
+            transactional_id: transactional_id.as_deref(),
+            guarantee: spec.processing.name(),
+            config: &spec.config,
+            consumer: &spec.consumer,
+            tuning: &spec.tuning,
+        };
+        // A processor that cannot read it says so on its output, or exits.
+        let _ = write_line(&mut stdin, &configure);
+        let child = Arc::new(Mutex::new(child));
+        let killed = Arc::new(AtomicBool::new(false));
+        let reading = Reading {
+            slot,
+            recorder,
+            activity,
+            killed: killed.clone(),
+            child: child.clone(),
+            transactional_id,
+        };
+        let (started, on_start) = mpsc::channel();
+        let reader = std::thread::Builder::new()
+            .name(format!("processor-{slot}"))
+            .spawn(move || reading.read(BufReader::new(stdout), started))
+            .map_err(|e| e.to_string())?;
+        let process = ProcessorProcess {
+            slot,
+            child,
+            stdin: Mutex::new(Some(stdin)),
+            killed,
+            reader: Some(reader),
+        };
+        match on_start.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(())) => Ok(process),
+            Ok(Err(why)) => Err(why),
+            Err(_) => {
+                process.kill();
+                Err(format!(
+                    "processor {slot} did not start within {}s",
+                    START_TIMEOUT.as_secs()
+                ))
+            }
+        }
+    }
+
+    pub fn slot(&self) -> Processor {
+        self.slot
+    }
+
+    fn send(&self, line: &impl Serialize) {
+        let mut stdin = self.stdin.lock().unwrap();
+        let Some(pipe) = stdin.as_mut() else { return };
+        if let Err(e) = write_line(pipe, line) {
+            debug!("processor {}: {e}", self.slot);
+            *stdin = None;
+        }
+    }
+
+    /// The nemesis's crash: SIGKILL, nothing flushed or committed.
+    pub fn kill(mut self) {
+        self.killed.store(true, Relaxed);
+        let _ = self.child.lock().unwrap().kill();
+        self.join();
+    }
+
+    /// Freezes (`true`) or thaws the process with SIGSTOP / SIGCONT.
+    pub fn freeze(&self, frozen: bool) -> std::io::Result<()> {
+        let pid = self.child.lock().unwrap().id() as libc::pid_t;
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        match unsafe { libc::kill(pid, signal) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+
+    /// Asks the processor to finish and close within `timeout`; kills it
+    /// when it has not ended by then and a grace.
+    pub fn close(mut self, timeout: Duration) {
+        let _ = self.freeze(false);
+        self.send(&serde_json::json!({
+            "type": "close",
+            "timeout_ms": timeout.as_millis() as u64,
+        }));
+        *self.stdin.lock().unwrap() = None;
+        let deadline = std::time::Instant::now() + timeout + CLOSE_GRACE;
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.lock().unwrap().try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.lock().unwrap().kill();
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for ProcessorProcess {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.lock().unwrap().kill();
+            self.join();
+        }
+    }
+}
+
+/// One protocol line into the processor's input.
+fn write_line(pipe: &mut ChildStdin, line: &impl Serialize) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(line).expect("a protocol line serialises");
+    text.push('\n');
+    pipe.write_all(text.as_bytes())?;
+    pipe.flush()
+}
+
+/// The processor process, its stderr appended to `processor-<N>.log` in
+/// `logs`.
+fn spawn(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    logs: &Path,
+    slot: Processor,
+) -> std::io::Result<Child> {
+    std::fs::create_dir_all(logs)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join(format!("processor-{slot}.log")))?;
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+}
+
+impl Reading {
+    /// Every line into the history until the output ends, then the
+    /// instance's end. `started` hears once whether it started.
+    fn read(self, stdout: impl BufRead, started: mpsc::Sender<Result<(), String>>) {
+        let mut closed = false;
+        let mut fatal = None;
+        let mut started = Some(started);
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            let event = match serde_json::from_str::<ProcessorEvent>(&line) {
+                Ok(event) => event,
+                Err(e) => {
+                    warn!("processor {}: {e}: {line}", self.slot);
+                    fatal = Some(format!("printed what the protocol does not know: {line}"));
+                    break;
+                }
+            };
+            match event {
+                ProcessorEvent::Started {} => {
+                    let transactional_id = self.transactional_id.clone();
+                    let proc = self.slot;
+                    self.recorder.processor(|time| Event::ProcStart {
+                        time,
+                        proc,
+                        transactional_id,
+                    });
+                    if let Some(s) = started.take() {
+                        let _ = s.send(Ok(()));
+                    }
+                }
+                ProcessorEvent::ConfigRejected { reason } => {
+                    fatal = Some(format!("config-rejected: {reason}"));
+                }
+                ProcessorEvent::Fatal { error } => fatal = Some(format!("fatal: {error}")),
+                ProcessorEvent::Closed => closed = true,
+                event => self.record(event),
+            }
+        }
+        let why = self.ending(closed, fatal);
+        if let Some(s) = started.take() {
+            let _ = s.send(Err(format!("processor {}: {why}", self.slot)));
+        }
+        let proc = self.slot;
+        self.recorder
+            .processor(|time| Event::ProcStop { time, proc, why });
+    }
+
+    /// How the instance ended, once its output has.
+    fn ending(&self, closed: bool, fatal: Option<String>) -> String {
+        if self.killed.load(Relaxed) {
+            return "crashed: killed by the nemesis".into();
+        }
+        if let Some(fatal) = fatal {
+            return fatal;
+        }
+        if closed {
+            return "closed".into();
+        }
+        let status = self.child.lock().unwrap().try_wait();
+        match status {
+            Ok(Some(status)) => format!("exited: {status}"),
+            _ => "closed its output".into(),
+        }
+    }
+
+    /// How a transaction (at least once: an offset commit) ended.
+    fn ended(
+        &self,
+        txn: Txn,
+        result: ProcResult,
+        offsets: BTreeMap<Partition, Offset>,
+        error: Option<String>,
+    ) {
+        let proc = self.slot;
+        self.recorder.processor(|time| Event::ProcCommit {
+            time,
+            proc,
+            txn,
+            result,
+            offsets: offsets.into_iter().collect(),
+            error,
+        })
+    }
+
+    /// One event of a running processor into the history.
+    fn record(&self, event: ProcessorEvent) {
+        let proc = self.slot;
+        let lost = matches!(event, ProcessorEvent::Lost { .. });
+        match event {
+            ProcessorEvent::Assigned { partitions } => {
+                self.recorder.processor(|time| Event::ProcAssign {
+                    time,
+                    proc,
+                    partitions,
+                })
+            }
+            ProcessorEvent::Revoked { partitions } | ProcessorEvent::Lost { partitions } => {
+                self.recorder.processor(|time| Event::ProcRevoke {
+                    time,
+                    proc,
+                    partitions,
+                    lost,
+                })
+            }
+            ProcessorEvent::Poll { n, records } => {
+                let now = self.recorder.now();
+                if !records.is_empty() {
+                    self.activity.0.fetch_max(now, Relaxed);
+                }
+                self.recorder.processor(|time| Event::ProcPoll {
+                    time,
+                    proc,
+                    txn: n,
+                    records,
+                })
+            }
+            ProcessorEvent::Txn {
+                n,
+                result,
+                offsets,
+                error,
+            } => self.ended(n, result, offsets, error),
+            ProcessorEvent::Commit {
+                n,
+                result,
+                offsets,
+                error,
+            } => self.ended(n, result.into(), offsets, error),
+            ProcessorEvent::Seek { partition, offset } => {
+                self.recorder.processor(|time| Event::ProcSeek {
+                    time,
+                    proc,
+                    partition,
+                    offset,
+                })
+            }
+            ProcessorEvent::Session {}
+            | ProcessorEvent::Started {}
+            | ProcessorEvent::ConfigRejected { .. }
+            | ProcessorEvent::Fatal { .. }
+            | ProcessorEvent::Closed => {}
+        }
+    }
+}

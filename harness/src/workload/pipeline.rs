@@ -1,0 +1,164 @@
+//! A pipeline's processors: M slots, each running one processor instance
+//! of the library under test, all in one consumer group reading the input
+//! topic the feeder (the run's transactional producers) fills.
+//!
+//! A slot keeps its number and, under exactly-once, its `transactional.id`
+//! across instances: the nemesis's `client-crash` kills the instance with
+//! SIGKILL and starts the next one in its place, whose initialisation fences
+//! whatever the dead one left open, and whose arrival makes the group
+//! rebalance. At the end the processors get time to catch up with the input
+//! ([`Processors::drain`]): they are done once no poll has delivered input
+//! for longer than a rebalance takes. Whatever they have not processed then
+//! is the checker's to call unprocessed (unknown), never lost.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{bail, Result};
+use checker::ids::Processor;
+use tracing::{info, warn};
+
+use crate::{
+    clients::{Activity, Installed, ProcessorProcess, ProcessorSpec},
+    recording::Recorder,
+};
+
+/// The processors are caught up once no poll has delivered input for this
+/// long: longer than a dead member's session (see [`session_settings`]) and
+/// the rebalance after it, so partitions waiting for a new owner are not
+/// taken for done.
+const IDLE: Duration = Duration::from_secs(10);
+/// The consumer group's session: short, so that a crashed processor's
+/// partitions move on within seconds (the brokers' least is 6 s).
+const SESSION_MS: u64 = 6_000;
+const HEARTBEAT_MS: u64 = 1_000;
+
+/// The consumer settings eoscheck gives every processor.
+pub fn session_settings() -> std::collections::BTreeMap<String, String> {
+    [
+        ("session.timeout.ms", SESSION_MS),
+        ("heartbeat.interval.ms", HEARTBEAT_MS),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .collect()
+}
+
+/// The run's processor slots.
+#[derive(Clone)]
+pub struct Processors {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    installed: Installed,
+    spec: ProcessorSpec,
+    recorder: Arc<Recorder>,
+    activity: Arc<Activity>,
+    logs: PathBuf,
+    slots: Vec<Mutex<Option<ProcessorProcess>>>,
+}
+
+impl Processors {
+    /// Starts `count` processors side by side; a slot whose processor could
+    /// not start stays empty (its `proc-stop` says why).
+    pub async fn start(
+        installed: Installed,
+        spec: ProcessorSpec,
+        count: Processor,
+        recorder: Arc<Recorder>,
+        logs: PathBuf,
+    ) -> Processors {
+        let processors = Processors {
+            inner: Arc::new(Inner {
+                installed,
+                spec,
+                recorder,
+                activity: Arc::default(),
+                logs,
+                slots: (0..count).map(|_| Mutex::new(None)).collect(),
+            }),
+        };
+        let starts = (0..count).map(|slot| processors.fill(slot));
+        futures::future::join_all(starts).await;
+        processors
+    }
+
+    /// A new instance in `slot`, off the async threads (a JVM takes seconds).
+    async fn fill(&self, slot: Processor) {
+        let inner = self.inner.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            ProcessorProcess::start(
+                &inner.installed,
+                &inner.spec,
+                slot,
+                inner.recorder.clone(),
+                inner.activity.clone(),
+                &inner.logs,
+            )
+        })
+        .await;
+        match started {
+            Ok(Ok(process)) => *self.inner.slots[slot as usize].lock().unwrap() = Some(process),
+            Ok(Err(why)) => warn!("{why}"),
+            Err(e) => warn!("processor {slot}: {e}"),
+        }
+    }
+
+    /// The slots with a processor running now.
+    pub fn running(&self) -> Vec<Processor> {
+        let slots = self.inner.slots.iter().enumerate();
+        let running = slots.filter(|(_, s)| s.lock().unwrap().is_some());
+        running.map(|(i, _)| i as Processor).collect()
+    }
+
+    /// `client-crash`: the processor of `slot` is killed, and a new one
+    /// takes its slot.
+    pub async fn crash(&self, slot: Processor) -> Result<String> {
+        let Some(process) = self.take(slot) else {
+            bail!("processor {slot} is not running");
+        };
+        tokio::task::spawn_blocking(move || process.kill()).await?;
+        self.fill(slot).await;
+        Ok(format!("processor {slot}"))
+    }
+
+    fn take(&self, slot: Processor) -> Option<ProcessorProcess> {
+        self.inner.slots.get(slot as usize)?.lock().unwrap().take()
+    }
+
+    /// Waits until the processors have caught up (no poll delivered input
+    /// for [`IDLE`]) or `bound` has passed; says whether they caught up.
+    pub async fn drain(&self, bound: Duration) -> bool {
+        let start = tokio::time::Instant::now();
+        loop {
+            let now = self.inner.recorder.now();
+            let idle = Duration::from_nanos(now.saturating_sub(self.inner.activity.last_poll()));
+            if idle >= IDLE {
+                info!(
+                    "the processors caught up in {:.1}s",
+                    start.elapsed().as_secs_f64()
+                );
+                return true;
+            }
+            if start.elapsed() >= bound {
+                return false;
+            }
+            tokio::time::sleep((IDLE - idle).min(Duration::from_secs(1))).await;
+        }
+    }
+
+    /// Every processor asked to close within `timeout`, side by side.
+    pub async fn close(self, timeout: Duration) {
+        let slots = 0..self.inner.slots.len() as Processor;
+        let processes: Vec<ProcessorProcess> = slots.filter_map(|s| self.take(s)).collect();
+        let closing = processes
+            .into_iter()
+            .map(|p| tokio::task::spawn_blocking(move || p.close(timeout)));
+        futures::future::join_all(closing).await;
+        self.inner.recorder.flush();
+    }
+}

@@ -58,16 +58,20 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
             })
         })),
         start_zombie: None,
+        freeze_client: None,
         transactional_ids: Vec::new(),
+        group: None,
     });
     let mut nemesis = Nemesis::new(target.clone(), 42);
     let mut heal_times = Vec::new();
     // The first producer's writes, for client-crash to compare producer ids against.
     send_idempotent(&producer, 0, 20).await;
 
-    // A zombie and the coordinator faults need transactional producers:
-    // tests/transactions.rs runs them with the real workload.
-    for fault in Fault::ALL.into_iter().filter(|f| f.applies(false)) {
+    // A zombie and the coordinator faults need transactional producers
+    // (tests/transactions.rs runs them with the real workload), the
+    // pipeline's faults a pipeline (tests/pipeline.rs).
+    let plain = |f: &Fault| f.applies(nemesis::Workload::Produce);
+    for fault in Fault::ALL.into_iter().filter(plain) {
         eprintln!("--- {fault}");
         let before = Snapshot::take(&target).await;
         let mut records_before = Vec::new();
@@ -254,7 +258,10 @@ async fn exercise_every_fault(cluster: Arc<Cluster>, run: &RunDir) -> anyhow::Re
             Fault::Zombie
             | Fault::KillTxnCoordinator
             | Fault::PartitionTxnCoordinator
-            | Fault::AckLossTxnCoordinator => unreachable!("left out above"),
+            | Fault::AckLossTxnCoordinator
+            | Fault::PauseProcessor
+            | Fault::KillGroupCoordinator
+            | Fault::PartitionGroupCoordinator => unreachable!("left out above"),
         }
         heal_times.push((fault, stop_and_heal(&mut nemesis, fault).await?));
     }

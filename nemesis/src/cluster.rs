@@ -19,6 +19,14 @@ pub struct Zombie {
     pub mid_transaction: bool,
 }
 
+/// Which coordinator a fault goes for: a producer's transactions', or a
+/// pipeline's consumer group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coordinator {
+    Transaction,
+    Group,
+}
+
 /// What the nemesis may do to the cluster under test. The harness implements it
 /// over Docker and Kafka's admin protocol; every address it hands out belongs to
 /// the run's own containers.
@@ -63,9 +71,16 @@ pub trait Cluster: Send + Sync {
     /// workload, with its `transactional.id`, under a producer number of its
     /// own, while the first is mid-transaction: its init fences the first.
     fn start_zombie(&self) -> impl Future<Output = Result<Zombie>> + Send;
-    /// Each transactional producer's `transactional.id` and the broker that
-    /// coordinates its transactions now.
-    fn txn_coordinators(&self) -> impl Future<Output = Result<Vec<(String, NodeId)>>> + Send;
+    /// Each transactional producer's `transactional.id` (or the pipeline's
+    /// consumer group) and the broker that coordinates it now.
+    fn coordinators(
+        &self,
+        kind: Coordinator,
+    ) -> impl Future<Output = Result<Vec<(String, NodeId)>>> + Send;
+    /// Freezes one of the pipeline's processors (SIGSTOP); returns which.
+    fn pause_client(&self) -> impl Future<Output = Result<String>> + Send;
+    /// Thaws the processor [`Cluster::pause_client`] froze.
+    fn resume_client(&self, which: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Waits until all brokers are registered and every partition has a leader
     /// and a full ISR.

@@ -45,10 +45,29 @@ pub enum Fault {
     /// A transaction coordinator's responses to clients dropped: EndTxn and
     /// AddPartitionsToTxn take effect, their answers never come back.
     AckLossTxnCoordinator,
+    /// A pipeline's processor frozen (SIGSTOP) for longer than its group
+    /// session, then thawed: a zombie whose partitions went to another.
+    PauseProcessor,
+    /// SIGKILL of a pipeline's group coordinator (the leader of the
+    /// `__consumer_offsets` partition its group hashes to), restarted later.
+    KillGroupCoordinator,
+    /// Clients cut from a pipeline's group coordinator, both ways.
+    PartitionGroupCoordinator,
+}
+
+/// What the faults are injected into: which of them can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Producers that send without transactions.
+    Produce,
+    /// Producers that send in transactions.
+    Transactional,
+    /// A pipeline: processors in a consumer group, fed in transactions.
+    Pipeline,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 19] = [
         Fault::PartitionLeader,
         Fault::PartitionHalves,
         Fault::PartitionRing,
@@ -65,6 +84,9 @@ impl Fault {
         Fault::KillTxnCoordinator,
         Fault::PartitionTxnCoordinator,
         Fault::AckLossTxnCoordinator,
+        Fault::PauseProcessor,
+        Fault::KillGroupCoordinator,
+        Fault::PartitionGroupCoordinator,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,21 +117,30 @@ impl Fault {
         faults::spec(self)
     }
 
-    /// Whether the fault needs producers that send in transactions.
-    pub fn needs_transactions(self) -> bool {
-        matches!(
-            self,
-            Fault::Zombie
-                | Fault::KillTxnCoordinator
-                | Fault::PartitionTxnCoordinator
-                | Fault::AckLossTxnCoordinator
-        )
+    /// Whether the fault can be injected into `workload`.
+    pub fn applies(self, workload: Workload) -> bool {
+        match self {
+            Fault::Zombie => workload == Workload::Transactional,
+            Fault::KillTxnCoordinator
+            | Fault::PartitionTxnCoordinator
+            | Fault::AckLossTxnCoordinator => workload != Workload::Produce,
+            Fault::PauseProcessor
+            | Fault::KillGroupCoordinator
+            | Fault::PartitionGroupCoordinator => workload == Workload::Pipeline,
+            _ => true,
+        }
     }
 
-    /// Whether the fault can be injected into a workload whose producers are
-    /// `transactional` or not.
-    pub fn applies(self, transactional: bool) -> bool {
-        transactional || !self.needs_transactions()
+    /// What a workload needs for the fault to apply, for the error that
+    /// refuses it.
+    fn needs(self) -> &'static str {
+        match self {
+            Fault::Zombie => "producers that send in transactions (a transactional preset: transactional, transactional-resend); a pipeline's processors meet client-crash and pause-processor",
+            Fault::PauseProcessor
+            | Fault::KillGroupCoordinator
+            | Fault::PartitionGroupCoordinator => "a pipeline (--workload pipeline)",
+            _ => "producers that send in transactions (a transactional preset: transactional, transactional-resend, or a pipeline)",
+        }
     }
 
     /// Parses `--nemesis`: a comma-separated list of names, `all` or `none`,
@@ -117,7 +148,7 @@ impl Fault {
     /// every fault that applies to it. A list that names nothing, `none` beside
     /// a fault, or a fault that cannot apply is refused: each would silently
     /// run something other than what was asked.
-    pub fn parse_list(list: &str, transactional: bool) -> Result<Vec<Fault>, FaultError> {
+    pub fn parse_list(list: &str, workload: Workload) -> Result<Vec<Fault>, FaultError> {
         let names: Vec<&str> = list
             .split(',')
             .map(str::trim)
@@ -136,12 +167,12 @@ impl Fault {
         let mut faults = Vec::new();
         for name in names {
             match name {
-                "all" => faults.extend(Fault::ALL.into_iter().filter(|f| f.applies(transactional))),
+                "all" => faults.extend(Fault::ALL.into_iter().filter(|f| f.applies(workload))),
                 "none" => {}
                 _ => {
                     let fault: Fault = name.parse()?;
-                    if !fault.applies(transactional) {
-                        return Err(FaultError::NeedsTransactions(fault));
+                    if !fault.applies(workload) {
+                        return Err(FaultError::DoesNotApply(fault));
                     }
                     faults.push(fault);
                 }
@@ -177,8 +208,8 @@ pub enum FaultError {
     Empty,
     /// `none` beside a fault (or `all`).
     NoneWith(String),
-    /// A fault named for producers that send no transactions.
-    NeedsTransactions(Fault),
+    /// A fault named for a workload it cannot apply to.
+    DoesNotApply(Fault),
 }
 
 impl fmt::Display for FaultError {
@@ -199,10 +230,7 @@ impl fmt::Display for FaultError {
                 f,
                 "`none` and {other:?} contradict each other; give `none` alone for a run without faults"
             ),
-            FaultError::NeedsTransactions(fault) => write!(
-                f,
-                "{fault} needs producers that send in transactions (a transactional preset: transactional, transactional-resend)"
-            ),
+            FaultError::DoesNotApply(fault) => write!(f, "{fault} needs {}", fault.needs()),
         }
     }
 }
@@ -226,23 +254,38 @@ mod tests {
 
     #[test]
     fn lists_expand_all_and_none_and_reject_typos() {
-        assert_eq!(Fault::parse_list("all", true).unwrap().len(), 16);
-        assert!(Fault::parse_list("none", false).unwrap().is_empty());
         assert_eq!(
-            Fault::parse_list("kill-leader, ack-loss,kill-leader", false).unwrap(),
+            Fault::parse_list("all", Workload::Transactional)
+                .unwrap()
+                .len(),
+            16
+        );
+        assert!(Fault::parse_list("none", Workload::Produce)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            Fault::parse_list("kill-leader, ack-loss,kill-leader", Workload::Produce).unwrap(),
             vec![Fault::AckLoss, Fault::KillLeader]
         );
-        assert_eq!(Fault::parse_list(" , ", false), Err(FaultError::Empty));
-        assert_eq!(Fault::parse_list("", false), Err(FaultError::Empty));
         assert_eq!(
-            Fault::parse_list("all,none", false),
+            Fault::parse_list(" , ", Workload::Produce),
+            Err(FaultError::Empty)
+        );
+        assert_eq!(
+            Fault::parse_list("", Workload::Produce),
+            Err(FaultError::Empty)
+        );
+        assert_eq!(
+            Fault::parse_list("all,none", Workload::Produce),
             Err(FaultError::NoneWith("all".into()))
         );
         assert_eq!(
-            Fault::parse_list("none,kill-leader", false),
+            Fault::parse_list("none,kill-leader", Workload::Produce),
             Err(FaultError::NoneWith("kill-leader".into()))
         );
-        let err = Fault::parse_list("ack-los", false).unwrap_err().to_string();
+        let err = Fault::parse_list("ack-los", Workload::Produce)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("\"ack-los\"") && err.contains("ack-loss"),
             "{err}"
@@ -250,22 +293,30 @@ mod tests {
     }
 
     #[test]
-    fn the_zombie_applies_only_to_transactional_producers() {
-        let plain = Fault::parse_list("all", false).unwrap();
+    fn each_fault_applies_to_the_workloads_it_can_reach() {
+        let plain = Fault::parse_list("all", Workload::Produce).unwrap();
         assert_eq!(plain.len(), 12);
-        assert!(plain.iter().all(|f| !f.needs_transactions()));
         assert!(!plain.contains(&Fault::Zombie));
-        assert!(Fault::parse_list("all", true)
-            .unwrap()
-            .contains(&Fault::Zombie));
+        let transactional = Fault::parse_list("all", Workload::Transactional).unwrap();
+        assert!(transactional.contains(&Fault::Zombie));
+        assert!(!transactional.contains(&Fault::PauseProcessor));
+        let pipeline = Fault::parse_list("all", Workload::Pipeline).unwrap();
+        assert_eq!(pipeline.len(), 18);
+        assert!(!pipeline.contains(&Fault::Zombie));
+        assert!(pipeline.contains(&Fault::KillTxnCoordinator));
+        assert!(pipeline.contains(&Fault::KillGroupCoordinator));
         assert_eq!(
-            Fault::parse_list("kill-leader,zombie", false),
-            Err(FaultError::NeedsTransactions(Fault::Zombie))
+            Fault::parse_list("kill-leader,zombie", Workload::Produce),
+            Err(FaultError::DoesNotApply(Fault::Zombie))
         );
-        let err = FaultError::NeedsTransactions(Fault::Zombie).to_string();
+        let err = FaultError::DoesNotApply(Fault::Zombie).to_string();
         assert!(err.contains("transactional preset"), "{err}");
+        let err = Fault::parse_list("pause-processor", Workload::Transactional)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--workload pipeline"), "{err}");
         assert_eq!(
-            Fault::parse_list("zombie", true).unwrap(),
+            Fault::parse_list("zombie", Workload::Transactional).unwrap(),
             vec![Fault::Zombie]
         );
     }

@@ -263,8 +263,14 @@ mod tests {
         async fn start_zombie(&self) -> Result<crate::Zombie> {
             bail!("this cluster runs no transactional producers")
         }
-        async fn txn_coordinators(&self) -> Result<Vec<(String, NodeId)>> {
+        async fn coordinators(&self, _: crate::Coordinator) -> Result<Vec<(String, NodeId)>> {
             bail!("this cluster runs no transactional producers")
+        }
+        async fn pause_client(&self) -> Result<String> {
+            bail!("this cluster runs no pipeline")
+        }
+        async fn resume_client(&self, _: &str) -> Result<()> {
+            Ok(())
         }
         async fn wait_whole(&self, timeout: Duration) -> Result<()> {
             let took = self

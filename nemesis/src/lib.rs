@@ -23,8 +23,8 @@ mod keeper;
 mod nemesis;
 mod schedule;
 
-pub use cluster::{Cluster, NodeId, Zombie};
-pub use fault::{Fault, FaultError};
+pub use cluster::{Cluster, Coordinator, NodeId, Zombie};
+pub use fault::{Fault, FaultError, Workload};
 pub use keeper::{Keeper, Kept, WHOLE_WITHIN};
 pub use nemesis::{FaultEvent, Nemesis, Phase};
 pub use schedule::{Schedule, ScheduleConfig, Step, StepAction};

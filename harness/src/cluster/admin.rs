@@ -75,24 +75,29 @@ pub async fn finalized_features(broker: &str) -> Result<BTreeMap<String, i16>> {
         .collect())
 }
 
-/// FindCoordinator's key type for a `transactional.id`.
-const TRANSACTION_KEY: i8 = 1;
-
-/// The node id of the broker coordinating the transactions of each of
-/// `transactional_ids`, asked of the broker at `broker` (FindCoordinator v4,
-/// which takes several keys; Kafka 3.9 and 4.x serve it).
-pub async fn txn_coordinators(broker: &str, transactional_ids: &[String]) -> Result<Vec<i32>> {
+/// The node id of the broker coordinating each of `keys` (each a
+/// consumer group or a `transactional.id`, as `kind` says), asked of the
+/// broker at `broker` (FindCoordinator v4, which takes several keys; Kafka
+/// 3.9 and 4.x serve it).
+pub async fn coordinators(
+    broker: &str,
+    kind: nemesis::Coordinator,
+    keys: &[String],
+) -> Result<Vec<i32>> {
     let mut conn = Connection::open(broker, TIMEOUT).await?;
-    let keys = transactional_ids
-        .iter()
-        .map(|id| StrBytes::from_string(id.clone()))
-        .collect();
+    let key_type = match kind {
+        nemesis::Coordinator::Group => 0,
+        nemesis::Coordinator::Transaction => 1,
+    };
     let request = FindCoordinatorRequest::default()
-        .with_key_type(TRANSACTION_KEY)
-        .with_coordinator_keys(keys);
+        .with_key_type(key_type)
+        .with_coordinator_keys(
+            keys.iter()
+                .map(|k| StrBytes::from_string(k.clone()))
+                .collect(),
+        );
     let response = conn.call(4, &request).await?;
-    transactional_ids
-        .iter()
+    keys.iter()
         .map(|id| {
             let found = response.coordinators.iter().find(|c| c.key.as_str() == id);
             match found {

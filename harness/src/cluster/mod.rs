@@ -26,4 +26,4 @@ pub use containers::{
     guarded, remove, teardown_live, with_teardown, Cluster, Node, Removed, NODES,
 };
 pub use images::BrokerImage;
-pub use target::{CrashClient, StartZombie, Target};
+pub use target::{CrashClient, FreezeClient, StartZombie, Target};

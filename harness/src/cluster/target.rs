@@ -17,14 +17,26 @@ pub type CrashClient =
 pub type StartZombie =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<nemesis::Zombie>> + Send>> + Send + Sync>;
 
+/// Freezes one of a pipeline's processors and names it, or thaws the one
+/// named. The pipeline provides it; without one, `pause-processor` cannot be
+/// injected.
+pub trait FreezeClient: Send + Sync {
+    fn freeze(&self) -> Pin<Box<dyn Future<Output = Result<String>> + Send + '_>>;
+    fn thaw(&self, which: &str) -> Result<()>;
+}
+
 pub struct Target {
     pub cluster: Arc<Cluster>,
     pub topic: String,
     pub partitions: i32,
     pub crash_client: Option<CrashClient>,
     pub start_zombie: Option<StartZombie>,
-    /// The `transactional.id` of each transactional producer of the run.
+    pub freeze_client: Option<Arc<dyn FreezeClient>>,
+    /// The `transactional.id` of each transactional producer of the run (in
+    /// a pipeline, of each processor).
     pub transactional_ids: Vec<String>,
+    /// A pipeline's consumer group.
+    pub group: Option<String>,
 }
 
 impl nemesis::Cluster for Target {
@@ -134,18 +146,40 @@ impl nemesis::Cluster for Target {
         start().await
     }
 
-    async fn txn_coordinators(&self) -> Result<Vec<(String, nemesis::NodeId)>> {
-        if self.transactional_ids.is_empty() {
-            bail!("the run's producers have no transactional.id");
+    async fn coordinators(
+        &self,
+        kind: nemesis::Coordinator,
+    ) -> Result<Vec<(String, nemesis::NodeId)>> {
+        let keys = match kind {
+            nemesis::Coordinator::Transaction => self.transactional_ids.clone(),
+            nemesis::Coordinator::Group => self.group.iter().cloned().collect(),
+        };
+        if keys.is_empty() {
+            bail!("the run has no {kind:?} coordinator: no transactional.id, or no pipeline");
         }
-        let ids = &self.transactional_ids;
         let nodes = self
             .cluster
-            .ask_any("finding the transaction coordinators", |a| async move {
-                admin::txn_coordinators(&a, ids).await
+            .ask_any("finding the coordinators", |a| {
+                let keys = &keys;
+                async move { admin::coordinators(&a, kind, keys).await }
             })
             .await?;
-        Ok(ids.iter().cloned().zip(nodes).collect())
+        Ok(keys.into_iter().zip(nodes).collect())
+    }
+
+    async fn pause_client(&self) -> Result<String> {
+        let freeze = self
+            .freeze_client
+            .as_ref()
+            .context("pause-processor needs a pipeline whose processors run")?;
+        freeze.freeze().await
+    }
+
+    async fn resume_client(&self, which: &str) -> Result<()> {
+        match &self.freeze_client {
+            Some(freeze) => freeze.thaw(which),
+            None => Ok(()),
+        }
     }
 
     async fn wait_whole(&self, timeout: Duration) -> Result<()> {

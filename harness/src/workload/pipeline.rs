@@ -126,6 +126,19 @@ impl Processors {
         Ok(format!("processor {slot}"))
     }
 
+    /// `pause-processor`: freezes (SIGSTOP) the processor in `slot`, or
+    /// thaws it.
+    pub fn freeze(&self, slot: Processor, frozen: bool) -> Result<()> {
+        let slots = &self.inner.slots;
+        let held = slots.get(slot as usize).map(|s| s.lock().unwrap());
+        match held.as_deref() {
+            Some(Some(process)) => Ok(process.freeze(frozen)?),
+            // A crash replaced it meanwhile: nothing is frozen any more.
+            Some(None) if !frozen => Ok(()),
+            _ => bail!("processor {slot} is not running"),
+        }
+    }
+
     fn take(&self, slot: Processor) -> Option<ProcessorProcess> {
         self.inner.slots.get(slot as usize)?.lock().unwrap().take()
     }

@@ -4,13 +4,14 @@
 
 mod ack_loss;
 mod client_crash;
+mod coordinator;
 mod kill;
 mod leader_transfer;
 mod net;
 mod netem;
 mod partition;
 mod pause_leader;
-mod txn_coordinator;
+mod pause_processor;
 mod zombie;
 
 use std::time::Duration;
@@ -50,9 +51,12 @@ pub(crate) fn spec(fault: Fault) -> &'static Spec {
         Fault::LeaderTransfer => &leader_transfer::SPEC,
         Fault::ClientCrash => &client_crash::SPEC,
         Fault::Zombie => &zombie::SPEC,
-        Fault::KillTxnCoordinator => &txn_coordinator::KILL,
-        Fault::PartitionTxnCoordinator => &txn_coordinator::PARTITION,
-        Fault::AckLossTxnCoordinator => &txn_coordinator::ACK_LOSS,
+        Fault::KillTxnCoordinator => &coordinator::KILL_TXN,
+        Fault::PartitionTxnCoordinator => &coordinator::PARTITION_TXN,
+        Fault::AckLossTxnCoordinator => &coordinator::ACK_LOSS_TXN,
+        Fault::PauseProcessor => &pause_processor::SPEC,
+        Fault::KillGroupCoordinator => &coordinator::KILL_GROUP,
+        Fault::PartitionGroupCoordinator => &coordinator::PARTITION_GROUP,
     }
 }
 
@@ -74,6 +78,8 @@ pub(crate) enum Undo {
     Restart(NodeId),
     /// Thaw this paused node.
     Resume(NodeId),
+    /// Thaw this frozen processor.
+    ResumeClient(String),
     /// The fault is over once done (a leadership move, a client restart, a
     /// zombie started).
     Nothing,
@@ -100,9 +106,12 @@ pub(crate) async fn inject<C: Cluster>(
         Fault::LeaderTransfer => leader_transfer::inject(cluster, rng).await,
         Fault::ClientCrash => client_crash::inject(cluster).await,
         Fault::Zombie => zombie::inject(cluster).await,
+        Fault::PauseProcessor => pause_processor::inject(cluster).await,
         Fault::KillTxnCoordinator
         | Fault::PartitionTxnCoordinator
-        | Fault::AckLossTxnCoordinator => txn_coordinator::inject(cluster, rng, fault).await,
+        | Fault::AckLossTxnCoordinator
+        | Fault::KillGroupCoordinator
+        | Fault::PartitionGroupCoordinator => coordinator::inject(cluster, rng, fault).await,
     }
 }
 
@@ -123,6 +132,7 @@ pub(crate) async fn undo<C: Cluster>(cluster: &C, undo: &Undo) -> Result<()> {
         Undo::Qdisc(node) => net::clear_qdisc(cluster, *node).await,
         Undo::Restart(node) => cluster.restart(*node).await,
         Undo::Resume(node) => cluster.resume(*node).await,
+        Undo::ResumeClient(which) => cluster.resume_client(which).await,
         Undo::Nothing => Ok(()),
     }
 }

@@ -144,14 +144,15 @@ impl WorkloadArgs {
         let preset = *presets
             .first()
             .ok_or_else(|| Failure::usage("--presets names no preset"))?;
-        let every_transactional = presets
-            .iter()
-            .all(|p| p.transactional() || p.processing().is_some());
-        let mut faults = Fault::parse_list(&self.nemesis, every_transactional)
+        let workload = if presets.iter().all(|p| p.processing().is_some()) {
+            nemesis::Workload::Pipeline
+        } else if presets.iter().all(|p| p.transactional()) {
+            nemesis::Workload::Transactional
+        } else {
+            nemesis::Workload::Produce
+        };
+        let faults = Fault::parse_list(&self.nemesis, workload)
             .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
-        if preset.processing().is_some() {
-            pipeline_faults(&mut faults, &self.nemesis)?;
-        }
         let message_size = self.message_size()?;
         self.check_counts(message_size)?;
         let transactions = self.transactions(presets)?;
@@ -391,19 +392,6 @@ const KEYS: Bounds = Bounds {
     most: 1_000_000,
     most_why: "the most keys whose placement a report lists",
 };
-
-/// A pipeline's faults: `zombie` fences a producer the workload drives,
-/// which a pipeline's feeder is not; the processors are what is tested, and
-/// `client-crash` kills one of them. `all` leaves the zombie out.
-fn pipeline_faults(faults: &mut Vec<Fault>, asked: &str) -> Result<()> {
-    if asked.split(',').any(|f| f.trim() == Fault::Zombie.name()) {
-        return Err(Failure::usage(
-            "--nemesis: zombie fences a transactional producer of the produce workload; a pipeline's processors meet client-crash",
-        ));
-    }
-    faults.retain(|f| *f != Fault::Zombie);
-    Ok(())
-}
 
 /// Faults asked for but none fits the time limit would be a run that silently
 /// tests nothing of what was asked.

@@ -9,6 +9,8 @@
 
 use std::{
     collections::BTreeMap,
+    future::Future,
+    pin::Pin,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -27,7 +29,7 @@ use super::{
 };
 use crate::{
     clients::{self, Installed, Launcher, ProducerConfig},
-    cluster::{final_read, Cluster, CrashClient, StartZombie, Target},
+    cluster::{final_read, Cluster, CrashClient, FreezeClient, StartZombie, Target},
     failure::Failure,
     recording::Recorder,
     run_dir::{self, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
@@ -224,17 +226,19 @@ async fn workload_under_schedule(
         Some(p) => Some(p.start(stage.recorder.clone(), &record.dir).await),
         None => None,
     };
-    let (crash, transactional_ids) = match (&processors, &stage.pipeline) {
-        (Some(processors), Some(pipeline)) => (
-            crash_client(processors.clone(), config.seed),
-            pipeline.transactional_ids(),
-        ),
-        _ => (
-            crash_client(workload.crasher(), config.seed),
-            (0..config.producers)
-                .filter_map(|p| stage.launcher.transactional_id(p))
-                .collect(),
-        ),
+    let crash = match &processors {
+        Some(processors) => crash_client(processors.clone(), config.seed),
+        None => crash_client(workload.crasher(), config.seed),
+    };
+    // The coordinator faults go for what is tested: a pipeline's
+    // processors, or under at-least-once (no transactions of theirs) its
+    // feeder's.
+    let processor_ids = stage.pipeline.as_ref().map(|p| p.transactional_ids());
+    let transactional_ids = match processor_ids {
+        Some(ids) if !ids.is_empty() => ids,
+        _ => (0..config.producers)
+            .filter_map(|p| stage.launcher.transactional_id(p))
+            .collect(),
     };
     let target = Arc::new(Target {
         cluster: stage.cluster.clone(),
@@ -245,7 +249,11 @@ async fn workload_under_schedule(
             .preset
             .transactional()
             .then(|| start_zombie(workload.zombies(), config.seed)),
+        freeze_client: processors
+            .as_ref()
+            .map(|p| freeze_processor(p.clone(), config.seed)),
         transactional_ids,
+        group: stage.pipeline.as_ref().map(|p| p.group().to_owned()),
     });
     let nemesis = Arc::new(Mutex::new(Nemesis::new(target, config.seed)));
     let idle = match &processors {
@@ -385,6 +393,38 @@ fn crash_client<R: Restartable>(restartable: R, seed: u64) -> CrashClient {
             restartable.restart(which).await
         })
     })
+}
+
+/// `pause-processor` freezes one of the running processors, chosen by the
+/// run's seed, and thaws it when the fault stops.
+struct FreezeProcessor {
+    processors: Processors,
+    rng: SharedRng,
+}
+
+fn freeze_processor(processors: Processors, seed: u64) -> Arc<dyn FreezeClient> {
+    let rng = seeded(seed ^ 0xf2ee2e);
+    Arc::new(FreezeProcessor { processors, rng })
+}
+
+/// How the fault names a processor: `processor N`.
+const PROCESSOR: &str = "processor ";
+
+impl FreezeClient for FreezeProcessor {
+    fn freeze(&self) -> Pin<Box<dyn Future<Output = Result<String>> + Send + '_>> {
+        let slot = pick(&self.rng, self.processors.running());
+        Box::pin(async move {
+            let slot = slot.context("no processor is running")?;
+            self.processors.freeze(slot, true)?;
+            Ok(format!("{PROCESSOR}{slot}"))
+        })
+    }
+
+    fn thaw(&self, which: &str) -> Result<()> {
+        let slot = which.strip_prefix(PROCESSOR).and_then(|n| n.parse().ok());
+        let slot = slot.with_context(|| format!("{which:?} names no processor"))?;
+        self.processors.freeze(slot, false)
+    }
 }
 
 /// `zombie` fences one of the running transactional producers, chosen by

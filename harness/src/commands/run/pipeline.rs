@@ -91,6 +91,11 @@ impl PipelineStage {
         }
     }
 
+    /// The processors' consumer group.
+    pub fn group(&self) -> &str {
+        &self.spec.group
+    }
+
     /// The slots' `transactional.id`s, for the coordinator faults.
     pub fn transactional_ids(&self) -> Vec<String> {
         self.spec.transactional_ids.clone()

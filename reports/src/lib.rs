@@ -23,6 +23,8 @@ mod index;
 mod junit;
 mod markup;
 mod page;
+mod pipeline;
+mod processors;
 mod run_info;
 mod timeline;
 

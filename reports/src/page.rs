@@ -84,15 +84,20 @@ pub fn render_report(run: &Run) -> Result<String> {
         Some(_) => "<a href=\"#transactions\">transactions</a>",
         None => "",
     };
+    let pipeline = match run.results.pipeline {
+        Some(_) => "<a href=\"#pipeline\">pipeline</a>",
+        None => "",
+    };
     page += &format!(
         "<nav><a href=\"#configuration\">configuration</a><a href=\"#latency\">latency</a>\
-         <a href=\"#throughput\">throughput</a>{txns}<a href=\"#faults\">faults</a><a href=\"#anomalies\">anomalies</a>\
+         <a href=\"#throughput\">throughput</a>{txns}{pipeline}<a href=\"#faults\">faults</a><a href=\"#anomalies\">anomalies</a>\
          <a href=\"#partitions\">partitions</a><a href=\"#stats\">stats</a></nav>\n"
     );
     page += &configuration(run);
     page += &latency(run, &frame)?;
     page += &throughput(run, &frame)?;
     page += &transactions(run, &frame)?;
+    page += &crate::pipeline::section(run, &frame)?;
     page += &fault_intervals(run.timeline);
     page += &anomalies(run, &kinds);
     page += &partitions(run, &frame)?;
@@ -374,7 +379,7 @@ fn legend(run: &Run) -> String {
 
 /// A chart's legend: its series (colour and name), then the faults and the
 /// anomaly markers every time chart shares.
-fn legend_of<'a>(run: &Run, series: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn legend_of<'a>(run: &Run, series: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut out: String = series
         .map(|(colour, name)| {
             format!("<span class=\"swatch\" style=\"background:{colour}\"></span>{name}")

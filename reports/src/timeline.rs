@@ -13,6 +13,8 @@ use checker::ids::{Attempt, MessageId, Partition, Producer, Txn};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+use crate::processors::Processors;
+
 /// How the client's answer to one send is drawn. `fail` is a definite
 /// failure only: a failure the client does not call definite is as open as
 /// an `info`, so both are indeterminate (as in the checker's statistics).
@@ -161,6 +163,8 @@ pub struct Timeline {
     /// Each transaction answered, by its last answer.
     pub txns: Vec<EndedTxn>,
     txn_at: HashMap<(Producer, Txn), usize>,
+    /// A pipeline's processors.
+    pub processors: Processors,
 }
 
 /// Each send invoked, by its invoke time while it is open; `None` once it
@@ -285,13 +289,47 @@ impl Timeline {
             | Event::TxnEnd { .. }
             | Event::ProducerFatal { .. }
             | Event::ConfigRejected { .. }
-            | Event::ProcStart { .. }
-            | Event::ProcAssign { .. }
-            | Event::ProcRevoke { .. }
-            | Event::ProcPoll { .. }
-            | Event::ProcSeek { .. }
-            | Event::ProcCommit { .. }
-            | Event::ProcStop { .. } => {}
+            | Event::ProcSeek { .. } => {}
+            event => self.processor(event),
+        }
+    }
+
+    /// An event of a pipeline's processor.
+    fn processor(&mut self, event: &Event) {
+        let p = &mut self.processors;
+        match event {
+            Event::ProcStart { time, proc, .. } => p.start(*time, *proc),
+            Event::ProcStop { time, proc, why } => p.stop(*time, *proc, why),
+            Event::ProcAssign {
+                time,
+                proc,
+                partitions,
+            } => p.assign(*time, *proc, partitions),
+            Event::ProcRevoke {
+                time,
+                proc,
+                partitions,
+                ..
+            } => p.revoke(*time, *proc, partitions),
+            Event::ProcPoll {
+                time,
+                proc,
+                txn,
+                records,
+            } => {
+                let count = records
+                    .iter()
+                    .map(|(_, first, last)| (last - first + 1) as u64);
+                p.poll(*time, *proc, *txn, count.sum())
+            }
+            Event::ProcCommit {
+                time,
+                proc,
+                txn,
+                result,
+                ..
+            } => p.commit(*time, *proc, *txn, *result),
+            _ => {}
         }
     }
 

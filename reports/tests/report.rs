@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{write_run, Spec};
+use common::{write_pipeline_run, write_run, Spec};
 use std::fs;
 
 #[test]
@@ -87,6 +87,37 @@ fn reports_escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// A pipeline's report: the processors' lanes (their labels are the
+/// chart's own test), records delivered against committed, the counts, and the planted
+/// duplicate's example naming the processors that wrote it.
+#[test]
+fn a_pipeline_run_shows_its_processors_records_and_counts() {
+    let runs = tempfile::tempdir().unwrap();
+    let planted = Some(checker::synth::PipelineInjection::Duplicate);
+    let (dir, results) = write_pipeline_run(runs.path(), "20261201T230000-p1pe", planted);
+    let stats = results.pipeline.clone().unwrap();
+    let written = reports::write_all(&dir).unwrap();
+    let html = fs::read_to_string(&written.report).unwrap();
+    assert!(html.contains("<h2 id=\"pipeline\">") && html.contains("href=\"#pipeline\""));
+    assert!(html.contains("input records/s") && html.contains("delivered by a poll"));
+    assert!(html.contains("processor\n</text>"), "the processors' lanes");
+    let counts = [
+        format!(
+            "<th>committed input records</th><td>{}</td>",
+            stats.inputs_committed
+        ),
+        "<th>… processed more than once</th><td>1</td>".to_string(),
+    ];
+    for row in counts {
+        assert!(html.contains(&row), "{row}");
+    }
+    assert!(html.contains("<h3 id=\"pipeline-duplicate\">"));
+    assert!(
+        html.contains("written by processor"),
+        "the duplicate's writers"
+    );
 }
 
 #[test]

@@ -16,12 +16,16 @@
 mod bars;
 mod latency;
 mod leadership;
+mod processors;
 mod throughput;
 
 pub use bars::{bar_chart, Bar};
 pub use latency::{latency_chart, POINTS_PER_OUTCOME};
 pub use leadership::leadership_chart;
-pub use throughput::{throughput_chart, transactions_chart};
+pub use processors::processors_chart;
+pub use throughput::{
+    records_chart, throughput_chart, transactions_chart, COMMITTED_COLOUR, DELIVERED_COLOUR,
+};
 
 use crate::timeline::{FaultInterval, Timeline};
 use anyhow::{anyhow, Result};

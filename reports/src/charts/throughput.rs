@@ -6,6 +6,7 @@
 //! wider bins (still plotted as a rate per second) so the line stays light.
 
 use super::{colour, time_chart, TimeFrame, YAxis};
+use crate::processors::{Processors, Records};
 use crate::timeline::{CompletedSend, EndedTxn, SendOutcome, TxnEnding};
 use anyhow::Result;
 use plotters::coord::types::RangedCoordf64;
@@ -35,11 +36,40 @@ pub fn transactions_chart(frame: &TimeFrame, txns: &[EndedTxn]) -> Result<String
     rates_chart(frame, &series, "transactions/s")
 }
 
+/// A pipeline's records per second: delivered by the processors' polls,
+/// and covered by their committed transactions.
+pub fn records_chart(frame: &TimeFrame, processors: &Processors) -> Result<String> {
+    let weighted = |records: &[Records]| records.iter().map(|r| (r.time, r.count as f64)).collect();
+    let series = [
+        (DELIVERED_COLOUR, weighted(&processors.delivered)),
+        (COMMITTED_COLOUR, weighted(&processors.committed)),
+    ];
+    weighted_rates_chart(frame, &series, "input records/s")
+}
+
+/// How the records chart draws what the processors delivered and committed.
+pub const DELIVERED_COLOUR: &str = "#9ecae1";
+pub const COMMITTED_COLOUR: &str = "#2e7d32";
+
 /// One step line per series (its colour and the times of its events) of
 /// events per second.
 fn rates_chart(
     frame: &TimeFrame,
     series: &[(&'static str, Vec<f64>)],
+    unit: &'static str,
+) -> Result<String> {
+    let weighted: Vec<(&'static str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(c, times)| (*c, times.iter().map(|&t| (t, 1.0)).collect()))
+        .collect();
+    weighted_rates_chart(frame, &weighted, unit)
+}
+
+/// One step line per series (its colour, and the time and weight of each
+/// of its events) of weight per second.
+fn weighted_rates_chart(
+    frame: &TimeFrame,
+    series: &[(&'static str, Vec<(f64, f64)>)],
     unit: &'static str,
 ) -> Result<String> {
     let width = (frame.span() / MAX_BINS).ceil().max(1.0);
@@ -48,9 +78,9 @@ fn rates_chart(
         .iter()
         .map(|(colour, times)| {
             let mut rate = vec![0.0; bins];
-            for t in times {
+            for (t, weight) in times {
                 let i = ((t - frame.start).max(0.0) / width) as usize;
-                rate[i.min(bins - 1)] += 1.0 / width;
+                rate[i.min(bins - 1)] += weight / width;
             }
             (*colour, rate)
         })

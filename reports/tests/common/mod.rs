@@ -221,6 +221,29 @@ fn leaders() -> String {
     out
 }
 
+/// Writes a synthetic pipeline run (its processors' lanes, a rebalance, and
+/// `planted` if any) as `runs_dir/<id>`, checked by the real checker.
+pub fn write_pipeline_run(
+    runs_dir: &Path,
+    id: &str,
+    planted: Option<synth::PipelineInjection>,
+) -> (PathBuf, Results) {
+    let run = synth::pipeline(3, planted);
+    let results = run
+        .check(Options::new(Guarantee::ALL.to_vec()))
+        .expect("a consistent pipeline");
+    let dir = runs_dir.join(id);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("history.jsonl"), &run.history).unwrap();
+    fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results).unwrap(),
+    )
+    .unwrap();
+    fs::write(dir.join("run.json"), run_json(id, "2026-12-01T23:00:00Z")).unwrap();
+    (dir, results)
+}
+
 fn run_json(id: &str, started: &str) -> String {
     format!(
         r#"{{

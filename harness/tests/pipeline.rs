@@ -19,9 +19,9 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use checker::{Kind, Results, Validity};
 use harness::{
-    clients::{self, Preset, UserSettings},
+    clients::Preset,
     cluster::{self, BrokerImage, Cluster},
-    commands::run::{self, RunConfig, Site},
+    commands::run::RunConfig,
     run_dir::verdict_line,
 };
 use nemesis::Fault;
@@ -35,31 +35,14 @@ async fn run_case(
     seconds: u64,
 ) -> (PathBuf, Results) {
     let config = RunConfig {
-        preset,
-        transactions: Default::default(),
-        user: UserSettings::default(),
-        client: clients::resolve(&client.parse().unwrap()).unwrap(),
-        guarantees: preset.guarantees(),
         faults,
         time_limit: Duration::from_secs(seconds),
         rate: 300,
         producers: 1,
-        partitions: 3,
-        message_size: "100".parse().unwrap(),
-        keys: None,
-        processors: 2,
         seed: 11,
-        image: image.clone(),
+        ..common::config(preset, client, image)
     };
-    let dir = common::run_dir(&format!("{name}-"));
-    let path = dir.path.clone();
-    let site = Site::Shared {
-        cluster: cluster.clone(),
-        topic: format!("p-{name}"),
-    };
-    run::run_at(site, config, dir)
-        .await
-        .expect("the run completes");
+    let path = common::run_shared(cluster, name, config).await;
     let results = harness::run_dir::check_dir(&path, None).expect("the run checks");
     eprintln!("{name}: {}", verdict_line(&results));
     eprintln!("{name}: {:?}", results.pipeline);

@@ -18,9 +18,9 @@ use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use checker::history::{Event, TxnAction};
 use harness::{
-    clients::{self, Preset, UserSettings},
+    clients::Preset,
     cluster::{self, BrokerImage, Cluster},
-    commands::run::{self, RunConfig, Site},
+    commands::run::RunConfig,
 };
 use kafka_protocol::records::RecordBatchDecoder;
 use nemesis::Fault;
@@ -36,34 +36,14 @@ async fn run_case(
     faults: Vec<Fault>,
     seconds: u64,
 ) -> std::path::PathBuf {
-    let preset = Preset::Transactional;
     let config = RunConfig {
-        preset,
-        transactions: Default::default(),
-        user: UserSettings::default(),
-        client: clients::resolve(&client.parse().unwrap()).unwrap(),
-        guarantees: preset.guarantees(),
         faults,
         time_limit: Duration::from_secs(seconds),
-        rate: 400,
         producers: PRODUCERS,
         partitions: PARTITIONS,
-        message_size: "100".parse().unwrap(),
-        keys: None,
-        processors: 0,
-        seed: 5,
-        image: image.clone(),
+        ..common::config(Preset::Transactional, client, image)
     };
-    let dir = common::run_dir(&format!("{name}-"));
-    let path = dir.path.clone();
-    let site = Site::Shared {
-        cluster: cluster.clone(),
-        topic: format!("t-{name}"),
-    };
-    run::run_at(site, config, dir)
-        .await
-        .expect("the run completes");
-    path
+    common::run_shared(cluster, name, config).await
 }
 
 fn history(dir: &Path) -> Vec<Event> {

@@ -36,3 +36,51 @@ pub fn recheck_differs(dir: &std::path::Path, results: &checker::Results) -> Opt
         Err(e) => Some(format!("check fails: {e:#}")),
     }
 }
+
+/// A run of `preset` with `client` (NAME[@VERSION]) on `image`: 2 producers,
+/// 3 partitions, 400 msg/s of 100 bytes for 20 s, no faults; tests change
+/// what they need.
+#[allow(dead_code)] // only the tests that make whole runs use it
+pub fn config(
+    preset: harness::clients::Preset,
+    client: &str,
+    image: &images::BrokerImage,
+) -> harness::commands::run::RunConfig {
+    harness::commands::run::RunConfig {
+        preset,
+        transactions: Default::default(),
+        user: Default::default(),
+        client: harness::clients::resolve(&client.parse().unwrap()).unwrap(),
+        guarantees: preset.guarantees(),
+        faults: Vec::new(),
+        time_limit: std::time::Duration::from_secs(20),
+        rate: 400,
+        producers: 2,
+        partitions: 3,
+        message_size: "100".parse().unwrap(),
+        keys: None,
+        processors: 2,
+        seed: 5,
+        image: image.clone(),
+    }
+}
+
+/// `config` run on the shared `cluster`, on topics named after `name`;
+/// returns its run directory.
+#[allow(dead_code)] // only the tests that make whole runs use it
+pub async fn run_shared(
+    cluster: &std::sync::Arc<harness::cluster::Cluster>,
+    name: &str,
+    config: harness::commands::run::RunConfig,
+) -> std::path::PathBuf {
+    let dir = run_dir(&format!("{name}-"));
+    let path = dir.path.clone();
+    let site = harness::commands::run::Site::Shared {
+        cluster: cluster.clone(),
+        topic: format!("t-{name}"),
+    };
+    harness::commands::run::run_at(site, config, dir)
+        .await
+        .expect("the run completes");
+    path
+}

@@ -42,6 +42,10 @@ enum Command {
     Images(images::ImageArgs),
     /// Remove every container and network that eoscheck left behind.
     Cleanup,
+    /// A pipeline's processor with librdkafka, speaking the driver protocol
+    /// on stdin and stdout: what a run starts for `--client rdkafka`.
+    #[command(hide = true)]
+    Processor,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,10 @@ fn main() -> ExitCode {
 async fn execute(command: Command) -> Result<i32> {
     match command {
         Command::Run(args) => run::execute(args).await,
+        Command::Processor => {
+            tokio::task::spawn_blocking(harness::clients::serve_rdkafka_processor).await??;
+            Ok(0)
+        }
         Command::Compare(args) => compare::execute(args).await,
         Command::Check(args) => check::execute(args),
         Command::Report(args) => report::execute(args),

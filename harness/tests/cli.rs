@@ -258,8 +258,15 @@ fn transactional_flags_and_faults_are_refused_where_nothing_is_transactional() {
 fn pipeline_flags_presets_and_clients_are_refused_where_they_do_not_fit() {
     assert_usage_errors(&[
         (
-            &["run", "--dry-run", "--workload", "pipeline"][..],
-            "rdkafka has no processor in eoscheck; the libraries with one: java",
+            &[
+                "run",
+                "--dry-run",
+                "--workload",
+                "pipeline",
+                "--client",
+                "franz-go",
+            ][..],
+            "franz-go has no processor in eoscheck; the libraries with one: rdkafka, java",
         ),
         (
             &[

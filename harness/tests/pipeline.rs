@@ -12,6 +12,8 @@
 //!   committed offsets for, and the checker finds `pipeline-duplicate` — the
 //!   anomaly bites on a real cluster.
 //! - Kafka Streams under `exactly_once_v2`, one instance killed: valid.
+//! - librdkafka's processors (eoscheck itself as the child process) under
+//!   exactly-once, one killed: valid.
 
 mod common;
 
@@ -106,10 +108,16 @@ async fn pipelines_process_every_input_once_under_crashes_and_zombies() {
             let streams = ("streams-eos", "kafka-streams", Preset::EosPipeline);
             let (_, eos) = run_case(&cluster, &image, streams, vec![Fault::ClientCrash], 30).await;
             assert_exactly_once("streams-eos", &eos);
+
+            // A test binary is not eoscheck: rdkafka's processor is.
+            std::env::set_var("EOSCHECK_EXE", env!("CARGO_BIN_EXE_eoscheck"));
+            let rdkafka = ("rdkafka-eos", "rdkafka", Preset::EosPipeline);
+            let (_, eos) = run_case(&cluster, &image, rdkafka, vec![Fault::ClientCrash], 30).await;
+            assert_exactly_once("rdkafka-eos", &eos);
             anyhow::Ok(())
         }
     };
     cluster::with_teardown(&docker, job)
         .await
-        .expect("the cluster and its three runs");
+        .expect("the cluster and its four runs");
 }

@@ -279,7 +279,7 @@ fn described(error: &KafkaError) -> String {
 /// own flags on it. The rdkafka crate flushes before it commits; a flush
 /// that times out never reached the commit, whose outcome is then as open
 /// as a commit that timed out.
-fn answer(error: KafkaError) -> TxnAnswer {
+pub(super) fn answer(error: KafkaError) -> TxnAnswer {
     let text = described(&error);
     match &error {
         KafkaError::Transaction(e) if e.txn_requires_abort() => TxnAnswer::Abortable(text),

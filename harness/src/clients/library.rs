@@ -81,7 +81,7 @@ impl Library {
 
     /// TEMPORARY until the processor drivers land.
     pub fn has_processor(self) -> bool {
-        self == Library::Java
+        matches!(self, Library::Java | Library::Rdkafka)
     }
 
     /// Whether the library is librdkafka underneath (and takes its names).

@@ -12,6 +12,7 @@
 //!   timeouts); [`names`]: the setting names each library takes.
 //! - [`processor`]: a pipeline's processor, a child process speaking the
 //!   protocol's processor part; the workload keeps its slots.
+//!   [`rdkafka_processor`] is librdkafka's, eoscheck itself as that child.
 //!
 //! Clients record their own completions through the recording room; they know
 //! nothing of the cluster beyond its bootstrap address.
@@ -26,6 +27,7 @@ mod library;
 mod names;
 mod preset;
 mod processor;
+mod rdkafka_processor;
 mod registry;
 
 pub use client::{Client, Effective, Record, Refused, Sinks, TxnAnswer};
@@ -35,5 +37,6 @@ pub use install::{install, Installed};
 pub use launcher::Launcher;
 pub use library::{ClientSpec, Library};
 pub use preset::{Preset, Processing};
-pub use processor::{Activity, ProcessorProcess, ProcessorSpec};
+pub use processor::{Activity, ProcessorCommand, ProcessorProcess, ProcessorSpec};
+pub use rdkafka_processor::serve as serve_rdkafka_processor;
 pub use registry::{resolve, Resolved};

@@ -14,7 +14,7 @@ use std::{
     collections::BTreeMap,
     fs::OpenOptions,
     io::{BufRead, BufReader, Write},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
@@ -38,6 +38,42 @@ use crate::recording::Recorder;
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// After `close`, how long past its own bound a processor gets to end.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// How a processor process starts.
+#[derive(Debug, Clone)]
+pub struct ProcessorCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Where it runs.
+    pub dir: PathBuf,
+}
+
+/// The variable that names the eoscheck binary, for a process that is not
+/// it (a test) and starts rdkafka's processors.
+const EOSCHECK_EXE: &str = "EOSCHECK_EXE";
+
+impl ProcessorCommand {
+    /// The processor of the library `installed` is the driver of, or with
+    /// none (rdkafka, linked in) eoscheck itself (`eoscheck processor`);
+    /// None when the library has no processor.
+    pub fn of(installed: Option<&Installed>) -> Option<ProcessorCommand> {
+        let Some(installed) = installed else {
+            let exe = std::env::var_os(EOSCHECK_EXE).map(PathBuf::from);
+            let program = exe.or_else(|| std::env::current_exe().ok())?;
+            return Some(ProcessorCommand {
+                program,
+                args: vec!["processor".into()],
+                dir: std::env::temp_dir(),
+            });
+        };
+        let (program, args) = installed.processor_command()?;
+        Some(ProcessorCommand {
+            program,
+            args,
+            dir: installed.dir.clone(),
+        })
+    }
+}
 
 /// What every processor of a run is given, the same for all slots.
 #[derive(Debug, Clone)]
@@ -176,18 +212,15 @@ impl ProcessorProcess {
     /// Starts the processor of `slot` and waits until it says it started.
     /// Err says why it could not; the history has its `proc-stop` then.
     pub fn start(
-        installed: &Installed,
+        command: &ProcessorCommand,
         spec: &ProcessorSpec,
         slot: Processor,
         recorder: Arc<Recorder>,
         activity: Arc<Activity>,
         logs: &Path,
     ) -> Result<ProcessorProcess, String> {
-        let (program, args) = installed
-            .processor_command()
-            .ok_or_else(|| format!("{} has no processor", installed.resolved))?;
-        let mut child = spawn(&program, &args, &installed.dir, logs, slot)
-            .map_err(|e| format!("starting processor {slot}: {e}"))?;
+        let mut child =
+            spawn(command, logs, slot).map_err(|e| format!("starting processor {slot}: {e}"))?;
         let mut stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let transactional_id = spec.transactional_ids.get(slot as usize).cloned();
@@ -319,21 +352,15 @@ fn write_line(pipe: &mut ChildStdin, line: &impl Serialize) -> std::io::Result<(
 
 /// The processor process, its stderr appended to `processor-<N>.log` in
 /// `logs`.
-fn spawn(
-    program: &Path,
-    args: &[String],
-    dir: &Path,
-    logs: &Path,
-    slot: Processor,
-) -> std::io::Result<Child> {
+fn spawn(command: &ProcessorCommand, logs: &Path, slot: Processor) -> std::io::Result<Child> {
     std::fs::create_dir_all(logs)?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(logs.join(format!("processor-{slot}.log")))?;
-    Command::new(program)
-        .args(args)
-        .current_dir(dir)
+    Command::new(&command.program)
+        .args(&command.args)
+        .current_dir(&command.dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log)

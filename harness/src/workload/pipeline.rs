@@ -22,7 +22,7 @@ use checker::ids::Processor;
 use tracing::{info, warn};
 
 use crate::{
-    clients::{Activity, Installed, ProcessorProcess, ProcessorSpec},
+    clients::{Activity, ProcessorCommand, ProcessorProcess, ProcessorSpec},
     recording::Recorder,
 };
 
@@ -54,7 +54,7 @@ pub struct Processors {
 }
 
 struct Inner {
-    installed: Installed,
+    command: ProcessorCommand,
     spec: ProcessorSpec,
     recorder: Arc<Recorder>,
     activity: Arc<Activity>,
@@ -66,7 +66,7 @@ impl Processors {
     /// Starts `count` processors side by side; a slot whose processor could
     /// not start stays empty (its `proc-stop` says why).
     pub async fn start(
-        installed: Installed,
+        command: ProcessorCommand,
         spec: ProcessorSpec,
         count: Processor,
         recorder: Arc<Recorder>,
@@ -74,7 +74,7 @@ impl Processors {
     ) -> Processors {
         let processors = Processors {
             inner: Arc::new(Inner {
-                installed,
+                command,
                 spec,
                 recorder,
                 activity: Arc::default(),
@@ -92,7 +92,7 @@ impl Processors {
         let inner = self.inner.clone();
         let started = tokio::task::spawn_blocking(move || {
             ProcessorProcess::start(
-                &inner.installed,
+                &inner.command,
                 &inner.spec,
                 slot,
                 inner.recorder.clone(),

@@ -20,7 +20,7 @@ use tracing::warn;
 
 use super::config::RunConfig;
 use crate::{
-    clients::{Installed, ProcessorSpec},
+    clients::{Installed, ProcessorCommand, ProcessorSpec},
     cluster::{consumer, final_read, Cluster},
     failure::Failure,
     recording::Recorder,
@@ -36,7 +36,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a pipeline run sets up besides the producers' topic.
 pub(super) struct PipelineStage {
-    installed: Installed,
+    command: ProcessorCommand,
     spec: ProcessorSpec,
     processors: u32,
     /// The processors' transaction timeout (exactly-once): what a crashed
@@ -56,8 +56,7 @@ impl PipelineStage {
         installed: Option<Installed>,
     ) -> Result<PipelineStage> {
         let (processors, processing) = config.pipeline().context("not a pipeline run")?;
-        let installed = installed
-            .filter(|i| i.processor_command().is_some())
+        let command = ProcessorCommand::of(installed.as_ref())
             .ok_or_else(|| Failure::usage(format!("{} has no processor", config.client)))?;
         let output = format!("{input}-out");
         cluster.create_topic(&output, config.partitions).await?;
@@ -76,7 +75,7 @@ impl PipelineStage {
                 .collect(),
         };
         Ok(PipelineStage {
-            installed,
+            command,
             spec,
             processors,
             transaction_timeout: producer.transaction_timeout(),
@@ -104,7 +103,7 @@ impl PipelineStage {
     /// Every processor started, each logging into the run's `drivers/`.
     pub async fn start(&self, recorder: Arc<Recorder>, dir: &RunDir) -> Processors {
         Processors::start(
-            self.installed.clone(),
+            self.command.clone(),
             self.spec.clone(),
             self.processors,
             recorder,

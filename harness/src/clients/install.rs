@@ -141,13 +141,18 @@ fn build(resolved: &Resolved, source: Source, dir: &Path) -> Result<()> {
                 "-DincludeScope=runtime",
                 &format!("-Dkafka.clients.version={v}"),
             ]))?;
-            output(Command::new("javac").current_dir(dir).args([
-                "-cp",
-                "lib/*",
-                "-d",
-                "classes",
-                "Driver.java",
-            ]))?;
+            // Every main class with the shared ones: Driver, Common, ...
+            let mut sources: Vec<String> = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.ends_with(".java"))
+                .collect();
+            sources.sort();
+            output(
+                Command::new("javac")
+                    .current_dir(dir)
+                    .args(["-cp", "lib/*", "-d", "classes"])
+                    .args(&sources),
+            )?;
         }
         Source::Go(module) => {
             let name = resolved.library.name();

@@ -14,12 +14,18 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.lang.reflect.Field;
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.ProducerFencedException;
@@ -33,6 +39,7 @@ final class Common {
             new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16);
     /** Set at a close deadline, under the OUT lock: completions after it get no event. */
     private static boolean muted;
+    private static boolean closedSent;
 
     private Common() {}
 
@@ -75,6 +82,104 @@ final class Common {
             if (commands.handle(cmd.path("type").asText(), cmd)) return true;
         }
         return false;
+    }
+
+    /** A processor's two commands. */
+    interface ProcessorCommands {
+        void configure(JsonNode cmd) throws Exception;
+
+        void close(long timeoutMs) throws Exception;
+    }
+
+    /** A processor's stdin: configure, then close (end of stdin: close with a 10 s bound). */
+    static void serveProcessor(ProcessorCommands p) throws Exception {
+        boolean closed = serve((type, cmd) -> {
+            switch (type) {
+                case "configure": p.configure(cmd); return false;
+                case "close": p.close(cmd.path("timeout_ms").asLong(10_000)); return true;
+                default: fatal("protocol error: unknown command type: " + abbreviate(type)); return false;
+            }
+        });
+        if (!closed) p.close(10_000);
+    }
+
+    /** A processor's configure (PROTOCOL.md, Processors), checked. */
+    record ProcessorSetup(String bootstrap, int slot, String input, String output, String group,
+            boolean exactlyOnce, String transactionalId, JsonNode config, JsonNode consumer, JsonNode tuning) {}
+
+    /**
+     * The fields of a processor's configure; a protocol error is fatal and exits, a name
+     * the loaded release does not have is config-rejected (kafka-clients only logs a
+     * warning for it, and a pipeline silently run without a setting tests something else).
+     */
+    static ProcessorSetup processorSetup(JsonNode cmd) {
+        checkProtocol(cmd, "processor", 3);
+        if (!"processor".equals(cmd.path("role").asText())) {
+            fatal("protocol error: this is a processor, not a " + cmd.path("role"));
+            flushAndExit();
+        }
+        checkMaps(cmd, "config", "consumer", "tuning");
+        String guarantee = cmd.path("guarantee").asText();
+        if (!guarantee.equals("exactly-once") && !guarantee.equals("at-least-once")) {
+            fatal("protocol error: guarantee must be exactly-once or at-least-once, not " + cmd.path("guarantee"));
+            flushAndExit();
+        }
+        JsonNode config = cmd.path("config"), consumer = cmd.path("consumer"), tuning = cmd.path("tuning");
+        String unknown = unknownName(config, ProducerConfig.configNames());
+        if (unknown == null) unknown = unknownName(tuning, ProducerConfig.configNames());
+        if (unknown != null) {
+            rejectConfig("`" + unknown + "`: not a kafka-clients " + libraryVersion() + " producer setting");
+        }
+        unknown = unknownName(consumer, ConsumerConfig.configNames());
+        if (unknown != null) {
+            rejectConfig("`" + unknown + "`: not a kafka-clients " + libraryVersion() + " consumer setting");
+        }
+        JsonNode txnId = cmd.path("transactional_id");
+        return new ProcessorSetup(cmd.path("bootstrap").asText(), cmd.path("processor").asInt(),
+                cmd.path("input").asText(), cmd.path("output").asText(), cmd.path("group").asText(),
+                guarantee.equals("exactly-once"), txnId.isTextual() ? txnId.asText() : null,
+                config, consumer, tuning);
+    }
+
+    /** An output record's value: `eosp1:<partition>:<offset>:<processor>:<n>:` and the input's. */
+    static byte[] outputValue(int partition, long offset, int slot, long n, byte[] input) {
+        byte[] head = ("eosp1:" + partition + ":" + offset + ":" + slot + ":" + n + ":").getBytes(UTF_8);
+        byte[] in = input == null ? new byte[0] : input;
+        byte[] value = new byte[head.length + in.length];
+        System.arraycopy(head, 0, value, 0, head.length);
+        System.arraycopy(in, 0, value, head.length, in.length);
+        return value;
+    }
+
+    /** assigned, revoked or lost: the partitions of `topic` among `partitions`, sorted. */
+    static ObjectNode partitionsEvent(String type, Collection<TopicPartition> partitions, String topic) {
+        List<Integer> mine = new ArrayList<>();
+        for (TopicPartition tp : partitions) {
+            if (tp.topic().equals(topic)) mine.add(tp.partition());
+        }
+        mine.sort(null);
+        ObjectNode ev = event(type);
+        mine.forEach(ev.putArray("partitions")::add);
+        return ev;
+    }
+
+    /** txn or commit: how transaction (offset commit) n ended, with its next offsets. */
+    static ObjectNode endingEvent(String type, long n, String result,
+            Map<TopicPartition, OffsetAndMetadata> offsets, String error) {
+        ObjectNode ev = event(type);
+        ev.put("n", n);
+        ev.put("result", result);
+        ObjectNode o = ev.putObject("offsets");
+        offsets.forEach((tp, om) -> o.put(Integer.toString(tp.partition()), om.offset()));
+        if (error != null) ev.put("error", error);
+        return ev;
+    }
+
+    static ObjectNode seekEvent(int partition, long offset) {
+        ObjectNode ev = event("seek");
+        ev.put("partition", partition);
+        ev.put("offset", offset);
+        return ev;
     }
 
     /** The protocol version is one of `accepted`, else fatal and exit. */
@@ -211,6 +316,19 @@ final class Common {
     /** Completions and session changes, silenced once close has given up on what is open. */
     static void emitCompletion(String line) {
         writeLine(line, true);
+    }
+
+    static void emitCompletion(ObjectNode ev) {
+        emitCompletion(ev.toString());
+    }
+
+    /** The last line, once, whichever thread gets here first; then exit. */
+    static synchronized void closedAndExit() {
+        if (!closedSent) {
+            closedSent = true;
+            emit(event("closed"));
+        }
+        flushAndExit();
     }
 
     /** From now on emitCompletion prints nothing. */

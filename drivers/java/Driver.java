@@ -326,7 +326,6 @@ public final class Driver {
             closer.start();
             closer.join(left + 1000);
         }
-        Common.emit(Common.event("closed"));
-        Common.flushAndExit();
+        Common.closedAndExit();
     }
 }

@@ -115,7 +115,9 @@ final class Common {
     static ProcessorSetup processorSetup(JsonNode cmd) {
         checkProtocol(cmd, "processor", 3);
         if (!"processor".equals(cmd.path("role").asText())) {
-            fatal("protocol error: this is a processor, not a " + cmd.path("role"));
+            JsonNode role = cmd.path("role");
+            fatal("protocol error: this is a processor; configure's role is "
+                    + (role.isMissingNode() ? "absent (a producer's configure?)" : role.toString()));
             flushAndExit();
         }
         checkMaps(cmd, "config", "consumer", "tuning");

@@ -165,12 +165,13 @@ public final class StreamsProcessor {
     /** The output partition is the input's, which the tagged value names. */
     private static final class SamePartition implements StreamPartitioner<byte[], byte[]> {
         // Both without @Override: 3.x has the first abstract, 4.x only the second.
+        @SuppressWarnings("deprecation") // 3.x's abstract method, gone in 4.0
         public Integer partition(String topic, byte[] key, byte[] value, int numPartitions) {
             String text = new String(value, 0, Math.min(value.length, 40), UTF_8);
             return Integer.valueOf(text.split(":", 3)[1]);
         }
 
-        @SuppressWarnings("removal") // 4.x's own, with a headers variant to come
+        @SuppressWarnings("removal") // 4.x deprecates it for the headers variant, which calls it
         public Optional<Set<Integer>> partitions(String topic, byte[] key, byte[] value, int numPartitions) {
             return Optional.of(Set.of(partition(topic, key, value, numPartitions)));
         }

@@ -69,7 +69,8 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
         async move {
             let cluster = Arc::new(Cluster::start(&docker, &id, &image.reference(), None).await?);
             let mut failures = Vec::new();
-            for (turn, library) in Library::ALL.into_iter().enumerate() {
+            let producers = Library::ALL.into_iter().filter(|l| l.has_producer());
+            for (turn, library) in producers.enumerate() {
                 let preset = preset_for(library);
                 let (keys, user) = workload_for(turn);
                 let codec = user.0.first().map(|(_, codec, _)| codec.clone());

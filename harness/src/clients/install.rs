@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use super::{
-    library::Source,
+    library::{Library, Source},
     registry::{go_version, Resolved},
 };
 use crate::tools::output;
@@ -25,7 +25,8 @@ use crate::tools::output;
 /// The driver sources, built into the binary so it works from anywhere.
 static DRIVERS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../drivers");
 
-/// An installed driver: the command that starts one producer process.
+/// An installed driver: the command that starts one producer process (for a
+/// library without a producer, kafka-streams, its processor's).
 #[derive(Debug, Clone)]
 pub struct Installed {
     pub resolved: Resolved,
@@ -35,23 +36,45 @@ pub struct Installed {
 }
 
 impl Installed {
-    /// TEMPORARY until the processor drivers land.
+    /// The program and arguments that start one processor process of the
+    /// pipeline workload, run in [`Installed::dir`]; None for a library
+    /// without a processor.
     pub fn processor_command(&self) -> Option<(PathBuf, Vec<String>)> {
-        None
+        let class = processor_class(self.resolved.library)?;
+        Some(("java".into(), java_args(class)))
     }
+}
+
+/// The Java main class of a library's processor.
+fn processor_class(library: Library) -> Option<&'static str> {
+    match library {
+        Library::Java => Some("Processor"),
+        Library::KafkaStreams => Some("StreamsProcessor"),
+        _ => None,
+    }
+}
+
+fn java_args(class: &str) -> Vec<String> {
+    vec!["-cp".into(), "classes:lib/*".into(), class.into()]
 }
 
 /// Installs the driver of `resolved` unless the cache has it. In-process clients
 /// need nothing and return None.
 pub fn install(resolved: &Resolved) -> Result<Option<Installed>> {
     let source = resolved.library.source();
-    let Some(folder) = folder(source) else {
+    let folders = folders(resolved.library);
+    if folders.is_empty() {
         return Ok(None);
-    };
-    let sources = DRIVERS
-        .get_dir(folder)
-        .with_context(|| format!("the {folder} drivers are missing from this build"))?;
-    let dir = cache_root().join(format!("{}-{}", resolved, &source_hash(sources)[..12]));
+    }
+    let sources = folders
+        .iter()
+        .map(|&folder| {
+            DRIVERS
+                .get_dir(folder)
+                .with_context(|| format!("the {folder} drivers are missing from this build"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let dir = cache_root().join(format!("{}-{}", resolved, &source_hash(&sources)[..12]));
     let installed = launch_command(resolved, source, &dir);
     if dir.is_dir() {
         return Ok(Some(installed));
@@ -63,7 +86,9 @@ pub fn install(resolved: &Resolved) -> Result<Option<Installed>> {
     std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
     info!("installing {resolved} into {}", dir.display());
     let started = std::time::Instant::now();
-    write_sources(sources, &partial)?;
+    for folder in &sources {
+        write_sources(folder, &partial)?;
+    }
     build(resolved, source, &partial)
         .with_context(|| format!("installing {resolved} (work in {})", partial.display()))?;
     if let Err(e) = std::fs::rename(&partial, &dir) {
@@ -92,13 +117,17 @@ fn cache_root() -> PathBuf {
     base.join("eoscheck").join("clients")
 }
 
-fn folder(source: Source) -> Option<&'static str> {
-    match source {
-        Source::InProcess => None,
-        Source::Maven(..) => Some("java"),
-        Source::Go(_) => Some("go"),
-        Source::Pip(_) => Some("python"),
-        Source::Npm(_) => Some("node"),
+/// The `drivers/` folders a library's install is made of, copied in this order
+/// (a later one's file replaces an earlier one's): kafka-streams builds on the
+/// Java driver's shared classes (`Common.java`) with a `pom.xml` of its own.
+fn folders(library: Library) -> &'static [&'static str] {
+    match library.source() {
+        Source::InProcess => &[],
+        Source::Maven(..) if library == Library::KafkaStreams => &["java", "kafka-streams"],
+        Source::Maven(..) => &["java"],
+        Source::Go(_) => &["go"],
+        Source::Pip(_) => &["python"],
+        Source::Npm(_) => &["node"],
     }
 }
 
@@ -106,10 +135,11 @@ fn folder(source: Source) -> Option<&'static str> {
 fn launch_command(resolved: &Resolved, source: Source, dir: &Path) -> Installed {
     let name = resolved.library.name();
     let (program, args): (PathBuf, Vec<String>) = match source {
-        Source::Maven(..) => (
+        Source::Maven(..) if !resolved.library.has_producer() => (
             "java".into(),
-            vec!["-cp".into(), "classes:lib/*".into(), "Driver".into()],
+            java_args(processor_class(resolved.library).unwrap_or("Driver")),
         ),
+        Source::Maven(..) => ("java".into(), java_args("Driver")),
         Source::Go(_) => (dir.join(format!("driver-{name}")), vec![]),
         Source::Pip(_) => (
             dir.join("venv/bin/python"),
@@ -148,13 +178,18 @@ fn build(resolved: &Resolved, source: Source, dir: &Path) -> Result<()> {
                 "-DincludeScope=runtime",
                 &format!("-Dkafka.clients.version={v}"),
             ]))?;
-            output(Command::new("javac").current_dir(dir).args([
-                "-cp",
-                "lib/*",
-                "-d",
-                "classes",
-                "Driver.java",
-            ]))?;
+            // Every main class with the shared ones: Driver, Processor, Common, ...
+            let mut sources: Vec<String> = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.ends_with(".java"))
+                .collect();
+            sources.sort();
+            output(
+                Command::new("javac")
+                    .current_dir(dir)
+                    .args(["-cp", "lib/*", "-d", "classes"])
+                    .args(&sources),
+            )?;
         }
         Source::Go(module) => {
             let name = resolved.library.name();
@@ -221,10 +256,12 @@ fn node_prefix() -> Option<PathBuf> {
     Some(Path::new(out.trim()).parent()?.parent()?.to_owned())
 }
 
-fn source_hash(dir: &Dir<'_>) -> String {
+fn source_hash(dirs: &[&Dir<'_>]) -> String {
     let mut hasher = Sha256::new();
     let mut files = Vec::new();
-    collect(dir, &mut files);
+    for dir in dirs {
+        collect(dir, &mut files);
+    }
     files.sort_by_key(|f| f.path());
     for file in files {
         hasher.update(file.path().to_string_lossy().as_bytes());
@@ -259,12 +296,26 @@ fn write_sources(dir: &Dir<'_>, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::library::Library;
+
+    #[test]
+    fn the_libraries_with_a_processor_have_its_command() {
+        for library in Library::ALL {
+            let resolved = Resolved {
+                library,
+                version: "1.0.0".into(),
+            };
+            let command = match library.source() {
+                Source::InProcess => None,
+                source => launch_command(&resolved, source, Path::new("/x")).processor_command(),
+            };
+            assert_eq!(command.is_some(), library.has_processor(), "{library}");
+        }
+    }
 
     #[test]
     fn every_ecosystem_has_its_drivers_built_in() {
         for library in Library::ALL {
-            if let Some(folder) = folder(library.source()) {
+            for folder in folders(library) {
                 assert!(DRIVERS.get_dir(folder).is_some(), "drivers/{folder}");
             }
         }

@@ -29,10 +29,12 @@ pub enum Library {
     Aiokafka,
     Kafkajs,
     ConfluentKafkaJavascript,
+    /// Kafka Streams: a processor only (the pipeline workload), no producer driver.
+    KafkaStreams,
 }
 
 impl Library {
-    pub const ALL: [Library; 9] = [
+    pub const ALL: [Library; 10] = [
         Library::Rdkafka,
         Library::Java,
         Library::FranzGo,
@@ -42,6 +44,7 @@ impl Library {
         Library::Aiokafka,
         Library::Kafkajs,
         Library::ConfluentKafkaJavascript,
+        Library::KafkaStreams,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Library {
             Library::Aiokafka => "aiokafka",
             Library::Kafkajs => "kafkajs",
             Library::ConfluentKafkaJavascript => "confluent-kafka-javascript",
+            Library::KafkaStreams => "kafka-streams",
         }
     }
 
@@ -69,19 +73,26 @@ impl Library {
             Library::Aiokafka => Source::Pip("aiokafka"),
             Library::Kafkajs => Source::Npm("kafkajs"),
             Library::ConfluentKafkaJavascript => Source::Npm("@confluentinc/kafka-javascript"),
+            Library::KafkaStreams => Source::Maven("org.apache.kafka", "kafka-streams"),
         }
     }
 }
 
 impl Library {
-    /// TEMPORARY until the processor drivers land.
+    /// Whether the library has a producer driver (or is in process): every
+    /// workload but the pipeline needs one.
     pub fn has_producer(self) -> bool {
-        true
+        !matches!(self, Library::KafkaStreams)
     }
 
-    /// TEMPORARY until the processor drivers land.
+    /// Whether the library has a processor for the pipeline workload
+    /// (consume, transform, produce; `drivers/PROTOCOL.md`, Processors):
+    /// rdkafka's is eoscheck itself.
     pub fn has_processor(self) -> bool {
-        matches!(self, Library::Java | Library::Rdkafka)
+        matches!(
+            self,
+            Library::Rdkafka | Library::Java | Library::KafkaStreams
+        )
     }
 
     /// Whether the library is librdkafka underneath (and takes its names).

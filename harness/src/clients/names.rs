@@ -53,7 +53,7 @@ pub fn check(library: Library, name: &str) -> Result<(), String> {
 /// Where `library`'s own names come from, for an error message.
 fn native_source(library: Library) -> &'static str {
     match library {
-        Library::Java => "no others",
+        Library::Java | Library::KafkaStreams => "no others",
         Library::Rdkafka | Library::ConfluentKafkaPython | Library::ConfluentKafkaJavascript => {
             "librdkafka's configuration properties (its CONFIGURATION.md)"
         }
@@ -65,7 +65,7 @@ fn native_source(library: Library) -> &'static str {
 
 fn native_names(library: Library) -> Box<dyn Iterator<Item = &'static str>> {
     match library {
-        Library::Java => Box::new(std::iter::empty()),
+        Library::Java | Library::KafkaStreams => Box::new(std::iter::empty()),
         Library::Rdkafka | Library::ConfluentKafkaPython | Library::ConfluentKafkaJavascript => {
             Box::new(librdkafka_names().iter().map(String::as_str))
         }

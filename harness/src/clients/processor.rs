@@ -275,8 +275,9 @@ impl ProcessorProcess {
         }
     }
 
-    pub fn slot(&self) -> Processor {
-        self.slot
+    /// Whether the instance has ended on its own (its output ended).
+    pub fn ended(&self) -> bool {
+        self.reader.as_ref().is_none_or(|r| r.is_finished())
     }
 
     fn send(&self, line: &impl Serialize) {
@@ -342,6 +343,16 @@ impl Drop for ProcessorProcess {
     }
 }
 
+/// How an instance that ends itself after a transaction says why.
+fn stopping(result: ProcResult) -> Option<&'static str> {
+    match result {
+        ProcResult::Fenced => Some("fenced"),
+        ProcResult::Fatal => Some("fatal"),
+        ProcResult::Unknown => Some("unknown"),
+        ProcResult::Committed | ProcResult::Aborted => None,
+    }
+}
+
 /// One protocol line into the processor's input.
 fn write_line(pipe: &mut ChildStdin, line: &impl Serialize) -> std::io::Result<()> {
     let mut text = serde_json::to_string(line).expect("a protocol line serialises");
@@ -400,9 +411,21 @@ impl Reading {
                 ProcessorEvent::ConfigRejected { reason } => {
                     fatal = Some(format!("config-rejected: {reason}"));
                 }
-                ProcessorEvent::Fatal { error } => fatal = Some(format!("fatal: {error}")),
+                ProcessorEvent::Fatal { error } => {
+                    fatal.get_or_insert(format!("fatal: {error}"));
+                }
                 ProcessorEvent::Closed => closed = true,
-                event => self.record(event),
+                event => {
+                    // A processor whose transaction it cannot go on from
+                    // ends itself: that, not its closing, is why.
+                    if let ProcessorEvent::Txn { result, error, .. } = &event {
+                        if let Some(word) = stopping(*result) {
+                            let error = error.as_deref().unwrap_or_default();
+                            fatal.get_or_insert(format!("{word}: {error}"));
+                        }
+                    }
+                    self.record(event)
+                }
             }
         }
         let why = self.ending(closed, fatal);

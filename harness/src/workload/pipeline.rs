@@ -6,14 +6,19 @@
 //! across instances: the nemesis's `client-crash` kills the instance with
 //! SIGKILL and starts the next one in its place, whose initialisation fences
 //! whatever the dead one left open, and whose arrival makes the group
-//! rebalance. At the end the processors get time to catch up with the input
+//! rebalance. A processor that ends on its own (fenced, failed) is started
+//! again in its slot after [`RESTART_AFTER`], as its deployment would, at
+//! most [`RESTARTS`] times. At the end the processors get time to catch up with the input
 //! ([`Processors::drain`]): they are done once no poll has delivered input
 //! for longer than a rebalance takes. Whatever they have not processed then
 //! is the checker's to call unprocessed (unknown), never lost.
 
 use std::{
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering::Relaxed},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -35,6 +40,10 @@ const IDLE: Duration = Duration::from_secs(10);
 /// partitions move on within seconds (the brokers' least is 6 s).
 const SESSION_MS: u64 = 6_000;
 const HEARTBEAT_MS: u64 = 1_000;
+/// How soon a processor that ended on its own starts again, and how often
+/// per slot at most.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+const RESTARTS: u32 = 5;
 
 /// The consumer settings eoscheck gives every processor.
 pub fn session_settings() -> std::collections::BTreeMap<String, String> {
@@ -60,6 +69,8 @@ struct Inner {
     activity: Arc<Activity>,
     logs: PathBuf,
     slots: Vec<Mutex<Option<ProcessorProcess>>>,
+    /// Set once the processors are being closed: none is restarted then.
+    closing: AtomicBool,
 }
 
 impl Processors {
@@ -80,15 +91,44 @@ impl Processors {
                 activity: Arc::default(),
                 logs,
                 slots: (0..count).map(|_| Mutex::new(None)).collect(),
+                closing: AtomicBool::new(false),
             }),
         };
         let starts = (0..count).map(|slot| processors.fill(slot));
         futures::future::join_all(starts).await;
+        tokio::spawn(processors.clone().restart_ended());
         processors
+    }
+
+    /// Starts again, in its slot, a processor that ended on its own.
+    async fn restart_ended(self) {
+        let mut restarts = vec![0; self.inner.slots.len()];
+        while !self.inner.closing.load(Relaxed) {
+            tokio::time::sleep(RESTART_AFTER).await;
+            for (slot, count) in restarts.iter_mut().enumerate() {
+                let slot = slot as Processor;
+                if self.inner.closing.load(Relaxed) || *count >= RESTARTS {
+                    continue;
+                }
+                let ended = self.inner.slots[slot as usize]
+                    .lock()
+                    .unwrap()
+                    .take_if(|p| p.ended());
+                if let Some(ended) = ended {
+                    drop(ended);
+                    *count += 1;
+                    info!("processor {slot} ended on its own; starting another");
+                    self.fill(slot).await;
+                }
+            }
+        }
     }
 
     /// A new instance in `slot`, off the async threads (a JVM takes seconds).
     async fn fill(&self, slot: Processor) {
+        if self.inner.closing.load(Relaxed) {
+            return;
+        }
         let inner = self.inner.clone();
         let started = tokio::task::spawn_blocking(move || {
             ProcessorProcess::start(
@@ -166,6 +206,7 @@ impl Processors {
 
     /// Every processor asked to close within `timeout`, side by side.
     pub async fn close(self, timeout: Duration) {
+        self.inner.closing.store(true, Relaxed);
         let slots = 0..self.inner.slots.len() as Processor;
         let processes: Vec<ProcessorProcess> = slots.filter_map(|s| self.take(s)).collect();
         let closing = processes

@@ -304,9 +304,13 @@ mod tests {
                 library,
                 version: "1.0.0".into(),
             };
+            // In process, eoscheck itself is the processor.
             let command = match library.source() {
-                Source::InProcess => None,
-                source => launch_command(&resolved, source, Path::new("/x")).processor_command(),
+                Source::InProcess => super::super::ProcessorCommand::of(None),
+                source => {
+                    let installed = launch_command(&resolved, source, Path::new("/x"));
+                    super::super::ProcessorCommand::of(Some(&installed))
+                }
             };
             assert_eq!(command.is_some(), library.has_processor(), "{library}");
         }

@@ -138,7 +138,7 @@ enum ProcessorEvent {
         n: Txn,
         result: ProcResult,
         #[serde(default)]
-        offsets: BTreeMap<Partition, Offset>,
+        offsets: Offsets,
         #[serde(default)]
         error: Option<String>,
     },
@@ -147,7 +147,7 @@ enum ProcessorEvent {
         n: Txn,
         result: CommitResult,
         #[serde(default)]
-        offsets: BTreeMap<Partition, Offset>,
+        offsets: Offsets,
         #[serde(default)]
         error: Option<String>,
     },
@@ -158,6 +158,10 @@ enum ProcessorEvent {
     Session {},
     Closed,
 }
+
+/// Next offsets by partition, as JSON has them: the keys are text (an
+/// internally tagged enum cannot read them as numbers).
+type Offsets = BTreeMap<String, Offset>;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -456,20 +460,22 @@ impl Reading {
     }
 
     /// How a transaction (at least once: an offset commit) ended.
-    fn ended(
-        &self,
-        txn: Txn,
-        result: ProcResult,
-        offsets: BTreeMap<Partition, Offset>,
-        error: Option<String>,
-    ) {
+    fn ended(&self, txn: Txn, result: ProcResult, offsets: Offsets, error: Option<String>) {
         let proc = self.slot;
+        let offsets = offsets.into_iter().filter_map(|(p, o)| match p.parse() {
+            Ok(p) => Some((p, o)),
+            Err(_) => {
+                warn!("processor {proc}: offsets of {p:?}, which names no partition");
+                None
+            }
+        });
+        let offsets = offsets.collect();
         self.recorder.processor(|time| Event::ProcCommit {
             time,
             proc,
             txn,
             result,
-            offsets: offsets.into_iter().collect(),
+            offsets,
             error,
         })
     }
@@ -532,5 +538,37 @@ impl Reading {
             | ProcessorEvent::Fatal { .. }
             | ProcessorEvent::Closed => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line drivers/PROTOCOL.md shows a processor printing is read,
+    /// the offsets' text keys included.
+    #[test]
+    fn every_documented_event_parses() {
+        for line in [
+            r#"{"type":"started","library":"kafka-clients","version":"4.4.0","config":{}}"#,
+            r#"{"type":"config-rejected","reason":"no"}"#,
+            r#"{"type":"fatal","error":"gone"}"#,
+            r#"{"type":"session","pid":1,"epoch":3}"#,
+            r#"{"type":"assigned","partitions":[0,2]}"#,
+            r#"{"type":"revoked","partitions":[0]}"#,
+            r#"{"type":"lost","partitions":[2]}"#,
+            r#"{"type":"poll","n":7,"records":[[0,100,104],[2,50,50]]}"#,
+            r#"{"type":"txn","n":7,"result":"fenced","offsets":{"0":105,"2":51},"error":"x"}"#,
+            r#"{"type":"commit","n":7,"result":"ok","offsets":{"0":105}}"#,
+            r#"{"type":"seek","partition":0,"offset":105}"#,
+            r#"{"type":"closed"}"#,
+        ] {
+            serde_json::from_str::<ProcessorEvent>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        let txn = r#"{"type":"txn","n":7,"result":"committed","offsets":{"0":105,"2":51}}"#;
+        let ProcessorEvent::Txn { offsets, .. } = serde_json::from_str(txn).unwrap() else {
+            panic!("a txn line is a txn");
+        };
+        assert_eq!(offsets, [("0".into(), 105), ("2".into(), 51)].into());
     }
 }

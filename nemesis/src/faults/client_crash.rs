@@ -21,7 +21,9 @@ pub(crate) async fn inject<C: Cluster>(cluster: &C) -> Result<Injection> {
     let producer = cluster.crash_client().await?;
     Ok(Injection {
         targets: vec![producer.clone()],
-        detail: format!("{producer} restarted with a new producer id"),
+        detail: format!(
+            "{producer} killed and started again (a producer comes back with a new producer id)"
+        ),
         undo: Undo::Nothing,
     })
 }

@@ -39,8 +39,20 @@ public final class Processor {
     private static String input, output;
     private static int slot;
     private static boolean exactlyOnce;
-    /** The transaction counter: the poll batch being processed (from 1). */
+    /**
+     * The transaction counter (from 1): exactly once, the poll batch being processed;
+     * at least once, the offset commit the batches processed now go into.
+     */
     private static long n;
+    /**
+     * At least once, the offsets of what was written and not yet committed. A real
+     * at-least-once application commits now and then, not after every batch (the
+     * consumer's auto-commit does so every 5 s); this one commits at most once per
+     * ALO_COMMIT_MS, once the output is flushed, and before it gives partitions up.
+     */
+    private static final Map<TopicPartition, OffsetAndMetadata> pending = new LinkedHashMap<>();
+    private static final long ALO_COMMIT_MS = 1_000;
+    private static long lastCommit = System.nanoTime();
     private static volatile boolean closing;
     private static Thread loop;
 
@@ -139,11 +151,15 @@ public final class Processor {
             consumer.subscribe(List.of(input), new Listener());
             while (!closing) {
                 ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));
-                if (records.isEmpty()) continue;
-                n++;
+                if (records.isEmpty()) {
+                    if (!exactlyOnce) commitDue(false);
+                    continue;
+                }
+                if (exactlyOnce || pending.isEmpty()) n++;
                 Map<TopicPartition, OffsetAndMetadata> next = announce(records);
                 if (exactlyOnce ? !transaction(records, next) : !atLeastOnce(records, next)) break;
             }
+            if (!exactlyOnce) commitDue(true);
         } catch (RuntimeException e) {
             why = Common.describeWithCause(e);
         }
@@ -267,7 +283,7 @@ public final class Processor {
         Common.emitCompletion(Common.seekEvent(tp.partition(), offset));
     }
 
-    /** Produce the batch, wait for all of it, then commit the offsets; false never (goes on). */
+    /** Produce the batch and wait for all of it; its offsets are committed when due. False never (goes on). */
     private static boolean atLeastOnce(
             ConsumerRecords<byte[], byte[]> records, Map<TopicPartition, OffsetAndMetadata> next) {
         AtomicReference<Exception> sendError = new AtomicReference<>();
@@ -282,18 +298,31 @@ public final class Processor {
         }
         producer.flush();
         if (sendError.get() != null) {
-            // Not all of the batch is written: commit nothing, and read it again.
-            commit("failed", next, "send: " + Common.describeWithCause(sendError.get()));
+            // Not all of the batch is written: commit none of what is pending, and read it again.
+            pending.putAll(next);
+            commit("failed", Map.copyOf(pending), "send: " + Common.describeWithCause(sendError.get()));
+            pending.clear();
             rewind();
             return true;
         }
-        try {
-            consumer.commitSync(next);
-            commit("ok", next, null);
-        } catch (RuntimeException e) {
-            commit("failed", next, Common.describeWithCause(e));
-        }
+        pending.putAll(next);
+        commitDue(false);
         return true;
+    }
+
+    /** At least once: commits what is pending once ALO_COMMIT_MS has passed since the last, or now. */
+    private static void commitDue(boolean now) {
+        if (pending.isEmpty()) return;
+        if (!now && System.nanoTime() - lastCommit < ALO_COMMIT_MS * 1_000_000) return;
+        Map<TopicPartition, OffsetAndMetadata> offsets = Map.copyOf(pending);
+        pending.clear();
+        lastCommit = System.nanoTime();
+        try {
+            consumer.commitSync(offsets);
+            commit("ok", offsets, null);
+        } catch (RuntimeException e) {
+            commit("failed", offsets, Common.describeWithCause(e));
+        }
     }
 
     private static void txn(String result, Map<TopicPartition, OffsetAndMetadata> offsets, String error) {
@@ -318,6 +347,8 @@ public final class Processor {
 
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            // What was written of them is committed before they go (lost ones cannot be).
+            if (!exactlyOnce) commitDue(true);
             partitions("revoked", partitions);
         }
 

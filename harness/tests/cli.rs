@@ -266,7 +266,7 @@ fn pipeline_flags_presets_and_clients_are_refused_where_they_do_not_fit() {
                 "--client",
                 "franz-go",
             ][..],
-            "franz-go has no processor in eoscheck; the libraries with one: rdkafka, java",
+            "franz-go has no processor in eoscheck; the libraries with one: rdkafka, java, kafka-streams",
         ),
         (
             &[

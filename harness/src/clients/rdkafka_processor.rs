@@ -13,8 +13,12 @@
 //! it under the group's metadata, then committed; a transaction that must
 //! abort is aborted and the consumer rewinds to the group's committed
 //! offsets; a fenced producer stops. At least once: the records are
-//! produced and flushed, then the offsets committed, outside any
-//! transaction.
+//! produced and flushed, and the offsets of what was flushed committed,
+//! outside any transaction, at most every [`ALO_COMMIT`] (as applications
+//! do: the consumer's own auto-commit runs every 5 s), and at close. What
+//! is pending when the group takes partitions away is not committed (the
+//! rebalance callback runs inside librdkafka's poll, away from the loop):
+//! their next owner processes it again, which at least once allows.
 
 use std::{
     collections::BTreeMap,
@@ -53,6 +57,9 @@ const POLL: Duration = Duration::from_millis(100);
 const CALL: Duration = Duration::from_secs(10);
 /// How often a commit whose outcome is open is asked again.
 const COMMIT_CALLS: u32 = 3;
+/// At least once, how often at most the offsets of what was written are
+/// committed.
+const ALO_COMMIT: Duration = Duration::from_secs(1);
 
 /// `configure`, as this processor reads it.
 #[derive(Deserialize)]
@@ -147,6 +154,9 @@ pub fn serve() -> Result<()> {
     };
     out.emit(json!({"type": "started", "library": "rdkafka", "version": inprocess::version()}));
     while !closing.load(Relaxed) && processor.step() {}
+    if processing == Processing::AtLeastOnce {
+        processor.commit_due(true);
+    }
     drop(processor);
     out.emit(json!({"type": "closed"}));
     Ok(())
@@ -169,6 +179,10 @@ struct Loop {
     processing: Processing,
     txn: Txn,
     out: Out,
+    /// At least once: what was written and not committed yet, and when the
+    /// last commit was.
+    pending: BTreeMap<Partition, Offset>,
+    last_commit: std::time::Instant,
 }
 
 impl Loop {
@@ -196,6 +210,8 @@ impl Loop {
             processing,
             txn: 0,
             out,
+            pending: BTreeMap::new(),
+            last_commit: std::time::Instant::now(),
         })
     }
 
@@ -204,9 +220,14 @@ impl Loop {
     fn step(&mut self) -> bool {
         let batch = self.poll();
         if batch.is_empty() {
+            if self.processing == Processing::AtLeastOnce {
+                self.commit_due(false);
+            }
             return true;
         }
-        self.txn += 1;
+        if self.processing == Processing::ExactlyOnce || self.pending.is_empty() {
+            self.txn += 1;
+        }
         self.out
             .emit(json!({"type": "poll", "n": self.txn, "records": runs(&batch)}));
         match self.processing {
@@ -315,26 +336,45 @@ impl Loop {
         }
     }
 
-    /// At least once: the outputs written, then the offsets committed.
+    /// At least once: the outputs written; their offsets committed when due.
     fn produce_then_commit(&mut self, batch: &[Input]) -> bool {
-        let offsets = next_offsets(batch);
+        self.pending.extend(next_offsets(batch));
         let written = self.produce(batch).and_then(|()| self.producer.flush(CALL));
-        let committed = written.and_then(|()| {
-            let list = self.offsets_list(&offsets);
-            self.consumer.commit(&list, CommitMode::Sync)
-        });
-        let (result, error) = match committed {
-            Ok(()) => ("ok", None),
+        match written {
+            Ok(()) => self.commit_due(false),
             Err(e) => {
+                // Not all of it written: none of what is pending is committed,
+                // and it is read again.
+                let offsets = std::mem::take(&mut self.pending);
+                self.commit_ended(&offsets, Err(e));
                 self.rewind();
-                ("failed", Some(e.to_string()))
             }
+        }
+        true
+    }
+
+    /// At least once: commits what is pending once [`ALO_COMMIT`] has passed
+    /// since the last commit, or `now`.
+    fn commit_due(&mut self, now: bool) {
+        if self.pending.is_empty() || !now && self.last_commit.elapsed() < ALO_COMMIT {
+            return;
+        }
+        let offsets = std::mem::take(&mut self.pending);
+        self.last_commit = std::time::Instant::now();
+        let list = self.offsets_list(&offsets);
+        let committed = self.consumer.commit(&list, CommitMode::Sync);
+        self.commit_ended(&offsets, committed);
+    }
+
+    fn commit_ended(&self, offsets: &BTreeMap<Partition, Offset>, result: Result<(), KafkaError>) {
+        let (result, error) = match result {
+            Ok(()) => ("ok", None),
+            Err(e) => ("failed", Some(e.to_string())),
         };
         self.out.emit(json!({
             "type": "commit", "n": self.txn, "result": result,
             "offsets": offsets, "error": error,
         }));
-        true
     }
 
     fn offsets_list(&self, offsets: &BTreeMap<Partition, Offset>) -> TopicPartitionList {

@@ -469,3 +469,33 @@ fn producer_config(c: &Configure) -> ClientConfig {
     }
     config
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(partition: Partition, offset: Offset) -> Input {
+        Input {
+            partition,
+            offset,
+            key: None,
+            value: Vec::new(),
+        }
+    }
+
+    /// What `read_committed` skips (here 3, an aborted record or a marker)
+    /// splits a partition's records into runs; partitions interleave.
+    #[test]
+    fn polls_are_runs_of_consecutive_offsets_and_commits_the_next_ones() {
+        let batch = [
+            input(0, 1),
+            input(0, 2),
+            input(1, 7),
+            input(0, 4),
+            input(0, 5),
+            input(1, 8),
+        ];
+        assert_eq!(runs(&batch), vec![(0, 1, 2), (1, 7, 8), (0, 4, 5)]);
+        assert_eq!(next_offsets(&batch), [(0, 6), (1, 9)].into());
+    }
+}

@@ -588,12 +588,60 @@ fn synth_run_dir(run: &checker::synth::SynthRun) -> tempfile::TempDir {
     let mut history = String::new();
     run.for_each_event(|e| history += &(serde_json::to_string(e).unwrap() + "\n"));
     std::fs::write(dir.path().join("history.jsonl"), history).unwrap();
-    let log = dir.path().join("log");
-    std::fs::create_dir(&log).unwrap();
-    let manifest = serde_json::to_string(&run.manifest).unwrap();
-    std::fs::write(log.join("manifest.json"), manifest).unwrap();
-    for (entry, bytes) in run.manifest.partitions.iter().zip(&run.logs) {
-        std::fs::write(log.join(&entry.file), bytes).unwrap();
-    }
+    write_log(&dir.path().join("log"), &run.manifest, &run.logs);
     dir
+}
+
+/// A final read as the harness leaves it: the manifest and a file per
+/// partition.
+fn write_log(folder: &std::path::Path, manifest: &checker::Manifest, logs: &[bytes::Bytes]) {
+    std::fs::create_dir(folder).unwrap();
+    let text = serde_json::to_string(manifest).unwrap();
+    std::fs::write(folder.join("manifest.json"), text).unwrap();
+    for (entry, bytes) in manifest.partitions.iter().zip(logs) {
+        std::fs::write(folder.join(&entry.file), bytes).unwrap();
+    }
+}
+
+/// A pipeline's run directory is checked from its history, both logs and
+/// `group.json`: whole, it is valid; without its output, unknown saying
+/// why; with a damaged `group.json`, exit 64 naming the file.
+#[test]
+fn check_judges_a_pipeline_from_its_files_and_refuses_a_damaged_group() {
+    let run = checker::synth::pipeline(5, None);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("history.jsonl"), &run.history).unwrap();
+    write_log(&dir.path().join("log"), &run.input.0, &run.input.1);
+    write_log(&dir.path().join("output"), &run.output.0, &run.output.1);
+    let group = checker::group::GroupOffsets {
+        format: checker::group::FORMAT,
+        group: "g".into(),
+        offsets: run.group.clone().unwrap(),
+    };
+    let group_file = dir.path().join("group.json");
+    std::fs::write(&group_file, serde_json::to_string(&group).unwrap()).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let check = || eoscheck(&["check", path, "--guarantee", "exactly-once,atomicity"]);
+    assert_eq!(check().0, 0, "{}", check().1);
+
+    std::fs::write(
+        &group_file,
+        "{\"format\":1,\"group\":\"g\",\"offsets\":{\"0\":-5}}",
+    )
+    .unwrap();
+    let (code, stderr) = check();
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("group.json") && stderr.contains("damaged"),
+        "{stderr}"
+    );
+
+    std::fs::remove_file(&group_file).unwrap();
+    std::fs::remove_dir_all(dir.path().join("output")).unwrap();
+    assert_eq!(check().0, 2);
+    let results = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    assert!(
+        results.contains("output"),
+        "says the output was not read: {results}"
+    );
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use harness::{
-    commands::{bench, check, cleanup, compare, images, report, run, smoke},
+    commands::{bench, check, cleanup, compare, images, processor, report, run, smoke},
     failure::{Failure, USAGE_EXIT},
 };
 
@@ -79,10 +79,7 @@ fn main() -> ExitCode {
 async fn execute(command: Command) -> Result<i32> {
     match command {
         Command::Run(args) => run::execute(args).await,
-        Command::Processor => {
-            tokio::task::spawn_blocking(harness::clients::serve_rdkafka_processor).await??;
-            Ok(0)
-        }
+        Command::Processor => processor::execute().await,
         Command::Compare(args) => compare::execute(args).await,
         Command::Check(args) => check::execute(args),
         Command::Report(args) => report::execute(args),

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cleanup;
 pub mod compare;
 pub mod images;
+pub mod processor;
 pub mod report;
 pub mod run;
 pub mod smoke;

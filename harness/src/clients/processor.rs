@@ -270,7 +270,9 @@ impl ProcessorProcess {
             Ok(Ok(())) => Ok(process),
             Ok(Err(why)) => Err(why),
             Err(_) => {
-                process.kill();
+                // Not the nemesis's doing: its end says how it exited.
+                let _ = process.child.lock().unwrap().kill();
+                drop(process);
                 Err(format!(
                     "processor {slot} did not start within {}s",
                     START_TIMEOUT.as_secs()
@@ -302,9 +304,19 @@ impl ProcessorProcess {
 
     /// Freezes (`true`) or thaws the process with SIGSTOP / SIGCONT.
     pub fn freeze(&self, frozen: bool) -> std::io::Result<()> {
-        let pid = self.child.lock().unwrap().id() as libc::pid_t;
+        let mut child = self.child.lock().unwrap();
+        // Only while it runs (held under the lock, so nothing reaps it
+        // meanwhile): an exited child's pid may be another process's by now.
+        // Thawing one that has exited is done already.
+        if !matches!(child.try_wait(), Ok(None)) {
+            return match frozen {
+                true => Err(std::io::Error::other("the processor has exited")),
+                false => Ok(()),
+            };
+        }
+        let pid = child.id() as libc::pid_t;
         let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        // SAFETY: kill(2) on our own running child's pid; no memory is involved.
         match unsafe { libc::kill(pid, signal) } {
             0 => Ok(()),
             _ => Err(std::io::Error::last_os_error()),

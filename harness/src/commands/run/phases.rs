@@ -156,6 +156,7 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
         pipeline.as_ref().map(|p| p.header()),
     )?;
     let feeder = config.feeder().of_run(&record.dir.id);
+    // A pipeline's producers are its feeder: in process, whatever the client.
     let installed = installed.filter(|_| pipeline.is_none());
     let launcher = launcher(installed, cluster.bootstrap_servers(), feeder, &record.dir);
     Ok(Stage {

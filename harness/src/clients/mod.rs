@@ -37,6 +37,6 @@ pub use install::{install, Installed};
 pub use launcher::Launcher;
 pub use library::{ClientSpec, Library};
 pub use preset::{Preset, Processing};
-pub use processor::{Activity, ProcessorCommand, ProcessorProcess, ProcessorSpec};
+pub use processor::{ProcessorCommand, ProcessorProcess, ProcessorSpec};
 pub use rdkafka_processor::serve as serve_rdkafka_processor;
 pub use registry::{resolve, Resolved};

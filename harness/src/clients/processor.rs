@@ -17,7 +17,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicBool, Ordering::Relaxed},
         mpsc, Arc, Mutex,
     },
     thread::JoinHandle,
@@ -181,18 +181,6 @@ impl From<CommitResult> for ProcResult {
     }
 }
 
-/// When the processors last delivered input, on the history's clock: how
-/// the run tells that they have caught up.
-#[derive(Debug, Default)]
-pub struct Activity(AtomicU64);
-
-impl Activity {
-    /// The history time of the last poll that delivered records.
-    pub fn last_poll(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
-
 /// One running processor instance.
 pub struct ProcessorProcess {
     slot: Processor,
@@ -206,7 +194,6 @@ pub struct ProcessorProcess {
 struct Reading {
     slot: Processor,
     recorder: Arc<Recorder>,
-    activity: Arc<Activity>,
     killed: Arc<AtomicBool>,
     child: Arc<Mutex<Child>>,
     transactional_id: Option<String>,
@@ -220,7 +207,6 @@ impl ProcessorProcess {
         spec: &ProcessorSpec,
         slot: Processor,
         recorder: Arc<Recorder>,
-        activity: Arc<Activity>,
         logs: &Path,
     ) -> Result<ProcessorProcess, String> {
         let mut child =
@@ -249,7 +235,6 @@ impl ProcessorProcess {
         let reading = Reading {
             slot,
             recorder,
-            activity,
             killed: killed.clone(),
             child: child.clone(),
             transactional_id,
@@ -513,10 +498,6 @@ impl Reading {
                 })
             }
             ProcessorEvent::Poll { n, records } => {
-                let now = self.recorder.now();
-                if !records.is_empty() {
-                    self.activity.0.fetch_max(now, Relaxed);
-                }
                 self.recorder.processor(|time| Event::ProcPoll {
                     time,
                     proc,

@@ -8,10 +8,9 @@
 //! whatever the dead one left open, and whose arrival makes the group
 //! rebalance. A processor that ends on its own (fenced, failed) is started
 //! again in its slot after [`RESTART_AFTER`], as its deployment would, at
-//! most [`RESTARTS`] times. At the end the processors get time to catch up with the input
-//! ([`Processors::drain`]): they are done once no poll has delivered input
-//! for longer than a rebalance takes. Whatever they have not processed then
-//! is the checker's to call unprocessed (unknown), never lost.
+//! most [`RESTARTS`] times. At the end the run gives them time to catch up
+//! with the input; whatever they have not processed then is the checker's
+//! to call unprocessed (unknown), never lost.
 
 use std::{
     path::PathBuf,
@@ -27,15 +26,10 @@ use checker::ids::Processor;
 use tracing::{info, warn};
 
 use crate::{
-    clients::{Activity, ProcessorCommand, ProcessorProcess, ProcessorSpec},
+    clients::{ProcessorCommand, ProcessorProcess, ProcessorSpec},
     recording::Recorder,
 };
 
-/// The processors are caught up once no poll has delivered input for this
-/// long: longer than a dead member's session (see [`session_settings`]) and
-/// the rebalance after it, so partitions waiting for a new owner are not
-/// taken for done.
-const IDLE: Duration = Duration::from_secs(10);
 /// The consumer group's session: short, so that a crashed processor's
 /// partitions move on within seconds (the brokers' least is 6 s).
 const SESSION_MS: u64 = 6_000;
@@ -66,7 +60,6 @@ struct Inner {
     command: ProcessorCommand,
     spec: ProcessorSpec,
     recorder: Arc<Recorder>,
-    activity: Arc<Activity>,
     logs: PathBuf,
     slots: Vec<Mutex<Option<ProcessorProcess>>>,
     /// Set once the processors are being closed: none is restarted then.
@@ -88,7 +81,6 @@ impl Processors {
                 command,
                 spec,
                 recorder,
-                activity: Arc::default(),
                 logs,
                 slots: (0..count).map(|_| Mutex::new(None)).collect(),
                 closing: AtomicBool::new(false),
@@ -136,7 +128,6 @@ impl Processors {
                 &inner.spec,
                 slot,
                 inner.recorder.clone(),
-                inner.activity.clone(),
                 &inner.logs,
             )
         })
@@ -181,27 +172,6 @@ impl Processors {
 
     fn take(&self, slot: Processor) -> Option<ProcessorProcess> {
         self.inner.slots.get(slot as usize)?.lock().unwrap().take()
-    }
-
-    /// Waits until the processors have caught up (no poll delivered input
-    /// for [`IDLE`]) or `bound` has passed; says whether they caught up.
-    pub async fn drain(&self, bound: Duration) -> bool {
-        let start = tokio::time::Instant::now();
-        loop {
-            let now = self.inner.recorder.now();
-            let idle = Duration::from_nanos(now.saturating_sub(self.inner.activity.last_poll()));
-            if idle >= IDLE {
-                info!(
-                    "the processors caught up in {:.1}s",
-                    start.elapsed().as_secs_f64()
-                );
-                return true;
-            }
-            if start.elapsed() >= bound {
-                return false;
-            }
-            tokio::time::sleep((IDLE - idle).min(Duration::from_secs(1))).await;
-        }
     }
 
     /// Every processor asked to close within `timeout`, side by side.

@@ -499,8 +499,10 @@ async fn quiet(stage: &Stage, running: Running, config: &RunConfig) {
             warn!("a transaction was still open past its timeout when the log was read");
         }
     }
-    if let Some(processors) = running.processors {
-        PipelineStage::finish(processors).await;
+    if let (Some(processors), Some(pipeline)) = (running.processors, &stage.pipeline) {
+        pipeline
+            .finish(processors, &stage.cluster, config.partitions)
+            .await;
     }
     stage.recorder.close();
 }

@@ -7,16 +7,23 @@
 //! transactions on purpose); what the run tests is the processors. So the
 //! quiet phase stops the feeder first, lets its transactions settle, then
 //! gives the processors time to catch up with the input before closing
-//! them, and only then closes the history: every processor event is in it.
+//! them (caught up: the group's offsets have reached the end of the
+//! committed input), and only then closes the history: every processor
+//! event is in it.
 //! The output's transactions are waited out like the input's before the
 //! output is read, and the group's committed offsets are read last, once
 //! no processor can commit any more.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
-use checker::history::PipelineHeader;
-use tracing::warn;
+use checker::{
+    consumed::ConsumedPartition,
+    group::GroupOffsets,
+    history::PipelineHeader,
+    ids::{Offset, Partition},
+};
+use tracing::{info, warn};
 
 use super::config::RunConfig;
 use crate::{
@@ -29,8 +36,12 @@ use crate::{
 };
 
 /// How long the processors get to catch up with the input once the feeder
-/// has stopped.
+/// has stopped: longer than a crashed exactly-once processor's transaction
+/// can hold its partitions' committed offsets unstable (its timeout, 30 s),
+/// which stalls whoever takes them over.
 const DRAIN_BOUND: Duration = Duration::from_secs(90);
+/// How often the group's offsets are asked while the processors catch up.
+const DRAIN_POLL: Duration = Duration::from_secs(1);
 /// How long each processor gets to end its transaction and close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -112,15 +123,92 @@ impl PipelineStage {
         .await
     }
 
-    /// The processors caught up (within a bound) and closed.
-    pub async fn finish(processors: Processors) {
-        if !processors.drain(DRAIN_BOUND).await {
+    /// The processors caught up with the input (within a bound) and closed.
+    /// Caught up: the group's committed offset of every input partition has
+    /// reached the offset after its last committed record, as a
+    /// `read_committed` consumer reads the input once the feeder has
+    /// stopped and its transactions have settled.
+    pub async fn finish(&self, processors: Processors, cluster: &Cluster, partitions: i32) {
+        let started = tokio::time::Instant::now();
+        let caught_up = match self.input_ends(cluster, partitions).await {
+            Ok(ends) => self.reach(cluster, partitions, &ends, started).await,
+            Err(e) => {
+                warn!(
+                    "the input's end could not be read ({e:#}); the processors get {}s",
+                    DRAIN_BOUND.as_secs()
+                );
+                tokio::time::sleep_until(started + DRAIN_BOUND).await;
+                false
+            }
+        };
+        if caught_up {
+            info!(
+                "the processors caught up in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+        } else {
             warn!(
                 "the processors had not caught up with the input after {}s; what they left is unprocessed",
                 DRAIN_BOUND.as_secs()
             );
         }
         processors.close(CLOSE_TIMEOUT).await;
+    }
+
+    /// Per input partition, the offset after its last committed record
+    /// (its log start when it has none).
+    async fn input_ends(
+        &self,
+        cluster: &Cluster,
+        partitions: i32,
+    ) -> Result<BTreeMap<Partition, Offset>> {
+        let (bootstrap, input) = (cluster.bootstrap_servers(), self.spec.input.clone());
+        let read =
+            tokio::task::spawn_blocking(move || consumer::read(&bootstrap, &input, partitions));
+        let consumed = read.await??;
+        let end = |p: &ConsumedPartition| p.delivered.last().map_or(p.from, |r| r.1);
+        Ok(consumed
+            .partitions
+            .iter()
+            .map(|p| (p.partition, end(p)))
+            .collect())
+    }
+
+    /// Waits until the group's offsets reach `ends`, at most until
+    /// [`DRAIN_BOUND`] after `started`; says whether they did.
+    async fn reach(
+        &self,
+        cluster: &Cluster,
+        partitions: i32,
+        ends: &BTreeMap<Partition, Offset>,
+        started: tokio::time::Instant,
+    ) -> bool {
+        loop {
+            if let Ok(group) = self.group_offsets(cluster, partitions).await {
+                let short =
+                    |(p, end): (&Partition, &Offset)| group.offsets.get(p).is_none_or(|o| o < end);
+                if !ends.iter().any(short) {
+                    return true;
+                }
+            }
+            if started.elapsed() >= DRAIN_BOUND {
+                return false;
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+    }
+
+    /// The group's committed offsets now (OffsetFetch).
+    async fn group_offsets(&self, cluster: &Cluster, partitions: i32) -> Result<GroupOffsets> {
+        let (bootstrap, group, input) = (
+            cluster.bootstrap_servers(),
+            self.spec.group.clone(),
+            self.spec.input.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            consumer::group_offsets(&bootstrap, &group, &input, partitions)
+        })
+        .await?
     }
 
     /// The output topic read whole into `output/` once its transactions
@@ -145,15 +233,7 @@ impl PipelineStage {
         if !manifest.complete {
             warn!("the final read of the output did not complete for every partition");
         }
-        let (bootstrap, group, input) = (
-            cluster.bootstrap_servers(),
-            self.spec.group.clone(),
-            self.spec.input.clone(),
-        );
-        let read = tokio::task::spawn_blocking(move || {
-            consumer::group_offsets(&bootstrap, &group, &input, partitions)
-        })
-        .await?;
+        let read = self.group_offsets(cluster, partitions).await;
         let written = read.and_then(|offsets| {
             let path = dir.join(checker::group::FILE);
             let text = serde_json::to_string_pretty(&offsets)?;

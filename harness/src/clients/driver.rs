@@ -277,14 +277,26 @@ impl Driver {
 
 /// The driver process, its stderr appended to `producer-<N>.log` in `logs`.
 fn spawn(installed: &Installed, logs: &Path, producer: Producer) -> std::io::Result<Child> {
-    std::fs::create_dir_all(logs)?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(logs.join(format!("producer-{producer}.log")))?;
-    Command::new(&installed.program)
-        .args(&installed.args)
-        .current_dir(&installed.dir)
+    let log = logs.join(format!("producer-{producer}.log"));
+    spawn_piped(&installed.program, &installed.args, &installed.dir, &log)
+}
+
+/// A protocol child: `program` with `args` in `dir`, its stdin and stdout
+/// piped to eoscheck and its stderr appended to `log` (a driver's or a
+/// processor's).
+pub(super) fn spawn_piped(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    log: &Path,
+) -> std::io::Result<Child> {
+    if let Some(folder) = log.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let log = OpenOptions::new().create(true).append(true).open(log)?;
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log)

@@ -12,10 +12,9 @@
 
 use std::{
     collections::BTreeMap,
-    fs::OpenOptions,
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, ChildStdin},
     sync::{
         atomic::{AtomicBool, Ordering::Relaxed},
         mpsc, Arc, Mutex,
@@ -31,7 +30,11 @@ use checker::{
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use super::{driver::PROTOCOL, install::Installed, preset::Processing};
+use super::{
+    driver::{spawn_piped, PROTOCOL},
+    install::Installed,
+    preset::Processing,
+};
 use crate::recording::Recorder;
 
 /// How long a processor may take to answer `configure` (a cold JVM).
@@ -365,18 +368,8 @@ fn write_line(pipe: &mut ChildStdin, line: &impl Serialize) -> std::io::Result<(
 /// The processor process, its stderr appended to `processor-<N>.log` in
 /// `logs`.
 fn spawn(command: &ProcessorCommand, logs: &Path, slot: Processor) -> std::io::Result<Child> {
-    std::fs::create_dir_all(logs)?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(logs.join(format!("processor-{slot}.log")))?;
-    Command::new(&command.program)
-        .args(&command.args)
-        .current_dir(&command.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
+    let log = logs.join(format!("processor-{slot}.log"));
+    spawn_piped(&command.program, &command.args, &command.dir, &log)
 }
 
 impl Reading {

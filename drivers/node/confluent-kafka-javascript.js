@@ -29,8 +29,8 @@ function txnResult(e) {
   return 'fatal'; // ERR__STATE, ERR__NOT_CONFIGURED: a call librdkafka refuses in this state
 }
 
-// A callback API as a promise: rejects with the library's error.
-const called = (fn) => new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+// A callback API as a promise: resolves with its result, rejects with the library's error.
+const called = (fn) => new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
 
 // initTransactions, called again while its error is retriable (it resumes
 // where it timed out) until deadline.
@@ -87,12 +87,14 @@ function librdkafkaConfig(config) {
   return conf;
 }
 
-// The setting librdkafka refuses on its own (an unknown name or a bad value):
-// its message names librdkafka's property, which may be an alias's target.
-function refusedSetting(config) {
+// The setting of `config` librdkafka refuses on its own (an unknown name or
+// a bad value), tried one at a time in a `Client` (Kafka.Producer or
+// Kafka.KafkaConsumer) whose constructor checks the properties only: its
+// message names librdkafka's property, which may be an alias's target.
+function refusedSetting(config, Client = Kafka.Producer) {
   return Object.keys(config).find((name) => {
     try {
-      new Kafka.Producer(librdkafkaConfig({ [name]: config[name] })); // checks the properties only
+      new Client(librdkafkaConfig({ [name]: config[name] }));
       return false;
     } catch (e) {
       return true;
@@ -100,22 +102,34 @@ function refusedSetting(config) {
   });
 }
 
-async function start(cmd, hooks) {
+// A refusal by librdkafka of `config`, as config-rejected naming the setting.
+function rejected(e, config, Client) {
+  const name = refusedSetting(config, Client);
+  return name ? rejectSetting(name, `librdkafka: ${e.message.trim()}`) : new ConfigRejected(describe(e));
+}
+
+/**
+ * A connected librdkafka producer from `config` (Kafka's standard names or
+ * librdkafka's own) and eoscheck's `tuning` (a refusal throws
+ * ConfigRejected), with `dr_cb` on and polled; with a transactional.id, its
+ * transactions initialised. hooks: session(pid, epoch), fatal(error), and
+ * delivery(err, report), each delivery report. Resolves to {producer, conf,
+ * config}: conf as given to librdkafka, config the same as text (the binding
+ * shows no configuration dump: what the driver set).
+ */
+async function createProducer({ bootstrap, config, tuning, clientId }, hooks) {
   const conf = {
-    'bootstrap.servers': cmd.bootstrap,
-    'client.id': `eoscheck-${cmd.producer}`,
+    'bootstrap.servers': bootstrap,
+    'client.id': clientId,
     'statistics.interval.ms': '250', // the only place the producer id and epoch show
-    ...librdkafkaConfig(withTuning(cmd, librdkafkaConfig)),
+    ...librdkafkaConfig(withTuning({ config, tuning }, librdkafkaConfig)),
     'dr_cb': true,
   };
-  const acksZero = ['acks', 'request.required.acks'].some((name) => conf[name] === '0');
-
   let producer;
   try {
     producer = new Kafka.Producer(conf);
   } catch (e) {
-    const name = refusedSetting(cmd.config);
-    throw name ? rejectSetting(name, `librdkafka: ${e.message.trim()}`) : new ConfigRejected(describe(e));
+    throw rejected(e, config);
   }
   producer.on('event.log', (e) => log(`rdkafka ${e.severity} ${e.fac}: ${e.message}`));
   producer.on('event.error', (e) => {
@@ -130,25 +144,8 @@ async function start(cmd, hooks) {
       sessionSeen();
     }
   });
-  producer.on('delivery-report', (err, report) => {
-    const id = report.opaque;
-    // acks 0: librdkafka knows no offset and reports -1001 (plus the index).
-    if (!err) hooks.ok(id, report.partition, acksZero || report.offset < 0 ? -1 : report.offset);
-    else hooks.fail(id, errorText(err), NEVER_SENT.has(err.code));
-  });
-
-  // connect() creates the librdkafka handle, which is where librdkafka
-  // validates the settings together, then waits for one metadata response
-  // (the binding's default bound, 30 s).
-  try {
-    await called((cb) => producer.connect({}, cb));
-  } catch (err) {
-    const text = errorText(err);
-    log('connect failed:', text);
-    // The binding reports a refused rd_kafka_new() (librdkafka's checks
-    // across settings) as ERR__STATE; metadata failures have other codes.
-    throw err.code === CODES.ERR__STATE ? new ConfigRejected(text) : named(err);
-  }
+  producer.on('delivery-report', hooks.delivery);
+  await connect(producer);
   producer.setPollInterval(5); // delivery reports are served by poll()
   log(`librdkafka ${Kafka.librdkafkaVersion}`);
   if ('transactional.id' in conf) {
@@ -159,10 +156,42 @@ async function start(cmd, hooks) {
       setTimeout(resolve, 2 * Number(conf['statistics.interval.ms']) || 0);
     });
   }
+  const shown = Object.fromEntries(Object.entries(conf).map(([name, value]) => [name, String(value)]));
+  return { producer, conf, config: shown };
+}
+
+// connect() creates the librdkafka handle, which is where librdkafka
+// validates the settings together, then waits for one metadata response
+// (the binding's default bound, 30 s).
+async function connect(client) {
+  try {
+    await called((cb) => client.connect({}, cb));
+  } catch (err) {
+    const text = errorText(err);
+    log('connect failed:', text);
+    // The binding reports a refused rd_kafka_new() (librdkafka's checks
+    // across settings) as ERR__STATE; metadata failures have other codes.
+    throw err.code === CODES.ERR__STATE ? new ConfigRejected(text) : named(err);
+  }
+}
+
+const version = () => require('@confluentinc/kafka-javascript/package.json').version;
+
+async function start(cmd, hooks) {
+  let acksZero = false; // known once the producer is made, before any send
+  const { producer, conf, config } = await createProducer({ ...cmd, clientId: `eoscheck-${cmd.producer}` }, {
+    ...hooks,
+    delivery(err, report) {
+      const id = report.opaque;
+      // acks 0: librdkafka knows no offset and reports -1001 (plus the index).
+      if (!err) hooks.ok(id, report.partition, acksZero || report.offset < 0 ? -1 : report.offset);
+      else hooks.fail(id, errorText(err), NEVER_SENT.has(err.code));
+    },
+  });
+  acksZero = ['acks', 'request.required.acks'].some((name) => conf[name] === '0');
   return {
-    version: require('@confluentinc/kafka-javascript/package.json').version,
-    // The binding shows no configuration dump: what the driver set.
-    config: Object.fromEntries(Object.entries(conf).map(([name, value]) => [name, String(value)])),
+    version: version(),
+    config,
     configSource: 'driver',
     send(id, { partition, key, value }) {
       try {
@@ -189,4 +218,6 @@ async function start(cmd, hooks) {
   };
 }
 
-run({ library: 'confluent-kafka-javascript', start });
+module.exports = { createProducer, connect, version, rejected, called, errorText, txnResult, librdkafkaConfig, FENCED, CODES, Kafka };
+
+if (require.main === module) run({ library: 'confluent-kafka-javascript', start });

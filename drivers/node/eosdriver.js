@@ -1,7 +1,8 @@
 'use strict';
 // Protocol handling shared by the Node drivers (../PROTOCOL.md, versions 2 and 3): reads
 // JSON-lines commands from stdin, writes events to stdout, and tracks which
-// sends are still open. A library module supplies only `start`.
+// sends are still open. A library module supplies only `start`. The
+// processors (eosprocessor.js) share its output and settings helpers.
 
 const readline = require('readline');
 
@@ -37,6 +38,39 @@ function exit(code) {
   process.stdout.write('', () => process.exit(code));
   return new Promise(() => {});
 }
+/** One command line as an object, or what is wrong with it (a string). */
+function parseCommand(line) {
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (e) {
+    return `protocol error: not JSON: ${line.slice(0, 200)}`;
+  }
+  if (cmd === null || typeof cmd !== 'object') {
+    return `protocol error: not an object: ${line.slice(0, 200)}`;
+  }
+  return cmd;
+}
+
+/**
+ * Runs `start`, the library's client creation: a refused configuration is
+ * answered `config-rejected` and ends the process (protocol: then exit 0);
+ * any other failure is logged and returned as `{error}` for the caller's
+ * `fatal`.
+ */
+async function startClient(start) {
+  try {
+    return { client: await start() };
+  } catch (e) {
+    if (e instanceof ConfigRejected) {
+      emit({ type: 'config-rejected', reason: e.message });
+      return exit(0);
+    }
+    log('start failed:', e && e.stack);
+    return { error: describe(e) };
+  }
+}
+
 function emit(event) {
   outLines.push(JSON.stringify(event));
   if (!outScheduled) {
@@ -183,18 +217,13 @@ function run({ library, start }) {
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
       return protocolError('protocol error: configure needs a config object');
     }
-    try {
-      producer = await start(cmd, hooks);
-    } catch (e) {
-      if (e instanceof ConfigRejected) {
-        emit({ type: 'config-rejected', reason: e.message });
-        return exit(0);
-      }
+    const { client, error } = await startClient(() => start(cmd, hooks));
+    if (error) {
       // The producer could not be created (e.g. no broker reachable).
-      log('start failed:', e && e.stack);
-      hooks.fatal(describe(e));
+      hooks.fatal(error);
       return;
     }
+    producer = client;
     emit({
       type: 'started',
       library,
@@ -230,15 +259,8 @@ function run({ library, start }) {
 
   async function handle(line) {
     if (line.trim() === '') return;
-    let cmd;
-    try {
-      cmd = JSON.parse(line);
-    } catch (e) {
-      return protocolError(`protocol error: not JSON: ${line.slice(0, 200)}`);
-    }
-    if (cmd === null || typeof cmd !== 'object') {
-      return protocolError(`protocol error: not an object: ${line.slice(0, 200)}`);
-    }
+    const cmd = parseCommand(line);
+    if (typeof cmd === 'string') return protocolError(cmd);
     if (!configured && cmd.type !== 'configure') {
       return protocolError(`protocol error: first command must be configure, got ${cmd.type}`);
     }
@@ -294,4 +316,4 @@ function withTuning(cmd, mapping) {
   return merged;
 }
 
-module.exports = { run, ConfigRejected, rejectSetting, describe, log, withTuning };
+module.exports = { run, ConfigRejected, rejectSetting, describe, log, withTuning, emit, exit, startClient, parseCommand };

@@ -187,15 +187,26 @@ function effectiveConfig(client, set) {
   };
 }
 
-async function start(cmd, hooks) {
-  const options = kafkajsOptions(withTuning(cmd, kafkajsOptions));
+/**
+ * A kafkajs producer from `config` (Kafka's standard names or kafkajs's own)
+ * and eoscheck's `tuning`, connected and with kafkajs's checks of the
+ * settings run (a refusal throws ConfigRejected). With a transactional.id it
+ * is initialised: kafkajs's init is the first producer.transaction(), which
+ * also begins a transaction (locally: the coordinator hears of it at its
+ * first send), resolved as `firstTransaction`. `session(pid, epoch)` hears of
+ * the producer id and epoch. Resolves to {producer, options, transactional,
+ * firstTransaction, chosen (message -> partition), config (what was set, in
+ * kafkajs's names)}.
+ */
+async function createProducer({ bootstrap, config, tuning, clientId }, session) {
+  const options = kafkajsOptions(withTuning({ config, tuning }, kafkajsOptions));
   const transactional = options.producer.transactionalId != null;
   if (transactional) {
     for (const [option, value] of Object.entries(TRANSACTIONAL)) {
       if (!(option in options.producer)) options.producer[option] = options.set[option] = value;
     }
   }
-  if (cmd.config['linger.ms'] === '0') log('kafkajs: linger.ms 0 is kafkajs\'s own behaviour; nothing to set');
+  if (config['linger.ms'] === '0') log('kafkajs: linger.ms 0 is kafkajs\'s own behaviour; nothing to set');
   const codec = CODECS[options.send.compression];
   if (codec) CompressionCodecs[options.send.compression] = await codec();
 
@@ -209,15 +220,15 @@ async function start(cmd, hooks) {
   const logCreator = () => ({ level, label, log: entry }) => {
     const { message, timestamp, logger, ...extra } = entry;
     if (message === 'Initialized producer id & epoch' && (!transactional || txnInit)) {
-      hooks.session(Number(extra.producerId), Number(extra.producerEpoch));
+      session(Number(extra.producerId), Number(extra.producerEpoch));
     }
     if (level === logLevel.DEBUG) return;
     log(`${timestamp} ${label} ${message}`, JSON.stringify(extra));
   };
   const client = {
-    clientId: `eoscheck-${cmd.producer}`,
+    clientId,
     ...options.client,
-    brokers: String(cmd.bootstrap).split(','),
+    brokers: String(bootstrap).split(','),
     logLevel: options.producer.idempotent || transactional ? logLevel.DEBUG : logLevel.INFO,
   };
   const chosen = new WeakMap(); // message -> partition
@@ -229,7 +240,7 @@ async function start(cmd, hooks) {
     throw new ConfigRejected(describe(e)); // e.g. idempotent with retry.retries 0
   }
   if (transactional && typeof producer.transaction !== 'function') {
-    throw rejectSetting('transactional.id', `kafkajs ${require('kafkajs/package.json').version} has no transactional producer`);
+    throw rejectSetting('transactional.id', `kafkajs ${version()} has no transactional producer`);
   }
   await producer.connect();
   // An empty sendBatch runs kafkajs's setting checks (e.g. idempotence needs
@@ -241,27 +252,34 @@ async function start(cmd, hooks) {
     if (e.name === 'KafkaJSNonRetriableError') throw new ConfigRejected(describe(e));
     throw e;
   }
-
-  // kafkajs's init is the first producer.transaction(), which also begins a
-  // transaction (locally: the coordinator hears of it at its first send).
-  // That transaction is the one the first `begin` answers with.
-  let prepared = null; // begun at init, not yet handed out by `begin`
-  let current = null; // the transaction of the last `begin`, ended or not
+  let firstTransaction = null;
   if (transactional) {
     txnInit = true;
     try {
-      prepared = await producer.transaction();
+      firstTransaction = await producer.transaction();
     } catch (e) {
       await producer.disconnect().catch(() => {});
       throw e;
     }
   }
+  const shown = effectiveConfig(client, options.set);
+  return { producer, options, transactional, firstTransaction, chosen, config: shown };
+}
+
+const version = () => require('kafkajs/package.json').version;
+
+async function start(cmd, hooks) {
+  const made = await createProducer({ ...cmd, clientId: `eoscheck-${cmd.producer}` }, hooks.session);
+  const { producer, options, transactional, chosen } = made;
+  // The transaction begun at init is the one the first `begin` answers with.
+  let prepared = made.firstTransaction; // begun at init, not yet handed out by `begin`
+  let current = null; // the transaction of the last `begin`, ended or not
   const noTransaction = (what) => Object.assign(new Error(`${what} outside a transaction: kafkajs sends and ends a transaction through the object producer.transaction() returned`), { name: 'eoscheck' });
 
   const retries = options.producer.retry && options.producer.retry.retries;
   return {
-    version: require('kafkajs/package.json').version,
-    config: effectiveConfig(client, options.set),
+    version: version(),
+    config: made.config,
     configSource: 'driver',
     send(id, { partition, key, value }) {
       const message = { partition, key, value };
@@ -301,4 +319,6 @@ async function start(cmd, hooks) {
   };
 }
 
-run({ library: 'kafkajs', start });
+module.exports = { createProducer, version, fenced, expecting, integer, text };
+
+if (require.main === module) run({ library: 'kafkajs', start });

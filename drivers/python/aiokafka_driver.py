@@ -71,6 +71,31 @@ def options(config):
                              RENAMED, PARSERS)
 
 
+def sender_error(producer):
+    """Why the producer's sender task died (None while it runs, or if it was
+    cancelled). A dead sender fails what it holds and never sends again: the
+    fatal state."""
+    task = producer._sender.sender_task
+    if task is None or not task.done() or task.cancelled():
+        return None
+    return task.exception()
+
+
+def txn_state(producer):
+    """The (private) transaction manager's state name (None without one)
+    and, in its fatal state, what put it there (a later call raises an
+    invalid transition instead)."""
+    tm = producer._txn_manager
+    if tm is None:
+        return None, None
+    if tm.state.name != "FATAL_ERROR":
+        return tm.state.name, None
+    end = tm.wait_for_transaction_end()
+    if end is not None and end.done() and not end.cancelled() and end.exception() is not None:
+        return tm.state.name, end.exception()
+    return tm.state.name, sender_error(producer)
+
+
 class Chosen:
     """aiokafka's default partitioner, remembering its last choice: with acks 0
     the library reports no partition, and sends are handed over one at a time."""
@@ -170,27 +195,11 @@ class Producer:
             md = fut.result()  # None with acks 0
             self._events.ok(id, partition, None if md is None else md.offset)
 
-    def _fatal_error(self, tm):
-        """What put the transaction manager in its fatal state (a later call
-        raises an invalid transition instead)."""
-        end = tm.wait_for_transaction_end()
-        if end is not None and end.done() and not end.cancelled() and end.exception() is not None:
-            return end.exception()
-        return self._sender_error()
-
-    def _sender_error(self):
-        """Why the sender task died (None while it runs, or if it was cancelled).
-        A dead sender fails what it holds and never sends again: the fatal state."""
-        task = self._p._sender.sender_task
-        if task is None or not task.done() or task.cancelled():
-            return None
-        return task.exception()
-
     def _check_fatal(self):
         task = self._p._sender.sender_task
         if not self._fatal and task is not None and task.done():
             self._fatal = True
-            exc = self._sender_error()
+            exc = sender_error(self._p)
             self._events.fatal("sender stopped: " + (error_name(exc) if exc else "cancelled"))
 
     def _check_session(self):
@@ -227,9 +236,7 @@ class Producer:
             self._check_session()
 
     def txn_error(self, exc):
-        tm = self._p._txn_manager
-        state = tm.state.name if tm is not None else None
-        cause = self._fatal_error(tm) if state == "FATAL_ERROR" else None
+        state, cause = txn_state(self._p)
         error = error_name(exc)
         if cause is not None and cause is not exc:
             # A call in the fatal state fails as an invalid transition.

@@ -70,6 +70,30 @@ def renamed(config):
     return conf
 
 
+def init_transactions(producer):
+    """init_transactions, called again while its error is retriable (it
+    resumes where it timed out) for up to START_TIMEOUT_S."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            producer.init_transactions(max(0.001, deadline - time.monotonic()))
+            return
+        except KafkaException as e:
+            err = e.args[0]
+            if not err.retriable() or time.monotonic() >= deadline:
+                raise LibraryError("init_transactions: " + kafka_error(err)) from None
+            note("init_transactions: %s; calling again" % kafka_error(err))
+            time.sleep(0.1)
+
+
+def stats_session(raw, events):
+    """The producer id and epoch in librdkafka's statistics JSON, to `events`;
+    whether the id is known yet."""
+    eos = json.loads(raw).get("eos") or {}
+    events.session(eos.get("producer_id", -1), eos.get("producer_epoch", -1))
+    return eos.get("producer_id", -1) >= 0
+
+
 def kafka_error(err):
     return "%s: %s" % (err.name(), err.str())
 
@@ -82,6 +106,17 @@ def refusal(err):
     return Rejected(kafka_error(err))
 
 
+def create(kind, conf, **callbacks):
+    """A librdkafka client (confluent_kafka.Producer or Consumer); Rejected
+    when librdkafka or the binding refuses the configuration."""
+    try:
+        return kind(conf, **callbacks)
+    except KafkaException as e:
+        raise refusal(e.args[0]) from None
+    except (ValueError, TypeError) as e:
+        raise Rejected("%s: %s" % (type(e).__name__, e)) from None
+
+
 class Producer:
     # The binding has no rd_kafka_conf_dump(): what the driver set, which
     # librdkafka takes as is.
@@ -91,35 +126,16 @@ class Producer:
         self._topic = configure.topic
         self._events = events
         self.config = librdkafka_config(configure)
-        try:
-            self._p = confluent_kafka.Producer(self.config, stats_cb=self._stats,
-                                               error_cb=self._error)
-        except KafkaException as e:
-            raise refusal(e.args[0])
-        except (ValueError, TypeError) as e:
-            raise Rejected("%s: %s" % (type(e).__name__, e))
+        self._p = create(confluent_kafka.Producer, self.config, stats_cb=self._stats,
+                         error_cb=self._error)
         # Callbacks (delivery, stats, error) only fire from poll()/flush().
         self._polling = True
         self._session_seen = threading.Event()
         threading.Thread(target=self._poll, daemon=True).start()
         if "transactional.id" in self.config:
-            self._init_transactions(time.monotonic() + START_TIMEOUT_S)
+            init_transactions(self._p)
             # The producer id shows in the next statistics; have it follow `started`.
             self._session_seen.wait(2 * int(self.config["statistics.interval.ms"]) / 1000)
-
-    def _init_transactions(self, deadline):
-        """init_transactions, called again while its error is retriable (it
-        resumes where it timed out) until deadline."""
-        while True:
-            try:
-                self._p.init_transactions(max(0.001, deadline - time.monotonic()))
-                return
-            except KafkaException as e:
-                err = e.args[0]
-                if not err.retriable() or time.monotonic() >= deadline:
-                    raise LibraryError("init_transactions: " + kafka_error(err)) from None
-                note("init_transactions: %s; calling again" % kafka_error(err))
-                time.sleep(0.1)
 
     def _poll(self):
         while self._polling:
@@ -149,11 +165,8 @@ class Producer:
                 return
 
     def _stats(self, raw):
-        eos = json.loads(raw).get("eos")
-        if eos:
-            self._events.session(eos.get("producer_id", -1), eos.get("producer_epoch", -1))
-            if eos.get("producer_id", -1) >= 0:
-                self._session_seen.set()
+        if stats_session(raw, self._events):
+            self._session_seen.set()
 
     def transact(self, call, deadline):
         # librdkafka bounds commit and abort itself; begin is local.

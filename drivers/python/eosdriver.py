@@ -64,22 +64,18 @@ def rejected(name, why):
     return Rejected("`%s`: %s" % (name, why))
 
 
-class Configure:
-    """The `configure` command: where to produce and the producer configuration
-    (standard Kafka names or the library's own, every value a string)."""
+class Settings:
+    """What a driver's and a processor's `configure` share: the cluster, the
+    producer configuration (standard Kafka names or the library's own, every
+    value a string) and eoscheck's tuning."""
 
-    def __init__(self, cmd):
-        if cmd.get("protocol") not in PROTOCOLS:
-            raise ValueError("protocol: version %r, this driver speaks %s"
-                             % (cmd.get("protocol"), " and ".join(map(str, PROTOCOLS))))
+    def __init__(self, cmd, client_id, protocols, what):
+        if cmd.get("protocol") not in protocols:
+            raise ValueError("protocol: version %r, this %s speaks %s"
+                             % (cmd.get("protocol"), what, " and ".join(map(str, protocols))))
         self.bootstrap = cmd["bootstrap"]
-        self.topic = cmd["topic"]
-        self.client_id = "eoscheck-%d" % cmd.get("producer", 0)
-        self.config = cmd.get("config") or {}
-        self.tuning = cmd.get("tuning") or {}
-        if not all(isinstance(v, str) for m in (self.config, self.tuning)
-                   for v in m.values()):
-            raise ValueError("protocol: config and tuning values must be strings")
+        self.client_id = client_id
+        self.config, self.tuning = string_maps(cmd, "config", "tuning")
 
     def with_tuning(self, mapping):
         """`config` and each of eoscheck's tuning settings that `mapping` (the
@@ -96,9 +92,27 @@ class Configure:
         return merged
 
 
-def native_names(library):
-    """The option names in `<library>.native` beside the driver."""
-    with open(os.path.join(HERE, library + ".native"), encoding="utf-8") as f:
+class Configure(Settings):
+    """The `configure` command: where to produce, and the settings."""
+
+    def __init__(self, cmd):
+        super().__init__(cmd, "eoscheck-%d" % cmd.get("producer", 0), PROTOCOLS, "driver")
+        self.topic = cmd["topic"]
+
+
+def string_maps(cmd, *fields):
+    """Each of `fields` of `cmd`: settings, name -> text ({} when absent)."""
+    maps = tuple(cmd.get(field) or {} for field in fields)
+    if not all(isinstance(m, dict) and all(isinstance(v, str) for v in m.values()) for m in maps):
+        raise ValueError("protocol: %s must be objects of string values" % ", ".join(fields))
+    return maps
+
+
+def native_names(library, role="producer"):
+    """The option names in `<library>.native` (a consumer's:
+    `<library>.consumer.native`) beside the driver."""
+    stem = library if role == "producer" else "%s.%s" % (library, role)
+    with open(os.path.join(HERE, stem + ".native"), encoding="utf-8") as f:
         return {line.split("#")[0].strip() for line in f} - {""}
 
 
@@ -153,21 +167,23 @@ def read_compression(name, text):
     return None if text == "none" else text
 
 
-def keyword_arguments(library, version, config, defaults, renamed, parsers):
-    """`config` as keyword arguments of a library's producer constructor.
+def keyword_arguments(library, version, config, defaults, renamed, parsers, role="producer"):
+    """`config` as keyword arguments of a library's producer (or consumer)
+    constructor.
 
-    A native name (listed in `<library>.native`) is that keyword; a standard
-    name maps to `renamed[name]`, else to itself spelled with underscores,
-    provided that is a native name. `defaults` are the loaded version's
-    keywords and defaults: the value is read as the default's type unless
-    `parsers` has a reader for the keyword.
+    A native name (listed in `<library>.native`, or `.consumer.native`) is
+    that keyword; a standard name maps to `renamed[name]`, else to itself
+    spelled with underscores, provided that is a native name. `defaults` are
+    the loaded version's keywords and defaults: the value is read as the
+    default's type unless `parsers` has a reader for the keyword.
     """
-    native = native_names(library)
+    native = native_names(library, role)
+    setting = "setting" if role == "producer" else role + " setting"
     kwargs = {}
     for name, text in config.items():
         keyword = name if name in native else renamed.get(name, name.replace(".", "_"))
         if keyword not in native:
-            raise rejected(name, "%s has no such setting" % library)
+            raise rejected(name, "%s has no such %s" % (library, setting))
         if keyword not in defaults:
             raise rejected(name, "%s %s has no `%s`" % (library, version, keyword))
         parse = parsers.get(keyword) or parse_like(defaults[keyword])
@@ -249,10 +265,16 @@ class Events:
                 except OSError:
                     os._exit(1)  # the harness is gone: nobody to report to
 
-    def _emit(self, event):
+    def _emit(self, event, sealable=False):
         with self._lock:
+            if sealable and self._sealed:
+                return
             self._write(json.dumps(event, separators=(",", ":")) + "\n")
         self.flush()
+
+    def emit(self, event):
+        """One of a processor's events; none once `seal`ed (the close deadline)."""
+        self._emit(event, sealable=True)
 
     def begin(self, id):
         with self._lock:
@@ -381,7 +403,7 @@ def within(fn, deadline):
     return outcome.get("value")
 
 
-def _bounded(what, fn, deadline):
+def bounded(what, fn, deadline):
     """fn() no longer than deadline, so a library that hangs (on shutdown, say)
     cannot hold the driver up; whatever it raises goes to stderr."""
     try:
@@ -401,10 +423,31 @@ def _protect_stdout():
     return out
 
 
-def serve(library, version, start):
+def open_events():
+    """The event writer on the real stdout, and library logging to stderr."""
     events = Events(_protect_stdout())
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return events
+
+
+def commands(events):
+    """The commands on stdin, each as (type, command, line), until its end; a
+    line that is not a command is answered with fatal and skipped."""
+    for raw in sys.stdin.buffer:
+        if not raw.strip():
+            continue
+        try:
+            cmd = json.loads(raw)
+            kind = cmd["type"]
+        except (ValueError, TypeError, KeyError):
+            events.fatal("protocol: not a command: %r" % raw[:200])
+            continue
+        yield kind, cmd, raw
+
+
+def serve(library, version, start):
+    events = open_events()
     note("%s %s" % (library, version))
     producer = None
     abandoned = None  # a transaction call that did not return: the producer's state is unknown
@@ -412,13 +455,13 @@ def serve(library, version, start):
     def close(timeout_ms):
         deadline = time.monotonic() + max(0, timeout_ms) / 1000
         if producer is not None:
-            _bounded("close", lambda: producer.flush(deadline), deadline)
+            bounded("close", lambda: producer.flush(deadline), deadline)
             events.wait_idle(deadline)  # flush may return before the last callback
         events.seal()
         if producer is not None:
             # A short grace past the deadline for the library to let go of its
             # connections; whatever it still holds dies with the process.
-            _bounded("close", lambda: producer.close(deadline), max(deadline, time.monotonic() + 1))
+            bounded("close", lambda: producer.close(deadline), max(deadline, time.monotonic() + 1))
         events.closed()
         os._exit(0)  # don't wait on library threads (atexit hooks, destructors)
 
@@ -432,7 +475,7 @@ def serve(library, version, start):
         deadline = time.monotonic() + max(0, timeout_ms) / 1000
         if call == "commit":
             # The transaction's sends complete, and are reported, first.
-            _bounded("commit", lambda: producer.flush(deadline), deadline)
+            bounded("commit", lambda: producer.flush(deadline), deadline)
             events.wait_idle(deadline)
         try:
             # A library that bounds the call itself gets a grace past the
@@ -448,15 +491,7 @@ def serve(library, version, start):
             events.wait_idle(deadline)  # the sends the call completed (an abort's purged ones)
         events.txn(call, result, error)
 
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        try:
-            cmd = json.loads(raw)
-            kind = cmd["type"]
-        except (ValueError, TypeError, KeyError):
-            events.fatal("protocol: not a command: %r" % raw[:200])
-            continue
+    for kind, cmd, raw in commands(events):
         try:
             if kind == "send":
                 id, value = cmd["id"], cmd["value"].encode()

@@ -15,13 +15,13 @@ from eosdriver import (START_TIMEOUT_S, DidNotReturn, LibraryError, as_text, err
 FENCED = tuple(getattr(kafka.errors, name) for name in ("ProducerFencedError", "InvalidProducerEpochError")
                if hasattr(kafka.errors, name))
 
-def _socket_buffer(name, text):
+def socket_buffer(name, text):
     """Java's -1 (the system default) is kafka-python's None."""
     return None if text == "-1" else parse_like(0)(name, text)
 
 
 PARSERS = {"acks": read_acks, "compression_type": read_compression,
-           "receive_buffer_bytes": _socket_buffer, "send_buffer_bytes": _socket_buffer}
+           "receive_buffer_bytes": socket_buffer, "send_buffer_bytes": socket_buffer}
 
 
 def options(config):

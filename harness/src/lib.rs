@@ -6,7 +6,8 @@
 //! Rooms, from the bottom up (ARCHITECTURE.md has who may use whom, and
 //! `tests/architecture.rs` holds the code to it):
 //!
-//! - [`failure`], [`tools`]: exit codes, and running external tools;
+//! - [`console`]: how eoscheck speaks to whoever started it (exit codes,
+//!   log lines, `--json`); [`tools`]: running external tools;
 //! - [`recording`]: the history recorder and its append-only file;
 //! - [`cluster`]: engine, images, containers, admin requests, the final raw read,
 //!   the nemesis's door;
@@ -18,7 +19,7 @@
 pub mod clients;
 pub mod cluster;
 pub mod commands;
-pub mod failure;
+pub mod console;
 pub mod recording;
 pub mod run_dir;
 pub mod tools;

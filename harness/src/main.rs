@@ -7,7 +7,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use harness::{
     commands::{bench, check, cleanup, compare, images, processor, report, run, smoke},
-    failure::{Failure, USAGE_EXIT},
+    console::failure::{Failure, USAGE_EXIT},
+    console::logging,
 };
 
 #[derive(Parser)]
@@ -19,6 +20,12 @@ use harness::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Fewer log lines: warnings and errors only.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    quiet: u8,
+    /// More log lines: -v debug, -vv trace (RUST_LOG overrides both).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -42,6 +49,13 @@ enum Command {
     Images(images::ImageArgs),
     /// Remove every container and network that eoscheck left behind.
     Cleanup,
+    /// Print a shell's completion script: `eoscheck completions bash >
+    /// /etc/bash_completion.d/eoscheck` (zsh and fish alike).
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// A pipeline's processor with librdkafka, speaking the driver protocol
     /// on stdin and stdout: what a run starts for `--client rdkafka`.
     #[command(hide = true)]
@@ -49,13 +63,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()),
-        )
-        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -65,12 +72,29 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE_EXIT as u8 } else { 0 });
         }
     };
+    logging::init(cli.verbose.min(4) as i8 - cli.quiet.min(4) as i8);
+    let json = match &cli.command {
+        Command::Run(args) => args.json,
+        Command::Check(args) => args.json,
+        Command::Compare(args) => args.json,
+        _ => false,
+    };
+    if json {
+        logging::json_output();
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let code = match runtime.block_on(execute(cli.command)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("eoscheck: {err:#}");
-            Failure::exit_code(&err)
+            let code = Failure::exit_code(&err);
+            if json {
+                logging::print_json(&serde_json::json!({
+                    "exit_code": code,
+                    "error": format!("{err:#}"),
+                }));
+            }
+            code
         }
     };
     ExitCode::from(code as u8)
@@ -87,5 +111,32 @@ async fn execute(command: Command) -> Result<i32> {
         Command::Smoke(args) => smoke::execute(args).await,
         Command::Images(args) => images::execute(args).await,
         Command::Cleanup => cleanup::execute().await,
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "eoscheck", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `--help` says what every flag and argument is for, in every command.
+    #[test]
+    fn every_flag_has_help_text() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for command in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in command.get_arguments() {
+                let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+                if arg.get_help().is_none() && !builtin {
+                    missing.push(format!("{} {}", command.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

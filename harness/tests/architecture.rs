@@ -15,13 +15,13 @@ use std::{
 /// Each room of the harness and the rooms it may use. A room is a top-level
 /// file or folder of `harness/src`; `main` is the binary.
 const ROOMS: &[(&str, &[&str])] = &[
-    ("failure", &[]),
+    ("console", &[]),
     ("tools", &[]),
     ("recording", &[]),
-    ("cluster", &["failure", "tools"]),
-    ("clients", &["recording", "failure", "tools"]),
+    ("cluster", &["console", "tools"]),
+    ("clients", &["recording", "console", "tools"]),
     ("workload", &["clients", "recording"]),
-    ("run_dir", &["failure"]),
+    ("run_dir", &["console"]),
     (
         "commands",
         &[
@@ -30,10 +30,10 @@ const ROOMS: &[(&str, &[&str])] = &[
             "workload",
             "recording",
             "run_dir",
-            "failure",
+            "console",
         ],
     ),
-    ("main", &["commands", "failure"]),
+    ("main", &["commands", "console"]),
 ];
 
 fn src() -> PathBuf {

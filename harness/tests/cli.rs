@@ -51,7 +51,10 @@ fn flags_out_of_bounds_or_contradicting_each_other_say_what_to_use() {
     let out = not_a_dir.path().join("runs");
     let out = out.to_str().unwrap();
     assert_usage_errors(&[
-        (&["run", "--dry-run", "--nemesis", ""][..], "names no fault"),
+        (
+            &["run", "--dry-run", "--nemesis", ""][..],
+            "a value is required for '--nemesis <FAULTS>'",
+        ),
         (&["run", "--dry-run", "--nemesis", "all,none"], "contradict"),
         (
             &["run", "--dry-run", "--partitions", "100000"],
@@ -252,8 +255,8 @@ fn transactional_flags_and_faults_are_refused_where_nothing_is_transactional() {
     ]);
 }
 
-/// A pipeline's flags and presets go together, with a library that has a
-/// processor, and its zombie is not the produce workload's.
+/// A pipeline's flags and presets go together, kafka-streams runs only a
+/// pipeline, and its zombie is not the produce workload's.
 #[test]
 fn pipeline_flags_presets_and_clients_are_refused_where_they_do_not_fit() {
     assert_usage_errors(&[
@@ -262,11 +265,11 @@ fn pipeline_flags_presets_and_clients_are_refused_where_they_do_not_fit() {
                 "run",
                 "--dry-run",
                 "--workload",
-                "pipeline",
+                "produce",
                 "--client",
-                "franz-go",
+                "kafka-streams",
             ][..],
-            "franz-go has no processor in eoscheck; the libraries with one: rdkafka, java, kafka-streams",
+            "kafka-streams has no producer in eoscheck (it runs the pipeline workload only: --workload pipeline)",
         ),
         (
             &[
@@ -644,4 +647,80 @@ fn check_judges_a_pipeline_from_its_files_and_refuses_a_damaged_group() {
         results.contains("output"),
         "says the output was not read: {results}"
     );
+}
+
+/// `--json` keeps stdout for one JSON object, its last line: the verdict,
+/// exit code, counts and paths a CI step acts on; the human lines go to
+/// stderr, without colour codes when it is not a terminal. A refusal is
+/// one JSON object too.
+#[test]
+fn check_json_ends_stdout_with_one_object_and_stderr_has_no_escape_codes() {
+    let run = checker::synth::generate(&checker::synth::SynthConfig::clean(3, 200)).unwrap();
+    let dir = synth_run_dir(&run);
+    let path = dir.path().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["check", path, "--guarantee", "no-loss", "--json"])
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().expect("a line on stdout");
+    let object: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    assert_eq!(object["exit_code"], out.status.code().unwrap());
+    assert_eq!(object["verdict"], "valid", "{object}");
+    assert!(object["results"]
+        .as_str()
+        .unwrap()
+        .ends_with("results.json"));
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "nothing but the object: {stdout}"
+    );
+    assert!(!out.stderr.contains(&0x1b), "no ESC byte in stderr");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("verdict: valid"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["check", "/no/such/run", "--json"])
+        .output()
+        .unwrap();
+    let object: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(object["exit_code"], 64);
+    assert!(object["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a directory"));
+}
+
+/// `--help` lists the presets, clients and faults with a line each, and
+/// the completion scripts know them.
+#[test]
+fn help_lists_every_choice_and_completions_know_them() {
+    let help = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for choice in [
+        "eos-pipeline:",
+        "franz-go:",
+        "kafka-streams:",
+        "kill-leader:",
+        "zstd:",
+    ] {
+        assert!(help.contains(choice), "run --help lists {choice}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{shell}");
+        assert!(
+            script.contains("idempotent-inflight-1") && script.contains("pause-processor"),
+            "{shell} completes presets and faults"
+        );
+    }
+    assert_eq!(eoscheck(&["completions", "tcsh"]).0, 64);
 }

@@ -91,6 +91,7 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     message_size: "100".parse().unwrap(),
                     keys,
                     processors: 0,
+                    mutation: None,
                     user,
                     seed: 3,
                     image: image.clone(),

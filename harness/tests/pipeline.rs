@@ -47,14 +47,7 @@ async fn run_case(
         seed: 11,
         ..common::config(preset, client, image)
     };
-    let path = common::run_shared(cluster, name, config).await;
-    let results = harness::run_dir::check_dir(&path, None).expect("the run checks");
-    eprintln!("{name}: {}", verdict_line(&results));
-    eprintln!("{name}: {:?}", results.pipeline);
-    if let Some(why) = common::recheck_differs(&path, &results) {
-        panic!("{name}: {why}");
-    }
-    (path, results)
+    common::run_checked(cluster, name, config).await
 }
 
 /// Valid, every committed input processed exactly once, the aborted ones

@@ -49,6 +49,7 @@ async fn run_case(
         message_size: case.message_size.parse().unwrap(),
         keys: case.keys,
         processors: 0,
+        mutation: None,
         seed: 5,
         image: image.clone(),
     };

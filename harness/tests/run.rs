@@ -33,6 +33,7 @@ async fn run_preset(
         message_size: "100".parse().unwrap(),
         keys: None,
         processors: 0,
+        mutation: None,
         user: Default::default(),
         seed: 7,
         image: image.clone(),

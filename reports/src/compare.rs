@@ -12,9 +12,10 @@
 //! half-way still gets the numbers its files support, never an error.
 
 use crate::charts::{self, Bar};
+use crate::junit::render_junit_runs;
 use crate::markup::{count, escape, millis, seconds, wall_clock};
 use crate::page::{cell, facts_table, table, STYLE};
-use crate::run_info::RunInfo;
+use crate::run_info::{Client, RunInfo};
 use crate::timeline::{quantile, SendOutcome, Timeline};
 use crate::{read_file, read_info, read_results, unnamed, write};
 use anyhow::{bail, Context, Result};
@@ -279,7 +280,34 @@ pub fn write_compare(compare_dir: &Path) -> Result<PathBuf> {
     let has_report = |c: &Cell| compare_dir.join(&c.run).join("report.html").is_file();
     let page = compare_dir.join("index.html");
     write(&page, &render_compare(&compare, has_report)?)?;
+    let runs: Vec<_> = compare
+        .cells
+        .iter()
+        .map(|c| cell_run(compare_dir, c))
+        .collect();
+    write(&compare_dir.join("junit.xml"), &render_junit_runs(&runs))?;
     Ok(page)
+}
+
+/// A cell's run as its run directory has it, the cell filling in what a
+/// run without `run.json` cannot say; results, or why there are none.
+fn cell_run(compare_dir: &Path, cell: &Cell) -> (RunInfo, Result<Results, String>) {
+    let dir = compare_dir.join(&cell.run);
+    let mut info = read_info(&dir).unwrap_or_else(|_| unnamed(&dir));
+    if info.client.is_none() {
+        let (name, version) = match cell.client.split_once('@') {
+            Some((name, version)) => (name, Some(version.to_owned())),
+            None => (cell.client.as_str(), None),
+        };
+        info.client = Some(Client {
+            name: name.to_owned(),
+            version,
+        });
+    }
+    info.preset.get_or_insert_with(|| cell.preset.clone());
+    let results =
+        read_results(&dir).map_err(|e| format!("{e:#} (the run exited {})", cell.exit_code));
+    (info, results)
 }
 
 /// The comparison page of `compare`; `has_report` says which cells' runs

@@ -27,6 +27,37 @@ struct Case {
 
 /// The JUnit XML of a run.
 pub fn render_junit(info: &RunInfo, results: &Results) -> String {
+    document(&[Suite {
+        info,
+        cases: run_cases(results),
+    }])
+}
+
+/// The JUnit XML of several runs (a comparison's cells), one suite each;
+/// a run without results (refused, or broken off) is one errored case.
+pub fn render_junit_runs(runs: &[(RunInfo, Result<Results, String>)]) -> String {
+    let suites: Vec<Suite> = runs
+        .iter()
+        .map(|(info, results)| Suite {
+            info,
+            cases: match results {
+                Ok(results) => run_cases(results),
+                Err(why) => vec![Case {
+                    class: "run",
+                    name: "run".into(),
+                    verdict: Verdict::Errored {
+                        message: "the run has no results".into(),
+                        detail: why.clone(),
+                    },
+                }],
+            },
+        })
+        .collect();
+    document(&suites)
+}
+
+/// A run's cases: its guarantees, the anomaly kinds, the faults asked.
+fn run_cases(results: &Results) -> Vec<Case> {
     let kinds = findings(&results.anomalies);
     let mut cases: Vec<Case> = results
         .guarantees
@@ -59,7 +90,7 @@ pub fn render_junit(info: &RunInfo, results: &Results) -> String {
                 (false, _) => Verdict::Passed(None),
             };
             Case {
-                class: "eoscheck.guarantees",
+                class: "guarantees",
                 name: g.name().to_string(),
                 verdict,
             }
@@ -84,13 +115,13 @@ pub fn render_junit(info: &RunInfo, results: &Results) -> String {
             },
         };
         Case {
-            class: "eoscheck.anomalies",
+            class: "anomalies",
             name: k.kind.name().to_string(),
             verdict,
         }
     }));
     cases.extend(fault_cases(results));
-    document(info, &cases)
+    cases
 }
 
 /// One case per requested fault kind: it fails when the schedule planned the
@@ -124,7 +155,7 @@ fn fault_cases(results: &Results) -> impl Iterator<Item = Case> + '_ {
             Verdict::Passed(None)
         };
         Case {
-            class: "eoscheck.faults",
+            class: "faults",
             name: fault.clone(),
             verdict,
         }
@@ -139,72 +170,112 @@ fn explain(k: &KindFinding) -> String {
     format!("{} ({} found): {}{example}", k.kind, k.count, k.explanation)
 }
 
-fn document(info: &RunInfo, cases: &[Case]) -> String {
-    let failures = cases
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Failed { .. }))
-        .count();
-    let errors = cases
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Errored { .. }))
-        .count();
-    let skipped = cases
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Skipped(_)))
-        .count();
-    let id = info.id.as_deref().unwrap_or("run");
-    let mut suite_name = format!("eoscheck {id}");
-    if let Some(preset) = &info.preset {
-        suite_name += &format!(" {preset}");
-    }
-    if let Some(client) = &info.client {
-        suite_name += &format!(" {client}");
-    }
+/// The runs' suites in one document: one run's `junit.xml`, or a
+/// comparison's, every cell a suite.
+fn document(suites: &[Suite]) -> String {
+    let total = |count: fn(&Suite) -> usize| suites.iter().map(count).sum::<usize>();
+    let time: f64 = suites.iter().filter_map(|s| s.info.duration_s()).sum();
     let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"eoscheck\" tests=\"{n}\" failures=\"{failures}\" errors=\"{errors}\">\n\
-         <testsuite name=\"{}\" tests=\"{n}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\"{}>\n<properties>\n",
-        escape(&suite_name),
-        info.started.as_ref().map_or(String::new(), |s| format!(" timestamp=\"{}\"", escape(s.trim_end_matches('Z')))),
-        n = cases.len(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"eoscheck\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{time:.3}\">\n",
+        total(|s| s.cases.len()),
+        total(|s| s.count(|v| matches!(v, Verdict::Failed { .. }))),
+        total(|s| s.count(|v| matches!(v, Verdict::Errored { .. }))),
     );
-    let properties = [
-        ("preset", info.preset.clone()),
-        ("client", info.client.as_ref().map(|c| c.to_string())),
-        ("kafka_version", info.kafka_version.clone()),
-        ("seed", info.seed.map(|s| s.to_string())),
-        ("faults", Some(info.faults().join(","))),
-    ];
-    for (name, value) in properties {
-        if let Some(value) = value {
-            out += &format!("<property name=\"{name}\" value=\"{}\"/>\n", escape(&value));
+    for suite in suites {
+        out += &suite.render();
+    }
+    out + "</testsuites>\n"
+}
+
+/// One run as a test suite. Its cases' class names carry the run's client,
+/// preset and Kafka version, so that the cases of several runs gathered in
+/// one CI page (a comparison's cells, tonight's and last night's) never
+/// share a name: GitLab keeps only the first of cases named alike.
+struct Suite<'a> {
+    info: &'a RunInfo,
+    cases: Vec<Case>,
+}
+
+impl Suite<'_> {
+    fn count(&self, what: fn(&Verdict) -> bool) -> usize {
+        self.cases.iter().filter(|c| what(&c.verdict)).count()
+    }
+
+    fn render(&self) -> String {
+        let info = self.info;
+        let label = info.label();
+        let mut out = format!(
+            "<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\"{}{}>\n<properties>\n",
+            escape(&format!("eoscheck {} {label}", info.id.as_deref().unwrap_or("run"))),
+            self.cases.len(),
+            self.count(|v| matches!(v, Verdict::Failed { .. })),
+            self.count(|v| matches!(v, Verdict::Errored { .. })),
+            self.count(|v| matches!(v, Verdict::Skipped(_))),
+            info.duration_s().map_or(String::new(), |t| format!(" time=\"{t:.3}\"")),
+            timestamp(info).map_or(String::new(), |t| format!(" timestamp=\"{t}\"")),
+        );
+        let properties = [
+            ("preset", info.preset.clone()),
+            ("client", info.client.as_ref().map(|c| c.to_string())),
+            ("kafka_version", info.kafka_version.clone()),
+            ("seed", info.seed.map(|s| s.to_string())),
+            ("faults", Some(info.faults().join(","))),
+        ];
+        for (name, value) in properties {
+            if let Some(value) = value {
+                out += &format!("<property name=\"{name}\" value=\"{}\"/>\n", escape(&value));
+            }
+        }
+        out += "</properties>\n";
+        for case in &self.cases {
+            out += &render_case(&label, case);
+        }
+        out + "</testsuite>\n"
+    }
+}
+
+/// The run's start as JUnit readers parse it: `2026-11-23T19:33:15`, UTC,
+/// no fraction and no zone (Ant's pattern).
+fn timestamp(info: &RunInfo) -> Option<String> {
+    let started = info.started.as_deref()?;
+    let whole = started.get(..19)?;
+    whole
+        .chars()
+        .enumerate()
+        .all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            10 => c == 'T',
+            13 | 16 => c == ':',
+            _ => c.is_ascii_digit(),
+        })
+        .then(|| whole.to_owned())
+}
+
+/// One case; its time is 0: the cases are judgments of one run, whose time
+/// is the suite's.
+fn render_case(label: &str, case: &Case) -> String {
+    let head = format!(
+        "<testcase classname=\"{}\" name=\"{}\" time=\"0\"",
+        escape(&format!("eoscheck[{label}].{}", case.class)),
+        escape(&case.name)
+    );
+    head + &match &case.verdict {
+        Verdict::Passed(None) => "/>\n".to_string(),
+        Verdict::Passed(Some(note)) => {
+            format!("><system-out>{}</system-out></testcase>\n", escape(note))
+        }
+        Verdict::Failed { message, detail } => format!(
+            "><failure type=\"violated\" message=\"{}\">{}</failure></testcase>\n",
+            escape(message),
+            escape(detail)
+        ),
+        Verdict::Errored { message, detail } => format!(
+            "><error type=\"unknown\" message=\"{}\">{}</error></testcase>\n",
+            escape(message),
+            escape(detail)
+        ),
+        Verdict::Skipped(message) => {
+            format!("><skipped message=\"{}\"/></testcase>\n", escape(message))
         }
     }
-    out += "</properties>\n";
-    for case in cases {
-        out += &format!(
-            "<testcase classname=\"{}\" name=\"{}\"",
-            case.class,
-            escape(&case.name)
-        );
-        out += &match &case.verdict {
-            Verdict::Passed(None) => "/>\n".to_string(),
-            Verdict::Passed(Some(note)) => {
-                format!("><system-out>{}</system-out></testcase>\n", escape(note))
-            }
-            Verdict::Failed { message, detail } => format!(
-                "><failure type=\"violated\" message=\"{}\">{}</failure></testcase>\n",
-                escape(message),
-                escape(detail)
-            ),
-            Verdict::Errored { message, detail } => format!(
-                "><error type=\"unknown\" message=\"{}\">{}</error></testcase>\n",
-                escape(message),
-                escape(detail)
-            ),
-            Verdict::Skipped(message) => {
-                format!("><skipped message=\"{}\"/></testcase>\n", escape(message))
-            }
-        };
-    }
-    out + "</testsuite>\n</testsuites>\n"
 }

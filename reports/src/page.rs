@@ -197,7 +197,7 @@ fn configuration(run: &Run) -> String {
     )
 }
 
-fn configuration_rows(run: &Run) -> [(&'static str, String); 22] {
+fn configuration_rows(run: &Run) -> [(&'static str, String); 23] {
     let i = run.info;
     [
         ("preset", shown(i.preset.as_ref())),
@@ -208,6 +208,7 @@ fn configuration_rows(run: &Run) -> [(&'static str, String); 22] {
         ("client", shown(i.client.as_ref())),
         ("producer settings", producer_settings(i)),
         ("settings against the promise", contradictions(i)),
+        ("broken on purpose", mutation(i)),
         ("idempotence asked", shown(i.idempotence_asked.as_ref())),
         ("effective configuration", effective_config(i)),
         ("Kafka version", shown(i.kafka_version.as_ref())),
@@ -268,6 +269,17 @@ fn contradictions(info: &RunInfo) -> String {
     )
 }
 
+/// A sensitivity run's mutation: what it finds is eoscheck's planted
+/// mistake, not the library's.
+fn mutation(info: &RunInfo) -> String {
+    info.mutation.as_ref().map_or_else(String::new, |m| {
+        format!(
+            "<strong>warning:</strong> {}",
+            escape(&format!("eoscheck's own processor made the mistake `{m}` on purpose (--mutate): the anomalies it shows are planted, not the library's"))
+        )
+    })
+}
+
 /// The first producer's effective configuration, folded away: the library's
 /// own report where it gives one, else what was set.
 fn effective_config(info: &RunInfo) -> String {
@@ -301,27 +313,30 @@ fn message_size(info: &RunInfo) -> String {
 /// The fault schedule the nemesis resolved its configuration to, with when
 /// each step was actually done (faults wait for the cluster to recover, so
 /// later steps move back). Runs that did not record it show the plan alone.
+/// The fault schedule, in seconds since the run's start like every chart
+/// (the plan counts from the workload's start; its phase gives the offset).
+/// A run without a workload phase keeps the plan's own base, and says so.
 fn nemesis_schedule(info: &RunInfo) -> String {
     let Some(nemesis) = &info.nemesis else {
         return String::new();
     };
+    let workload = info.phases.iter().find(|p| p.name == "workload");
+    let (zero, base) = match workload {
+        Some(phase) => (phase.start_s, "s since the run's start"),
+        None => (0.0, "s into the workload"),
+    };
+    let at = |s: f64| cell(format!("{:.3}", s + zero));
     if info.kept.is_empty() {
-        let steps = nemesis.steps.iter().map(|s| {
-            vec![
-                cell(format!("{:.3}", s.at)),
-                cell(&s.action),
-                cell(&s.fault),
-            ]
-        });
-        return table(&["planned (s into the workload)", "action", "fault"], steps);
+        let steps = nemesis
+            .steps
+            .iter()
+            .map(|s| vec![at(s.at), cell(&s.action), cell(&s.fault)]);
+        return table(&[&format!("planned ({base})"), "action", "fault"], steps);
     }
     let steps = info.kept.iter().map(|s| {
         vec![
-            cell(format!("{:.3}", s.planned_s)),
-            cell(
-                s.done_s
-                    .map_or_else(|| "not done".into(), |d| format!("{d:.3}")),
-            ),
+            at(s.planned_s),
+            s.done_s.map_or_else(|| cell("not done"), at),
             cell(&s.action),
             cell(&s.fault),
             cell(s.note.as_deref().unwrap_or("")),
@@ -329,7 +344,7 @@ fn nemesis_schedule(info: &RunInfo) -> String {
     });
     table(
         &[
-            "planned (s into the workload)",
+            &format!("planned ({base})"),
             "done",
             "action",
             "fault",

@@ -23,6 +23,9 @@ pub struct RunInfo {
     pub idempotence_asked: Option<String>,
     /// User settings that contradict the promise, each in a sentence.
     pub contradictions: Vec<String>,
+    /// The mistake eoscheck's own processor made on purpose (a sensitivity
+    /// run), if any.
+    pub mutation: Option<String>,
     /// The first producer's effective configuration, and who reported it.
     pub effective_config: BTreeMap<String, String>,
     pub effective_config_source: Option<String>,
@@ -126,6 +129,31 @@ impl RunInfo {
     /// The faults the nemesis was configured with.
     pub fn faults(&self) -> &[String] {
         self.nemesis.as_ref().map_or(&[], |n| &n.config.faults)
+    }
+
+    /// What tells this run's cell from another's: `client@version preset
+    /// kafka-VERSION`, each part the run recorded.
+    pub fn label(&self) -> String {
+        let parts = [
+            self.client.as_ref().map(|c| match &c.version {
+                Some(v) => format!("{}@{v}", c.name),
+                None => c.name.clone(),
+            }),
+            self.preset.clone(),
+            self.kafka_version.as_ref().map(|v| format!("kafka-{v}")),
+        ];
+        parts.into_iter().flatten().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Seconds from the first phase's start to the last one's end.
+    pub fn duration_s(&self) -> Option<f64> {
+        let start = self.phases.first()?.start_s;
+        let end = self
+            .phases
+            .iter()
+            .filter_map(|p| p.end_s)
+            .reduce(f64::max)?;
+        Some((end - start).max(0.0))
     }
 }
 

@@ -52,12 +52,23 @@ fn fixture() -> Fixture {
 
     let compare_dir = r.join(format!("compare-{COMPARE_ID}"));
     fs::create_dir(&compare_dir).unwrap();
-    let cell = |client: &str, preset: &str, run: &Path, exit_code: i32| Cell {
-        client: client.into(),
-        preset: preset.into(),
-        run: format!("../{}", run.file_name().unwrap().to_string_lossy()),
-        exit_code,
-        summary: reports::summarize(run).ok(),
+    // Each run's run.json names its cell's client and preset, as the
+    // harness writes it.
+    let cell = |client: &str, preset: &str, run: &Path, exit_code: i32| {
+        if let Ok(text) = fs::read_to_string(run.join("run.json")) {
+            let mut info: Value = serde_json::from_str(&text).unwrap();
+            let (name, version) = client.split_once('@').unwrap();
+            info["client"] = serde_json::json!({"name": name, "version": version});
+            info["preset"] = preset.into();
+            fs::write(run.join("run.json"), info.to_string()).unwrap();
+        }
+        Cell {
+            client: client.into(),
+            preset: preset.into(),
+            run: format!("../{}", run.file_name().unwrap().to_string_lossy()),
+            exit_code,
+            summary: reports::summarize(run).ok(),
+        }
     };
     let vanished = r.join("20261124T100500-0005");
     let compare = Compare {
@@ -146,11 +157,7 @@ fn a_summary_holds_what_a_run_left_behind() {
             broken.client_version.as_deref(),
             broken.preset.as_deref()
         ),
-        (
-            Some("rdkafka"),
-            Some("0.39.0 (librdkafka 2.12.0)"),
-            Some("idempotent")
-        )
+        (Some("java"), Some("4.1.0"), Some("idempotent"))
     );
     assert!(broken.problems.is_empty(), "{:?}", broken.problems);
 
@@ -398,4 +405,45 @@ fn real_runs_summarise_and_render() {
     fs::write(dir.join("compare.json"), value.to_string()).unwrap();
     let page = fs::read_to_string(reports::write_compare(&dir).unwrap()).unwrap();
     assert!(page.contains("duplicate 85"));
+}
+
+/// The comparison's one junit.xml: a suite per cell, a cell without
+/// results one errored case, no two cases named alike (GitLab keeps only
+/// the first of those), and valid against the JUnit schema Jenkins uses.
+#[test]
+fn the_combined_junit_has_a_suite_per_cell_and_distinct_names() {
+    let f = fixture();
+    reports::write_compare(&f.compare_dir).unwrap();
+    let junit = f.compare_dir.join("junit.xml");
+    common::assert_valid_junit(&junit);
+    let xml = fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 5, "one per cell");
+    let names: Vec<(&str, &str)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|c| {
+            (
+                c.attribute("classname").unwrap(),
+                c.attribute("name").unwrap(),
+            )
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
+    let vanished = names
+        .iter()
+        .filter(|(class, _)| class.starts_with("eoscheck[rdkafka@0.39 at-least-once]"))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        vanished,
+        [&("eoscheck[rdkafka@0.39 at-least-once].run", "run")]
+    );
+    let root = doc.root_element();
+    let cases = names.len().to_string();
+    assert_eq!(root.attribute("tests"), Some(cases.as_str()));
 }

@@ -4,13 +4,17 @@ mod common;
 
 use common::{write_run, Spec};
 
+/// The run's junit.xml, validated against the JUnit schema first.
 fn junit_of(spec: Spec) -> String {
     let runs = tempfile::tempdir().unwrap();
     let (dir, _) = write_run(runs.path(), &spec);
-    std::fs::read_to_string(reports::write_all(&dir).unwrap().junit).unwrap()
+    let junit = reports::write_all(&dir).unwrap().junit;
+    common::assert_valid_junit(&junit);
+    std::fs::read_to_string(junit).unwrap()
 }
 
-/// A test case: class, name, and its `failure` or `error` (element name, message).
+/// A test case: class (after the run's label), name, and its `failure` or
+/// `error` (element name, message).
 type Case = (String, String, Option<(String, String)>);
 
 fn cases(xml: &str) -> Vec<Case> {
@@ -40,8 +44,11 @@ fn cases(xml: &str) -> Vec<Case> {
                         n.attribute("message").unwrap().to_string(),
                     )
                 });
+            // The class after the run's label: `eoscheck[<label>].<class>`.
+            let class = c.attribute("classname").unwrap();
+            let (_, class) = class.rsplit_once("].").expect("a labelled class");
             (
-                c.attribute("classname").unwrap().to_string(),
+                class.to_string(),
                 c.attribute("name").unwrap().to_string(),
                 outcome,
             )
@@ -76,15 +83,12 @@ fn a_broken_run_fails_each_violated_guarantee_and_each_kind_found() {
         .map(|c| (c.0.as_str(), c.1.as_str()))
         .collect();
     for guarantee in ["no-loss", "no-duplicates", "order"] {
-        assert!(
-            failed.contains(&("eoscheck.guarantees", guarantee)),
-            "{failed:?}"
-        );
+        assert!(failed.contains(&("guarantees", guarantee)), "{failed:?}");
     }
     for kind in ["lost", "duplicate", "reorder", "sequence-gap", "phantom"] {
-        assert!(failed.contains(&("eoscheck.anomalies", kind)), "{failed:?}");
+        assert!(failed.contains(&("anomalies", kind)), "{failed:?}");
     }
-    assert!(!failed.contains(&("eoscheck.anomalies", "sequence-regress")));
+    assert!(!failed.contains(&("anomalies", "sequence-regress")));
     let no_loss = cases
         .iter()
         .find(|c| c.1 == "no-loss")
@@ -129,7 +133,7 @@ fn a_requested_fault_that_never_took_effect_fails_its_own_case() {
     }));
     let faults: Vec<(&str, Option<&str>)> = cases
         .iter()
-        .filter(|c| c.0 == "eoscheck.faults")
+        .filter(|c| c.0 == "faults")
         .map(|c| (c.1.as_str(), c.2.as_ref().map(|o| o.0.as_str())))
         .collect();
     assert_eq!(
@@ -147,8 +151,29 @@ fn a_requested_fault_that_never_took_effect_fails_its_own_case() {
     assert!(
         cases
             .iter()
-            .filter(|c| c.0 != "eoscheck.faults")
+            .filter(|c| c.0 != "faults")
             .all(|c| c.2.is_none()),
         "the verdict's own cases stay as the data says"
     );
+}
+
+/// The suite has the run's time and a start JUnit readers parse (no
+/// fraction, no zone); every case's class names the run's client, preset
+/// and Kafka version, so cases of different runs never share a name.
+#[test]
+fn cases_carry_the_runs_label_and_the_suite_its_time() {
+    let xml = junit_of(Spec::clean("labelled", 1_000));
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("timestamp"), Some("2026-11-23T19:33:15"));
+    assert_eq!(suite.attribute("time"), Some("74.200"));
+    let label = "eoscheck[rdkafka@0.39.0 (librdkafka 2.12.0) idempotent kafka-4.4.0].";
+    for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
+        let class = case.attribute("classname").unwrap();
+        assert!(class.starts_with(label), "{class}");
+        assert_eq!(case.attribute("time"), Some("0"));
+    }
 }

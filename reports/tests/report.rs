@@ -59,9 +59,12 @@ fn a_broken_run_renders_a_self_contained_report_that_shows_what_happened() {
             && html.contains("sends/s of 1000/s asked"),
         "what the run really tested"
     );
-    // The schedule as planned and as done: a start that waited, one not done.
+    // The schedule as planned and as done: a start that waited, one not
+    // done; in the charts' time base, the run's start (the plan's 26 s into
+    // the workload, which began at 14.2 s, is 40.2 s).
     assert!(
-        html.contains("<td>26.000</td><td>35.400</td>"),
+        html.contains("<td>40.200</td><td>49.600</td>")
+            && html.contains("<th>planned (s since the run's start)</th>"),
         "planned and done times"
     );
     assert!(html.contains("<td>not done</td>") && html.contains("no room left in the time limit"));

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"eoscheck/drivers/pipeline"
 	"eoscheck/drivers/protocol"
 )
 
@@ -56,20 +57,28 @@ func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, protoco
 		return nil, protocol.Started{}, protocol.Reject("kgo.NewClient: %v", err)
 	}
 	if transactional {
-		// kgo loads the producer id lazily; ProducerID loads it now, which is
-		// the InitProducerID that fences any older instance.
-		ctx, cancel := context.WithTimeout(context.Background(), initBound)
-		id, epoch, err := cl.ProducerID(ctx)
-		cancel()
+		id, epoch, err := initTransactions(cl)
 		if err != nil {
 			cl.Close()
-			name, _ := classify(err)
-			return nil, protocol.Started{}, fmt.Errorf("initialising transactions: %s: %v", name, err)
+			return nil, protocol.Started{}, err
 		}
 		out.Session(id, epoch)
 	}
 	p := &producer{cl: cl, out: out, noAck: cl.OptValue(kgo.RequiredAcks) == kgo.NoAck()}
 	return p, protocol.Started{Version: protocol.ModuleVersion(module), Config: effective(cl), Source: "library"}, nil
+}
+
+// initTransactions loads the producer id now (kgo loads it lazily): the
+// InitProducerID that fences any older instance.
+func initTransactions(cl *kgo.Client) (int64, int16, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), initBound)
+	defer cancel()
+	id, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		name, _ := classify(err)
+		return 0, 0, fmt.Errorf("initialising transactions: %s: %v", name, err)
+	}
+	return id, epoch, nil
 }
 
 func (p *producer) Send(id int64, r protocol.Record) {
@@ -205,5 +214,8 @@ func classify(err error) (string, bool) {
 }
 
 func main() {
+	if pipeline.Selected() {
+		pipeline.Serve("franz-go", startProcessor)
+	}
 	protocol.Run(protocol.Driver{Library: "franz-go", Start: start, Native: protocol.Names(native)})
 }

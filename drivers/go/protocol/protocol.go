@@ -232,7 +232,7 @@ func Run(d Driver) {
 		out.fatalExit("cannot start producer: " + err.Error())
 	}
 	out.producer = p
-	out.start(startedLine(d.Library, started))
+	out.start(StartedLine(d.Library, started))
 
 	q := newSendQueue(p)
 	var running *txnCall // a call answered at its timeout that has not been repeated yet
@@ -318,7 +318,8 @@ func txn(out *Out, q *sendQueue, running *txnCall, call string, timeout time.Dur
 	return nil
 }
 
-func startedLine(library string, s Started) string {
+// StartedLine is the started event of library (a producer's or a processor's).
+func StartedLine(library string, s Started) string {
 	if s.Config == nil {
 		s.Config = map[string]string{}
 	}

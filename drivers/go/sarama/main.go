@@ -14,6 +14,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"eoscheck/drivers/pipeline"
 	"eoscheck/drivers/protocol"
 )
 
@@ -26,35 +27,14 @@ type producer struct {
 }
 
 func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, protocol.Started, error) {
-	sarama.Logger = &sessionLog{out: out}
-	cfg := sarama.NewConfig()
-	// What connecting and the workload need, set before the configuration
-	// so that it can replace them: a client id; request versions that
-	// Kafka 3.6+ and 4.x brokers serve (3.6 is the newest every sarama
-	// since 1.42 knows; idempotence needs 0.11); an outcome for every send;
-	// explicit partitions honoured.
-	cfg.ClientID = fmt.Sprintf("eoscheck-%d", c.Producer)
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
-	cfg.Producer.Partitioner = explicitFirst(cfg.Producer.Partitioner)
-	deliveryTimeout, err := configure(cfg, c.WithTuning(func(m map[string]string) error {
-		_, err := configure(sarama.NewConfig(), m)
-		return err
-	}))
+	sarama.Logger = &sessionLog{report: out.Session}
+	cfg, deliveryTimeout, err := producerConfig(c, fmt.Sprintf("eoscheck-%d", c.Producer))
 	if err != nil {
 		return nil, protocol.Started{}, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, protocol.Started{}, protocol.Reject("sarama Config.Validate: %v", err)
-	}
-	ap, err := sarama.NewAsyncProducer(c.Brokers(), cfg)
-	var cerr sarama.ConfigurationError
-	if errors.As(err, &cerr) {
-		return nil, protocol.Started{}, protocol.Reject("sarama.NewAsyncProducer: %v", err)
-	}
+	ap, err := newProducer(c, cfg)
 	if err != nil {
-		return nil, protocol.Started{}, fmt.Errorf("sarama.NewAsyncProducer: %w", err)
+		return nil, protocol.Started{}, err
 	}
 	if deliveryTimeout > 0 {
 		protocol.Logf("delivery.timeout.ms: sarama has no delivery timeout; the driver reports sends open longer than %v as indeterminate", deliveryTimeout)
@@ -82,6 +62,46 @@ func start(c *protocol.Configure, out *protocol.Out) (protocol.Producer, protoco
 		}
 	}()
 	return p, protocol.Started{Version: protocol.ModuleVersion(module), Config: effective(cfg), Source: "library"}, nil
+}
+
+// producerConfig is c's producer configuration and delivery.timeout.ms.
+// What connecting and the workload need is set before the configuration, so
+// that it can replace them: a client id; request versions that Kafka 3.6+
+// and 4.x brokers serve (3.6 is the newest every sarama since 1.42 knows;
+// idempotence needs 0.11); an outcome for every send; explicit partitions
+// honoured.
+func producerConfig(c *protocol.Configure, clientID string) (*sarama.Config, time.Duration, error) {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = clientID
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Partitioner = explicitFirst(cfg.Producer.Partitioner)
+	deliveryTimeout, err := configure(cfg, c.WithTuning(func(m map[string]string) error {
+		_, err := configure(sarama.NewConfig(), m)
+		return err
+	}))
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, 0, protocol.Reject("sarama Config.Validate: %v", err)
+	}
+	return cfg, deliveryTimeout, nil
+}
+
+// newProducer builds the producer; a transactional one has run its
+// InitProducerId when it returns.
+func newProducer(c *protocol.Configure, cfg *sarama.Config) (sarama.AsyncProducer, error) {
+	ap, err := sarama.NewAsyncProducer(c.Brokers(), cfg)
+	var cerr sarama.ConfigurationError
+	if errors.As(err, &cerr) {
+		return nil, protocol.Reject("sarama.NewAsyncProducer: %v", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sarama.NewAsyncProducer: %w", err)
+	}
+	return ap, nil
 }
 
 // send is a message's Metadata.
@@ -121,8 +141,14 @@ func (p *producer) Txn(call string, _ time.Time) protocol.Answer {
 	if err == nil {
 		return protocol.Done()
 	}
+	return txnAnswer(p.ap, call, err)
+}
+
+// txnAnswer says what a failed transaction call ("begin", "commit", "abort")
+// left, from the producer's transaction status.
+func txnAnswer(ap sarama.AsyncProducer, call string, err error) protocol.Answer {
 	name, _ := classify(err)
-	status := p.ap.TxnStatus()
+	status := ap.TxnStatus()
 	result := protocol.Fatal // a call the state does not allow, a non-transactional producer
 	switch {
 	case status&sarama.ProducerTxnFlagFatalError != 0:
@@ -185,14 +211,14 @@ func classify(err error) (string, bool) {
 }
 
 // sessionLog routes sarama's log to stderr and follows the producer id and
-// epoch in it: sarama keeps them private but logs when it obtains an id and
-// when it bumps the epoch of an idempotent producer.
+// epoch in it, for report: sarama keeps them private but logs when it
+// obtains an id and when it bumps the epoch of an idempotent producer.
 type sessionLog struct {
-	out   *protocol.Out
-	mu    sync.Mutex
-	pid   int64
-	epoch int16
-	known bool
+	report func(pid int64, epoch int16)
+	mu     sync.Mutex
+	pid    int64
+	epoch  int16
+	known  bool
 }
 
 var (
@@ -218,9 +244,12 @@ func (l *sessionLog) line(s string) {
 	} else {
 		return
 	}
-	l.out.Session(l.pid, l.epoch)
+	l.report(l.pid, l.epoch)
 }
 
 func main() {
+	if pipeline.Selected() {
+		pipeline.Serve("sarama", startProcessor)
+	}
 	protocol.Run(protocol.Driver{Library: "sarama", Start: start, Native: protocol.Names(fields)})
 }

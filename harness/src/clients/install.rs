@@ -37,20 +37,30 @@ pub struct Installed {
 
 impl Installed {
     /// The program and arguments that start one processor process of the
-    /// pipeline workload, run in [`Installed::dir`]; None for a library
-    /// without a processor.
-    pub fn processor_command(&self) -> Option<(PathBuf, Vec<String>)> {
-        let class = processor_class(self.resolved.library)?;
-        Some(("java".into(), java_args(class)))
+    /// pipeline workload, run in [`Installed::dir`] (every library has one;
+    /// rdkafka's, in process, is eoscheck itself).
+    pub fn processor_command(&self) -> (PathBuf, Vec<String>) {
+        let library = self.resolved.library;
+        let name = library.name();
+        match library.source() {
+            Source::Maven(..) => ("java".into(), java_args(processor_class(library))),
+            // The driver binary is the processor too.
+            Source::Go(_) => (self.program.clone(), vec!["-processor".into()]),
+            Source::Pip(_) => (
+                self.program.clone(),
+                vec![format!("{}_processor.py", name.replace('-', "_"))],
+            ),
+            Source::Npm(_) => ("node".into(), vec![format!("{name}-processor.js")]),
+            Source::InProcess => unreachable!("in-process clients have no driver"),
+        }
     }
 }
 
 /// The Java main class of a library's processor.
-fn processor_class(library: Library) -> Option<&'static str> {
+fn processor_class(library: Library) -> &'static str {
     match library {
-        Library::Java => Some("Processor"),
-        Library::KafkaStreams => Some("StreamsProcessor"),
-        _ => None,
+        Library::KafkaStreams => "StreamsProcessor",
+        _ => "Processor",
     }
 }
 
@@ -135,10 +145,9 @@ fn folders(library: Library) -> &'static [&'static str] {
 fn launch_command(resolved: &Resolved, source: Source, dir: &Path) -> Installed {
     let name = resolved.library.name();
     let (program, args): (PathBuf, Vec<String>) = match source {
-        Source::Maven(..) if !resolved.library.has_producer() => (
-            "java".into(),
-            java_args(processor_class(resolved.library).unwrap_or("Driver")),
-        ),
+        Source::Maven(..) if !resolved.library.has_producer() => {
+            ("java".into(), java_args(processor_class(resolved.library)))
+        }
         Source::Maven(..) => ("java".into(), java_args("Driver")),
         Source::Go(_) => (dir.join(format!("driver-{name}")), vec![]),
         Source::Pip(_) => (
@@ -297,22 +306,31 @@ fn write_sources(dir: &Dir<'_>, to: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The file each processor command runs is among the built-in drivers
+    /// (Go's processor is its driver binary's `-processor` mode, built from
+    /// `processor.go` in the library's package).
     #[test]
-    fn the_libraries_with_a_processor_have_its_command() {
+    fn every_processor_command_runs_a_built_in_file() {
         for library in Library::ALL {
+            let source = library.source();
+            if source == Source::InProcess {
+                continue;
+            }
             let resolved = Resolved {
                 library,
                 version: "1.0.0".into(),
             };
-            // In process, eoscheck itself is the processor.
-            let command = match library.source() {
-                Source::InProcess => super::super::ProcessorCommand::of(None),
-                source => {
-                    let installed = launch_command(&resolved, source, Path::new("/x"));
-                    super::super::ProcessorCommand::of(Some(&installed))
-                }
+            let installed = launch_command(&resolved, source, Path::new("/x"));
+            let (_, args) = installed.processor_command();
+            let file = match source {
+                Source::Go(_) => format!("{}/processor.go", library.name()),
+                Source::Maven(..) => format!("{}.java", args[2]),
+                _ => args[0].clone(),
             };
-            assert_eq!(command.is_some(), library.has_processor(), "{library}");
+            let found = folders(library)
+                .iter()
+                .any(|folder| DRIVERS.get_file(format!("{folder}/{file}")).is_some());
+            assert!(found, "{library}: {file} is not among the drivers");
         }
     }
 

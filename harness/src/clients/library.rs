@@ -62,6 +62,27 @@ impl Library {
         }
     }
 
+    /// The library in one line, for `--help`: what it is and where it
+    /// comes from.
+    pub fn about(self) -> &'static str {
+        match self {
+            Library::Rdkafka => "librdkafka, linked into eoscheck (the rdkafka crate)",
+            Library::Java => "Apache Kafka's Java client, org.apache.kafka:kafka-clients",
+            Library::FranzGo => "Go, github.com/twmb/franz-go",
+            Library::Sarama => "Go, github.com/IBM/sarama",
+            Library::ConfluentKafkaPython => "Python, confluent-kafka (librdkafka)",
+            Library::KafkaPython => "Python, kafka-python",
+            Library::Aiokafka => "Python, aiokafka (asyncio)",
+            Library::Kafkajs => "Node.js, kafkajs",
+            Library::ConfluentKafkaJavascript => {
+                "Node.js, @confluentinc/kafka-javascript (librdkafka)"
+            }
+            Library::KafkaStreams => {
+                "Kafka Streams (pipelines only), org.apache.kafka:kafka-streams"
+            }
+        }
+    }
+
     pub fn source(self) -> Source {
         match self {
             Library::Rdkafka => Source::InProcess,
@@ -83,16 +104,6 @@ impl Library {
     /// workload but the pipeline needs one.
     pub fn has_producer(self) -> bool {
         !matches!(self, Library::KafkaStreams)
-    }
-
-    /// Whether the library has a processor for the pipeline workload
-    /// (consume, transform, produce; `drivers/PROTOCOL.md`, Processors):
-    /// rdkafka's is eoscheck itself.
-    pub fn has_processor(self) -> bool {
-        matches!(
-            self,
-            Library::Rdkafka | Library::Java | Library::KafkaStreams
-        )
     }
 
     /// Whether the library is librdkafka underneath (and takes its names).
@@ -188,21 +199,6 @@ impl FromStr for ClientSpec {
     }
 }
 
-impl ClientSpec {
-    /// Parses a comma-separated list of client specs.
-    pub fn parse_list(list: &str) -> Result<Vec<ClientSpec>, String> {
-        let specs: Vec<ClientSpec> = list
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
-        if specs.is_empty() {
-            return Err("no client named; e.g. --clients rdkafka,java,franz-go@1.18.0".into());
-        }
-        Ok(specs)
-    }
-}
-
 /// A release number as the registries spell them: digits, dots and the usual
 /// pre-release marks, never anything a shell or a path could misread.
 fn is_version(v: &str) -> bool {
@@ -234,12 +230,5 @@ mod tests {
         assert!(err.contains("confluent-kafka-javascript"), "{err}");
         let err = "java@latest;rm".parse::<ClientSpec>().unwrap_err();
         assert!(err.contains("not a release number"), "{err}");
-        assert!(ClientSpec::parse_list(" , ").is_err());
-        assert_eq!(
-            ClientSpec::parse_list("rdkafka,kafkajs@2.2.4")
-                .unwrap()
-                .len(),
-            2
-        );
     }
 }

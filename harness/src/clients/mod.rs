@@ -12,7 +12,8 @@
 //!   timeouts); [`names`]: the setting names each library takes.
 //! - [`processor`]: a pipeline's processor, a child process speaking the
 //!   protocol's processor part; the workload keeps its slots.
-//!   [`rdkafka_processor`] is librdkafka's, eoscheck itself as that child.
+//!   [`rdkafka_processor`] is librdkafka's, eoscheck itself as that child;
+//!   [`mutation`]: the mistakes it makes on purpose in sensitivity runs.
 //!
 //! Clients record their own completions through the recording room; they know
 //! nothing of the cluster beyond its bootstrap address.
@@ -24,6 +25,7 @@ mod inprocess;
 mod install;
 mod launcher;
 mod library;
+mod mutation;
 mod names;
 mod preset;
 mod processor;
@@ -36,6 +38,7 @@ pub use inprocess::librdkafka_settings;
 pub use install::{install, Installed};
 pub use launcher::Launcher;
 pub use library::{ClientSpec, Library};
+pub use mutation::Mutation;
 pub use preset::{Preset, Processing};
 pub use processor::{ProcessorCommand, ProcessorProcess, ProcessorSpec};
 pub use rdkafka_processor::serve as serve_rdkafka_processor;

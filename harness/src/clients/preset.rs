@@ -89,6 +89,28 @@ impl Preset {
         }
     }
 
+    /// The preset in one line, for `--help`.
+    pub fn about(self) -> &'static str {
+        match self {
+            Preset::Idempotent => {
+                "idempotence, acks=all, 5 in flight: exactly once per partition, in order"
+            }
+            Preset::IdempotentInflight1 => "idempotence with one request in flight",
+            Preset::AtLeastOnce => "retries without idempotence: nothing lost, duplicates allowed",
+            Preset::AtLeastOnceOrdered => {
+                "retries without idempotence, one in flight: nothing lost, in order"
+            }
+            Preset::AtMostOnce => "acks=1, no retries: no duplicates, loss allowed",
+            Preset::Inflight6 => "idempotence asked with 6 in flight, past the limit of 5",
+            Preset::AppResend => "idempotence, and the application resends what failed",
+            Preset::Transactional => "transactions with a transactional.id per producer",
+            Preset::TransactionalResend => "transactions, an unknown commit's messages resent",
+            Preset::LibraryDefaults => "nothing set: the library's own defaults decide",
+            Preset::EosPipeline => "pipeline: offsets committed in the output's transaction",
+            Preset::AloPipeline => "pipeline: output flushed, then offsets committed",
+        }
+    }
+
     /// The producer settings the seeds give for this preset, in Kafka's names
     /// (eoscheck's short timeouts are added apart: [`super::ProducerConfig`]).
     pub fn settings(self) -> Vec<(&'static str, String)> {
@@ -178,6 +200,17 @@ impl Preset {
 impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// `--preset` and `--presets` list every preset with its line.
+impl clap::ValueEnum for Preset {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Preset::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
     }
 }
 

@@ -33,6 +33,7 @@ use tracing::{debug, warn};
 use super::{
     driver::{spawn_piped, PROTOCOL},
     install::Installed,
+    mutation::Mutation,
     preset::Processing,
 };
 use crate::recording::Recorder;
@@ -57,20 +58,21 @@ const EOSCHECK_EXE: &str = "EOSCHECK_EXE";
 
 impl ProcessorCommand {
     /// The processor of the library `installed` is the driver of, or with
-    /// none (rdkafka, linked in) eoscheck itself (`eoscheck processor`);
-    /// None when the library has no processor.
-    pub fn of(installed: Option<&Installed>) -> Option<ProcessorCommand> {
+    /// none (rdkafka, linked in) eoscheck itself (`eoscheck processor`).
+    pub fn of(installed: Option<&Installed>) -> std::io::Result<ProcessorCommand> {
         let Some(installed) = installed else {
-            let exe = std::env::var_os(EOSCHECK_EXE).map(PathBuf::from);
-            let program = exe.or_else(|| std::env::current_exe().ok())?;
-            return Some(ProcessorCommand {
+            let program = match std::env::var_os(EOSCHECK_EXE) {
+                Some(exe) => PathBuf::from(exe),
+                None => std::env::current_exe()?,
+            };
+            return Ok(ProcessorCommand {
                 program,
                 args: vec!["processor".into()],
                 dir: std::env::temp_dir(),
             });
         };
-        let (program, args) = installed.processor_command()?;
-        Some(ProcessorCommand {
+        let (program, args) = installed.processor_command();
+        Ok(ProcessorCommand {
             program,
             args,
             dir: installed.dir.clone(),
@@ -93,6 +95,8 @@ pub struct ProcessorSpec {
     pub consumer: BTreeMap<String, String>,
     /// Each slot's `transactional.id`, under exactly-once.
     pub transactional_ids: Vec<String>,
+    /// The mistake eoscheck's own processor makes on purpose, if any.
+    pub mutation: Option<Mutation>,
 }
 
 /// The first line a processor reads.
@@ -111,6 +115,8 @@ struct Configure<'a> {
     config: &'a BTreeMap<String, String>,
     consumer: &'a BTreeMap<String, String>,
     tuning: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mutation: Option<Mutation>,
 }
 
 /// What a processor prints.
@@ -230,6 +236,7 @@ impl ProcessorProcess {
             config: &spec.config,
             consumer: &spec.consumer,
             tuning: &spec.tuning,
+            mutation: spec.mutation,
         };
         // A processor that cannot read it says so on its output, or exits.
         let _ = write_line(&mut stdin, &configure);

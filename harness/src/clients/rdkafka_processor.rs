@@ -19,6 +19,9 @@
 //! is pending when the group takes partitions away is not committed (the
 //! rebalance callback runs inside librdkafka's poll, away from the loop):
 //! their next owner processes it again, which at least once allows.
+//!
+//! Given a [`Mutation`], the loop makes that one mistake on purpose (the
+//! sensitivity runs: `super::mutation`).
 
 use std::{
     collections::BTreeMap,
@@ -47,7 +50,7 @@ use rdkafka::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{client::TxnAnswer, inprocess, preset::Processing};
+use super::{client::TxnAnswer, inprocess, mutation::Mutation, preset::Processing};
 
 /// Records one poll hands to one transaction, at most.
 const BATCH: usize = 500;
@@ -77,6 +80,8 @@ struct Configure {
     consumer: BTreeMap<String, String>,
     #[serde(default)]
     tuning: BTreeMap<String, String>,
+    #[serde(default)]
+    mutation: Option<Mutation>,
 }
 
 /// The processor's output, shared with the rebalance callbacks.
@@ -157,6 +162,8 @@ pub fn serve() -> Result<()> {
     if processing == Processing::AtLeastOnce {
         processor.commit_due(true);
     }
+    // Dropping the producer discards what it still holds: `commit-on-poll`
+    // never flushed it.
     drop(processor);
     out.emit(json!({"type": "closed"}));
     Ok(())
@@ -183,6 +190,7 @@ struct Loop {
     /// last commit was.
     pending: BTreeMap<Partition, Offset>,
     last_commit: std::time::Instant,
+    mutation: Option<Mutation>,
 }
 
 impl Loop {
@@ -212,6 +220,7 @@ impl Loop {
             out,
             pending: BTreeMap::new(),
             last_commit: std::time::Instant::now(),
+            mutation: c.mutation,
         })
     }
 
@@ -230,10 +239,37 @@ impl Loop {
         }
         self.out
             .emit(json!({"type": "poll", "n": self.txn, "records": runs(&batch)}));
-        match self.processing {
-            Processing::ExactlyOnce => self.transaction(&batch),
-            Processing::AtLeastOnce => self.produce_then_commit(&batch),
-        }
+        let going_on = match (self.processing, self.mutation) {
+            (_, Some(Mutation::CommitOnPoll)) => self.commit_then_produce(&batch),
+            (Processing::ExactlyOnce, _) => self.transaction(&batch),
+            (Processing::AtLeastOnce, _) => self.produce_then_commit(&batch),
+        };
+        self.move_unannounced(&batch);
+        going_on
+    }
+
+    /// `skip` and `replay`: every [`Mutation::EVERY`]th batch, the first
+    /// partition's position moved past the batch's end by one record, or
+    /// back to its start, and no `seek` said.
+    fn move_unannounced(&self, batch: &[Input]) {
+        let to = match self.mutation {
+            Some(Mutation::Skip) => batch
+                .iter()
+                .rev()
+                .find(|i| i.partition == batch[0].partition),
+            Some(Mutation::Replay) => batch.first(),
+            _ => return,
+        };
+        let Some(to) = to.filter(|_| self.txn.is_multiple_of(Mutation::EVERY)) else {
+            return;
+        };
+        let offset = match self.mutation {
+            Some(Mutation::Skip) => to.offset + 2,
+            _ => to.offset,
+        };
+        let _ = self
+            .consumer
+            .seek(&self.input, to.partition, KafkaOffset::Offset(offset), CALL);
     }
 
     /// Up to [`BATCH`] records: the first waited for up to [`POLL`], the
@@ -257,9 +293,13 @@ impl Loop {
         batch
     }
 
-    /// The records' outputs handed to the producer.
+    /// The records' outputs handed to the producer (`reverse`: last first).
     fn produce(&self, batch: &[Input]) -> Result<(), KafkaError> {
-        for input in batch {
+        let mut ordered: Vec<&Input> = batch.iter().collect();
+        if self.mutation == Some(Mutation::Reverse) {
+            ordered.reverse();
+        }
+        for input in ordered {
             let of = OutputOf {
                 partition: input.partition,
                 offset: input.offset,
@@ -289,7 +329,7 @@ impl Loop {
 
     /// Exactly once: one transaction for the batch, its offsets in it.
     fn transaction(&mut self, batch: &[Input]) -> bool {
-        let offsets = next_offsets(batch);
+        let offsets = self.offsets_to_commit(batch);
         let done = self.producer.begin_transaction().and_then(|()| {
             self.produce(batch)?;
             let metadata = (self.consumer.group_metadata())
@@ -338,7 +378,7 @@ impl Loop {
 
     /// At least once: the outputs written; their offsets committed when due.
     fn produce_then_commit(&mut self, batch: &[Input]) -> bool {
-        self.pending.extend(next_offsets(batch));
+        self.pending.extend(self.offsets_to_commit(batch));
         let written = self.produce(batch).and_then(|()| self.producer.flush(CALL));
         match written {
             Ok(()) => self.commit_due(false),
@@ -351,6 +391,29 @@ impl Loop {
             }
         }
         true
+    }
+
+    /// `commit-on-poll`: the batch's offsets committed first, its outputs
+    /// then handed to the lingering producer and not waited for.
+    fn commit_then_produce(&mut self, batch: &[Input]) -> bool {
+        let offsets = next_offsets(batch);
+        let list = self.offsets_list(&offsets);
+        let committed = self.consumer.commit(&list, CommitMode::Sync);
+        self.commit_ended(&offsets, committed);
+        if let Err(e) = self.produce(batch) {
+            eprintln!("produce: {e}");
+        }
+        true
+    }
+
+    /// The offsets a batch's commit names: the next ones to read, or with
+    /// `commit-last` the last ones read.
+    fn offsets_to_commit(&self, batch: &[Input]) -> BTreeMap<Partition, Offset> {
+        let mut offsets = next_offsets(batch);
+        if self.mutation == Some(Mutation::CommitLast) {
+            offsets.values_mut().for_each(|o| *o -= 1);
+        }
+        offsets
     }
 
     /// At least once: commits what is pending once [`ALO_COMMIT`] has passed
@@ -443,11 +506,15 @@ fn next_offsets(batch: &[Input]) -> BTreeMap<Partition, Offset> {
 }
 
 fn consumer_config(c: &Configure) -> ClientConfig {
+    let isolation = match c.mutation {
+        Some(Mutation::ReadUncommitted) => "read_uncommitted",
+        _ => "read_committed",
+    };
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &c.bootstrap)
         .set("group.id", &c.group)
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest");
     for (k, v) in &c.consumer {
@@ -466,6 +533,9 @@ fn producer_config(c: &Configure) -> ClientConfig {
     }
     if let Some(id) = &c.transactional_id {
         config.set("transactional.id", id);
+    }
+    if c.mutation == Some(Mutation::CommitOnPoll) {
+        config.set("linger.ms", Mutation::LINGER_MS.to_string());
     }
     config
 }

@@ -12,7 +12,7 @@ use super::{
     library::{ClientSpec, Library, Source},
 };
 use crate::{
-    failure::Failure,
+    console::failure::Failure,
     tools::{maven_versions, output},
 };
 

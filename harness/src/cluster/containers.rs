@@ -38,7 +38,7 @@ use rdkafka::{
 use tracing::{info, warn};
 
 use super::admin;
-use crate::failure::Failure;
+use crate::console::failure::Failure;
 
 pub const NODES: i32 = 3;
 pub(super) const LABEL: &str = "eoscheck";

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use bollard::Docker;
 use tracing::info;
 
-use crate::failure::Failure;
+use crate::console::failure::Failure;
 
 const DOCKERD_LOG: &str = "/var/log/eoscheck-dockerd.log";
 const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -62,13 +62,25 @@ fn start_dockerd() -> Result<()> {
     require_root("start dockerd")?;
     info!("starting dockerd (log: {DOCKERD_LOG})");
     let log = File::create(DOCKERD_LOG).with_context(|| format!("creating {DOCKERD_LOG}"))?;
-    Command::new("dockerd")
+    let mut dockerd = Command::new("dockerd");
+    dockerd
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         // Its own process group, so Ctrl-C in this terminal does not stop the engine
         // that later commands (and the cleanup) still need.
-        .process_group(0)
+        .process_group(0);
+    // The engine outlives eoscheck: it must not keep a descriptor eoscheck
+    // was handed open without close-on-exec (seen: `flock LOCK cmd`'s lock,
+    // held by dockerd for good, so every later `flock` waited forever).
+    // SAFETY: close_range is a system call, safe between fork and exec.
+    unsafe {
+        dockerd.pre_exec(|| {
+            libc::close_range(3, libc::c_uint::MAX, 0);
+            Ok(())
+        });
+    }
+    dockerd
         .spawn()
         .map_err(|e| Failure::infrastructure(format!("could not start dockerd: {e}")))?;
     Ok(())

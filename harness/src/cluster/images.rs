@@ -20,7 +20,7 @@ use tempfile::TempDir;
 use tracing::info;
 
 use super::engine;
-use crate::{failure::Failure, tools::output};
+use crate::{console::failure::Failure, tools::output};
 
 /// The newest Kafka release when this was written; `--kafka-version` picks another.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.4.0";

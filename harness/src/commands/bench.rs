@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use checker::{synth, Checker, Guarantee, Options};
 
-use crate::{failure::Failure, run_dir::verdict_line};
+use crate::{console::failure::Failure, run_dir::verdict_line};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::run::parse_guarantees;
-use crate::run_dir::{check_dir, print_verdict, Outcome, RunRecord};
+use crate::{
+    console::logging,
+    run_dir::{check_dir, outcome_json, print_verdict, Outcome, RunRecord},
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,6 +17,10 @@ pub struct Args {
     /// Judge against these guarantees instead of the ones the run promised.
     #[arg(long)]
     guarantee: Option<String>,
+    /// End stdout with one JSON object (verdict, exit code, counts, paths);
+    /// the verdict line goes to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Re-analyses the run, rewrites its results.json and prints the verdict.
@@ -34,5 +41,8 @@ pub fn execute(args: Args) -> Result<i32> {
         record.write(&args.run_dir)?;
     }
     print_verdict(&results);
+    if logging::is_json() {
+        logging::print_json(&outcome_json(&args.run_dir, &results));
+    }
     Ok(results.exit_code())
 }

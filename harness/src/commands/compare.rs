@@ -14,12 +14,13 @@ use tracing::{error, info};
 
 use super::{
     images::ready_engine,
-    run::{print_shared_plan, run_at, RunConfig, Site, WorkloadArgs},
+    run::{print_shared_plan, run_at, ClientParser, RunConfig, Site, WorkloadArgs},
 };
 use crate::{
     clients::{self, ClientSpec, Preset, Resolved},
     cluster,
-    failure::Failure,
+    console::failure::Failure,
+    console::logging,
     run_dir::RunDir,
 };
 
@@ -27,28 +28,33 @@ use crate::{
 pub struct Args {
     /// Clients to compare, NAME[@VERSION] separated by commas; one library may
     /// appear at several versions (e.g. java@3.7.2,java).
-    #[arg(long)]
-    clients: String,
+    #[arg(long, value_name = "NAME[@VERSION],...", required = true, value_delimiter = ',', value_parser = ClientParser)]
+    clients: Vec<ClientSpec>,
     /// Presets to run each client with, separated by commas.
-    #[arg(long, default_value = "idempotent,at-least-once")]
-    presets: String,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "idempotent,at-least-once"
+    )]
+    presets: Vec<Preset>,
     /// Print every cell and the fault schedule they share, and start nothing.
     #[arg(long)]
     dry_run: bool,
+    /// End stdout with one JSON object (exit code, paths, every cell's
+    /// verdict); the other lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     workload: WorkloadArgs,
 }
 
 impl Args {
     fn config(&self) -> Result<CompareConfig> {
-        let presets: Vec<Preset> = self
-            .presets
-            .split(',')
-            .map(|p| p.trim().parse().map_err(Failure::usage))
-            .collect::<Result<_>>()?;
+        let presets = self.presets.clone();
         named_once("--presets", &presets)?;
-        let specs = ClientSpec::parse_list(&self.clients).map_err(Failure::usage)?;
-        named_once("--clients", &specs)?;
+        let specs = &self.clients;
+        named_once("--clients", specs)?;
         let libraries: Vec<_> = specs.iter().map(|s| s.library).collect();
         self.workload.fits(&presets, &libraries)?;
         let user = self.workload.user_settings(&libraries)?;
@@ -164,8 +170,36 @@ pub async fn compare(docker: Docker, config: CompareConfig) -> Result<i32> {
     }
     reports::write_index(&config.out)?;
     print_matrix(&record);
-    println!("compare: {}", dir.join("index.html").display());
-    Ok(exit_code(&record.cells))
+    logging::say(&format!("compare: {}", dir.join("index.html").display()));
+    let code = exit_code(&record.cells);
+    if logging::is_json() {
+        logging::print_json(&compare_json(&dir, &record, code));
+    }
+    Ok(code)
+}
+
+/// `--json`'s object for a comparison.
+fn compare_json(dir: &RunDir, record: &reports::Compare, exit_code: i32) -> serde_json::Value {
+    let cells: Vec<serde_json::Value> = record
+        .cells
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "client": c.client,
+                "preset": c.preset,
+                "exit_code": c.exit_code,
+                "verdict": c.summary.as_ref().map(|s| s.verdict.clone()),
+                "run_dir": dir.path.join(&c.run),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "exit_code": exit_code,
+        "compare_dir": dir.path,
+        "page": dir.join("index.html"),
+        "junit": dir.join("junit.xml"),
+        "cells": cells,
+    })
 }
 
 /// One cell: a whole run of `client` with `preset` on a fresh cluster, in a
@@ -221,13 +255,13 @@ fn exit_code(cells: &[reports::Cell]) -> i32 {
 /// The matrix as plain text, for the terminal and CI logs.
 fn print_matrix(record: &reports::Compare) {
     let width = record.clients.iter().map(String::len).max().unwrap_or(6) + 2;
-    print!("{:width$}", "client");
+    let mut head = format!("{:width$}", "client");
     for preset in &record.presets {
-        print!("{preset:>24}");
+        head += &format!("{preset:>24}");
     }
-    println!();
+    logging::say(&head);
     for client in &record.clients {
-        print!("{client:width$}");
+        let mut row = format!("{client:width$}");
         for preset in &record.presets {
             let shown = record
                 .cells
@@ -238,8 +272,8 @@ fn print_matrix(record: &reports::Compare) {
                     None => format!("exit {}", c.exit_code),
                 })
                 .unwrap_or_else(|| "-".into());
-            print!("{shown:>24}");
+            row += &format!("{shown:>24}");
         }
-        println!();
+        logging::say(&row);
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::failure::Failure;
+use crate::console::failure::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

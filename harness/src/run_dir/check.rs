@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use checker::{Asked, Checker, Guarantee, Manifest, Options, Results};
 
 use super::record::RunRecord;
-use crate::failure::Failure;
+use crate::console::{failure::Failure, logging};
 
 /// Analyses `dir` and writes its `results.json`. `guarantees` overrides the
 /// promise stored in run.json.
@@ -269,10 +269,33 @@ pub fn verdict_line(results: &Results) -> String {
 
 /// The verdict and what was tested, as `run` and `check` print them.
 pub fn print_verdict(results: &Results) {
-    println!("{}", verdict_line(results));
+    logging::say(&verdict_line(results));
     if let Some(tested) = results.tested.summary() {
-        println!("{tested}");
+        logging::say(&tested);
     }
+}
+
+/// `--json`'s object for the run in `dir`: what a CI step needs to act on
+/// without parsing text (its exit code, verdict, counts and files).
+pub fn outcome_json(dir: &Path, results: &Results) -> serde_json::Value {
+    let anomalies: std::collections::BTreeMap<&str, u64> = checker::Kind::ALL
+        .iter()
+        .map(|&k| (k.name(), results.anomalies.count(k)))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    let violated: Vec<&str> = results.violated.iter().map(|g| g.name()).collect();
+    serde_json::json!({
+        "exit_code": results.exit_code(),
+        "verdict": results.valid.name(),
+        "violated": violated,
+        "anomalies": anomalies,
+        "unknown_reasons": results.unknown_reasons,
+        "tested": results.tested.summary(),
+        "run_dir": dir,
+        "results": dir.join("results.json"),
+        "report": dir.join("report.html"),
+        "junit": dir.join("junit.xml"),
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 mod check;
 mod record;
 
-pub use check::{check_dir, print_verdict, verdict_line};
+pub use check::{check_dir, outcome_json, print_verdict, verdict_line};
 pub use record::{ClientInfo, KeptStep, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
 
 use std::{
@@ -20,7 +20,7 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use crate::failure::Failure;
+use crate::console::failure::Failure;
 
 pub struct RunDir {
     pub id: String,

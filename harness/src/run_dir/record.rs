@@ -58,6 +58,10 @@ pub struct RunRecord {
     /// A pipeline's processor instances (slots); none for a producer run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processors: Option<u32>,
+    /// The mistake eoscheck's own processor made on purpose (`--mutate`, a
+    /// sensitivity run); none for every other run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation: Option<String>,
     /// Why a pipeline's group offsets could not be read; the run then has
     /// no `group.json`, and its verdict cannot be valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -60,6 +60,7 @@ pub fn config(
         message_size: "100".parse().unwrap(),
         keys: None,
         processors: 2,
+        mutation: None,
         seed: 5,
         image: image.clone(),
     }
@@ -83,4 +84,22 @@ pub async fn run_shared(
         .await
         .expect("the run completes");
     path
+}
+
+/// `config` run on the shared `cluster` (as [`run_shared`]), checked from
+/// its run directory, and checked again to the same results.
+#[allow(dead_code)] // only the pipeline tests use it
+pub async fn run_checked(
+    cluster: &std::sync::Arc<harness::cluster::Cluster>,
+    name: &str,
+    config: harness::commands::run::RunConfig,
+) -> (std::path::PathBuf, checker::Results) {
+    let path = run_shared(cluster, name, config).await;
+    let results = harness::run_dir::check_dir(&path, None).expect("the run checks");
+    eprintln!("{name}: {}", harness::run_dir::verdict_line(&results));
+    eprintln!("{name}: {:?}", results.pipeline);
+    if let Some(why) = recheck_differs(&path, &results) {
+        panic!("{name}: {why}");
+    }
+    (path, results)
 }

@@ -274,3 +274,23 @@ fn run_json(id: &str, started: &str) -> String {
 }}"#
     )
 }
+
+/// `xml` (a junit.xml) validates against the JUnit schema Jenkins uses
+/// (`tests/schemas/junit-10.xsd`), as `xmllint` judges it.
+#[allow(dead_code)] // only the JUnit tests use it
+pub fn assert_valid_junit(xml: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-10.xsd");
+    let checked = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(xml)
+        .output()
+        .expect("xmllint (Debian's libxml2-utils; ./scripts/test installs it)");
+    assert!(
+        checked.status.success(),
+        "{} does not validate against the JUnit schema:\n{}",
+        xml.display(),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}

@@ -10,26 +10,21 @@ use nemesis::Fault;
 use super::config::{RunConfig, QUIET};
 use crate::workload::{MessageSize, Transactions, TxnSize};
 use crate::{
-    clients::{self, ClientSpec, Library, Preset, Resolved, UserSettings},
+    clients::{self, ClientSpec, Library, Mutation, Preset, Processing, Resolved, UserSettings},
     commands::images::ImageArgs,
-    failure::Failure,
+    console::failure::Failure,
 };
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Producer configuration and its promise: idempotent, idempotent-inflight-1,
-    /// at-least-once, at-least-once-ordered, at-most-once, inflight-6, app-resend,
-    /// transactional, transactional-resend, library-defaults (nothing set: the
-    /// library's own defaults decide); for `--workload pipeline`:
-    /// eos-pipeline, alo-pipeline [default: idempotent, or eos-pipeline for a
-    /// pipeline].
-    #[arg(long)]
-    preset: Option<String>,
-    /// The client library under test, NAME[@VERSION]: rdkafka (in process), java,
-    /// franz-go, sarama, confluent-kafka-python, kafka-python, aiokafka, kafkajs,
-    /// confluent-kafka-javascript. Without a version the newest release is used.
-    #[arg(long, default_value = "rdkafka")]
-    client: String,
+    /// Producer configuration and its promise [default: idempotent, or
+    /// eos-pipeline for a pipeline].
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// The client library under test, NAME[@VERSION]; without a version the
+    /// newest release is used.
+    #[arg(long, value_name = "NAME[@VERSION]", default_value = "rdkafka", value_parser = ClientParser)]
+    client: ClientSpec,
     /// Judge against these guarantees instead of the preset's promise
     /// (no-loss, no-duplicates, order, exactly-once, at-least-once, at-most-once).
     #[arg(long)]
@@ -37,6 +32,15 @@ pub struct Args {
     /// Print the resolved configuration and fault schedule, and start nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Break eoscheck's own processor on purpose, to see a pipeline anomaly
+    /// bite (`--client rdkafka --workload pipeline` only; see the
+    /// `mutation` module).
+    #[arg(long, value_enum, hide = true)]
+    mutate: Option<Mutation>,
+    /// End stdout with one JSON object (verdict, exit code, counts, paths);
+    /// the other lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub workload: WorkloadArgs,
 }
@@ -54,19 +58,20 @@ pub struct WorkloadArgs {
     /// Processor instances of a pipeline, in one consumer group [default: 2].
     #[arg(long)]
     processors: Option<u32>,
-    /// Faults to inject: a comma-separated list of names, `all` (every fault
-    /// that applies to the preset: `zombie` only to a transactional one) or
-    /// `none`.
-    #[arg(long, default_value = "all")]
-    nemesis: String,
+    /// Faults to inject, separated by commas: their names, `all` or `none`.
+    #[arg(long, value_name = "FAULTS", default_value = "all", value_delimiter = ',', value_parser = fault_names())]
+    nemesis: Vec<String>,
     /// Seconds of workload (faults included).
     #[arg(long, default_value_t = 60)]
     time_limit: u64,
     /// Messages per second over all producers; 0 sends as fast as possible.
     #[arg(long, default_value_t = 1000)]
     rate: u32,
+    /// Producer instances of the library under test (a pipeline's feeder:
+    /// eoscheck's transactional producers).
     #[arg(long, default_value_t = 2)]
     producers: u32,
+    /// Partitions of the topic (a pipeline's input and output alike).
     #[arg(long, default_value_t = 3)]
     partitions: i32,
     /// Bytes per message value: N, or LEAST..MOST for sizes spread over a range.
@@ -93,7 +98,7 @@ pub struct WorkloadArgs {
     #[arg(long)]
     abort_rate: Option<f64>,
     /// Shorthand for --producer-config compression.type=CODEC.
-    #[arg(long, value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+    #[arg(long, value_name = "CODEC", value_parser = codecs())]
     compression: Option<String>,
     /// Seed of the fault schedule and its targets (random when not given).
     #[arg(long)]
@@ -108,12 +113,12 @@ pub struct WorkloadArgs {
 impl Args {
     /// Every flag checked before anything slow starts.
     pub fn config(&self) -> Result<RunConfig> {
-        let preset: Preset = match &self.preset {
-            Some(name) => name.parse().map_err(Failure::usage)?,
+        let preset: Preset = match self.preset {
+            Some(preset) => preset,
             None if self.workload.workload.as_deref() == Some("pipeline") => Preset::EosPipeline,
             None => Preset::Idempotent,
         };
-        let client: ClientSpec = self.client.parse().map_err(Failure::usage)?;
+        let client = self.client.clone();
         self.workload.fits(&[preset], &[client.library])?;
         let user = self.workload.user_settings(&[client.library])?;
         let mut config = self
@@ -122,8 +127,26 @@ impl Args {
         if let Some(list) = &self.guarantee {
             config.guarantees = parse_guarantees(list)?;
         }
+        config.mutation = self.mutate.map(|m| mutation_fits(m, &config)).transpose()?;
         Ok(config)
     }
+}
+
+/// A mutation breaks eoscheck's own processor: a pipeline of the rdkafka
+/// client; `commit-on-poll` commits outside any transaction, at least once.
+fn mutation_fits(mutation: Mutation, config: &RunConfig) -> Result<Mutation> {
+    let why = match config.pipeline() {
+        _ if config.client.library != Library::Rdkafka => "--client rdkafka",
+        None => "--workload pipeline",
+        Some((_, Processing::ExactlyOnce)) if mutation == Mutation::CommitOnPoll => {
+            "--preset alo-pipeline"
+        }
+        Some(_) => return Ok(mutation),
+    };
+    Err(Failure::usage(format!(
+        "--mutate {} breaks eoscheck's own processor and needs {why}",
+        mutation.name()
+    )))
 }
 
 /// `--guarantee LIST`, a usage error when it names no guarantee eoscheck knows.
@@ -151,7 +174,7 @@ impl WorkloadArgs {
         } else {
             nemesis::Workload::Produce
         };
-        let faults = Fault::parse_list(&self.nemesis, workload)
+        let faults = Fault::parse_list(&self.nemesis.join(","), workload)
             .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
         let message_size = self.message_size()?;
         self.check_counts(message_size)?;
@@ -170,6 +193,7 @@ impl WorkloadArgs {
             message_size,
             keys: self.keys,
             processors: self.processors.unwrap_or(DEFAULT_PROCESSORS),
+            mutation: None,
             seed: self.seed.unwrap_or_else(rand::random),
             image: self.image.broker_image()?,
         };
@@ -198,27 +222,15 @@ impl WorkloadArgs {
             )));
         }
         let is_pipeline = presets.first().is_some_and(pipeline);
-        if let Some(library) = libraries.iter().find(|l| {
-            if is_pipeline {
-                !l.has_processor()
-            } else {
-                !l.has_producer()
-            }
-        }) {
-            let what = if is_pipeline { "processor" } else { "producer" };
+        // Every library has a processor; kafka-streams has no producer.
+        if let Some(library) = libraries.iter().find(|l| !is_pipeline && !l.has_producer()) {
             let able: Vec<&str> = Library::ALL
                 .iter()
-                .filter(|l| {
-                    if is_pipeline {
-                        l.has_processor()
-                    } else {
-                        l.has_producer()
-                    }
-                })
+                .filter(|l| l.has_producer())
                 .map(|l| l.name())
                 .collect();
             return Err(Failure::usage(format!(
-                "{library} has no {what} in eoscheck; the libraries with one: {}",
+                "{library} has no producer in eoscheck (it runs the pipeline workload only: --workload pipeline); the libraries with one: {}",
                 able.join(", ")
             )));
         }
@@ -409,4 +421,64 @@ fn check_room_for_faults(config: &RunConfig, time_limit: u64) -> Result<()> {
         shortest.as_secs(),
         quiet.as_secs()
     )))
+}
+
+/// `--nemesis`'s possible values: `all`, `none` and every fault, each with
+/// its line (the label the report gives its intervals).
+fn fault_names() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    let special = [
+        PossibleValue::new("all").help("every fault that applies to the workload"),
+        PossibleValue::new("none").help("no faults"),
+    ];
+    let faults = Fault::ALL
+        .iter()
+        .map(|f| PossibleValue::new(f.name()).help(f.label()));
+    special.into_iter().chain(faults).collect::<Vec<_>>().into()
+}
+
+/// `--compression`'s codecs.
+fn codecs() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    [
+        ("none", "no compression"),
+        ("gzip", "gzip (deflate)"),
+        ("snappy", "Snappy"),
+        ("lz4", "LZ4 frames"),
+        ("zstd", "Zstandard (Kafka 2.1 on)"),
+    ]
+    .into_iter()
+    .map(|(name, about)| PossibleValue::new(name).help(about))
+    .collect::<Vec<_>>()
+    .into()
+}
+
+/// `NAME[@VERSION]` with the library names as its possible values, for
+/// `--help` and completions (the version is whatever the registry has).
+#[derive(Clone)]
+pub struct ClientParser;
+
+impl clap::builder::TypedValueParser for ClientParser {
+    type Value = ClientSpec;
+
+    fn parse_ref(
+        &self,
+        _: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<ClientSpec, clap::Error> {
+        let text = value.to_string_lossy();
+        text.parse().map_err(|e: String| {
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let names = Library::ALL
+            .iter()
+            .map(|l| clap::builder::PossibleValue::new(l.name()).help(l.about()));
+        Some(Box::new(names))
+    }
 }

@@ -7,7 +7,7 @@ use checker::Guarantee;
 use nemesis::{Fault, Schedule, ScheduleConfig};
 
 use crate::{
-    clients::{Library, Preset, Processing, ProducerConfig, Resolved, UserSettings},
+    clients::{Library, Mutation, Preset, Processing, ProducerConfig, Resolved, UserSettings},
     cluster::{BrokerImage, Cluster},
     workload::{MessageSize, Transactions},
 };
@@ -39,6 +39,8 @@ pub struct RunConfig {
     pub keys: Option<u32>,
     /// Processor instances of a pipeline run (its preset says it is one).
     pub processors: u32,
+    /// The mistake rdkafka's processors make on purpose (`--mutate`).
+    pub mutation: Option<Mutation>,
     pub seed: u64,
     pub image: BrokerImage,
 }

@@ -15,12 +15,12 @@ mod progress;
 
 use anyhow::Result;
 
-pub use args::{parse_guarantees, Args, WorkloadArgs};
+pub use args::{parse_guarantees, Args, ClientParser, WorkloadArgs};
 pub use config::{RunConfig, Site, QUIET, TOPIC};
 pub use phases::run_at;
 
 use super::images::ready_engine;
-use crate::{cluster, run_dir::RunDir};
+use crate::{clients::Mutation, cluster, console::logging, run_dir::RunDir};
 
 /// `eoscheck run`: validates the flags, then runs the test on a fresh cluster
 /// (or prints the plan with `--dry-run`).
@@ -30,10 +30,20 @@ pub async fn execute(args: Args) -> Result<i32> {
         print_plan(&config);
         return Ok(0);
     }
+    if let Some(m) = config.mutation {
+        tracing::warn!("{}", mutation_warning(m));
+    }
     RunDir::check_writable(&args.workload.out)?;
     let docker = ready_engine(&config.image).await?;
     let dir = RunDir::create(&args.workload.out, "")?;
-    cluster::guarded(&docker, run_at(Site::Fresh(docker.clone()), config, dir)).await
+    let path = dir.path.clone();
+    let code = cluster::guarded(&docker, run_at(Site::Fresh(docker.clone()), config, dir)).await?;
+    if logging::is_json() {
+        let text = std::fs::read_to_string(path.join("results.json"))?;
+        let results: checker::Results = serde_json::from_str(&text)?;
+        logging::print_json(&crate::run_dir::outcome_json(&path, &results));
+    }
+    Ok(code)
 }
 
 /// What a run would do: its configuration and its fault schedule.
@@ -48,7 +58,18 @@ fn print_plan(config: &RunConfig) {
         println!("warning: {contradiction}");
     }
     println!("client: {}", config.client);
+    if let Some(m) = config.mutation {
+        println!("warning: {}", mutation_warning(m));
+    }
     print_shared_plan(config);
+}
+
+fn mutation_warning(m: Mutation) -> String {
+    format!(
+        "--mutate {}: eoscheck's processors make this mistake on purpose; expect {}",
+        m.name(),
+        m.shows()
+    )
 }
 
 /// What every run with these workload and fault flags shares: the cluster,

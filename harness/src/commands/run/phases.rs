@@ -30,7 +30,8 @@ use super::{
 use crate::{
     clients::{self, Installed, Launcher, ProducerConfig},
     cluster::{final_read, Cluster, CrashClient, FreezeClient, StartZombie, Target},
-    failure::Failure,
+    console::failure::Failure,
+    console::logging::{self, LibraryChatter},
     recording::Recorder,
     run_dir::{self, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
     workload::{Crasher, Processors, Workload, WorkloadConfig, Zombies},
@@ -45,6 +46,9 @@ type SharedNemesis = Arc<Mutex<Nemesis<Target>>>;
 /// exit code.
 pub async fn run_at(site: Site, config: RunConfig, dir: RunDir) -> Result<i32> {
     let mut record = Record::begin(&site, &config, dir)?;
+    if let Err(e) = logging::open_run_log(&record.dir.join(RUN_LOG)) {
+        warn!("the run's log cannot be kept: {e}");
+    }
     info!(
         "run {}: preset {}, faults: {}",
         record.info.id,
@@ -55,9 +59,17 @@ pub async fn run_at(site: Site, config: RunConfig, dir: RunDir) -> Result<i32> {
         warn!("producer settings against the promise: {contradiction}");
     }
     let result = phases(&site, &config, &mut record).await;
+    logging::close_run_log();
     record.end(&result)?;
+    if let Some(spared) = LibraryChatter::summary(&record.dir.join(RUN_LOG)) {
+        info!("{spared}");
+    }
     print_outcome(&record.dir, &result?)
 }
+
+/// The run's own log in its directory: every line eoscheck logged during
+/// the run, the libraries' warnings with them.
+const RUN_LOG: &str = "eoscheck.log";
 
 /// The run from set-up to verdict.
 async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<Results> {
@@ -535,14 +547,14 @@ async fn read_committed(stage: &Stage, partitions: i32, dir: &RunDir) -> Option<
 
 /// The end of a run on the terminal: where it is, its verdict, its report.
 fn print_outcome(dir: &RunDir, results: &Results) -> Result<i32> {
-    println!("run directory: {}", dir.path.display());
+    logging::say(&format!("run directory: {}", dir.path.display()));
     run_dir::print_verdict(results);
-    println!("results: {}", dir.join("results.json").display());
+    logging::say(&format!("results: {}", dir.join("results.json").display()));
     let written = reports::write_all(&dir.path)?;
     if let Some(runs) = dir.path.parent() {
         reports::write_index(runs)?;
     }
-    println!("report: {}", written.report.display());
+    logging::say(&format!("report: {}", written.report.display()));
     Ok(results.exit_code())
 }
 
@@ -586,6 +598,7 @@ impl Record {
             abort_rate: transactions.map(|t| t.abort_rate),
             consumer_read_error: None,
             processors: config.pipeline().map(|(n, _)| n),
+            mutation: config.mutation.map(|m| m.name().to_owned()),
             group_read_error: None,
             cluster_features: BTreeMap::new(),
             kafka_version: config.image.version().map(str::to_owned),

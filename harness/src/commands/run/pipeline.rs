@@ -29,7 +29,6 @@ use super::config::RunConfig;
 use crate::{
     clients::{Installed, ProcessorCommand, ProcessorSpec},
     cluster::{consumer, final_read, Cluster},
-    failure::Failure,
     recording::Recorder,
     run_dir::RunDir,
     workload::{session_settings, Processors},
@@ -57,8 +56,7 @@ pub(super) struct PipelineStage {
 
 impl PipelineStage {
     /// The output topic created beside `input`, and every processor's
-    /// configuration. The library must have a processor (checked with the
-    /// flags, before anything slow).
+    /// configuration.
     pub async fn set_up(
         cluster: &Cluster,
         input: &str,
@@ -67,8 +65,8 @@ impl PipelineStage {
         installed: Option<Installed>,
     ) -> Result<PipelineStage> {
         let (processors, processing) = config.pipeline().context("not a pipeline run")?;
-        let command = ProcessorCommand::of(installed.as_ref())
-            .ok_or_else(|| Failure::usage(format!("{} has no processor", config.client)))?;
+        let command =
+            ProcessorCommand::of(installed.as_ref()).context("finding eoscheck's own binary")?;
         let output = format!("{input}-out");
         cluster.create_topic(&output, config.partitions).await?;
         let producer = config.producer().of_run(run);
@@ -84,6 +82,7 @@ impl PipelineStage {
             transactional_ids: (0..processors)
                 .filter_map(|p| producer.transactional_id(p))
                 .collect(),
+            mutation: config.mutation,
         };
         Ok(PipelineStage {
             command,

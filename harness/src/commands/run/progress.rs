@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::{
     cluster::{Cluster, Target},
+    console::logging,
     recording::Recorder,
 };
 
@@ -63,10 +64,12 @@ pub fn fault_names(faults: &[Fault]) -> String {
     }
 }
 
-/// Progress during the workload: a live line on a terminal, a plain line every
-/// ten seconds elsewhere (CI logs).
+/// Progress during the workload: a live bar on a terminal (log lines are
+/// written above it: `logging::bars`), a plain line every ten seconds
+/// elsewhere (CI logs).
 pub struct Progress {
     task: tokio::task::JoinHandle<()>,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
@@ -76,18 +79,19 @@ impl Progress {
         limit: Duration,
     ) -> Progress {
         let terminal = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = terminal.then(|| {
+            let bar = logging::bars().add(indicatif::ProgressBar::new(limit.as_secs()));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "workload {elapsed_precise} [{bar:30}] {pos}/{len}s {msg}",
+                )
+                .expect("a valid template"),
+            );
+            bar
+        });
+        let shown = bar.clone();
         let task = tokio::spawn(async move {
             let started = Instant::now();
-            let bar = terminal.then(|| {
-                let bar = indicatif::ProgressBar::new(limit.as_secs());
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "workload {elapsed_precise} [{bar:30}] {pos}/{len}s {msg}",
-                    )
-                    .expect("a valid template"),
-                );
-                bar
-            });
             loop {
                 tokio::time::sleep(Duration::from_secs(if terminal { 1 } else { 10 })).await;
                 let active = match nemesis.try_lock() {
@@ -95,7 +99,7 @@ impl Progress {
                     Err(_) => "(changing)".into(),
                 };
                 let line = format!("{}; faults: {active}", recorder.counts.summary());
-                match &bar {
+                match &shown {
                     Some(bar) => {
                         bar.set_position(started.elapsed().as_secs().min(limit.as_secs()));
                         bar.set_message(line);
@@ -104,10 +108,14 @@ impl Progress {
                 }
             }
         });
-        Progress { task }
+        Progress { task, bar }
     }
 
     pub fn finish(self) {
         self.task.abort();
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+            logging::bars().remove(&bar);
+        }
     }
 }

@@ -36,6 +36,7 @@
 //!     topic: "t".into(),
 //!     complete: true,
 //!     partitions: vec![partition.clone()],
+//!     storage: Default::default(),
 //! };
 //!
 //! let mut checker = Checker::new(Options::new(Guarantee::parse_list("exactly-once,order").unwrap()));
@@ -69,5 +70,5 @@ pub use check::{Asked, Checker, Idempotence, Options};
 pub use guarantee::Guarantee;
 pub use history::{Event, HistoryError};
 pub use ids::{MessageId, SendKey};
-pub use log::{LogError, Manifest, PartitionLog};
+pub use log::{LogError, Manifest, PartitionLog, Storage};
 pub use results::{Results, Tested, Validity};

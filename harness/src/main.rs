@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use harness::{
-    commands::{bench, check, cleanup, compare, images, processor, report, run, smoke},
+    commands::{bench, check, cleanup, compare, images, processor, prune, report, run, smoke},
     console::failure::{Failure, USAGE_EXIT},
     console::logging,
 };
@@ -49,6 +49,10 @@ enum Command {
     Images(images::ImageArgs),
     /// Remove every container and network that eoscheck left behind.
     Cleanup,
+    /// Remove old runs and comparisons from a runs folder (the newest N, or
+    /// those younger than DAYS, stay), keeping every run a kept comparison
+    /// shows.
+    Prune(prune::Args),
     /// Print a shell's completion script: `eoscheck completions bash >
     /// /etc/bash_completion.d/eoscheck` (zsh and fish alike).
     Completions {
@@ -111,6 +115,7 @@ async fn execute(command: Command) -> Result<i32> {
         Command::Smoke(args) => smoke::execute(args).await,
         Command::Images(args) => images::execute(args).await,
         Command::Cleanup => cleanup::execute().await,
+        Command::Prune(args) => prune::execute(args),
         Command::Completions { shell } => {
             let mut cli = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cli, "eoscheck", &mut std::io::stdout());
@@ -138,5 +143,59 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    /// Every eoscheck command line in the CI examples (`examples/ci/`)
+    /// parses as this eoscheck's: a renamed flag, preset or fault breaks
+    /// this test, not a user's first night.
+    #[test]
+    fn the_ci_examples_commands_parse() {
+        let files = [
+            include_str!("../../examples/ci/github-actions-nightly.yml"),
+            include_str!("../../examples/ci/gitlab-ci.yml"),
+        ];
+        let mut commands = Vec::new();
+        for text in files {
+            let docs = yaml_rust2::YamlLoader::load_from_str(text).expect("valid YAML");
+            let mut scripts = Vec::new();
+            docs.iter().for_each(|doc| strings(doc, &mut scripts));
+            commands.extend(scripts.iter().flat_map(|s| eoscheck_commands(s)));
+        }
+        assert!(commands.len() >= 3, "{commands:?}");
+        for command in &commands {
+            if let Err(e) = Cli::try_parse_from(command) {
+                panic!("{command:?} does not parse: {e}");
+            }
+        }
+    }
+
+    /// Every string in a YAML document (keys aside).
+    fn strings(yaml: &yaml_rust2::Yaml, out: &mut Vec<String>) {
+        use yaml_rust2::Yaml;
+        match yaml {
+            Yaml::String(s) => out.push(s.clone()),
+            Yaml::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Yaml::Hash(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+
+    /// The eoscheck command lines of a shell script, as words, up to a
+    /// redirection or the next command.
+    fn eoscheck_commands(script: &str) -> Vec<Vec<String>> {
+        script
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("./eoscheck "))
+            .map(|rest| {
+                let end = [" > ", " | ", " && ", " 2>"]
+                    .iter()
+                    .filter_map(|stop| rest.find(stop))
+                    .min()
+                    .unwrap_or(rest.len());
+                let mut words = vec!["eoscheck".to_owned()];
+                words.extend(shlex::split(&rest[..end]).expect("shell words"));
+                words
+            })
+            .collect()
     }
 }

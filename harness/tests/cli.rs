@@ -724,3 +724,129 @@ fn help_lists_every_choice_and_completions_know_them() {
     }
     assert_eq!(eoscheck(&["completions", "tcsh"]).0, 64);
 }
+
+/// The final read stored as zstd streams (manifest format 2) checks to the
+/// same results as the raw bytes; a damaged stream, or a damaged batch
+/// inside a sound one, exits 64 naming the file, with the batch's byte
+/// counted in the decompressed stream.
+#[test]
+fn a_zstd_stored_log_checks_as_the_raw_one_and_its_damage_is_named() {
+    use checker::synth::{generate, SynthConfig};
+    let run = generate(&SynthConfig::clean(9, 300)).unwrap();
+    let raw = synth_run_dir(&run);
+    let check = |dir: &std::path::Path| {
+        let args = [
+            "check",
+            dir.to_str().unwrap(),
+            "--guarantee",
+            "exactly-once",
+        ];
+        let (code, stderr) = eoscheck(&args);
+        let results = std::fs::read_to_string(dir.join("results.json")).ok();
+        (code, stderr, results)
+    };
+    let (raw_code, _, raw_results) = check(raw.path());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        raw.path().join("history.jsonl"),
+        dir.path().join("history.jsonl"),
+    )
+    .unwrap();
+    let mut manifest = run.manifest.clone();
+    manifest.format = checker::log::FORMAT;
+    manifest.storage = checker::Storage::Zstd;
+    for entry in &mut manifest.partitions {
+        entry.file = checker::Storage::Zstd.file_name(entry.partition);
+    }
+    let stored: Vec<bytes::Bytes> = run
+        .logs
+        .iter()
+        .map(|log| zstd::encode_all(&log[..], 3).unwrap().into())
+        .collect();
+    write_log(&dir.path().join("log"), &manifest, &stored);
+    let (code, stderr, results) = check(dir.path());
+    assert_eq!((code, &results), (raw_code, &raw_results), "{stderr}");
+
+    let file = dir.path().join("log/partition-0.bin.zst");
+    // Cut short, as a copy that stopped half-way leaves it.
+    std::fs::write(&file, &stored[0][..stored[0].len() / 2]).unwrap();
+    let (code, stderr, _) = check(dir.path());
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("partition-0.bin.zst") && stderr.contains("zstd stream is damaged"),
+        "{stderr}"
+    );
+
+    let mut batch_damaged = run.logs[0].to_vec();
+    batch_damaged[70] ^= 1;
+    std::fs::write(&file, zstd::encode_all(&batch_damaged[..], 3).unwrap()).unwrap();
+    let (code, stderr, _) = check(dir.path());
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("partition-0.bin.zst: byte 0:"), "{stderr}");
+}
+
+/// `prune --keep 1` leaves the newest run and comparison, and the older run
+/// the kept comparison shows; `latest` points at the newest run left; a
+/// directory eoscheck did not name stays; `--dry-run` removes nothing.
+#[test]
+fn prune_keeps_the_newest_and_what_kept_comparisons_show() {
+    let runs = tempfile::tempdir().unwrap();
+    let r = runs.path();
+    let names = [
+        "20261101T000000-0001",
+        "20261102T000000-0002",
+        "20261103T000000-0003",
+        "20261104T000000-0004",
+        "compare-20261101T000000-00c1",
+        "compare-20261105T000000-00c2",
+        "my-notes",
+    ];
+    for name in names {
+        std::fs::create_dir(r.join(name)).unwrap();
+        std::fs::write(r.join(name).join("x"), [0u8; 1000]).unwrap();
+    }
+    let compare = serde_json::json!({
+        "format": 1, "id": "20261105T000000-00c2", "started": "2026-11-05T00:00:00Z",
+        "seed": 1, "nemesis": [], "time_limit_s": 10.0, "kafka_version": null,
+        "clients": ["java@4.1.0"], "presets": ["idempotent"],
+        "cells": [{"client": "java@4.1.0", "preset": "idempotent", "run": "../20261102T000000-0002", "exit_code": 0}]
+    });
+    std::fs::write(
+        r.join("compare-20261105T000000-00c2/compare.json"),
+        compare.to_string(),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("20261101T000000-0001", r.join("latest")).unwrap();
+    let out = r.to_str().unwrap();
+
+    let (code, _) = eoscheck(&["prune", "--out", out, "--keep", "1", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(
+        names.iter().all(|n| r.join(n).exists()),
+        "a dry run removes nothing"
+    );
+
+    let (code, stderr) = eoscheck(&["prune", "--out", out, "--keep", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    let left: std::collections::BTreeSet<String> = std::fs::read_dir(r)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let expected = [
+        "20261102T000000-0002",
+        "20261104T000000-0004",
+        "compare-20261105T000000-00c2",
+        "my-notes",
+        "latest",
+        "index.html",
+    ];
+    assert_eq!(left, expected.iter().map(|s| s.to_string()).collect());
+    let latest = std::fs::read_link(r.join("latest")).unwrap();
+    assert_eq!(latest, std::path::Path::new("20261104T000000-0004"));
+    assert_eq!(
+        eoscheck(&["prune", "--out", out]).0,
+        64,
+        "--keep or --older-than"
+    );
+}

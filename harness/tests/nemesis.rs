@@ -430,10 +430,8 @@ async fn send_plain(producer: &FutureProducer, partition: i32, n: usize) -> usiz
 }
 
 async fn read(cluster: &Cluster, run: &RunDir, partition: i32) -> anyhow::Result<bytes::Bytes> {
-    let file = run.join(&format!("partition-{partition}.bin"));
-    let leader = cluster.leader_address(TOPIC, partition).await?;
-    final_read::read_partition(&leader, TOPIC, partition, &file, Duration::from_secs(30)).await?;
-    Ok(std::fs::read(&file)?.into())
+    let file = run.join(&checker::log::file_name(partition));
+    final_read::read_raw(cluster, TOPIC, partition, &file).await
 }
 
 async fn count_records(cluster: &Cluster, run: &RunDir, partition: i32) -> anyhow::Result<u64> {

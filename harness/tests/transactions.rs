@@ -19,7 +19,7 @@ use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 use checker::history::{Event, TxnAction};
 use harness::{
     clients::Preset,
-    cluster::{self, BrokerImage, Cluster},
+    cluster::{self, final_read, BrokerImage, Cluster},
     commands::run::RunConfig,
 };
 use kafka_protocol::records::RecordBatchDecoder;
@@ -77,8 +77,11 @@ fn meant(events: &[Event]) -> BTreeMap<(u32, u32), TxnAction> {
 fn markers(dir: &Path) -> (usize, usize) {
     let (mut commits, mut aborts) = (0, 0);
     for partition in 0..PARTITIONS {
-        let file = dir.join("log").join(checker::log::file_name(partition));
-        let mut bytes = bytes::Bytes::from(std::fs::read(file).unwrap());
+        let file = dir
+            .join("log")
+            .join(final_read::STORAGE.file_name(partition));
+        let stored = std::fs::File::open(file).unwrap();
+        let mut bytes = bytes::Bytes::from(zstd::decode_all(stored).unwrap());
         for batch in RecordBatchDecoder::decode_all(&mut bytes).unwrap() {
             for record in batch.records.iter().filter(|r| r.control) {
                 // A control record's key: version (i16), then type: 0 abort, 1 commit.

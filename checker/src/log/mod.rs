@@ -4,7 +4,11 @@
 //!
 //! `log/manifest.json` ([`Manifest`]) says what was read and whether each
 //! read completed; `log/partition-<P>.bin` holds that partition's complete
-//! batches, concatenated in offset order. Decoding goes batch by batch and
+//! batches, concatenated in offset order, or from format 2 on
+//! `partition-<P>.bin.zst` the same bytes as one zstd stream ([`Storage`]):
+//! a long run's raw log shrinks several times over, enough to keep runs as
+//! CI artifacts. The checker is given the decompressed bytes; every byte
+//! position it names is one of those. Decoding goes batch by batch and
 //! keeps only what the analysis needs ([`Chunk`]), never a whole log of
 //! `kafka-protocol` records; `frame` refuses a batch whose bytes do not hold
 //! together before anything it claims is believed.
@@ -20,8 +24,9 @@ mod frame;
 pub mod layout;
 pub(crate) use frame::split;
 
-/// The `log/manifest.json` layout this crate reads and writes.
-pub const FORMAT: u32 = 1;
+/// The `log/manifest.json` layout this crate writes; it reads every one
+/// since 1. Format 2 adds `storage`.
+pub const FORMAT: u32 = 2;
 
 /// `log/manifest.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +37,30 @@ pub struct Manifest {
     /// watermark; `false` makes the verdict at best unknown.
     pub complete: bool,
     pub partitions: Vec<PartitionLog>,
+    /// How each partition's file holds its bytes; format 1 had only `raw`.
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+/// How a partition's file holds its batches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// The bytes as fetched.
+    #[default]
+    Raw,
+    /// One zstd stream of them (`partition-<P>.bin.zst`).
+    Zstd,
+}
+
+impl Storage {
+    /// The file name of `partition`'s batches within `log/`.
+    pub fn file_name(self, partition: Partition) -> String {
+        match self {
+            Storage::Raw => file_name(partition),
+            Storage::Zstd => format!("{}.zst", file_name(partition)),
+        }
+    }
 }
 
 /// What was read of one partition.
@@ -58,11 +87,14 @@ impl Manifest {
     /// Parses `manifest.json`, refusing layouts this crate does not know.
     pub fn parse(text: &str) -> Result<Manifest, String> {
         let manifest: Manifest = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if manifest.format != FORMAT {
+        if !(1..=FORMAT).contains(&manifest.format) {
             return Err(format!(
-                "log manifest format {} is not supported (this checker reads format {FORMAT})",
+                "log manifest format {} is not supported (this checker reads formats 1 to {FORMAT})",
                 manifest.format
             ));
+        }
+        if manifest.format < 2 && manifest.storage != Storage::Raw {
+            return Err("a format 1 log manifest names a storage: format 2 added it".into());
         }
         Ok(manifest)
     }
@@ -259,5 +291,32 @@ fn marker(key: Option<&[u8]>) -> Option<Marker> {
         [_, _, 0, 0, ..] => Some(Marker::Abort),
         [_, _, 0, 1, ..] => Some(Marker::Commit),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARTITION: &str = r#"{"partition": 0, "log_start_offset": 0, "high_watermark": 5, "complete": true, "file": "partition-0.bin"}"#;
+
+    fn manifest(format: u32, storage: Option<&str>) -> Result<Manifest, String> {
+        let storage = storage.map_or(String::new(), |s| format!(r#", "storage": "{s}""#));
+        Manifest::parse(&format!(
+            r#"{{"format": {format}, "topic": "t", "complete": true, "partitions": [{PARTITION}]{storage}}}"#
+        ))
+    }
+
+    /// Runs from before format 2 read as raw; format 2 names its storage;
+    /// a layout this checker does not know is refused, never guessed at.
+    #[test]
+    fn every_manifest_format_reads_and_says_how_its_files_are_stored() {
+        assert_eq!(manifest(1, None).unwrap().storage, Storage::Raw);
+        assert_eq!(manifest(2, Some("zstd")).unwrap().storage, Storage::Zstd);
+        assert_eq!(manifest(2, None).unwrap().storage, Storage::Raw);
+        assert!(manifest(1, Some("zstd")).unwrap_err().contains("format 2"));
+        assert!(manifest(3, None).unwrap_err().contains("formats 1 to 2"));
+        assert!(manifest(2, Some("lz4")).is_err());
+        assert_eq!(Storage::Zstd.file_name(4), "partition-4.bin.zst");
     }
 }

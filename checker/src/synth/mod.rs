@@ -1209,6 +1209,7 @@ impl<'a> Simulation<'a> {
                 topic: "eoscheck".into(),
                 complete: true,
                 partitions,
+                storage: Default::default(),
             },
             logs: self.logs.into_iter().map(BytesMut::freeze).collect(),
             injected: self.injected,

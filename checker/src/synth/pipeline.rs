@@ -537,6 +537,7 @@ fn logs(topic: &str, logs: Vec<BytesMut>) -> (Manifest, Vec<Bytes>) {
         topic: topic.into(),
         complete: true,
         partitions,
+        storage: Default::default(),
     };
     (manifest, bytes)
 }

@@ -435,6 +435,7 @@ impl Run {
             topic: "t".into(),
             complete: self.entries.iter().all(|e| e.complete),
             partitions: self.entries.clone(),
+            storage: Default::default(),
         }
     }
 

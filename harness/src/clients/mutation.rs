@@ -43,9 +43,10 @@ pub enum Mutation {
     /// A batch's records written in reverse order, as a pool of workers may
     /// finish them (`pipeline-reorder`).
     Reverse,
-    /// Every tenth batch, the consumer moved one record past where the
-    /// batch ended, unannounced (`poll-skip`, and the record is never
-    /// processed).
+    /// Every tenth batch, the consumer moved one record on from a record
+    /// it delivered, unannounced (`poll-skip`, and the record is never
+    /// processed): the batch is cut after that record, and the consumer
+    /// resumes at the one after the next.
     Skip,
     /// Every tenth batch, the consumer moved back to where the batch began,
     /// unannounced (`poll-regress`, and the batch is processed again).

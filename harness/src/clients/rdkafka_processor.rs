@@ -227,7 +227,7 @@ impl Loop {
     /// One poll and what it delivered, processed. False once the processor
     /// cannot go on.
     fn step(&mut self) -> bool {
-        let batch = self.poll();
+        let mut batch = self.poll();
         if batch.is_empty() {
             if self.processing == Processing::AtLeastOnce {
                 self.commit_due(false);
@@ -237,6 +237,7 @@ impl Loop {
         if self.processing == Processing::ExactlyOnce || self.pending.is_empty() {
             self.txn += 1;
         }
+        let moved = self.planted_move(&mut batch);
         self.out
             .emit(json!({"type": "poll", "n": self.txn, "records": runs(&batch)}));
         let going_on = match (self.processing, self.mutation) {
@@ -244,32 +245,39 @@ impl Loop {
             (Processing::ExactlyOnce, _) => self.transaction(&batch),
             (Processing::AtLeastOnce, _) => self.produce_then_commit(&batch),
         };
-        self.move_unannounced(&batch);
+        if let Some((partition, offset)) = moved {
+            let to = KafkaOffset::Offset(offset);
+            let _ = self.consumer.seek(&self.input, partition, to, CALL);
+        }
         going_on
     }
 
-    /// `skip` and `replay`: every [`Mutation::EVERY`]th batch, the first
-    /// partition's position moved past the batch's end by one record, or
-    /// back to its start, and no `seek` said.
-    fn move_unannounced(&self, batch: &[Input]) {
-        let to = match self.mutation {
-            Some(Mutation::Skip) => batch
-                .iter()
-                .rev()
-                .find(|i| i.partition == batch[0].partition),
-            Some(Mutation::Replay) => batch.first(),
-            _ => return,
-        };
-        let Some(to) = to.filter(|_| self.txn.is_multiple_of(Mutation::EVERY)) else {
-            return;
-        };
-        let offset = match self.mutation {
-            Some(Mutation::Skip) => to.offset + 2,
-            _ => to.offset,
-        };
-        let _ = self
-            .consumer
-            .seek(&self.input, to.partition, KafkaOffset::Offset(offset), CALL);
+    /// `skip` and `replay`, every [`Mutation::EVERY`]th batch: where the
+    /// consumer is moved, unannounced, once the batch is processed.
+    /// `replay`: back to the batch's first record. `skip`: one record on
+    /// from a record the batch delivered, where the batch shows the next
+    /// one is data (a record a `read_committed` consumer delivers, not a
+    /// marker); the batch is cut after that record, so the history shows
+    /// the consumer going from it to the one after the next.
+    fn planted_move(&self, batch: &mut Vec<Input>) -> Option<(Partition, Offset)> {
+        if !self.txn.is_multiple_of(Mutation::EVERY) {
+            return None;
+        }
+        match self.mutation? {
+            Mutation::Replay => batch.first().map(|i| (i.partition, i.offset)),
+            Mutation::Skip => {
+                let delivered: std::collections::BTreeSet<(Partition, Offset)> =
+                    batch.iter().map(|i| (i.partition, i.offset)).collect();
+                let at = batch.iter().find(|i| {
+                    delivered.contains(&(i.partition, i.offset + 1))
+                        && delivered.contains(&(i.partition, i.offset + 2))
+                })?;
+                let (partition, offset) = (at.partition, at.offset);
+                batch.retain(|i| i.partition != partition || i.offset <= offset);
+                Some((partition, offset + 2))
+            }
+            _ => None,
+        }
     }
 
     /// Up to [`BATCH`] records: the first waited for up to [`POLL`], the

@@ -9,6 +9,11 @@
 //! records and markers, aborted and open ones too, never stopping at the last
 //! stable offset. That offset, where a `read_committed` consumer would stop,
 //! is asked for apart (ListOffsets) and kept in the manifest beside it.
+//!
+//! A run's read is stored as one zstd stream per partition ([`STORAGE`]),
+//! written as it is fetched: the raw bytes of a 90 s run with 20 KB messages
+//! are gigabytes, too many for a CI artifact, and repetitive (eoscheck's
+//! payloads, record headers, batch after batch of the same producers).
 
 use std::{
     fs::File,
@@ -19,6 +24,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
+use checker::Storage;
 use kafka_protocol::{
     messages::{
         fetch_request::{FetchPartition, FetchTopic},
@@ -35,6 +41,12 @@ use super::{containers::Cluster, wire::Connection};
 /// aborted at the latest: the brokers look for such every second (see
 /// `BROKER_SETTINGS`), and writing the markers takes a moment.
 const ABORTED_WITHIN: Duration = Duration::from_secs(6);
+
+/// How a run keeps its final read (`checker::Storage`).
+pub const STORAGE: Storage = Storage::Zstd;
+/// zstd's level for the final read: its default, fast enough to keep up
+/// with a fetch from a local broker.
+const ZSTD_LEVEL: i32 = 3;
 
 /// Attempts at reading one partition before it is declared incomplete.
 const READ_ATTEMPTS: usize = 6;
@@ -53,8 +65,9 @@ pub async fn read_topic(
 ) -> Result<checker::Manifest> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut entries = Vec::new();
+    let (mut fetched, mut stored) = (0, 0);
     for partition in 0..partitions {
-        let file = checker::log::file_name(partition);
+        let file = STORAGE.file_name(partition);
         let path = dir.join(&file);
         let mut outcome = None;
         for attempt in 1..=READ_ATTEMPTS {
@@ -70,14 +83,18 @@ pub async fn read_topic(
             }
         }
         entries.push(match outcome {
-            Some(read) => checker::PartitionLog {
-                partition,
-                log_start_offset: read.log_start_offset,
-                high_watermark: read.high_watermark,
-                last_stable_offset: read.last_stable_offset,
-                complete: true,
-                file,
-            },
+            Some(read) => {
+                fetched += read.bytes;
+                stored += std::fs::metadata(&path).map_or(0, |m| m.len());
+                checker::PartitionLog {
+                    partition,
+                    log_start_offset: read.log_start_offset,
+                    high_watermark: read.high_watermark,
+                    last_stable_offset: read.last_stable_offset,
+                    complete: true,
+                    file,
+                }
+            }
             None => checker::PartitionLog {
                 partition,
                 log_start_offset: 0,
@@ -93,12 +110,26 @@ pub async fn read_topic(
         topic: topic.to_owned(),
         complete: entries.iter().all(|e| e.complete),
         partitions: entries,
+        storage: STORAGE,
     };
+    tracing::info!(
+        "final read of {topic}: {} of batches kept in {} ({STORAGE:?})",
+        megabytes(fetched),
+        megabytes(stored)
+    );
     std::fs::write(
         dir.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?,
     )?;
     Ok(manifest)
+}
+
+/// One partition read from its leader into `out` as it was fetched, and
+/// its bytes: for a look at the log that is no run's final read.
+pub async fn read_raw(cluster: &Cluster, topic: &str, partition: i32, out: &Path) -> Result<Bytes> {
+    let leader = cluster.leader_address(topic, partition).await?;
+    read_partition(&leader, topic, partition, out, Storage::Raw, READ_TIMEOUT).await?;
+    Ok(std::fs::read(out)?.into())
 }
 
 /// Reads a partition, then asks its leader for the last stable offset and the
@@ -111,7 +142,7 @@ async fn read_stable(
     path: &Path,
 ) -> Result<PartitionRead> {
     let leader = cluster.leader_address(topic, partition).await?;
-    let mut read = read_partition(&leader, topic, partition, path, READ_TIMEOUT).await?;
+    let mut read = read_partition(&leader, topic, partition, path, STORAGE, READ_TIMEOUT).await?;
     let mut conn = Connection::open(&leader, READ_TIMEOUT).await?;
     read.last_stable_offset =
         Some(latest_offset(&mut conn, topic, partition, Isolation::ReadCommitted).await?);
@@ -243,19 +274,61 @@ pub struct PartitionRead {
     pub bytes: u64,
 }
 
-/// Reads one partition from `leader` into `out`, from offset 0 (or the log start)
-/// to the high watermark. Any broker error ends the read with an error; the caller
-/// decides whether to try again against a new leader.
-pub async fn read_partition(
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// Where a partition's batches go: the file, or a zstd stream into it.
+enum Sink {
+    Raw(BufWriter<File>),
+    Zstd(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+impl Sink {
+    fn create(out: &Path, storage: Storage) -> Result<Sink> {
+        let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let file = BufWriter::new(file);
+        Ok(match storage {
+            Storage::Raw => Sink::Raw(file),
+            Storage::Zstd => {
+                let mut stream = zstd::Encoder::new(file, ZSTD_LEVEL)?;
+                // A damaged file is then found damaged, not misread.
+                stream.include_checksum(true)?;
+                Sink::Zstd(stream)
+            }
+        })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Raw(file) => file.write_all(bytes),
+            Sink::Zstd(stream) => stream.write_all(bytes),
+        }
+    }
+
+    /// Ends the zstd stream and flushes the file.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Sink::Raw(mut file) => file.flush(),
+            Sink::Zstd(stream) => stream.finish()?.flush(),
+        }
+    }
+}
+
+/// Reads one partition from `leader` into `out`, stored as `storage` says,
+/// from offset 0 (or the log start) to the high watermark. Any broker error
+/// ends the read with an error; the caller decides whether to try again
+/// against a new leader.
+async fn read_partition(
     leader: &str,
     topic: &str,
     partition: i32,
     out: &Path,
+    storage: Storage,
     timeout: Duration,
 ) -> Result<PartitionRead> {
     let mut conn = Connection::open(leader, timeout).await?;
-    let mut sink =
-        BufWriter::new(File::create(out).with_context(|| format!("creating {}", out.display()))?);
+    let mut sink = Sink::create(out, storage)?;
     let mut read = PartitionRead {
         partition,
         log_start_offset: 0,
@@ -310,7 +383,7 @@ pub async fn read_partition(
             bail!("partition {partition}: no complete batch at offset {offset} below the high watermark {}", data.high_watermark);
         }
     }
-    sink.flush()?;
+    sink.finish()?;
     debug!(?read, "partition read");
     Ok(read)
 }

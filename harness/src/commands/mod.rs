@@ -11,6 +11,7 @@ pub mod cleanup;
 pub mod compare;
 pub mod images;
 pub mod processor;
+pub mod prune;
 pub mod report;
 pub mod run;
 pub mod smoke;

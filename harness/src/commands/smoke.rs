@@ -114,11 +114,8 @@ pub async fn send_and_read_back(
     let mut read = 0;
     let mut producers = BTreeSet::new();
     for partition in 0..PARTITIONS {
-        let leader = cluster.leader_address(TOPIC, partition).await?;
-        let file = log_dir.join(format!("partition-{partition}.bin"));
-        final_read::read_partition(&leader, TOPIC, partition, &file, Duration::from_secs(30))
-            .await?;
-        let mut bytes = bytes::Bytes::from(std::fs::read(&file)?);
+        let file = log_dir.join(checker::log::file_name(partition));
+        let mut bytes = final_read::read_raw(cluster, TOPIC, partition, &file).await?;
         while !bytes.is_empty() {
             let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)?;
             for record in set.records.iter().filter(|r| !r.control) {

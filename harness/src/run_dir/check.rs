@@ -2,10 +2,10 @@
 //! and `results.json` written back. `eoscheck run` ends with exactly this, and
 //! `eoscheck check` repeats it offline on a copied directory.
 
-use std::path::Path;
+use std::{io::Read, path::Path};
 
 use anyhow::{Context, Result};
-use checker::{Asked, Checker, Guarantee, Manifest, Options, Results};
+use checker::{Asked, Checker, Guarantee, Manifest, Options, Results, Storage};
 
 use super::record::RunRecord;
 use crate::console::{failure::Failure, logging};
@@ -158,22 +158,20 @@ fn read_log(log_dir: &Path, topic: Topic, checker: &mut Checker) -> Result<()> {
     }
     for entry in &manifest.partitions {
         let path = inside(log_dir, &entry.file, entry.partition)?;
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if !entry.complete => {
-                tracing::debug!(
-                    "{} unreadable ({e}); the read of that partition was incomplete anyway",
-                    path.display()
-                );
-                Vec::new()
-            }
-            Err(e) => {
+        let (bytes, error) = read_stored(&path, manifest.storage);
+        match error {
+            None => {}
+            Some(e) if !entry.complete => tracing::debug!(
+                "{}: {e}; the read of that partition was incomplete anyway",
+                path.display()
+            ),
+            Some(e) => {
                 return Err(Failure::usage(format!(
-                    "cannot read {}: {e}",
+                    "{}: {e}; restore the file from a copy of the run directory",
                     path.display()
                 )))
             }
-        };
+        }
         let read = match topic {
             Topic::Input => checker.read_partition(entry, bytes.into()),
             Topic::Output => checker.read_output_partition(entry, bytes.into()),
@@ -181,6 +179,33 @@ fn read_log(log_dir: &Path, topic: Topic, checker: &mut Checker) -> Result<()> {
         read.map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// A partition's batches as the checker reads them: the file's bytes, or
+/// its zstd stream decompressed (byte positions are then the stream's).
+/// What could not be read is returned with what was: an incomplete read's
+/// file may end mid-stream.
+fn read_stored(path: &Path, storage: Storage) -> (Vec<u8>, Option<String>) {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => return (Vec::new(), Some(format!("cannot read it: {e}"))),
+    };
+    let mut bytes = Vec::new();
+    let read = match storage {
+        Storage::Raw => std::io::BufReader::new(file).read_to_end(&mut bytes),
+        Storage::Zstd => match zstd::Decoder::new(file) {
+            Ok(mut stream) => stream.read_to_end(&mut bytes),
+            Err(e) => Err(e),
+        },
+    };
+    let error = read.err().map(|e| match storage {
+        Storage::Raw => format!("cannot read it: {e}"),
+        Storage::Zstd => format!(
+            "its zstd stream is damaged after {} decompressed bytes: {e}",
+            bytes.len()
+        ),
+    });
+    (bytes, error)
 }
 
 /// `group.json`, a pipeline's committed offsets, into the checker; without

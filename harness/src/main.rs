@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use harness::{
-    commands::{bench, check, cleanup, compare, images, processor, prune, report, run, smoke},
+    commands::{
+        bench, check, cleanup, cluster, compare, images, processor, prune, report, run, smoke,
+    },
     console::failure::{Failure, USAGE_EXIT},
     console::logging,
 };
@@ -47,8 +49,12 @@ enum Command {
     Smoke(smoke::Args),
     /// Build (or confirm cached) the broker images, without starting anything.
     Images(images::ImageArgs),
-    /// Remove every container and network that eoscheck left behind.
-    Cleanup,
+    /// Remove every container and network that eoscheck left behind (the
+    /// cluster `eoscheck cluster up` keeps stays, unless --all).
+    Cleanup(cleanup::Args),
+    /// `up`: start a 3-node cluster that stays up, for `run --bootstrap`;
+    /// `down`: remove it.
+    Cluster(cluster::Args),
     /// Remove old runs and comparisons from a runs folder (the newest N, or
     /// those younger than DAYS, stay), keeping every run a kept comparison
     /// shows.
@@ -114,7 +120,8 @@ async fn execute(command: Command) -> Result<i32> {
         Command::Bench(args) => bench::execute(args),
         Command::Smoke(args) => smoke::execute(args).await,
         Command::Images(args) => images::execute(args).await,
-        Command::Cleanup => cleanup::execute().await,
+        Command::Cleanup(args) => cleanup::execute(args).await,
+        Command::Cluster(args) => cluster::execute(args).await,
         Command::Prune(args) => prune::execute(args),
         Command::Completions { shell } => {
             let mut cli = <Cli as clap::CommandFactory>::command();
@@ -153,6 +160,7 @@ mod tests {
         let files = [
             include_str!("../../examples/ci/github-actions-nightly.yml"),
             include_str!("../../examples/ci/gitlab-ci.yml"),
+            include_str!("../../examples/ci/github-actions-sharded.yml"),
         ];
         let mut commands = Vec::new();
         for text in files {
@@ -161,7 +169,7 @@ mod tests {
             docs.iter().for_each(|doc| strings(doc, &mut scripts));
             commands.extend(scripts.iter().flat_map(|s| eoscheck_commands(s)));
         }
-        assert!(commands.len() >= 3, "{commands:?}");
+        assert!(commands.len() >= 6, "{commands:?}");
         for command in &commands {
             if let Err(e) = Cli::try_parse_from(command) {
                 panic!("{command:?} does not parse: {e}");
@@ -180,9 +188,17 @@ mod tests {
         }
     }
 
+    /// What the examples' shell variables stand for on a night.
+    const VARIABLES: [(&str, &str); 2] = [("\"$SEED\"", "20261202"), ("\"$SHARD/3\"", "2/3")];
+
     /// The eoscheck command lines of a shell script, as words, up to a
-    /// redirection or the next command.
+    /// redirection or the next command; a shell variable the examples use
+    /// stands for a value it takes.
     fn eoscheck_commands(script: &str) -> Vec<Vec<String>> {
+        let script = VARIABLES
+            .iter()
+            .fold(script.to_owned(), |s, (var, value)| s.replace(var, value));
+
         script
             .lines()
             .filter_map(|line| line.trim().strip_prefix("./eoscheck "))
@@ -194,6 +210,8 @@ mod tests {
                     .unwrap_or(rest.len());
                 let mut words = vec!["eoscheck".to_owned()];
                 words.extend(shlex::split(&rest[..end]).expect("shell words"));
+                let unknown = words.iter().find(|w| w.contains('$'));
+                assert!(unknown.is_none(), "a variable VARIABLES lacks: {unknown:?}");
                 words
             })
             .collect()

@@ -107,6 +107,63 @@ fn flags_out_of_bounds_or_contradicting_each_other_say_what_to_use() {
     ]);
 }
 
+/// A cluster eoscheck does not run (`--bootstrap`) takes no broker image and
+/// no fault that acts on a broker: refused before anything connects to it
+/// (nothing answers at the address given here); compare takes no
+/// `--bootstrap`; the plan shows the cluster and the faults that can go
+/// there.
+#[test]
+fn bootstrap_refuses_broker_faults_and_image_flags_before_any_work() {
+    let nowhere = "127.0.0.1:1";
+    assert_usage_errors(&[
+        (
+            &["run", "--bootstrap", nowhere, "--nemesis", "kill-leader"][..],
+            "kill-leader needs the brokers' containers; eoscheck can only crash, pause and fence clients on a cluster it does not run",
+        ),
+        (
+            &["run", "--bootstrap", nowhere, "--kafka-version", "3.9.1"],
+            "--bootstrap with --kafka-version: eoscheck cannot choose the version of a cluster it does not run",
+        ),
+        (
+            &["run", "--bootstrap", nowhere, "--image", "apache/kafka:4.1.0"],
+            "cannot choose the version",
+        ),
+        (&["run", "--bootstrap", "localhost", "--dry-run"], "is not HOST:PORT"),
+        (
+            &["run", "--bootstrap", "a:9092,b:x", "--dry-run"],
+            "\"b:x\" is not HOST:PORT",
+        ),
+        (
+            &["compare", "--clients", "rdkafka", "--bootstrap", nowhere, "--dry-run"],
+            "--bootstrap",
+        ),
+    ]);
+    let plan = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+            .args([
+                "run",
+                "--dry-run",
+                "--seed",
+                "1",
+                "--bootstrap",
+                "10.0.0.5:9092",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let default = plan(&[]);
+    assert!(
+        default.contains("cluster: 10.0.0.5:9092, not eoscheck's"),
+        "{default}"
+    );
+    assert!(default.contains("client-crash") && !default.contains("kill-leader"));
+    let all = plan(&["--preset", "transactional", "--nemesis", "all"]);
+    assert!(all.contains("zombie") && !all.contains("ack-loss"), "{all}");
+}
+
 /// A producer setting the library does not take, or a settings file that does
 /// not parse, is refused before the registry is even asked for the library:
 /// exit 64 naming the setting, where it was given, and what to use.
@@ -849,4 +906,165 @@ fn prune_keeps_the_newest_and_what_kept_comparisons_show() {
         64,
         "--keep or --older-than"
     );
+}
+
+/// The cells `compare --dry-run` lists, as `client × preset`.
+fn planned_cells(args: &[&str]) -> (Vec<String>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["compare", "--dry-run", "--clients", "rdkafka,java"])
+        .args(["--presets", "idempotent,at-least-once,at-most-once"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let cells = stdout
+        .lines()
+        .filter_map(|l| Some(l.trim().split_once(" (promised")?.0.to_owned()))
+        .collect();
+    (cells, stdout)
+}
+
+#[test]
+fn shards_split_the_matrix_between_them_under_one_comparison_id() {
+    let (whole, _) = planned_cells(&["--seed", "5"]);
+    assert_eq!(whole.len(), 6);
+    let (first, plan1) = planned_cells(&["--seed", "5", "--shard", "1/2"]);
+    let (second, plan2) = planned_cells(&["--seed", "5", "--shard", "2/2"]);
+    assert_eq!(
+        first,
+        [whole[0].clone(), whole[2].clone(), whole[4].clone()],
+        "every other cell"
+    );
+    assert_eq!(
+        second,
+        [whole[1].clone(), whole[3].clone(), whole[5].clone()]
+    );
+    let id = |plan: &str| {
+        let line = plan.lines().find(|l| l.starts_with("shard ")).unwrap();
+        line.split_whitespace().nth(3).unwrap().to_owned()
+    };
+    assert!(id(&plan1).starts_with("compare-s5-"), "{plan1}");
+    assert_eq!(id(&plan1), id(&plan2), "one comparison");
+    let (_, other) = planned_cells(&["--seed", "5", "--shard", "1/2", "--rate", "10"]);
+    assert_ne!(id(&other), id(&plan1), "another workload, another id");
+    let compare = |shard: &'static str, seed: bool| {
+        let mut args = vec!["compare", "--dry-run", "--clients", "rdkafka", "--shard"];
+        args.push(shard);
+        if seed {
+            args.extend(["--seed", "1"]);
+        }
+        args
+    };
+    let (unseeded, past_n, zeroth) = (
+        compare("1/2", false),
+        compare("3/2", true),
+        compare("0/2", true),
+    );
+    assert_usage_errors(&[
+        (&unseeded[..], "--shard needs --seed"),
+        (&past_n, "1 <= I <= N"),
+        (&zeroth, "1 <= I <= N"),
+    ]);
+}
+
+/// A runs folder as one share of a comparison leaves it: its runs (a
+/// run.json each) and `compare-<id>/compare.json` with its cells.
+fn share_folder(index: u32, runs: &[(&str, &str, &str)]) -> tempfile::TempDir {
+    let folder = tempfile::tempdir().unwrap();
+    let cells: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|(run, client, preset)| {
+            let dir = folder.path().join(run);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("run.json"), format!(r#"{{"id":"{run}"}}"#)).unwrap();
+            serde_json::json!({"client": client, "preset": preset, "run": format!("../{run}"),
+                               "exit_code": 0, "summary": null})
+        })
+        .collect();
+    let compare = serde_json::json!({
+        "format": 1, "id": "s5-0badcafe", "started": format!("2026-12-0{index}T02:00:00Z"),
+        "seed": 5, "nemesis": ["client-crash"], "time_limit_s": 10.0, "kafka_version": "4.4.0",
+        "clients": ["rdkafka@0.39.0", "java@4.4.0"], "presets": ["idempotent", "at-least-once"],
+        "cells": cells, "shards": [{"index": index, "count": 2, "started": "2026-12-01T02:00:00Z"}]
+    });
+    let dir = folder.path().join("compare-s5-0badcafe");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("compare.json"), compare.to_string()).unwrap();
+    std::os::unix::fs::symlink(runs[0].0, folder.path().join("latest")).unwrap();
+    folder
+}
+
+#[test]
+fn report_index_gathers_runs_folders_and_puts_shares_back_together() {
+    let one = share_folder(
+        1,
+        &[
+            ("20261201T020000-0001", "rdkafka@0.39.0", "idempotent"),
+            ("20261201T020500-0002", "java@4.4.0", "idempotent"),
+        ],
+    );
+    let two = share_folder(
+        2,
+        &[
+            ("20261201T020000-0003", "rdkafka@0.39.0", "at-least-once"),
+            ("20261201T020500-0004", "java@4.4.0", "at-least-once"),
+        ],
+    );
+    let merged = tempfile::tempdir().unwrap();
+    let into = merged.path().join("all");
+    let path = |d: &tempfile::TempDir| d.path().to_str().unwrap().to_owned();
+    let (a, b, out) = (path(&one), path(&two), into.to_str().unwrap().to_owned());
+    let gathered = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["report", "--index", &a, &b, "--out", &out])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&gathered.stdout);
+    assert_eq!(gathered.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("gathered: 4 runs copied, 0 there already, 1 comparisons"),
+        "{stdout}"
+    );
+
+    let text = std::fs::read_to_string(into.join("compare-s5-0badcafe/compare.json")).unwrap();
+    let compare: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let runs: Vec<&str> = compare["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["run"].as_str().unwrap())
+        .collect();
+    let matrix_order = [
+        "../20261201T020000-0001",
+        "../20261201T020000-0003",
+        "../20261201T020500-0002",
+        "../20261201T020500-0004",
+    ];
+    assert_eq!(runs, matrix_order);
+    assert_eq!(compare["shards"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        compare["started"], "2026-12-01T02:00:00Z",
+        "the first share's"
+    );
+    let page = std::fs::read_to_string(into.join("compare-s5-0badcafe/index.html")).unwrap();
+    assert!(page.contains("2 of 2: 1/2, 2/2; all merged"));
+    assert!(
+        into.join("index.html").is_file() && into.join("20261201T020500-0004/run.json").is_file()
+    );
+    assert!(
+        !one.path().join("20261201T020000-0003").exists(),
+        "the sources are left as they were"
+    );
+
+    // Gathered again: nothing new; a different run under a taken name is refused.
+    let again = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
+        .args(["report", "--index", &out, &a, &b])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 runs copied, 4 there already"));
+    std::fs::write(two.path().join("20261201T020000-0003/run.json"), "{}").unwrap();
+    assert_usage_errors(&[(
+        &["report", "--index", &out, &b][..],
+        "are different runs under one name",
+    )]);
 }

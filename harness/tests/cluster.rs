@@ -49,7 +49,9 @@ async fn a_real_cluster_takes_idempotent_writes_and_gives_them_back_raw() {
             "broker {node} log kept"
         );
     }
-    let left = cluster::remove(&docker, Some(&run.id), None).await.unwrap();
+    let left = cluster::remove(&docker, cluster::Runs::One(&run.id), None)
+        .await
+        .unwrap();
     assert_eq!(
         (left.containers, left.networks),
         (0, 0),

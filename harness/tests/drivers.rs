@@ -95,6 +95,7 @@ async fn every_driver_keeps_the_idempotent_promise_under_ack_loss() {
                     user,
                     seed: 3,
                     image: image.clone(),
+                    bootstrap: None,
                 };
                 let dir = common::run_dir(&format!("{library}-"));
                 let path = dir.path.clone();

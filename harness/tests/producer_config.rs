@@ -52,6 +52,7 @@ async fn run_case(
         mutation: None,
         seed: 5,
         image: image.clone(),
+        bootstrap: None,
     };
     let dir = common::run_dir(&format!("{}-", case.name));
     let path = dir.path.clone();

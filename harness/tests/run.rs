@@ -37,6 +37,7 @@ async fn run_preset(
         user: Default::default(),
         seed: 7,
         image: image.clone(),
+        bootstrap: None,
     };
     let dir = common::run_dir(&format!("{preset}-"));
     let path = dir.path.clone();

@@ -31,6 +31,8 @@ pub enum Coordinator {
 /// over Docker and Kafka's admin protocol; every address it hands out belongs to
 /// the run's own containers.
 pub trait Cluster: Send + Sync {
+    /// The brokers the nemesis may act on (and a heal sweeps): none on a
+    /// cluster the harness does not run, where only client-side faults go.
     fn nodes(&self) -> Vec<NodeId>;
     /// The node's address on the run's network.
     fn ip(&self, node: NodeId) -> String;

@@ -113,6 +113,12 @@ impl Fault {
         self.spec().recovery
     }
 
+    /// Whether the fault acts on the clients alone, never on a broker: what
+    /// a cluster eoscheck does not run allows.
+    pub fn client_side(self) -> bool {
+        self.spec().client_side
+    }
+
     pub(crate) fn spec(self) -> &'static faults::Spec {
         faults::spec(self)
     }
@@ -149,6 +155,21 @@ impl Fault {
     /// a fault, or a fault that cannot apply is refused: each would silently
     /// run something other than what was asked.
     pub fn parse_list(list: &str, workload: Workload) -> Result<Vec<Fault>, FaultError> {
+        Self::parse(list, workload, true)
+    }
+
+    /// [`Fault::parse_list`] for a cluster eoscheck does not run, whose
+    /// brokers it cannot touch: `all` means every client-side fault that
+    /// applies, and a fault that acts on a broker is refused.
+    pub fn parse_list_client_side(
+        list: &str,
+        workload: Workload,
+    ) -> Result<Vec<Fault>, FaultError> {
+        Self::parse(list, workload, false)
+    }
+
+    fn parse(list: &str, workload: Workload, brokers: bool) -> Result<Vec<Fault>, FaultError> {
+        let reachable = |f: &Fault| f.applies(workload) && (brokers || f.client_side());
         let names: Vec<&str> = list
             .split(',')
             .map(str::trim)
@@ -167,12 +188,15 @@ impl Fault {
         let mut faults = Vec::new();
         for name in names {
             match name {
-                "all" => faults.extend(Fault::ALL.into_iter().filter(|f| f.applies(workload))),
+                "all" => faults.extend(Fault::ALL.into_iter().filter(reachable)),
                 "none" => {}
                 _ => {
                     let fault: Fault = name.parse()?;
                     if !fault.applies(workload) {
                         return Err(FaultError::DoesNotApply(fault));
+                    }
+                    if !reachable(&fault) {
+                        return Err(FaultError::NeedsBrokers(fault));
                     }
                     faults.push(fault);
                 }
@@ -210,6 +234,9 @@ pub enum FaultError {
     NoneWith(String),
     /// A fault named for a workload it cannot apply to.
     DoesNotApply(Fault),
+    /// A fault that acts on a broker, named for a cluster eoscheck does not
+    /// run.
+    NeedsBrokers(Fault),
 }
 
 impl fmt::Display for FaultError {
@@ -231,6 +258,18 @@ impl fmt::Display for FaultError {
                 "`none` and {other:?} contradict each other; give `none` alone for a run without faults"
             ),
             FaultError::DoesNotApply(fault) => write!(f, "{fault} needs {}", fault.needs()),
+            FaultError::NeedsBrokers(fault) => {
+                let able: Vec<&str> = Fault::ALL
+                    .iter()
+                    .filter(|f| f.client_side())
+                    .map(|f| f.name())
+                    .collect();
+                write!(
+                    f,
+                    "{fault} needs the brokers' containers; eoscheck can only crash, pause and fence clients on a cluster it does not run ({})",
+                    able.join(", ")
+                )
+            }
         }
     }
 }
@@ -288,6 +327,35 @@ mod tests {
             .to_string();
         assert!(
             err.contains("\"ack-los\"") && err.contains("ack-loss"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_cluster_eoscheck_does_not_run_takes_client_side_faults_only() {
+        let client_side = |w| Fault::parse_list_client_side("all", w).unwrap();
+        assert_eq!(client_side(Workload::Produce), vec![Fault::ClientCrash]);
+        assert_eq!(
+            client_side(Workload::Transactional),
+            vec![Fault::ClientCrash, Fault::Zombie]
+        );
+        assert_eq!(
+            client_side(Workload::Pipeline),
+            vec![Fault::ClientCrash, Fault::PauseProcessor]
+        );
+        assert_eq!(
+            Fault::parse_list_client_side("client-crash,kill-leader", Workload::Produce),
+            Err(FaultError::NeedsBrokers(Fault::KillLeader))
+        );
+        // A fault that fits no such workload says so first.
+        assert_eq!(
+            Fault::parse_list_client_side("zombie", Workload::Produce),
+            Err(FaultError::DoesNotApply(Fault::Zombie))
+        );
+        let err = FaultError::NeedsBrokers(Fault::KillLeader).to_string();
+        assert!(
+            err.contains("kill-leader needs the brokers' containers")
+                && err.contains("client-crash, zombie, pause-processor"),
             "{err}"
         );
     }

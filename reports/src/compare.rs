@@ -92,8 +92,93 @@ pub struct Compare {
     pub clients: Vec<String>,
     /// The columns, in order.
     pub presets: Vec<String>,
-    /// The cells run so far, in the order they ran.
+    /// The cells run so far: in the order they ran, or in the matrix's
+    /// order once shards are merged ([`Compare::merge`]).
     pub cells: Vec<Cell>,
+    /// The shares of the matrix that ran here (`compare --shard I/N`), each
+    /// on its own machine; empty for a comparison run whole on one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<Shard>,
+}
+
+/// One share of a comparison's matrix, run by `compare --shard INDEX/COUNT`:
+/// the cells whose place in the matrix (rows first) is INDEX modulo COUNT.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+    /// Wall-clock start of this share, RFC 3339 UTC.
+    pub started: String,
+}
+
+impl Compare {
+    /// Takes in the cells and shards of `other`, another share of the same
+    /// comparison (the same id; its definition must agree). A cell that both
+    /// ran keeps the later run (run ids begin with their start time). Cells
+    /// end up in the matrix's order, so merged shares read like one run.
+    pub fn merge(&mut self, other: Compare) -> Result<()> {
+        if let Some(field) = self.differs_from(&other) {
+            bail!(
+                "compare-{} and compare-{} cannot be merged: their {field} differ",
+                self.id,
+                other.id
+            );
+        }
+        for cell in other.cells {
+            self.add(cell);
+        }
+        for shard in other.shards {
+            if !self.shards.contains(&shard) {
+                self.shards.push(shard);
+            }
+        }
+        self.shards.sort_by_key(|s| s.index);
+        self.started = self.started.clone().min(other.started);
+        Ok(())
+    }
+
+    /// Adds a cell's run; where the same client and preset already ran,
+    /// the later run stays.
+    pub fn add(&mut self, cell: Cell) {
+        let same = |c: &Cell| c.client == cell.client && c.preset == cell.preset;
+        match self.cells.iter_mut().find(|c| same(c)) {
+            Some(kept) if kept.run >= cell.run => {}
+            Some(kept) => *kept = cell,
+            None => self.cells.push(cell),
+        }
+        self.sort_cells();
+    }
+
+    /// What tells two comparisons apart, by name: none when `other` is a
+    /// share of this one.
+    fn differs_from(&self, other: &Compare) -> Option<&'static str> {
+        let checks = [
+            ("ids", self.id != other.id),
+            ("seeds", self.seed != other.seed),
+            ("faults", self.nemesis != other.nemesis),
+            ("time limits", self.time_limit_s != other.time_limit_s),
+            ("Kafka versions", self.kafka_version != other.kafka_version),
+            ("clients", self.clients != other.clients),
+            ("presets", self.presets != other.presets),
+        ];
+        checks
+            .into_iter()
+            .find(|(_, differs)| *differs)
+            .map(|(f, _)| f)
+    }
+
+    /// Cells in the matrix's order: by row, then by column.
+    fn sort_cells(&mut self) {
+        let place = |list: &[String], name: &str| list.iter().position(|n| n == name);
+        let (clients, presets) = (self.clients.clone(), self.presets.clone());
+        self.cells.sort_by_key(|c| {
+            (
+                place(&clients, &c.client).unwrap_or(usize::MAX),
+                place(&presets, &c.preset).unwrap_or(usize::MAX),
+            )
+        });
+    }
 }
 
 /// One client × preset run.
@@ -383,6 +468,7 @@ fn header(compare: &Compare) -> String {
             ),
         ),
         ("seed", compare.seed.to_string()),
+        ("shards", shards(compare)),
         (
             "nemesis faults",
             match faults.is_empty() {
@@ -396,6 +482,27 @@ fn header(compare: &Compare) -> String {
             compare.kafka_version.as_deref().map(escape).unwrap_or_default(),
         ),
     ])
+}
+
+/// Which shares of the matrix ran, when it was split across machines;
+/// nothing when it ran whole on one.
+fn shards(compare: &Compare) -> String {
+    let Some(count) = compare.shards.first().map(|s| s.count) else {
+        return String::new();
+    };
+    let ran: Vec<String> = compare
+        .shards
+        .iter()
+        .map(|s| format!("{}/{count}", s.index))
+        .collect();
+    let missing = count as usize - ran.len();
+    let rest = match missing {
+        0 => "all merged".to_string(),
+        _ => format!(
+            "{missing} more to merge with <code>eoscheck report --index</code>; their cells show —"
+        ),
+    };
+    format!("{} of {count}: {}; {rest}", ran.len(), ran.join(", "))
 }
 
 /// Rows and columns: the declared order, then any cell's client or preset

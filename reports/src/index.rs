@@ -8,6 +8,7 @@ use crate::compare::Compare;
 use crate::examples::findings;
 use crate::markup::{count, escape, wall_clock};
 use crate::run_info::RunInfo;
+use crate::trend::render_trend;
 use checker::{Results, Validity};
 
 /// What the index knows of one run directory.
@@ -42,10 +43,12 @@ pub struct ComparisonEntry {
 }
 
 impl ComparisonEntry {
-    /// Newest first, by name: ids begin with their start time, and the name
-    /// is there even when compare.json is not.
-    fn sort_key(&self) -> &str {
-        &self.dir
+    /// Newest first: by start time where compare.json has it, else by name
+    /// (the ids of comparisons run whole begin with their start time); the
+    /// time's first 14 digits either way, YYYYMMDDhhmmss.
+    fn sort_key(&self) -> String {
+        let time = self.compare.as_ref().map_or(&self.dir, |c| &c.started);
+        time.chars().filter(char::is_ascii_digit).take(14).collect()
     }
 }
 
@@ -53,19 +56,22 @@ const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:0 16px 32px;background:#fafafa}
 h1{font-size:22px}table{border-collapse:collapse;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f0f0f0}
+.sq{display:inline-block;width:12px;height:12px;margin-right:2px;border-radius:2px;vertical-align:middle}
+.sq.valid{background:#2e7d32}.sq.invalid{background:#c62828}.sq.unknown{background:#e0a800}.sq.none{background:#999}
 .valid{color:#2e7d32;font-weight:600}.invalid{color:#c62828;font-weight:600}.unknown,.none{color:#8d6e00;font-weight:600}
 "#;
 
 /// The index page of `entries` and `comparisons`, each in any order.
 pub fn render_index(entries: &mut [IndexEntry], comparisons: &mut [ComparisonEntry]) -> String {
     entries.sort_by(|a, b| b.sort_key().cmp(a.sort_key()));
-    comparisons.sort_by(|a, b| b.sort_key().cmp(a.sort_key()));
+    comparisons.sort_by_key(|c| std::cmp::Reverse(c.sort_key()));
     let rows: String = entries.iter().map(row).collect();
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>eoscheck runs</title>\
-         <style>{STYLE}</style></head><body>\n<h1>eoscheck runs</h1>\n{}<p>{} runs, newest first.</p>\n<table>\
+         <style>{STYLE}</style></head><body>\n<h1>eoscheck runs</h1>\n{}{}<h2>Runs</h2>\n<p>{} runs, newest first.</p>\n<table>\
          <tr><th>started</th><th>run</th><th>verdict</th><th>preset</th><th>client</th><th>Kafka</th>\
          <th>faults</th><th>anomalies</th></tr>\n{rows}</table>\n</body></html>\n",
+        render_trend(entries),
         comparisons_table(comparisons),
         entries.len()
     )
@@ -79,7 +85,7 @@ fn comparisons_table(comparisons: &[ComparisonEntry]) -> String {
     let rows: String = comparisons.iter().map(comparison_row).collect();
     format!(
         "<h2>Comparisons</h2>\n<table><tr><th>started</th><th>comparison</th><th>clients</th><th>presets</th>\
-         <th>seed</th><th>faults</th><th>cells</th></tr>\n{rows}</table>\n<h2>Runs</h2>\n"
+         <th>seed</th><th>faults</th><th>cells</th></tr>\n{rows}</table>\n"
     )
 }
 

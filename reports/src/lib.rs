@@ -27,13 +27,15 @@ mod pipeline;
 mod processors;
 mod run_info;
 mod timeline;
+mod trend;
 
-pub use compare::{render_compare, summarize, write_compare, Cell, Compare, RunSummary};
+pub use compare::{render_compare, summarize, write_compare, Cell, Compare, RunSummary, Shard};
 pub use index::{render_index, ComparisonEntry, IndexEntry};
 pub use junit::render_junit;
 pub use page::{render_report, Run};
 pub use run_info::RunInfo;
 pub use timeline::{CompletedSend, FaultInterval, LeaderChange, LeaderLine, SendOutcome, Timeline};
+pub use trend::Series;
 
 use anyhow::{Context, Result};
 use std::fs;

@@ -39,6 +39,8 @@ pub struct RunInfo {
     pub time_limit_s: Option<f64>,
     pub rate: Option<f64>,
     pub producers: Option<u64>,
+    /// A pipeline's processor instances; none for a producer run.
+    pub processors: Option<u64>,
     pub partitions: Option<u64>,
     pub message_size: Option<u64>,
     pub message_size_max: Option<u64>,

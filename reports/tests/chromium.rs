@@ -102,6 +102,7 @@ fn chromium_draws_the_comparison_page() {
             exit_code: 1,
             summary: Some(reports::summarize(&run).unwrap()),
         }],
+        shards: Vec::new(),
     };
     std::fs::write(
         dir.join("compare.json"),

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{write_run, Spec};
-use reports::{Cell, Compare, RunSummary};
+use reports::{Cell, Compare, RunSummary, Shard};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,7 @@ fn fixture() -> Fixture {
             cell("rdkafka@0.39", "idempotent", &no_results, 3),
             cell("rdkafka@0.39", "at-least-once", &vanished, 3),
         ],
+        shards: Vec::new(),
     };
     fs::write(
         compare_dir.join("compare.json"),
@@ -301,6 +302,146 @@ fn the_runs_index_lists_comparisons_apart_from_runs() {
     assert!(!index[at("<h2>Runs</h2>")..].contains("compare-"));
 }
 
+/// Share `index` of 2 of `whole`: the cells `compare --shard index/2` runs.
+fn share(whole: &Compare, index: u32) -> Compare {
+    let mut share = whole.clone();
+    share.cells = whole
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| k % 2 == index as usize - 1)
+        .map(|(_, c)| c.clone())
+        .collect();
+    share.shards = vec![Shard {
+        index,
+        count: 2,
+        started: whole.started.clone(),
+    }];
+    share
+}
+
+#[test]
+fn shares_merged_give_the_page_one_machine_gives() {
+    let f = fixture();
+    let whole = read_compare(&f.compare_dir);
+    let page = |c: &Compare| reports::render_compare(c, |_| true).unwrap();
+    let (first, second) = (share(&whole, 1), share(&whole, 2));
+    assert!(page(&first).contains("<tr><th>shards</th><td>1 of 2: 1/2; 1 more to merge"));
+    assert_eq!(page(&first).matches("<td class=\"none\">—</td>").count(), 3);
+
+    // In either order: the second share's record taking in the first's.
+    let mut merged = second.clone();
+    merged.merge(first.clone()).unwrap();
+    assert_eq!(merged.cells, whole.cells, "the matrix's order");
+    let shards_row = "<tr><th>shards</th><td>2 of 2: 1/2, 2/2; all merged</td></tr>";
+    let merged_page = page(&merged);
+    assert!(merged_page.contains(shards_row));
+    assert_eq!(merged_page.replace(shards_row, ""), page(&whole));
+
+    // Merging a share twice changes nothing.
+    let mut again = merged.clone();
+    again.merge(first).unwrap();
+    assert_eq!(again, merged);
+}
+
+#[test]
+fn shares_of_different_comparisons_are_not_merged() {
+    let f = fixture();
+    let whole = read_compare(&f.compare_dir);
+    let mut other = share(&whole, 2);
+    other.seed += 1;
+    let err = share(&whole, 1).merge(other).unwrap_err();
+    assert!(err.to_string().contains("their seeds differ"), "{err}");
+}
+
+#[test]
+fn a_cell_run_twice_keeps_its_later_run() {
+    let f = fixture();
+    let mut compare = read_compare(&f.compare_dir);
+    let mut again = compare.cells[0].clone();
+    again.run = "../20261125T000000-0009".into();
+    again.exit_code = 0;
+    compare.add(again.clone());
+    assert_eq!(compare.cells.len(), 5);
+    assert_eq!(compare.cells[0], again);
+    let mut older = again;
+    older.run = "../20261101T000000-0001".into();
+    compare.add(older);
+    assert_eq!(compare.cells[0].run, "../20261125T000000-0009");
+}
+
+#[test]
+fn the_index_shows_verdicts_over_time_for_each_question() {
+    let runs = tempfile::tempdir().unwrap();
+    let r = runs.path();
+    let night = |id: &'static str,
+                 started: &str,
+                 spec: fn(&'static str, u64) -> Spec,
+                 user: Option<&str>| {
+        let (dir, _) = write_run(r, &spec(id, 500));
+        let file = dir.join("run.json");
+        let mut info: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+        info["started"] = started.into();
+        if let Some(linger) = user {
+            info["producer_settings"]["linger.ms"] = linger.into();
+            info["producer_origins"] = serde_json::json!({"linger.ms": "user"});
+        }
+        fs::write(&file, info.to_string()).unwrap();
+    };
+    night(
+        "20261120T020000-0001",
+        "2026-11-20T02:00:00Z",
+        Spec::clean,
+        None,
+    );
+    night(
+        "20261121T020000-0002",
+        "2026-11-21T02:00:00Z",
+        Spec::clean,
+        None,
+    );
+    night(
+        "20261122T020000-0003",
+        "2026-11-22T02:00:00Z",
+        Spec::broken,
+        None,
+    );
+    night(
+        "20261122T030000-0004",
+        "2026-11-22T03:00:00Z",
+        Spec::clean,
+        Some("20"),
+    );
+    night(
+        "20261123T030000-0005",
+        "2026-11-23T03:00:00Z",
+        Spec::clean,
+        Some("20"),
+    );
+
+    let index = fs::read_to_string(reports::write_index(r).unwrap()).unwrap();
+    let section = &index
+        [index.find("<h2>Verdicts over time</h2>").unwrap()..index.find("<h2>Runs</h2>").unwrap()];
+    let rows: Vec<&str> = section.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{section}");
+    // The row whose newest verdict changed comes first, oldest to newest.
+    assert!(rows[0].contains("invalid (was valid)"), "{}", rows[0]);
+    assert!(rows[0].contains("defaults"));
+    let squares: Vec<&str> = rows[0].matches("class=\"sq ").collect();
+    assert_eq!(squares.len(), 3);
+    let order = [
+        "20261120T020000-0001",
+        "20261121T020000-0002",
+        "20261122T020000-0003",
+    ];
+    let at: Vec<usize> = order.iter().map(|id| rows[0].find(id).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "oldest first");
+    assert!(rows[0].contains("<a class=\"sq invalid\" href=\"20261122T020000-0003/report.html\""));
+    // The user's linger.ms=20 is another question: its own row, by hash.
+    assert!(rows[1].contains("title=\"linger.ms=20\"") && !rows[1].contains("defaults"));
+    assert!(rows[1].contains("<td class=\"valid\">valid</td>"));
+}
+
 #[test]
 fn compare_json_round_trips_and_matches_its_schema() {
     let f = fixture();
@@ -397,6 +538,7 @@ fn real_runs_summarise_and_render() {
             "inflight-6".into(),
         ],
         cells,
+        shards: Vec::new(),
     };
     let value = serde_json::to_value(&compare).unwrap();
     assert!(validator.is_valid(&value));

@@ -5,6 +5,17 @@
 //! Clients on the host talk to the containers' own addresses: each broker
 //! advertises the IP it has on the run's network, so no ports are mapped and the
 //! nemesis can cut exactly the paths it means to.
+//!
+//! Two other kinds of cluster share the type, since a run talks to all of them
+//! alike:
+//! - the *kept* cluster of `eoscheck cluster up` ([`Cluster::start_kept`]): the
+//!   same containers under the fixed run id [`KEPT_RUN`] and a label that marks
+//!   them kept, never torn down when a command ends; `eoscheck cleanup` leaves
+//!   it alone unless asked for everything, `eoscheck cluster down` removes it;
+//! - a cluster eoscheck does not run ([`Cluster::foreign`], `eoscheck run
+//!   --bootstrap`): its brokers as metadata lists them, no containers. Every
+//!   request that would enter, kill or freeze a broker is refused there, so
+//!   only client-side faults reach it.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -43,7 +54,21 @@ use crate::console::failure::Failure;
 pub const NODES: i32 = 3;
 pub(super) const LABEL: &str = "eoscheck";
 const RUN_LABEL: &str = "eoscheck.run";
+/// Marks the kept cluster's containers and network.
+const KEPT_LABEL: &str = "eoscheck.kept";
+/// The kept cluster's run id: its containers are `eoscheck-cluster-kafka-N`.
+pub const KEPT_RUN: &str = "cluster";
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a cluster eoscheck does not run gets to answer at all: it is
+/// meant to be up already.
+const FOREIGN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Why a broker of a cluster eoscheck does not run cannot be entered, killed
+/// or frozen.
+const NOT_OURS: &str =
+    "not a cluster eoscheck runs; broker faults need `eoscheck run` without --bootstrap";
+/// Kafka's internal topics a run relies on once they exist: a cluster is
+/// whole only when they are, on a cluster eoscheck does not run too.
+const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
 
 /// Broker settings every run gets: the durability configuration under which the
 /// idempotent producer's promises are meant to hold.
@@ -77,21 +102,30 @@ const BROKER_SETTINGS: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct Node {
     pub id: i32,
-    pub container: String,
-    pub ip: String,
+    /// Its container; None for a broker eoscheck does not run.
+    pub container: Option<String>,
+    /// The host and port it advertises to clients.
+    pub host: String,
+    pub port: u16,
 }
 
 impl Node {
     pub fn address(&self) -> String {
-        format!("{}:9092", self.ip)
+        format!("{}:{}", self.host, self.port)
     }
 }
 
 pub struct Cluster {
-    docker: Docker,
-    /// The network's gateway: the address host-side clients come from.
+    /// The engine that runs the nodes' containers; None for a cluster
+    /// eoscheck does not run.
+    docker: Option<Docker>,
+    /// The network's gateway: the address host-side clients come from
+    /// (empty for a cluster eoscheck does not run).
     pub gateway: String,
     pub nodes: Vec<Node>,
+    /// What clients are told to start from: every node, or the addresses the
+    /// user gave for a cluster eoscheck does not run.
+    bootstrap: String,
 }
 
 /// A broker's environment: its place in the KRaft quorum and [`BROKER_SETTINGS`],
@@ -136,7 +170,7 @@ fn container_body(
                 network.to_owned(),
                 EndpointSettings {
                     ipam_config: Some(EndpointIpamConfig {
-                        ipv4_address: Some(node.ip.clone()),
+                        ipv4_address: Some(node.host.clone()),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -151,6 +185,31 @@ fn container_body(
 /// signal handler or after a panic, where no `Cluster` value is at hand.
 static LIVE: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
 
+/// The labels of a run's containers and network.
+fn run_labels(run_id: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL.to_owned(), "true".to_owned()),
+        (RUN_LABEL.to_owned(), run_id.to_owned()),
+    ])
+}
+
+/// The nodes of a run's cluster, at fixed addresses after the network's
+/// gateway.
+fn container_nodes(run_id: &str, gateway: Ipv4Addr) -> Vec<Node> {
+    (1..=NODES)
+        .map(|id| Node {
+            id,
+            container: Some(container_name(run_id, id)),
+            host: host_address(gateway, id as u32).to_string(),
+            port: 9092,
+        })
+        .collect()
+}
+
+fn container_name(run_id: &str, node: i32) -> String {
+    format!("eoscheck-{run_id}-kafka-{node}")
+}
+
 impl Cluster {
     /// Creates the network and the containers and starts them. Broker logs are
     /// saved into `logs_dir` at teardown.
@@ -160,32 +219,122 @@ impl Cluster {
         image: &str,
         logs_dir: Option<&Path>,
     ) -> Result<Cluster> {
-        let labels = HashMap::from([
-            (LABEL.to_owned(), "true".to_owned()),
-            (RUN_LABEL.to_owned(), run_id.to_owned()),
-        ]);
-        let network = format!("eoscheck-{run_id}");
         LIVE.lock()
             .unwrap()
             .push((run_id.to_owned(), logs_dir.map(Path::to_path_buf)));
-        let (subnet, gateway) = create_network(docker, &network, &labels).await?;
-        let nodes: Vec<Node> = (1..=NODES)
-            .map(|id| Node {
-                id,
-                container: format!("eoscheck-{run_id}-kafka-{id}"),
-                ip: host_address(gateway, id as u32).to_string(),
+        Self::launch(docker, run_id, image, run_labels(run_id)).await
+    }
+
+    /// The kept cluster (`eoscheck cluster up`): started like a run's, under
+    /// [`KEPT_RUN`] and labelled kept, and left running when the command
+    /// ends. One that does not come up is removed again.
+    pub async fn start_kept(docker: &Docker, image: &str) -> Result<Cluster> {
+        let mut labels = run_labels(KEPT_RUN);
+        labels.insert(KEPT_LABEL.to_owned(), "true".to_owned());
+        let started = Self::launch(docker, KEPT_RUN, image, labels).await;
+        if started.is_err() {
+            if let Err(e) = remove(docker, Runs::One(KEPT_RUN), None).await {
+                warn!("removing the kept cluster that did not come up failed: {e:#}");
+            }
+        }
+        started
+    }
+
+    /// The kept cluster and the image it runs, if there is one.
+    pub async fn find_kept(docker: &Docker) -> Result<Option<(Cluster, String)>> {
+        let containers = list_containers(docker, &Runs::One(KEPT_RUN)).await?;
+        let Some(image) = containers.iter().find_map(|c| c.image.clone()) else {
+            return Ok(None);
+        };
+        let network = format!("eoscheck-{KEPT_RUN}");
+        let gateway = docker
+            .inspect_network(&network, None)
+            .await
+            .with_context(|| format!("the kept cluster's network {network}"))?
+            .ipam
+            .and_then(|i| i.config)
+            .and_then(|c| c.into_iter().find_map(|c| c.gateway))
+            .with_context(|| format!("network {network} has no gateway"))?;
+        let nodes = container_nodes(KEPT_RUN, gateway.parse()?);
+        Ok(Some((Cluster::of(docker, gateway, nodes), image)))
+    }
+
+    /// A cluster eoscheck does not run, found at `bootstrap`
+    /// (`HOST:PORT,...`): its brokers as metadata lists them, each checked
+    /// to be reachable at the address it advertises.
+    pub async fn foreign(bootstrap: &str) -> Result<Cluster> {
+        let mut cluster = Cluster {
+            docker: None,
+            gateway: String::new(),
+            nodes: Vec::new(),
+            bootstrap: bootstrap.to_owned(),
+        };
+        let started = Instant::now();
+        let metadata = loop {
+            match cluster.metadata(None).await {
+                Ok(m) if !m.brokers().is_empty() => break m,
+                _ if started.elapsed() < FOREIGN_TIMEOUT => {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
+                answer => bail!(Failure::infrastructure(format!(
+                    "no Kafka broker at {bootstrap} answered within {}s ({}); check the addresses, that this machine reaches them, and that the brokers take plaintext connections without authentication (eoscheck speaks nothing else)",
+                    FOREIGN_TIMEOUT.as_secs(),
+                    answer.err().map_or("metadata listed no broker".into(), |e| e.to_string())
+                ))),
+            }
+        };
+        cluster.nodes = metadata
+            .brokers()
+            .iter()
+            .map(|b| Node {
+                id: b.id(),
+                container: None,
+                host: b.host().to_owned(),
+                port: b.port() as u16,
             })
             .collect();
-        let voters = nodes
-            .iter()
-            .map(|n| format!("{}@{}:9093", n.id, n.container))
+        for node in &cluster.nodes {
+            reachable(node).await?;
+        }
+        let addresses: Vec<String> = cluster.nodes.iter().map(Node::address).collect();
+        info!(
+            "cluster at {bootstrap}: {} brokers ({})",
+            cluster.nodes.len(),
+            addresses.join(", ")
+        );
+        Ok(cluster)
+    }
+
+    /// A cluster of containers on a network with `gateway`.
+    fn of(docker: &Docker, gateway: String, nodes: Vec<Node>) -> Cluster {
+        let addresses: Vec<String> = nodes.iter().map(Node::address).collect();
+        Cluster {
+            docker: Some(docker.clone()),
+            gateway,
+            nodes,
+            bootstrap: addresses.join(","),
+        }
+    }
+
+    /// Creates the network and the containers with `labels` and starts them.
+    async fn launch(
+        docker: &Docker,
+        run_id: &str,
+        image: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Cluster> {
+        let network = format!("eoscheck-{run_id}");
+        let (subnet, gateway) = create_network(docker, &network, &labels).await?;
+        let nodes = container_nodes(run_id, gateway);
+        let voters = (1..=NODES)
+            .map(|id| format!("{id}@{}:9093", container_name(run_id, id)))
             .collect::<Vec<_>>()
             .join(",");
         let cluster_id = cluster_id();
         for node in &nodes {
             let env = broker_env(node.id, &cluster_id, &voters);
             let body = container_body(image, node, env, &labels, &network);
-            let name = &node.container;
+            let name = &container_name(run_id, node.id);
             docker
                 .create_container(
                     Some(CreateContainerOptionsBuilder::new().name(name).build()),
@@ -196,31 +345,39 @@ impl Cluster {
                     Failure::infrastructure(format!("creating container {name} from {image}: {e}"))
                 })?;
         }
-        for Node {
-            container: name, ..
-        } in &nodes
-        {
+        for node in &nodes {
+            let name = &container_name(run_id, node.id);
             docker
                 .start_container(name, None)
                 .await
                 .map_err(|e| Failure::infrastructure(format!("starting container {name}: {e}")))?;
         }
-        let cluster = Cluster {
-            docker: docker.clone(),
-            gateway: gateway.to_string(),
-            nodes,
-        };
+        let cluster = Cluster::of(docker, gateway.to_string(), nodes);
         tracing::debug!(%subnet, "cluster network");
         cluster.wait_for_brokers().await?;
         Ok(cluster)
     }
 
+    /// Starts (or thaws) every node of the cluster that is not up, as the
+    /// kept cluster's after the engine restarted, and waits for the brokers.
+    pub async fn wake(&self) -> Result<()> {
+        for node in &self.nodes {
+            self.resume(node.id).await?;
+            if !self.is_up(node.id).await? {
+                self.restart(node.id).await?;
+            }
+        }
+        self.wait_for_brokers().await
+    }
+
     pub fn bootstrap_servers(&self) -> String {
-        self.nodes
-            .iter()
-            .map(Node::address)
-            .collect::<Vec<_>>()
-            .join(",")
+        self.bootstrap.clone()
+    }
+
+    /// Whether eoscheck runs the brokers (in containers), or only talks to
+    /// them.
+    pub fn is_foreign(&self) -> bool {
+        self.docker.is_none()
     }
 
     pub fn node(&self, id: i32) -> Option<&Node> {
@@ -277,17 +434,13 @@ impl Cluster {
 
     async fn fail_if_a_node_exited(&self) -> Result<()> {
         for node in &self.nodes {
-            let state = self
-                .docker
-                .inspect_container(&node.container, None)
-                .await?
-                .state;
+            let (docker, container) = self.container(node.id)?;
+            let state = docker.inspect_container(container, None).await?.state;
             if let Some(state) = state.filter(|s| s.running != Some(true)) {
-                let tail = self.logs(&node.container).await.unwrap_or_default();
+                let tail = self.logs(node.id).await.unwrap_or_default();
                 let tail: Vec<&str> = tail.lines().rev().take(20).collect();
                 bail!(Failure::infrastructure(format!(
-                    "broker container {} exited (code {:?}); its last log lines:\n{}",
-                    node.container,
+                    "broker container {container} exited (code {:?}); its last log lines:\n{}",
                     state.exit_code,
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 )));
@@ -296,10 +449,13 @@ impl Cluster {
         Ok(())
     }
 
-    /// Creates a topic with the run's replication settings and waits until every
-    /// partition has a leader and all three replicas in sync.
+    /// Creates a topic with the run's replication settings (a replica on
+    /// each of [`NODES`] brokers, or on every broker of a smaller cluster)
+    /// and waits until every partition has a leader and all its replicas in
+    /// sync.
     pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
-        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(NODES));
+        let replication = NODES.min(self.nodes.len() as i32);
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
         let results = self
             .admin()?
             .create_topics([&new], &admin_options())
@@ -319,12 +475,17 @@ impl Cluster {
     /// Waits until every node is a registered broker, `topic` has all its
     /// `partitions`, and every partition of every topic, Kafka's internal ones
     /// included (the run relies on them once they exist), has a leader and all
-    /// its replicas in sync.
+    /// its replicas in sync. On a cluster eoscheck does not run, whose other
+    /// topics are none of its business, only the run's own (`topic` and the
+    /// names it starts) and Kafka's internal ones count.
     pub async fn wait_whole(&self, topic: &str, partitions: i32, timeout: Duration) -> Result<()> {
         let started = Instant::now();
+        let watched = |name: &str| {
+            !self.is_foreign() || name.starts_with(topic) || INTERNAL_TOPICS.contains(&name)
+        };
         loop {
             let missing = match self.metadata(None).await {
-                Ok(m) => not_whole(&m, topic, partitions),
+                Ok(m) => not_whole(&m, self.nodes.len(), topic, partitions, watched),
                 Err(e) => Some(format!("metadata did not come: {e}")),
             };
             let Some(missing) = missing else {
@@ -348,22 +509,28 @@ impl Cluster {
         })
     }
 
-    async fn logs(&self, container: &str) -> Result<String> {
-        container_logs(&self.docker, container).await
+    async fn logs(&self, node: i32) -> Result<String> {
+        let (docker, container) = self.container(node)?;
+        container_logs(docker, container).await
     }
 
-    fn container(&self, node: i32) -> Result<&str> {
-        self.node(node)
-            .map(|n| n.container.as_str())
-            .with_context(|| format!("no node {node} in this cluster"))
+    /// The engine and a node's container: what entering, killing or freezing
+    /// a broker goes through, refused on a cluster eoscheck does not run.
+    fn container(&self, node: i32) -> Result<(&Docker, &str)> {
+        let found = self
+            .node(node)
+            .with_context(|| format!("no node {node} in this cluster"))?;
+        match (&self.docker, &found.container) {
+            (Some(docker), Some(container)) => Ok((docker, container)),
+            _ => bail!("broker {node}: {NOT_OURS}"),
+        }
     }
 
     /// Runs a command in a node's container; its output, or an error with it if
     /// the command exits non-zero.
     pub async fn exec(&self, node: i32, argv: &[&str]) -> Result<String> {
-        let container = self.container(node)?;
-        let exec = self
-            .docker
+        let (docker, container) = self.container(node)?;
+        let exec = docker
             .create_exec(
                 container,
                 CreateExecOptions {
@@ -377,13 +544,13 @@ impl Cluster {
         let mut output = String::new();
         if let StartExecResults::Attached {
             output: mut stream, ..
-        } = self.docker.start_exec(&exec.id, None).await?
+        } = docker.start_exec(&exec.id, None).await?
         {
             while let Some(chunk) = stream.next().await {
                 output.push_str(&chunk?.to_string());
             }
         }
-        let code = self.docker.inspect_exec(&exec.id).await?.exit_code;
+        let code = docker.inspect_exec(&exec.id).await?.exit_code;
         if code != Some(0) {
             bail!("exit code {code:?}: {}", output.trim());
         }
@@ -391,41 +558,39 @@ impl Cluster {
     }
 
     pub async fn kill(&self, node: i32) -> Result<()> {
+        let (docker, container) = self.container(node)?;
         let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-        Ok(self
-            .docker
-            .kill_container(self.container(node)?, Some(options))
-            .await?)
+        Ok(docker.kill_container(container, Some(options)).await?)
     }
 
     pub async fn restart(&self, node: i32) -> Result<()> {
-        Ok(self
-            .docker
-            .start_container(self.container(node)?, None)
-            .await?)
+        let (docker, container) = self.container(node)?;
+        Ok(docker.start_container(container, None).await?)
     }
 
     pub async fn pause(&self, node: i32) -> Result<()> {
-        Ok(self.docker.pause_container(self.container(node)?).await?)
+        let (docker, container) = self.container(node)?;
+        Ok(docker.pause_container(container).await?)
     }
 
     /// Thaws a paused node; a no-op on one that is not paused.
     pub async fn resume(&self, node: i32) -> Result<()> {
-        let container = self.container(node)?;
-        let state = self.docker.inspect_container(container, None).await?.state;
+        let (docker, container) = self.container(node)?;
+        let state = docker.inspect_container(container, None).await?.state;
         if state.and_then(|s| s.paused) == Some(true) {
-            self.docker.unpause_container(container).await?;
+            docker.unpause_container(container).await?;
         }
         Ok(())
     }
 
-    /// Running and not paused.
+    /// Running and not paused. A broker eoscheck does not run counts as up:
+    /// whether it answers is for metadata to say.
     pub async fn is_up(&self, node: i32) -> Result<bool> {
-        let state = self
-            .docker
-            .inspect_container(self.container(node)?, None)
-            .await?
-            .state;
+        if self.is_foreign() {
+            return Ok(true);
+        }
+        let (docker, container) = self.container(node)?;
+        let state = docker.inspect_container(container, None).await?.state;
         Ok(state.is_some_and(|s| s.running == Some(true) && s.paused != Some(true)))
     }
 
@@ -497,13 +662,19 @@ pub struct PartitionState {
     pub in_sync: Vec<i32>,
 }
 
-/// What keeps the cluster from being whole, if anything: a broker not
-/// registered, `topic` without its `partitions`, a partition of any topic
-/// without a leader or with a replica out of sync.
-fn not_whole(metadata: &Metadata, topic: &str, partitions: i32) -> Option<String> {
+/// What keeps the cluster from being whole, if anything: fewer than `nodes`
+/// brokers registered, `topic` without its `partitions`, a partition of a
+/// `watched` topic without a leader or with a replica out of sync.
+fn not_whole(
+    metadata: &Metadata,
+    nodes: usize,
+    topic: &str,
+    partitions: i32,
+    watched: impl Fn(&str) -> bool,
+) -> Option<String> {
     let brokers = metadata.brokers().len();
-    if brokers != NODES as usize {
-        return Some(format!("{brokers} of {NODES} brokers registered"));
+    if brokers < nodes {
+        return Some(format!("{brokers} of {nodes} brokers registered"));
     }
     let ours = metadata.topics().iter().find(|t| t.name() == topic);
     if ours.map_or(0, |t| t.partitions().len()) != partitions as usize {
@@ -514,6 +685,7 @@ fn not_whole(metadata: &Metadata, topic: &str, partitions: i32) -> Option<String
     let lagging: Vec<String> = metadata
         .topics()
         .iter()
+        .filter(|t| watched(t.name()))
         .flat_map(|t| t.partitions().iter().map(move |p| (t.name(), p)))
         .filter(|(_, p)| p.leader() < 0 || p.isr().len() < p.replicas().len())
         .map(|(name, p)| {
@@ -597,6 +769,25 @@ fn host_address(base: Ipv4Addr, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(base) + n)
 }
 
+/// A broker of a cluster eoscheck does not run answers TCP at the address it
+/// advertises: the final read and the clients connect there, not to the
+/// bootstrap addresses.
+async fn reachable(node: &Node) -> Result<()> {
+    let address = node.address();
+    let connect = tokio::net::TcpStream::connect(&address);
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => bail!(Failure::infrastructure(format!(
+            "broker {} advertises {address}, which this machine cannot connect to ({e}); clients must reach every broker at its advertised listener",
+            node.id
+        ))),
+        Err(_) => bail!(Failure::infrastructure(format!(
+            "broker {} advertises {address}, which did not answer within 5s; clients must reach every broker at its advertised listener",
+            node.id
+        ))),
+    }
+}
+
 async fn container_logs(docker: &Docker, container: &str) -> Result<String> {
     let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
     let mut stream = docker.logs(container, Some(options));
@@ -607,12 +798,51 @@ async fn container_logs(docker: &Docker, container: &str) -> Result<String> {
     Ok(text)
 }
 
-fn label_filter(run_id: Option<&str>) -> HashMap<String, Vec<String>> {
-    let label = match run_id {
-        Some(id) => format!("{RUN_LABEL}={id}"),
-        None => LABEL.to_owned(),
-    };
-    HashMap::from([("label".to_owned(), vec![label])])
+/// Whose containers and networks a removal takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Runs<'a> {
+    /// One run's (the kept cluster's is [`KEPT_RUN`]).
+    One(&'a str),
+    /// Every run's but the kept cluster's: what killed processes left.
+    Leftovers,
+    /// Every run's, the kept cluster's too.
+    All,
+}
+
+impl Runs<'_> {
+    /// The engine's label filter.
+    fn filter(&self) -> HashMap<String, Vec<String>> {
+        let label = match self {
+            Runs::One(id) => format!("{RUN_LABEL}={id}"),
+            Runs::Leftovers | Runs::All => LABEL.to_owned(),
+        };
+        HashMap::from([("label".to_owned(), vec![label])])
+    }
+
+    /// Whether what the filter listed, labelled `labels`, is taken: all of
+    /// it, but the kept cluster's for [`Runs::Leftovers`] (the engine cannot
+    /// filter on a label's absence).
+    fn takes(&self, labels: Option<&HashMap<String, String>>) -> bool {
+        let kept = labels.is_some_and(|l| l.contains_key(KEPT_LABEL));
+        !(kept && matches!(self, Runs::Leftovers))
+    }
+}
+
+async fn list_containers(
+    docker: &Docker,
+    runs: &Runs<'_>,
+) -> Result<Vec<bollard::models::ContainerSummary>> {
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(runs.filter()),
+            ..Default::default()
+        }))
+        .await?;
+    Ok(containers
+        .into_iter()
+        .filter(|c| runs.takes(c.labels.as_ref()))
+        .collect())
 }
 
 /// What a cleanup removed.
@@ -622,22 +852,11 @@ pub struct Removed {
     pub networks: usize,
 }
 
-/// Removes the containers and networks of one run, or of every eoscheck run.
-/// Broker logs are saved first when a directory is given.
-pub async fn remove(
-    docker: &Docker,
-    run_id: Option<&str>,
-    logs_dir: Option<&Path>,
-) -> Result<Removed> {
+/// Removes the containers and networks of `runs`. Broker logs are saved
+/// first when a directory is given.
+pub async fn remove(docker: &Docker, runs: Runs<'_>, logs_dir: Option<&Path>) -> Result<Removed> {
     let mut removed = Removed::default();
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(label_filter(run_id)),
-            ..Default::default()
-        }))
-        .await?;
-    for c in containers {
+    for c in list_containers(docker, &runs).await? {
         let Some(id) = c.id else { continue };
         let name = c
             .names
@@ -663,10 +882,13 @@ pub async fn remove(
     }
     let networks = docker
         .list_networks(Some(ListNetworksOptions {
-            filters: Some(label_filter(run_id)),
+            filters: Some(runs.filter()),
         }))
         .await?;
-    for n in networks {
+    for n in networks
+        .into_iter()
+        .filter(|n| runs.takes(n.labels.as_ref()))
+    {
         let Some(id) = n.id else { continue };
         docker
             .remove_network(&id)
@@ -736,7 +958,7 @@ async fn shutdown_signal() -> &'static str {
 pub async fn teardown_live(docker: &Docker) {
     let live: Vec<_> = std::mem::take(&mut *LIVE.lock().unwrap());
     for (run_id, logs_dir) in live {
-        match remove(docker, Some(&run_id), logs_dir.as_deref()).await {
+        match remove(docker, Runs::One(&run_id), logs_dir.as_deref()).await {
             Ok(r) => info!(
                 "removed run {run_id}: {} containers, {} networks",
                 r.containers, r.networks

@@ -1,5 +1,7 @@
 //! The nemesis's door into the cluster under test: one topic's partitions, the
-//! brokers' containers, and the workload's producers.
+//! brokers' containers, and the workload's producers. On a cluster eoscheck
+//! does not run there are no containers: only the client-side faults can be
+//! injected, the rest fail with the cluster's refusal.
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -40,14 +42,17 @@ pub struct Target {
 }
 
 impl nemesis::Cluster for Target {
+    /// The brokers eoscheck runs: none on a cluster it does not run, so a
+    /// heal there sweeps no broker (client-side faults undo themselves).
     fn nodes(&self) -> Vec<nemesis::NodeId> {
-        self.cluster.nodes.iter().map(|n| n.id).collect()
+        let ours = self.cluster.nodes.iter().filter(|n| n.container.is_some());
+        ours.map(|n| n.id).collect()
     }
 
     fn ip(&self, node: nemesis::NodeId) -> String {
         self.cluster
             .node(node)
-            .map(|n| n.ip.clone())
+            .map(|n| n.host.clone())
             .unwrap_or_default()
     }
 

@@ -5,6 +5,14 @@
 //! inherits another's broker state; its run directory sits in the runs folder
 //! like any other and the matrix links to it. compare.json is rewritten after
 //! every cell, so a comparison cut short keeps the cells it finished.
+//!
+//! `--shard I/N` runs one share of the cells, for N machines to run the
+//! matrix between them: cell k of the matrix (rows first, from 0) is shard
+//! `k % N + 1`'s. Every share needs the one `--seed`, so every cell meets
+//! the same schedule wherever it runs, and a sharded comparison's id is
+//! derived from the seed and everything else the cells share, so all shares
+//! write the same `compare-<id>` and `eoscheck report --index` can put them
+//! back together (`reports::Compare::merge`).
 
 use std::path::PathBuf;
 
@@ -14,7 +22,7 @@ use tracing::{error, info};
 
 use super::{
     images::ready_engine,
-    run::{print_shared_plan, run_at, ClientParser, RunConfig, Site, WorkloadArgs},
+    run::{print_shared_plan, run_at, shared_plan, ClientParser, RunConfig, Site, WorkloadArgs},
 };
 use crate::{
     clients::{self, ClientSpec, Preset, Resolved},
@@ -38,6 +46,12 @@ pub struct Args {
         default_value = "idempotent,at-least-once"
     )]
     presets: Vec<Preset>,
+    /// Run only share I of N of the cells (cell k of the matrix, rows
+    /// first and counted from 0, is share k % N + 1), e.g. one share per CI
+    /// machine; needs --seed. `eoscheck report --index` merges the shares'
+    /// runs folders into one comparison.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
     /// Print every cell and the fault schedule they share, and start nothing.
     #[arg(long)]
     dry_run: bool,
@@ -67,12 +81,53 @@ impl Args {
         // The template's seed, given or drawn once, is every cell's: every cell
         // meets the same faults at the same times.
         let template = self.workload.config(&presets, first_client.clone(), user)?;
+        if self.shard.is_some() && !self.workload.has_seed() {
+            return Err(Failure::usage(
+                "--shard needs --seed: every share must draw the same fault schedule; \
+                 give all of them one seed (e.g. the date, --seed 20261202)",
+            ));
+        }
         Ok(CompareConfig {
             clients,
             presets,
             template,
+            shard: self.shard,
             out: self.workload.out.clone(),
         })
+    }
+}
+
+/// One share of the matrix: `index` of `count`, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shard {
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    /// Whether cell `k` of the matrix (rows first, from 0) is this share's.
+    fn has(self, k: usize) -> bool {
+        k % self.count as usize == (self.index - 1) as usize
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `I/N` with 1 <= I <= N.
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || format!("{text:?}: give I/N, share I of N, with 1 <= I <= N (e.g. 1/2)");
+    let (index, count) = text.split_once('/').ok_or_else(bad)?;
+    let (index, count) = (
+        index.parse().map_err(|_| bad())?,
+        count.parse().map_err(|_| bad())?,
+    );
+    match 1 <= index && index <= count {
+        true => Ok(Shard { index, count }),
+        false => Err(bad()),
     }
 }
 
@@ -106,7 +161,48 @@ pub struct CompareConfig {
     pub presets: Vec<Preset>,
     /// Everything but the client and the preset, the same for every cell.
     pub template: RunConfig,
+    /// The share of the cells to run here; all of them when none.
+    pub shard: Option<Shard>,
     pub out: PathBuf,
+}
+
+impl CompareConfig {
+    /// The cells to run here, in the matrix's order.
+    fn cells(&self) -> Vec<(&Resolved, Preset)> {
+        let matrix = self
+            .clients
+            .iter()
+            .flat_map(|c| self.presets.iter().map(move |&p| (c, p)));
+        matrix
+            .enumerate()
+            .filter(|(k, _)| self.shard.is_none_or(|s| s.has(*k)))
+            .map(|(_, cell)| cell)
+            .collect()
+    }
+
+    /// A sharded comparison's id: the seed and a digest of the cells and of
+    /// everything they share, the same on every machine that runs a share.
+    /// None for a comparison run whole, which gets a fresh id.
+    fn shared_id(&self) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        self.shard?;
+        let mut digest = Sha256::new();
+        for client in &self.clients {
+            digest.update(format!("client {client}\n"));
+        }
+        for preset in &self.presets {
+            digest.update(format!("preset {preset}\n"));
+        }
+        for (name, setting) in &self.template.producer().0 {
+            digest.update(format!("setting {name}={}\n", setting.value));
+        }
+        digest.update(shared_plan(&self.template));
+        let hex: String = digest.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(format!("s{}-{hex}", self.template.seed))
+    }
 }
 
 /// The cells, each a fresh cluster, then what they all share.
@@ -117,11 +213,12 @@ fn print_plan(config: &CompareConfig) {
         config.clients.len(),
         config.presets.len()
     );
-    for client in &config.clients {
-        for preset in &config.presets {
-            let promised: Vec<&str> = preset.guarantees().iter().map(|g| g.name()).collect();
-            println!("  {client} × {preset} (promised: {})", promised.join(", "));
-        }
+    if let (Some(shard), Some(id)) = (config.shard, config.shared_id()) {
+        println!("shard {shard} of compare-{id} runs these:");
+    }
+    for (client, preset) in config.cells() {
+        let promised: Vec<&str> = preset.guarantees().iter().map(|g| g.name()).collect();
+        println!("  {client} × {preset} (promised: {})", promised.join(", "));
     }
     print_shared_plan(&config.template);
 }
@@ -130,15 +227,40 @@ fn print_plan(config: &CompareConfig) {
 /// else 3 if a cell could not run, else 2 if a cell stayed unknown for another
 /// reason than the library refusing the preset (that refusal is a finding).
 pub async fn compare(docker: Docker, config: CompareConfig) -> Result<i32> {
-    let dir = RunDir::create(&config.out, "compare-")?;
-    // A comparison is not a run: `latest` keeps pointing at the newest run.
-    let _ = std::fs::remove_file(config.out.join("latest"));
+    let (dir, mut record) = open(&config)?;
+    let cells = config.cells();
+    let total = cells.len();
+    for (k, (client, preset)) in cells.into_iter().enumerate() {
+        info!("compare: cell {} of {total}: {client} × {preset}", k + 1);
+        let cell = run_cell(&docker, &config, client, preset).await?;
+        record.add(cell);
+        std::fs::write(
+            dir.join("compare.json"),
+            serde_json::to_vec_pretty(&record)?,
+        )?;
+        reports::write_compare(&dir.path)?;
+    }
+    reports::write_index(&config.out)?;
+    print_matrix(&record);
+    logging::say(&format!("compare: {}", dir.join("index.html").display()));
+    let code = exit_code(&record.cells);
+    if logging::is_json() {
+        logging::print_json(&compare_json(&dir, &record, code));
+    }
+    Ok(code)
+}
+
+/// The comparison's directory and record: new, or, for a share of a
+/// comparison another share already wrote here, that one's with this share
+/// added (refused when the directory holds another comparison).
+fn open(config: &CompareConfig) -> Result<(RunDir, reports::Compare)> {
+    let now = now_rfc3339();
+    let id = config.shared_id().unwrap_or_else(|| RunDir::fresh_id(""));
+    let dir = RunDir::named(&config.out, &format!("compare-{id}"))?;
     let mut record = reports::Compare {
         format: 1,
-        id: dir.id.clone(),
-        started: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        id,
+        started: now.clone(),
         seed: config.template.seed,
         nemesis: config
             .template
@@ -151,31 +273,35 @@ pub async fn compare(docker: Docker, config: CompareConfig) -> Result<i32> {
         clients: config.clients.iter().map(|c| c.to_string()).collect(),
         presets: config.presets.iter().map(|p| p.to_string()).collect(),
         cells: Vec::new(),
+        shards: config
+            .shard
+            .map(|s| reports::Shard {
+                index: s.index,
+                count: s.count,
+                started: now,
+            })
+            .into_iter()
+            .collect(),
     };
-    let total = config.clients.len() * config.presets.len();
-    for client in &config.clients {
-        for &preset in &config.presets {
-            info!(
-                "compare: cell {} of {total}: {client} × {preset}",
-                record.cells.len() + 1
-            );
-            let cell = run_cell(&docker, &config, client, preset).await?;
-            record.cells.push(cell);
-            std::fs::write(
-                dir.join("compare.json"),
-                serde_json::to_vec_pretty(&record)?,
-            )?;
-            reports::write_compare(&dir.path)?;
-        }
+    if let Ok(text) = std::fs::read_to_string(dir.join("compare.json")) {
+        let mut earlier: reports::Compare = serde_json::from_str(&text).map_err(|e| {
+            Failure::usage(format!(
+                "{} is not a compare.json eoscheck can read ({e}); move that directory away",
+                dir.join("compare.json").display()
+            ))
+        })?;
+        earlier
+            .merge(record)
+            .map_err(|e| Failure::usage(format!("{e:#}; use another --out")))?;
+        record = earlier;
     }
-    reports::write_index(&config.out)?;
-    print_matrix(&record);
-    logging::say(&format!("compare: {}", dir.join("index.html").display()));
-    let code = exit_code(&record.cells);
-    if logging::is_json() {
-        logging::print_json(&compare_json(&dir, &record, code));
-    }
-    Ok(code)
+    Ok((dir, record))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// `--json`'s object for a comparison.

@@ -10,12 +10,21 @@ use crate::cluster::{
 
 #[derive(clap::Args, Clone)]
 pub struct ImageArgs {
-    /// Kafka release to run (3.9.x or 4.x); its image is built from Maven Central jars.
-    #[arg(long, default_value = images::DEFAULT_KAFKA_VERSION)]
-    kafka_version: String,
+    // Kafka release to run: see `version_help`.
+    #[arg(long, help = version_help())]
+    kafka_version: Option<String>,
     /// Use this broker image instead of building one (e.g. apache/kafka:4.1.0).
     #[arg(long, value_name = "REF")]
     image: Option<String>,
+}
+
+/// `--kafka-version`'s help, with its default (resolved in code, so that a
+/// version given can be told from none).
+fn version_help() -> String {
+    format!(
+        "Kafka release to run (3.9.x or 4.x); its image is built from Maven Central jars [default: {}]",
+        images::DEFAULT_KAFKA_VERSION
+    )
 }
 
 impl ImageArgs {
@@ -26,11 +35,22 @@ impl ImageArgs {
                 reference: reference.clone(),
             }),
             None => {
-                images::validate_version(&self.kafka_version)?;
+                let version = self.kafka_version.as_deref();
+                let version = version.unwrap_or(images::DEFAULT_KAFKA_VERSION);
+                images::validate_version(version)?;
                 Ok(BrokerImage::Local {
-                    version: self.kafka_version.clone(),
+                    version: version.to_owned(),
                 })
             }
+        }
+    }
+
+    /// The flag given, if any: a cluster eoscheck does not run takes none.
+    pub fn given(&self) -> Option<&'static str> {
+        match (&self.kafka_version, &self.image) {
+            (Some(_), _) => Some("--kafka-version"),
+            (None, Some(_)) => Some("--image"),
+            (None, None) => None,
         }
     }
 }

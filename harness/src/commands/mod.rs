@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod check;
 pub mod cleanup;
+pub mod cluster;
 pub mod compare;
 pub mod images;
 pub mod processor;

@@ -44,13 +44,19 @@ struct Entry {
 }
 
 impl Entry {
-    /// A directory eoscheck made, known by its name; anything else is left
-    /// alone.
-    fn of(name: &str) -> Option<Entry> {
-        let (comparison, id) = match name.strip_prefix("compare-") {
-            Some(id) => (true, id),
-            None => (false, name),
-        };
+    /// A directory eoscheck made, known by its name, or, for a sharded
+    /// comparison (`compare-s<seed>-<digest>`, no time in its name), by the
+    /// start its compare.json records; anything else is left alone.
+    fn of(dir: &Path) -> Option<Entry> {
+        let name = dir.file_name()?.to_str()?;
+        match name.strip_prefix("compare-") {
+            Some(id) if id.starts_with('s') => Entry::sharded(dir, name),
+            Some(id) => Entry::named(name, true, id),
+            None => Entry::named(name, false, name),
+        }
+    }
+
+    fn named(name: &str, comparison: bool, id: &str) -> Option<Entry> {
         let (stamp, hex) = id.split_once('-')?;
         let stamp_ok = stamp.len() == 15
             && stamp.char_indices().all(|(i, c)| match i {
@@ -62,6 +68,22 @@ impl Entry {
             name: name.to_owned(),
             stamp: stamp.to_owned(),
             comparison,
+        })
+    }
+
+    fn sharded(dir: &Path, name: &str) -> Option<Entry> {
+        let text = fs::read_to_string(dir.join("compare.json")).ok()?;
+        let compare: reports::Compare = serde_json::from_str(&text).ok()?;
+        let digits: String = compare
+            .started
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let stamp = format!("{}T{}", digits.get(..8)?, digits.get(8..14)?);
+        Some(Entry {
+            name: name.to_owned(),
+            stamp,
+            comparison: true,
         })
     }
 }
@@ -134,7 +156,7 @@ fn entries(runs: &Path) -> Result<Vec<Entry>> {
     Ok(listing
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Entry::of(&e.file_name().to_string_lossy()))
+        .filter_map(|e| Entry::of(&e.path()))
         .collect())
 }
 
@@ -210,24 +232,34 @@ fn size(path: &Path) -> u64 {
 mod tests {
     use super::*;
 
-    /// Only directories eoscheck names are runs or comparisons.
+    /// Only directories eoscheck names are runs or comparisons; a sharded
+    /// comparison is dated by its compare.json.
     #[test]
-    fn entries_are_known_by_their_names() {
-        let run = Entry::of("20261202T031041-4dfe").unwrap();
+    fn entries_are_known_by_their_names_or_their_start() {
+        let of = |name: &str| Entry::of(Path::new("/nowhere").join(name).as_path());
+        let run = of("20261202T031041-4dfe").unwrap();
         assert!(!run.comparison && run.stamp == "20261202T031041");
-        assert!(
-            Entry::of("compare-20261124T100000-c0de")
-                .unwrap()
-                .comparison
-        );
+        assert!(of("compare-20261124T100000-c0de").unwrap().comparison);
         for other in [
             "latest",
             "notes",
             "20261202-4dfe",
             "20261202T031041-zzzz",
             "x-20261202T031041-4dfe",
+            "compare-s5-0badcafe",
         ] {
-            assert!(Entry::of(other).is_none(), "{other}");
+            assert!(of(other).is_none(), "{other}");
         }
+        let runs = tempfile::tempdir().unwrap();
+        let sharded = runs.path().join("compare-s5-0badcafe");
+        fs::create_dir(&sharded).unwrap();
+        let compare = serde_json::json!({
+            "format": 1, "id": "s5-0badcafe", "started": "2026-12-01T02:03:04.5Z",
+            "seed": 5, "nemesis": [], "time_limit_s": 10.0, "kafka_version": null,
+            "clients": [], "presets": [], "cells": []
+        });
+        fs::write(sharded.join("compare.json"), compare.to_string()).unwrap();
+        let entry = Entry::of(&sharded).unwrap();
+        assert!(entry.comparison && entry.stamp == "20261201T020304");
     }
 }

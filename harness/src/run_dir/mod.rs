@@ -8,9 +8,11 @@
 //! run directory (ARCHITECTURE.md, "The run directory").
 
 mod check;
+mod gather;
 mod record;
 
 pub use check::{check_dir, outcome_json, print_verdict, verdict_line};
+pub use gather::{gather, Gathered};
 pub use record::{ClientInfo, KeptStep, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
 
 use std::{
@@ -42,18 +44,32 @@ impl RunDir {
             })
     }
 
-    /// Creates a fresh run directory under `runs` and points `latest` at it.
-    pub fn create(runs: &Path, prefix: &str) -> Result<RunDir> {
-        let now = time::OffsetDateTime::now_utc();
-        let stamp = now
+    /// A new id: the time now, then four random hex digits, so ids sort by
+    /// their start.
+    pub fn fresh_id(prefix: &str) -> String {
+        let stamp = time::OffsetDateTime::now_utc()
             .format(time::macros::format_description!(
                 "[year][month][day]T[hour][minute][second]"
             ))
             .expect("a fixed format always applies");
-        let id = format!("{prefix}{stamp}-{:04x}", rand::random::<u16>());
-        let path = runs.join(&id);
+        format!("{prefix}{stamp}-{:04x}", rand::random::<u16>())
+    }
+
+    /// The directory `runs/<id>`, made if missing (a comparison's; its
+    /// shares share one).
+    pub fn named(runs: &Path, id: &str) -> Result<RunDir> {
+        let path = runs.join(id);
         fs::create_dir_all(&path)
-            .with_context(|| format!("creating run directory {}", path.display()))?;
+            .with_context(|| format!("creating directory {}", path.display()))?;
+        Ok(RunDir {
+            id: id.to_owned(),
+            path,
+        })
+    }
+
+    /// Creates a fresh run directory under `runs` and points `latest` at it.
+    pub fn create(runs: &Path, prefix: &str) -> Result<RunDir> {
+        let RunDir { id, path } = RunDir::named(runs, &RunDir::fresh_id(prefix))?;
         let latest = runs.join("latest");
         let _ = fs::remove_file(&latest);
         std::os::unix::fs::symlink(&id, &latest)

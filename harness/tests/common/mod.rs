@@ -63,6 +63,7 @@ pub fn config(
         mutation: None,
         seed: 5,
         image: image.clone(),
+        bootstrap: None,
     }
 }
 

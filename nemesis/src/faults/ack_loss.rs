@@ -15,6 +15,7 @@ pub(crate) const SPEC: Spec = Spec {
     colour: "#4c78a8",
     duration: Duration::from_secs(15),
     recovery: Duration::from_secs(0),
+    client_side: false,
 };
 
 /// On the leader of a random partition, drops every TCP segment that carries data

@@ -18,6 +18,7 @@ pub(crate) const SPEC: Spec = Spec {
     colour: "#72b7b2",
     duration: Duration::from_secs(5),
     recovery: Duration::from_secs(0),
+    client_side: true,
 };
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C) -> Result<Injection> {

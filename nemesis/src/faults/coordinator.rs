@@ -31,6 +31,7 @@ pub(crate) const KILL_TXN: Spec = Spec {
     colour: "#2ca02c",
     duration: Duration::from_secs(10),
     recovery: Duration::from_secs(12),
+    client_side: false,
 };
 
 pub(crate) const PARTITION_TXN: Spec = Spec {
@@ -39,6 +40,7 @@ pub(crate) const PARTITION_TXN: Spec = Spec {
     colour: "#d62790",
     duration: Duration::from_secs(12),
     recovery: Duration::from_secs(0),
+    client_side: false,
 };
 
 pub(crate) const ACK_LOSS_TXN: Spec = Spec {
@@ -47,6 +49,7 @@ pub(crate) const ACK_LOSS_TXN: Spec = Spec {
     colour: "#17becf",
     duration: Duration::from_secs(15),
     recovery: Duration::from_secs(0),
+    client_side: false,
 };
 
 /// As long as a broker kill's, for the same restart.
@@ -56,6 +59,7 @@ pub(crate) const KILL_GROUP: Spec = Spec {
     colour: "#8c564b",
     duration: Duration::from_secs(10),
     recovery: Duration::from_secs(12),
+    client_side: false,
 };
 
 /// Longer than the processors' session (6 s): the group coordinator,
@@ -66,6 +70,7 @@ pub(crate) const PARTITION_GROUP: Spec = Spec {
     colour: "#e377c2",
     duration: Duration::from_secs(12),
     recovery: Duration::from_secs(0),
+    client_side: false,
 };
 
 /// Picks one coordinator of the kind `fault` goes for at random, and does

@@ -14,6 +14,7 @@ pub(crate) const LEADER: Spec = Spec {
     colour: "#54a24b",
     duration: Duration::from_secs(10),
     recovery: Duration::from_secs(12),
+    client_side: false,
 };
 
 pub(crate) const CONTROLLER: Spec = Spec {
@@ -22,6 +23,7 @@ pub(crate) const CONTROLLER: Spec = Spec {
     colour: "#88d27a",
     duration: Duration::from_secs(10),
     recovery: Duration::from_secs(12),
+    client_side: false,
 };
 
 pub(crate) const RANDOM: Spec = Spec {
@@ -30,6 +32,7 @@ pub(crate) const RANDOM: Spec = Spec {
     colour: "#439894",
     duration: Duration::from_secs(10),
     recovery: Duration::from_secs(12),
+    client_side: false,
 };
 
 pub(crate) enum Target {

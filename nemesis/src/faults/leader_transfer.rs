@@ -14,6 +14,7 @@ pub(crate) const SPEC: Spec = Spec {
     colour: "#ff9da6",
     duration: Duration::from_secs(5),
     recovery: Duration::from_secs(0),
+    client_side: false,
 };
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<Injection> {

@@ -34,6 +34,10 @@ pub(crate) struct Spec {
     /// sample); under 2 s after every other kind. Kept short of the worst
     /// case: the keeper still waits for the rest.
     pub recovery: Duration,
+    /// The fault acts on the workload's clients alone (restarts, freezes or
+    /// fences them), never on a broker: the only kind that can be injected
+    /// into a cluster eoscheck does not run (`eoscheck run --bootstrap`).
+    pub client_side: bool,
 }
 
 pub(crate) fn spec(fault: Fault) -> &'static Spec {

@@ -19,6 +19,7 @@ pub(crate) const SPEC: Spec = Spec {
     colour: "#bab0ac",
     duration: Duration::from_secs(15),
     recovery: Duration::from_secs(0),
+    client_side: false,
 };
 
 /// Applied to a leader, where it slows both produce responses and replication.

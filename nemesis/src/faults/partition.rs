@@ -17,6 +17,7 @@ pub(crate) const LEADER: Spec = Spec {
     colour: "#e45756",
     duration: Duration::from_secs(15),
     recovery: Duration::from_secs(7),
+    client_side: false,
 };
 
 pub(crate) const HALVES: Spec = Spec {
@@ -25,6 +26,7 @@ pub(crate) const HALVES: Spec = Spec {
     colour: "#f58518",
     duration: Duration::from_secs(15),
     recovery: Duration::from_secs(7),
+    client_side: false,
 };
 
 pub(crate) const RING: Spec = Spec {
@@ -33,6 +35,7 @@ pub(crate) const RING: Spec = Spec {
     colour: "#eeca3b",
     duration: Duration::from_secs(15),
     recovery: Duration::from_secs(7),
+    client_side: false,
 };
 
 pub(crate) const CLIENT_LEADER: Spec = Spec {
@@ -41,6 +44,7 @@ pub(crate) const CLIENT_LEADER: Spec = Spec {
     colour: "#b279a2",
     duration: Duration::from_secs(12),
     recovery: Duration::from_secs(0),
+    client_side: false,
 };
 
 /// The leader of a random partition loses every other broker. The majority elects a

@@ -14,6 +14,7 @@ pub(crate) const SPEC: Spec = Spec {
     colour: "#9d755d",
     duration: Duration::from_secs(10),
     recovery: Duration::from_secs(2),
+    client_side: false,
 };
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C, rng: &mut impl Rng) -> Result<Injection> {

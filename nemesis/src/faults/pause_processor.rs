@@ -20,6 +20,7 @@ pub(crate) const SPEC: Spec = Spec {
     colour: "#bcbd22",
     duration: Duration::from_secs(15),
     recovery: Duration::from_secs(0),
+    client_side: true,
 };
 
 pub(crate) async fn inject<C: Cluster>(cluster: &C) -> Result<Injection> {

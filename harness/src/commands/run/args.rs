@@ -41,6 +41,13 @@ pub struct Args {
     /// the other lines go to stderr.
     #[arg(long)]
     pub json: bool,
+    /// Test against a Kafka cluster eoscheck does not run (yours, or
+    /// `eoscheck cluster up`'s), reached at these addresses: no containers,
+    /// only client-side faults (client-crash, zombie, pause-processor), the
+    /// run's topics `eoscheck-<id>` created there and deleted after the
+    /// final read.
+    #[arg(long, value_name = "HOST:PORT,...", value_parser = bootstrap_list)]
+    pub bootstrap: Option<String>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
 }
@@ -58,8 +65,9 @@ pub struct WorkloadArgs {
     /// Processor instances of a pipeline, in one consumer group [default: 2].
     #[arg(long)]
     processors: Option<u32>,
-    /// Faults to inject, separated by commas: their names, `all` or `none`.
-    #[arg(long, value_name = "FAULTS", default_value = "all", value_delimiter = ',', value_parser = fault_names())]
+    /// Faults to inject, separated by commas: their names, `all` or `none`
+    /// [default: all; client-crash with `run --bootstrap`].
+    #[arg(long, value_name = "FAULTS", value_delimiter = ',', value_parser = fault_names())]
     nemesis: Vec<String>,
     /// Seconds of workload (faults included).
     #[arg(long, default_value_t = 60)]
@@ -120,10 +128,13 @@ impl Args {
         };
         let client = self.client.clone();
         self.workload.fits(&[preset], &[client.library])?;
+        let foreign = self.bootstrap.as_deref();
+        self.workload.fits_cluster(&[preset], foreign)?;
         let user = self.workload.user_settings(&[client.library])?;
+        let resolved = clients::resolve(&client)?;
         let mut config = self
             .workload
-            .config(&[preset], clients::resolve(&client)?, user)?;
+            .config_at(&[preset], resolved, user, foreign)?;
         if let Some(list) = &self.guarantee {
             config.guarantees = parse_guarantees(list)?;
         }
@@ -164,18 +175,22 @@ impl WorkloadArgs {
         client: Resolved,
         user: UserSettings,
     ) -> Result<RunConfig> {
+        self.config_at(presets, client, user, None)
+    }
+
+    /// [`WorkloadArgs::config`] for a run on the cluster at `bootstrap`, one
+    /// eoscheck does not run, or (None) on a fresh cluster of its own.
+    pub fn config_at(
+        &self,
+        presets: &[Preset],
+        client: Resolved,
+        user: UserSettings,
+        bootstrap: Option<&str>,
+    ) -> Result<RunConfig> {
         let preset = *presets
             .first()
             .ok_or_else(|| Failure::usage("--presets names no preset"))?;
-        let workload = if presets.iter().all(|p| p.processing().is_some()) {
-            nemesis::Workload::Pipeline
-        } else if presets.iter().all(|p| p.transactional()) {
-            nemesis::Workload::Transactional
-        } else {
-            nemesis::Workload::Produce
-        };
-        let faults = Fault::parse_list(&self.nemesis.join(","), workload)
-            .map_err(|e| Failure::usage(format!("--nemesis: {e}")))?;
+        let faults = self.faults(presets, bootstrap.is_some())?;
         let message_size = self.message_size()?;
         self.check_counts(message_size)?;
         let transactions = self.transactions(presets)?;
@@ -196,6 +211,7 @@ impl WorkloadArgs {
             mutation: None,
             seed: self.seed.unwrap_or_else(rand::random),
             image: self.image.broker_image()?,
+            bootstrap: bootstrap.map(str::to_owned),
         };
         check_room_for_faults(&config, self.time_limit)?;
         Ok(config)
@@ -204,6 +220,11 @@ impl WorkloadArgs {
     /// The workload `presets` ask for is the one asked with `--workload`, all
     /// of them the same, and every library in `libraries` can run it; a
     /// pipeline's flags only with a pipeline.
+    /// Whether `--seed` was given (a comparison's shards need one seed).
+    pub fn has_seed(&self) -> bool {
+        self.seed.is_some()
+    }
+
     pub fn fits(&self, presets: &[Preset], libraries: &[Library]) -> Result<()> {
         let pipeline = |p: &Preset| p.processing().is_some();
         let asked = self.workload.as_deref();
@@ -243,6 +264,43 @@ impl WorkloadArgs {
             PROCESSORS.check("--processors", n.into())?;
         }
         Ok(())
+    }
+
+    /// A cluster eoscheck does not run (at `bootstrap`) takes no broker
+    /// image and no fault that acts on a broker: checked before anything
+    /// slow, the client's look-up included.
+    pub fn fits_cluster(&self, presets: &[Preset], bootstrap: Option<&str>) -> Result<()> {
+        if bootstrap.is_none() {
+            return Ok(());
+        }
+        if let Some(flag) = self.image.given() {
+            return Err(Failure::usage(format!(
+                "--bootstrap with {flag}: eoscheck cannot choose the version of a cluster it does not run; leave out {flag}, or leave out --bootstrap for a cluster of eoscheck's own"
+            )));
+        }
+        self.faults(presets, true).map(drop)
+    }
+
+    /// `--nemesis` for `presets` (`all` when not given; on a cluster
+    /// eoscheck does not run, `client-crash`, and only client-side faults).
+    fn faults(&self, presets: &[Preset], foreign: bool) -> Result<Vec<Fault>> {
+        let workload = if presets.iter().all(|p| p.processing().is_some()) {
+            nemesis::Workload::Pipeline
+        } else if presets.iter().all(|p| p.transactional()) {
+            nemesis::Workload::Transactional
+        } else {
+            nemesis::Workload::Produce
+        };
+        let list = match (self.nemesis.is_empty(), foreign) {
+            (false, _) => self.nemesis.join(","),
+            (true, false) => "all".to_owned(),
+            (true, true) => Fault::ClientCrash.name().to_owned(),
+        };
+        let faults = match foreign {
+            false => Fault::parse_list(&list, workload),
+            true => Fault::parse_list_client_side(&list, workload),
+        };
+        faults.map_err(|e| Failure::usage(format!("--nemesis: {e}")))
     }
 
     fn message_size(&self) -> Result<MessageSize> {
@@ -435,6 +493,25 @@ fn fault_names() -> clap::builder::PossibleValuesParser {
         .iter()
         .map(|f| PossibleValue::new(f.name()).help(f.label()));
     special.into_iter().chain(faults).collect::<Vec<_>>().into()
+}
+
+/// `--bootstrap`: HOST:PORT, separated by commas, each port a number.
+fn bootstrap_list(text: &str) -> Result<String, String> {
+    for address in text.split(',') {
+        let port = address.rsplit_once(':').and_then(|(host, port)| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            (!host.is_empty()).then_some(port)
+        });
+        match port.map(str::parse::<u16>) {
+            Some(Ok(port)) if port > 0 => {}
+            _ => {
+                return Err(format!(
+                    "{address:?} is not HOST:PORT; give the brokers' addresses as HOST:PORT[,HOST:PORT...], e.g. 10.0.0.5:9092"
+                ))
+            }
+        }
+    }
+    Ok(text.to_owned())
 }
 
 /// `--compression`'s codecs.

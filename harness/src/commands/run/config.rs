@@ -43,6 +43,9 @@ pub struct RunConfig {
     pub mutation: Option<Mutation>,
     pub seed: u64,
     pub image: BrokerImage,
+    /// The cluster to test when it is not eoscheck's own (`--bootstrap`):
+    /// `image` then names nothing that runs.
+    pub bootstrap: Option<String>,
 }
 
 impl RunConfig {
@@ -113,13 +116,44 @@ pub enum Site {
         cluster: Arc<Cluster>,
         topic: String,
     },
+    /// A cluster eoscheck does not run (`eoscheck run --bootstrap`): the
+    /// run works on topics of its own there, named after the run
+    /// ([`Site::external`]), which it deletes after the final read; it
+    /// touches nothing else, and no broker.
+    External {
+        cluster: Arc<Cluster>,
+        topic: String,
+    },
 }
 
 impl Site {
+    /// A run `run_id` on `cluster`, one eoscheck does not run.
+    pub fn external(cluster: Cluster, run_id: &str) -> Site {
+        Site::External {
+            cluster: Arc::new(cluster),
+            topic: format!("{TOPIC}-{run_id}"),
+        }
+    }
+
     pub(super) fn topic(&self) -> &str {
         match self {
             Site::Fresh(_) => TOPIC,
-            Site::Shared { topic, .. } => topic,
+            Site::Shared { topic, .. } | Site::External { topic, .. } => topic,
+        }
+    }
+
+    /// What run.json says the brokers run: the image and its Kafka release
+    /// when eoscheck knows them, or the cluster it was pointed at.
+    pub(super) fn image(&self, config: &RunConfig) -> (String, Option<String>) {
+        match self {
+            Site::External { cluster, .. } => (
+                format!("external cluster {}", cluster.bootstrap_servers()),
+                None,
+            ),
+            _ => (
+                config.image.reference(),
+                config.image.version().map(str::to_owned),
+            ),
         }
     }
 }

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 use super::{
     config::{RunConfig, Site},
-    pipeline::PipelineStage,
+    pipeline::{output_topic, PipelineStage},
     progress::{fault_names, watch_leaders, Progress},
 };
 use crate::{
@@ -59,12 +59,32 @@ pub async fn run_at(site: Site, config: RunConfig, dir: RunDir) -> Result<i32> {
         warn!("producer settings against the promise: {contradiction}");
     }
     let result = phases(&site, &config, &mut record).await;
+    delete_own_topics(&site, &config).await;
     logging::close_run_log();
     record.end(&result)?;
     if let Some(spared) = LibraryChatter::summary(&record.dir.join(RUN_LOG)) {
         info!("{spared}");
     }
     print_outcome(&record.dir, &result?)
+}
+
+/// The run's own topics on a cluster eoscheck does not run, deleted once
+/// the run has read them (or has failed): it leaves nothing of its own
+/// there, and touches nothing else.
+async fn delete_own_topics(site: &Site, config: &RunConfig) {
+    let Site::External { cluster, topic } = site else {
+        return;
+    };
+    let mut topics = vec![topic.clone()];
+    if config.pipeline().is_some() {
+        topics.push(output_topic(topic));
+    }
+    for topic in topics {
+        match cluster.delete_topic(&topic).await {
+            Ok(()) => info!("deleted the run's topic {topic}"),
+            Err(e) => warn!("the run's topic {topic} was not deleted: {e:#}"),
+        }
+    }
 }
 
 /// The run's own log in its directory: every line eoscheck logged during
@@ -148,7 +168,7 @@ async fn set_up(site: &Site, config: &RunConfig, record: &Record) -> Result<Stag
             )
             .await?,
         ),
-        Site::Shared { cluster, .. } => cluster.clone(),
+        Site::Shared { cluster, .. } | Site::External { cluster, .. } => cluster.clone(),
     };
     let topic = site.topic().to_owned();
     cluster.create_topic(&topic, config.partitions).await?;
@@ -571,6 +591,7 @@ impl Record {
     fn begin(site: &Site, config: &RunConfig, dir: RunDir) -> Result<Record> {
         let producer = config.producer().of_run(&dir.id);
         let transactions = config.transactions();
+        let (image, kafka_version) = site.image(config);
         let info = RunRecord {
             format: run_dir::RUN_FORMAT,
             id: dir.id.clone(),
@@ -601,8 +622,8 @@ impl Record {
             mutation: config.mutation.map(|m| m.name().to_owned()),
             group_read_error: None,
             cluster_features: BTreeMap::new(),
-            kafka_version: config.image.version().map(str::to_owned),
-            image: config.image.reference(),
+            kafka_version,
+            image,
             topic: site.topic().into(),
             seed: config.seed,
             time_limit_s: config.time_limit.as_secs_f64(),

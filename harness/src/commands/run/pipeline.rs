@@ -44,6 +44,11 @@ const DRAIN_POLL: Duration = Duration::from_secs(1);
 /// How long each processor gets to end its transaction and close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The output topic of a pipeline whose input is `input`.
+pub(super) fn output_topic(input: &str) -> String {
+    format!("{input}-out")
+}
+
 /// What a pipeline run sets up besides the producers' topic.
 pub(super) struct PipelineStage {
     command: ProcessorCommand,
@@ -67,7 +72,7 @@ impl PipelineStage {
         let (processors, processing) = config.pipeline().context("not a pipeline run")?;
         let command =
             ProcessorCommand::of(installed.as_ref()).context("finding eoscheck's own binary")?;
-        let output = format!("{input}-out");
+        let output = output_topic(input);
         cluster.create_topic(&output, config.partitions).await?;
         let producer = config.producer().of_run(run);
         let spec = ProcessorSpec {

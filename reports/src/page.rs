@@ -197,7 +197,7 @@ fn configuration(run: &Run) -> String {
     )
 }
 
-fn configuration_rows(run: &Run) -> [(&'static str, String); 23] {
+fn configuration_rows(run: &Run) -> [(&'static str, String); 24] {
     let i = run.info;
     [
         ("preset", shown(i.preset.as_ref())),
@@ -231,8 +231,24 @@ fn configuration_rows(run: &Run) -> [(&'static str, String); 23] {
         ("nemesis schedule", nemesis_schedule(i)),
         ("really tested", shown(run.results.tested.summary())),
         ("phases", phases(i)),
+        ("final read", final_read(i)),
         ("broker logs", broker_log_links(run.broker_logs)),
     ]
+}
+
+/// How much the final read fetched and how much of the run directory
+/// keeps it; empty for runs that did not record it.
+fn final_read(info: &RunInfo) -> String {
+    let Some(read) = &info.final_read else {
+        return String::new();
+    };
+    let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1e6);
+    escape(&format!(
+        "{} of batches fetched, kept in {} of log/ ({})",
+        mb(read.fetched_bytes),
+        mb(read.stored_bytes),
+        read.storage
+    ))
 }
 
 /// A value run.json may lack, as markup; empty when it does.

@@ -47,7 +47,18 @@ pub struct RunInfo {
     pub nemesis: Option<NemesisPlan>,
     pub kept: Vec<KeptStep>,
     pub phases: Vec<Phase>,
+    pub final_read: Option<StoredLog>,
     pub outcome: Option<RunOutcome>,
+}
+
+/// The final read's size: the batches as fetched, and the bytes of `log/`
+/// that keep them (`raw` or `zstd`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StoredLog {
+    pub fetched_bytes: u64,
+    pub stored_bytes: u64,
+    pub storage: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

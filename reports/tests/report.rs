@@ -69,6 +69,9 @@ fn a_broken_run_renders_a_self_contained_report_that_shows_what_happened() {
     );
     assert!(html.contains("<td>not done</td>") && html.contains("no room left in the time limit"));
     assert!(html.contains("<a href=\"nodes/kafka-1.log\">"));
+    assert!(html.contains(
+        "<th>final read</th><td>1848.3 MB of batches fetched, kept in 1.2 MB of log/ (zstd)</td>"
+    ));
     assert!(
         html.contains("rdkafka 0.39.0 (librdkafka 2.12.0)")
             && html.contains("max.in.flight.requests.per.connection")

@@ -28,12 +28,12 @@ pub enum Mutation {
     /// their outputs show as `aborted-read`.
     ReadUncommitted,
     /// Offsets committed as soon as records are polled (what a consumer's
-    /// auto-commit does), the outputs handed to a producer that lingers
-    /// [`Mutation::LINGER_MS`] and is not flushed when the processor stops
-    /// (at most once): a crash loses what it held (`pipeline-lost`), and
-    /// so does the stop at the end of the run (`offset-ahead`). At least
-    /// once only: an exactly-once processor commits its offsets in its
-    /// transaction.
+    /// auto-commit does), a batch's outputs written on the loop's next
+    /// turn, to a producer that lingers [`Mutation::LINGER_MS`] and is not
+    /// flushed when the processor stops (at most once): a crash loses what
+    /// it held (`pipeline-lost`), and the stop at the end of the run loses
+    /// the last batch, always (`offset-ahead`). At least once only: an
+    /// exactly-once processor commits its offsets in its transaction.
     CommitOnPoll,
     /// The offset of the last processed record committed rather than the
     /// next one to read, the classic off-by-one: the group's offsets stay a

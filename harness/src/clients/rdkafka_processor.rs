@@ -191,6 +191,9 @@ struct Loop {
     pending: BTreeMap<Partition, Offset>,
     last_commit: std::time::Instant,
     mutation: Option<Mutation>,
+    /// `commit-on-poll`: the last batch, committed and not written yet, and
+    /// the poll it came in.
+    held: (Txn, Vec<Input>),
 }
 
 impl Loop {
@@ -221,6 +224,7 @@ impl Loop {
             pending: BTreeMap::new(),
             last_commit: std::time::Instant::now(),
             mutation: c.mutation,
+            held: (0, Vec::new()),
         })
     }
 
@@ -302,7 +306,8 @@ impl Loop {
     }
 
     /// The records' outputs handed to the producer (`reverse`: last first).
-    fn produce(&self, batch: &[Input]) -> Result<(), KafkaError> {
+    /// The outputs of `batch`, polled in `txn`, handed to the producer.
+    fn produce(&self, batch: &[Input], txn: Txn) -> Result<(), KafkaError> {
         let mut ordered: Vec<&Input> = batch.iter().collect();
         if self.mutation == Some(Mutation::Reverse) {
             ordered.reverse();
@@ -312,7 +317,7 @@ impl Loop {
                 partition: input.partition,
                 offset: input.offset,
                 processor: self.processor,
-                txn: self.txn,
+                txn,
             };
             let value = of.encode(&input.value);
             let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(&self.output)
@@ -339,7 +344,7 @@ impl Loop {
     fn transaction(&mut self, batch: &[Input]) -> bool {
         let offsets = self.offsets_to_commit(batch);
         let done = self.producer.begin_transaction().and_then(|()| {
-            self.produce(batch)?;
+            self.produce(batch, self.txn)?;
             let metadata = (self.consumer.group_metadata())
                 .expect("a consumer with a group.id has the group's metadata");
             let list = self.offsets_list(&offsets);
@@ -387,7 +392,9 @@ impl Loop {
     /// At least once: the outputs written; their offsets committed when due.
     fn produce_then_commit(&mut self, batch: &[Input]) -> bool {
         self.pending.extend(self.offsets_to_commit(batch));
-        let written = self.produce(batch).and_then(|()| self.producer.flush(CALL));
+        let written = self
+            .produce(batch, self.txn)
+            .and_then(|()| self.producer.flush(CALL));
         match written {
             Ok(()) => self.commit_due(false),
             Err(e) => {
@@ -402,13 +409,17 @@ impl Loop {
     }
 
     /// `commit-on-poll`: the batch's offsets committed first, its outputs
-    /// then handed to the lingering producer and not waited for.
+    /// held until the next batch comes (an application that writes a
+    /// batch's results on its next turn of the loop), then handed to the
+    /// lingering producer and not waited for. The batch held when the
+    /// processor stops or crashes is never written.
     fn commit_then_produce(&mut self, batch: &[Input]) -> bool {
         let offsets = next_offsets(batch);
         let list = self.offsets_list(&offsets);
         let committed = self.consumer.commit(&list, CommitMode::Sync);
         self.commit_ended(&offsets, committed);
-        if let Err(e) = self.produce(batch) {
+        let (txn, held) = std::mem::replace(&mut self.held, (self.txn, batch.to_vec()));
+        if let Err(e) = self.produce(&held, txn) {
             eprintln!("produce: {e}");
         }
         true
@@ -484,6 +495,7 @@ impl Loop {
 }
 
 /// One input record, owned.
+#[derive(Clone)]
 struct Input {
     partition: Partition,
     offset: Offset,

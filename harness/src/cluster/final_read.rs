@@ -62,7 +62,7 @@ pub async fn read_topic(
     topic: &str,
     partitions: i32,
     dir: &Path,
-) -> Result<checker::Manifest> {
+) -> Result<TopicRead> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut entries = Vec::new();
     let (mut fetched, mut stored) = (0, 0);
@@ -121,7 +121,19 @@ pub async fn read_topic(
         dir.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?,
     )?;
-    Ok(manifest)
+    Ok(TopicRead {
+        manifest,
+        fetched_bytes: fetched,
+        stored_bytes: stored,
+    })
+}
+
+/// A topic's final read: its manifest, and how many bytes of batches were
+/// fetched against how many its files keep.
+pub struct TopicRead {
+    pub manifest: checker::Manifest,
+    pub fetched_bytes: u64,
+    pub stored_bytes: u64,
 }
 
 /// One partition read from its leader into `out` as it was fetched, and

@@ -13,7 +13,9 @@ mod record;
 
 pub use check::{check_dir, outcome_json, print_verdict, verdict_line};
 pub use gather::{gather, Gathered};
-pub use record::{ClientInfo, KeptStep, Outcome, PhaseTime, RunRecord, FORMAT as RUN_FORMAT};
+pub use record::{
+    ClientInfo, KeptStep, Outcome, PhaseTime, RunRecord, StoredLog, FORMAT as RUN_FORMAT,
+};
 
 use std::{
     fs,

@@ -88,7 +88,20 @@ pub struct RunRecord {
     #[serde(default)]
     pub kept: Vec<KeptStep>,
     pub phases: Vec<PhaseTime>,
+    /// How big the final read was and what its files keep of it; none
+    /// before the read (or in runs from before eoscheck recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_read: Option<StoredLog>,
     pub outcome: Option<Outcome>,
+}
+
+/// The final read's size: the batches as fetched, and the bytes of
+/// `log/` that keep them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredLog {
+    pub fetched_bytes: u64,
+    pub stored_bytes: u64,
+    pub storage: checker::log::Storage,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -269,6 +269,7 @@ fn run_json(id: &str, started: &str) -> String {
            {{"fault": "kill-leader", "action": "stop", "planned_s": 32.0, "done_s": 41.4, "note": null}},
            {{"fault": "ack-loss", "action": "start", "planned_s": 50.0, "done_s": null, "note": "no room left in the time limit"}}],
   "phases": [{{"name": "setup", "start_s": 0.0, "end_s": 14.2}}, {{"name": "workload", "start_s": 14.2, "end_s": 74.2}}],
+  "final_read": {{"fetched_bytes": 1848300000, "stored_bytes": 1200000, "storage": "zstd"}},
   "outcome": {{"exit_code": 1, "verdict": "invalid", "error": null}},
   "a_field_from_the_future": {{"ignored": true}}
 }}"#

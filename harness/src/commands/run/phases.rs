@@ -33,7 +33,7 @@ use crate::{
     console::failure::Failure,
     console::logging::{self, LibraryChatter},
     recording::Recorder,
-    run_dir::{self, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord},
+    run_dir::{self, ClientInfo, KeptStep, Outcome, PhaseTime, RunDir, RunRecord, StoredLog},
     workload::{Crasher, Processors, Workload, WorkloadConfig, Zombies},
 };
 
@@ -119,7 +119,7 @@ async fn phases(site: &Site, config: &RunConfig, record: &mut Record) -> Result<
     record.phase("quiet", t);
 
     let t = Instant::now();
-    let manifest = read_log(&stage, config.partitions, &record.dir).await?;
+    let manifest = read_log(&stage, config.partitions, record).await?;
     if let Some(pipeline) = &stage.pipeline {
         let (cluster, partitions) = (&stage.cluster, config.partitions);
         record.info.group_read_error = pipeline.read(cluster, partitions, &record.dir).await?;
@@ -540,8 +540,15 @@ async fn quiet(stage: &Stage, running: Running, config: &RunConfig) {
 }
 
 /// The final read of every partition into the run's `log/`.
-async fn read_log(stage: &Stage, partitions: i32, dir: &RunDir) -> Result<Manifest> {
-    final_read::read_topic(&stage.cluster, &stage.topic, partitions, &dir.join("log")).await
+async fn read_log(stage: &Stage, partitions: i32, record: &mut Record) -> Result<Manifest> {
+    let into = record.dir.join("log");
+    let read = final_read::read_topic(&stage.cluster, &stage.topic, partitions, &into).await?;
+    record.info.final_read = Some(StoredLog {
+        fetched_bytes: read.fetched_bytes,
+        stored_bytes: read.stored_bytes,
+        storage: read.manifest.storage,
+    });
+    Ok(read.manifest)
 }
 
 /// What a `read_committed` consumer delivers of every partition, into the
@@ -636,6 +643,7 @@ impl Record {
             nemesis: config.schedule(),
             kept: Vec::new(),
             phases: Vec::new(),
+            final_read: None,
             outcome: None,
         };
         info.write(&dir.path)?;

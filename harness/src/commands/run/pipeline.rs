@@ -233,7 +233,9 @@ impl PipelineStage {
             }
         }
         let into = dir.join("output");
-        let manifest = final_read::read_topic(cluster, output, partitions, &into).await?;
+        let manifest = final_read::read_topic(cluster, output, partitions, &into)
+            .await?
+            .manifest;
         if !manifest.complete {
             warn!("the final read of the output did not complete for every partition");
         }

@@ -1,6 +1,6 @@
 //! Exit codes of the command line itself, before any cluster is involved.
 
-use std::process::Command;
+use std::{path::Path, process::Command};
 
 fn eoscheck(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_eoscheck"))
@@ -1063,8 +1063,17 @@ fn report_index_gathers_runs_folders_and_puts_shares_back_together() {
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 runs copied, 4 there already"));
     std::fs::write(two.path().join("20261201T020000-0003/run.json"), "{}").unwrap();
-    assert_usage_errors(&[(
-        &["report", "--index", &out, &b][..],
-        "are different runs under one name",
-    )]);
+    let missing = merged.path().join("no-such-runs");
+    let missing = missing.to_str().unwrap();
+    assert_usage_errors(&[
+        (
+            &["report", "--index", &out, &b][..],
+            "are different runs under one name",
+        ),
+        (&["report", "--index", missing], "no runs folder there"),
+    ]);
+    assert!(
+        !Path::new(missing).exists(),
+        "a mistyped folder is not made"
+    );
 }

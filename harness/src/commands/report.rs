@@ -32,7 +32,7 @@ pub fn execute(args: Args) -> Result<i32> {
     let usage = |e: anyhow::Error| Failure::usage(format!("{e:#}"));
     if let Some(folders) = args.index {
         let into = args.out.clone().unwrap_or_else(|| folders[0].clone());
-        let done = gather_all(&into, &folders)?;
+        let done = gather_all(&into, &folders, args.out.is_some())?;
         for compare in &done.comparisons {
             reports::write_compare(compare).map_err(usage)?;
         }
@@ -57,12 +57,21 @@ pub fn execute(args: Args) -> Result<i32> {
     Ok(0)
 }
 
-/// Every folder but `into` itself gathered into `into`.
-fn gather_all(into: &PathBuf, folders: &[PathBuf]) -> Result<Gathered> {
+/// Every folder but `into` itself gathered into `into`, which is made
+/// first when `make` (`--out`).
+fn gather_all(into: &PathBuf, folders: &[PathBuf], make: bool) -> Result<Gathered> {
     let mut done = Gathered::default();
-    std::fs::create_dir_all(into)
-        .map_err(|e| Failure::usage(format!("--out {}: cannot make it ({e})", into.display())))?;
-    let itself = std::fs::canonicalize(into)?;
+    if make {
+        std::fs::create_dir_all(into).map_err(|e| {
+            Failure::usage(format!("--out {}: cannot make it ({e})", into.display()))
+        })?;
+    }
+    let itself = std::fs::canonicalize(into).map_err(|e| {
+        Failure::usage(format!(
+            "{}: no runs folder there ({e}); name one `eoscheck run --out` wrote, or a new one with --out",
+            into.display()
+        ))
+    })?;
     for folder in folders {
         if std::fs::canonicalize(folder).is_ok_and(|f| f == itself) {
             continue;

@@ -217,14 +217,14 @@ impl WorkloadArgs {
         Ok(config)
     }
 
-    /// The workload `presets` ask for is the one asked with `--workload`, all
-    /// of them the same, and every library in `libraries` can run it; a
-    /// pipeline's flags only with a pipeline.
     /// Whether `--seed` was given (a comparison's shards need one seed).
     pub fn has_seed(&self) -> bool {
         self.seed.is_some()
     }
 
+    /// The workload `presets` ask for is the one asked with `--workload`, all
+    /// of them the same, and every library in `libraries` can run it; a
+    /// pipeline's flags only with a pipeline.
     pub fn fits(&self, presets: &[Preset], libraries: &[Library]) -> Result<()> {
         let pipeline = |p: &Preset| p.processing().is_some();
         let asked = self.workload.as_deref();

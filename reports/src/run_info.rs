@@ -68,6 +68,17 @@ pub struct Client {
     pub version: Option<String>,
 }
 
+impl Client {
+    /// `name@version`, as `--client` takes it; the name alone when the
+    /// version was not recorded.
+    pub fn spec(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}@{v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
 impl std::fmt::Display for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.version {
@@ -148,10 +159,7 @@ impl RunInfo {
     /// kafka-VERSION`, each part the run recorded.
     pub fn label(&self) -> String {
         let parts = [
-            self.client.as_ref().map(|c| match &c.version {
-                Some(v) => format!("{}@{v}", c.name),
-                None => c.name.clone(),
-            }),
+            self.client.as_ref().map(Client::spec),
             self.preset.clone(),
             self.kafka_version.as_ref().map(|v| format!("kafka-{v}")),
         ];

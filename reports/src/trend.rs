@@ -49,10 +49,7 @@ impl Series {
             })
             .collect();
         Some(Series {
-            client: match &client.version {
-                Some(v) => format!("{}@{v}", client.name),
-                None => client.name.clone(),
-            },
+            client: client.spec(),
             preset: info.preset.clone()?,
             workload: if info.processors.is_some() {
                 "pipeline"
